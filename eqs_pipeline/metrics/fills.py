@@ -1,0 +1,150 @@
+"""Fill-level execution quality: `quality.fill_quality`, one row per exec_id.
+
+Each fill gets the NBBO prevailing strictly before it (nbb, nbo, mid) and the mid at every
+horizon after it, then every fill metric of DESIGN.md from `formulas`. A fill with no prior quote
+of its symbol keeps null quote-based metrics and `null_reason = 'no_prior_quote'`.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from eqs_pipeline.contract import side_sign
+from eqs_pipeline.metrics import formulas as f
+from eqs_pipeline.metrics.asof import asof, prepare_quotes
+from eqs_pipeline.settings import QualitySettings
+
+ORDER_ATTRIBUTES = ("side", "algo", "broker", "trader", "urgency")
+
+
+def horizon_label(seconds: int) -> str:
+    """1 -> '1s', 300 -> '300s': the horizon part of the column names of DESIGN.md."""
+    return f"{seconds}s"
+
+
+def fill_metric_columns(horizons_s: tuple[int, ...]) -> list[str]:
+    """The horizon-dependent fill metric columns, in output order."""
+    cols: list[str] = []
+    for h in horizons_s:
+        lab = horizon_label(h)
+        cols += [f"realized_spread_{lab}_bps", f"price_impact_{lab}_bps", f"markout_{lab}_bps"]
+    return cols
+
+
+def fill_quality(
+    executions: pl.LazyFrame,
+    quotes: pl.LazyFrame,
+    orders: pl.LazyFrame,
+    settings: QualitySettings | None = None,
+    *,
+    prepared_quotes: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """Score every fill against the NBBO.
+
+    executions, orders and quotes are staged contract tables of one or more trade dates (quotes
+    of a date serve that date's fills). `prepared_quotes` lets a caller that also computes order
+    quality share one `prepare_quotes` result.
+    """
+    settings = settings or QualitySettings()
+    q = prepared_quotes if prepared_quotes is not None else prepare_quotes(quotes)
+    d = pl.col("side_sign")
+    p, m = pl.col("price"), pl.col("mid")
+    bid, ask = pl.col("nbb"), pl.col("nbo")
+
+    fills = (
+        executions.join(orders.select("order_id", *ORDER_ATTRIBUTES), on="order_id", how="left")
+        .with_columns(side_sign=side_sign(pl.col("side")), notional=pl.col("qty") * pl.col("price"))
+        .sort("symbol", "exec_ts", "exec_id")
+    )
+    fills = asof(
+        fills,
+        "exec_ts",
+        q,
+        {
+            "ts": "quote_ts",
+            "bid_px": "nbb",
+            "ask_px": "nbo",
+            "bid_sz": "nbb_size",
+            "ask_sz": "nbo_size",
+            "mid": "mid",
+        },
+        strict=True,
+    )
+    for h in settings.horizons_s:
+        fills = asof(
+            fills,
+            pl.col("exec_ts") + pl.duration(seconds=h),
+            q,
+            {"mid": f"mid_{horizon_label(h)}"},
+            strict=False,
+        )
+
+    pi = f.price_improvement_bps(d, p, bid, ask, m)
+    horizon_exprs: list[pl.Expr] = []
+    for h in settings.horizons_s:
+        lab = horizon_label(h)
+        m_h = pl.col(f"mid_{lab}")
+        horizon_exprs += [
+            f.realized_spread_bps(d, p, m, m_h).alias(f"realized_spread_{lab}_bps"),
+            f.price_impact_bps(d, m, m_h).alias(f"price_impact_{lab}_bps"),
+            f.markout_bps(d, p, m_h).alias(f"markout_{lab}_bps"),
+        ]
+    locked = ask == bid
+    return fills.with_columns(
+        f.quoted_spread_bps(bid, ask, m).alias("quoted_spread_bps"),
+        f.effective_spread_bps(d, p, m).alias("effective_spread_bps"),
+        pi.alias("price_improvement_bps"),
+        pl.when(pi > 0)
+        .then(pl.lit("improved"))
+        .when(pi == 0)
+        .then(pl.lit("at_quote"))
+        .when(pi < 0)
+        .then(pl.lit("outside"))
+        .alias("quote_position"),
+        pl.when(locked)
+        .then(None)
+        .otherwise(f.spread_capture(d, p, m, bid, ask))
+        .alias("spread_capture"),
+        f.fee_bps(pl.col("fee"), pl.col("notional")).alias("fee_bps"),
+        *horizon_exprs,
+        pl.when(m.is_null()).then(pl.lit("no_prior_quote")).alias("null_reason"),
+    ).select(fill_quality_columns(settings.horizons_s))
+
+
+def fill_quality_columns(horizons_s: tuple[int, ...]) -> list[str]:
+    """Column order of `quality.fill_quality`."""
+    return [
+        "exec_id",
+        "trade_date",
+        "order_id",
+        "child_id",
+        "symbol",
+        "venue",
+        "side",
+        "side_sign",
+        "algo",
+        "broker",
+        "trader",
+        "urgency",
+        "liquidity_flag",
+        "exec_ts",
+        "qty",
+        "price",
+        "notional",
+        "fee",
+        "fee_bps",
+        "quote_ts",
+        "nbb",
+        "nbo",
+        "nbb_size",
+        "nbo_size",
+        "mid",
+        "quoted_spread_bps",
+        "effective_spread_bps",
+        "price_improvement_bps",
+        "quote_position",
+        "spread_capture",
+        *[f"mid_{horizon_label(h)}" for h in horizons_s],
+        *fill_metric_columns(horizons_s),
+        "null_reason",
+    ]

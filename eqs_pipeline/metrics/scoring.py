@@ -1,0 +1,69 @@
+"""Difficulty-aware quality score and grade of an order (see docs/METRICS.md, "Quality score").
+
+The expected cost is the Almgren et al. (2005) cost of an order of this size, volatility, spread
+and participation; the score compares the realized implementation shortfall with it, then adds
+fill rate and speed. All of it is a pure function of the order's row and the settings, so the
+same inputs always give the same grade.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from eqs_pipeline.settings import CostModelSettings, ScoreSettings
+
+GRADES = ("excellent", "good", "average", "poor")
+
+
+def expected_cost_bps(cm: CostModelSettings) -> pl.Expr:
+    """Almgren-style expected cost in bps from columns of the order row.
+
+    Needs arrival_spread_bps, daily_volatility, size_pct_adv, participation_rate, duration_s.
+    Participation is the realized one where the interval has tape, else the order's size over
+    the ADV traded in its duration; it is capped at 1.
+    """
+    sigma_bps = pl.col("daily_volatility") * 1e4
+    duration_frac = pl.max_horizontal(pl.col("duration_s").fill_null(0.0), cm.min_duration_s) / (
+        cm.session_seconds
+    )
+    participation = pl.coalesce(
+        pl.col("participation_rate"), pl.col("size_pct_adv") / duration_frac
+    ).clip(0.0, 1.0)
+    half_spread = pl.col("arrival_spread_bps") / 2
+    temporary = cm.eta * sigma_bps * participation.pow(cm.beta)
+    permanent = 0.5 * cm.gamma * sigma_bps * pl.col("size_pct_adv")
+    return half_spread + temporary + permanent
+
+
+def quality_score(s: ScoreSettings) -> pl.Expr:
+    """0-100 composite of cost versus expectation, fill rate and speed."""
+    scale = pl.max_horizontal(pl.col("expected_cost_bps").abs(), s.cost_scale_floor_bps)
+    cost = 1.0 / (
+        1.0 + ((pl.col("implementation_shortfall_bps") - pl.col("expected_cost_bps")) / scale).exp()
+    )
+    fill = pl.col("fill_rate").clip(0.0, 1.0)
+    speed = (
+        pl.when(pl.col("filled_qty") > 0)
+        .then((-pl.col("time_to_first_fill_s") / s.speed_tau_s).exp())
+        .otherwise(0.0)
+    )
+    cost_known = cost.is_not_null()
+    w_cost = pl.when(cost_known).then(s.w_cost).otherwise(0.0)
+    total = (w_cost * cost.fill_null(0.0) + s.w_fill * fill + s.w_speed * speed) / (
+        w_cost + s.w_fill + s.w_speed
+    )
+    return (100.0 * total).clip(0.0, 100.0)
+
+
+def quality_grade(s: ScoreSettings) -> pl.Expr:
+    """excellent / good / average / poor from the score and the configured thresholds."""
+    score = pl.col("quality_score")
+    return (
+        pl.when(score >= s.excellent)
+        .then(pl.lit("excellent"))
+        .when(score >= s.good)
+        .then(pl.lit("good"))
+        .when(score >= s.average)
+        .then(pl.lit("average"))
+        .otherwise(pl.lit("poor"))
+    )
