@@ -1,0 +1,46 @@
+# Two commands do everything on a fresh machine with Python 3.11 and make:
+#   make demo   build the environment, simulate demo data, run the whole pipeline, print a summary
+#   make test   build the environment, lint, check the definitions, run the test suite
+# The environment is built by uv from uv.lock (uv itself is installed into .tools/ by pip).
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+export EQS_HOME ?= $(CURDIR)/.eqs_home
+export UV_PYTHON_DOWNLOADS := never
+export EQS_DAGSTER_STORAGE ?= $(EQS_HOME)/dagster/storage
+
+.PHONY: env demo test lint check-defs dev bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+env: .venv/.synced
+
+demo: env
+	.venv/bin/eqs demo --home $(EQS_HOME)/demo
+
+lint: env
+	.venv/bin/ruff check eqs_pipeline eqs_pipeline_tests benchmarks
+	.venv/bin/ruff format --check eqs_pipeline eqs_pipeline_tests benchmarks
+
+check-defs: env
+	.venv/bin/dg check defs
+
+test: lint check-defs
+	.venv/bin/python -m pytest -q
+
+dev: env
+	mkdir -p $(EQS_HOME)/dagster && cp dagster.yaml $(EQS_HOME)/dagster/dagster.yaml
+	DAGSTER_HOME=$(EQS_HOME)/dagster .venv/bin/dagster dev -h 127.0.0.1 -p 3000
+
+bench: env
+	.venv/bin/python -m benchmarks.run
+
+clean:
+	rm -rf .venv .tools $(EQS_HOME)

@@ -1,0 +1,174 @@
+"""The `eqs` command line: simulate, run, demo, import-lobster, summary."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from eqs_pipeline.ingest import LandingError
+
+console = Console(stderr=True)
+
+DEFAULT_DEMO_HOME = Path(".eqs_home") / "demo"
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/bold red] {message}")
+    sys.exit(2)
+
+
+def _date(_ctx, _param, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date (expected YYYY-MM-DD)") from exc
+
+
+@click.group()
+@click.version_option(package_name="eqs-pipeline")
+def main() -> None:
+    """Execution Quality Service: best-execution and transaction-cost analysis."""
+
+
+@main.command()
+@click.option("--days", default=3, show_default=True, type=click.IntRange(1), help="Trading days.")
+@click.option("--symbols", default=8, show_default=True, type=click.IntRange(1))
+@click.option("--orders-per-day", default=200, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--start-date", default="2026-11-02", show_default=True, callback=_date)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["parquet", "csv", "jsonl"]),
+    help="File formats to write (repeat to mix them); default parquet.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Landing directory.")
+def simulate(days, symbols, orders_per_day, seed, start_date, formats, out) -> None:
+    """Simulate a market and a desk's executions into a landing directory (+ truth.json)."""
+    _simulate(days, symbols, orders_per_day, seed, start_date, formats or ("parquet",), out)
+
+
+def _simulate(days, symbols, orders_per_day, seed, start_date, formats, out: Path) -> None:
+    from eqs_pipeline.simulate import SimulationConfig, simulate_to_landing
+
+    cfg = SimulationConfig(
+        days=days, symbols=symbols, orders_per_day=orders_per_day, seed=seed, start_date=start_date
+    )
+    summary = simulate_to_landing(cfg, out, formats=tuple(formats), progress=True)
+    counts = ", ".join(f"{t} {n:,}" for t, n in summary.items() if isinstance(n, int))
+    console.print(f"simulated landing directory [bold]{out}[/bold]: {counts}")
+
+
+@main.command()
+@click.option("--landing", required=True, type=click.Path(path_type=Path))
+@click.option("--warehouse", required=True, type=click.Path(path_type=Path))
+@click.option("--start", default=None, callback=_date, help="First trade date (YYYY-MM-DD).")
+@click.option("--end", default=None, callback=_date, help="Last trade date (YYYY-MM-DD).")
+@click.option("--exports", default=None, type=click.Path(path_type=Path), help="Event exports.")
+def run(landing: Path, warehouse: Path, start, end, exports) -> None:
+    """Materialize every asset for the trade dates present in a landing directory."""
+    _run(landing, warehouse, start, end, exports)
+
+
+def _run(landing: Path, warehouse: Path, start=None, end=None, exports=None) -> None:
+    from eqs_pipeline.ingest import discover_trade_dates
+    from eqs_pipeline.runner import RunFailed, run_pipeline, select_dates
+    from eqs_pipeline.summary import print_summary
+
+    try:
+        dates = select_dates(discover_trade_dates(landing), start, end)
+    except LandingError as exc:
+        _fail(str(exc))
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task("materializing", total=len(dates) + 1)
+        seen: list[str] = []
+
+        def advance(step: str) -> None:
+            if seen:
+                progress.advance(task)
+            seen.append(step)
+            progress.update(task, description=f"materializing {step}")
+
+        try:
+            report = run_pipeline(
+                landing, warehouse, start=start, end=end, exports=exports, on_progress=advance
+            )
+        except (LandingError, RunFailed) as exc:
+            progress.stop()
+            _fail(str(exc))
+        progress.advance(task)
+        progress.update(task, description="done")
+    console.print(f"materialized {len(dates)} trade date(s) into [bold]{warehouse}[/bold]")
+    if report.check_failures:
+        console.print(
+            f"[yellow]{len(report.check_failures)} asset check(s) failed:[/yellow] "
+            + ", ".join(report.check_failures)
+        )
+    print_summary(warehouse, Console())
+
+
+@main.command()
+@click.option(
+    "--home",
+    default=DEFAULT_DEMO_HOME,
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Folder for the demo landing directory, warehouse and exports.",
+)
+@click.option("--days", default=3, show_default=True, type=click.IntRange(1))
+@click.option("--symbols", default=12, show_default=True, type=click.IntRange(1))
+@click.option("--orders-per-day", default=300, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=7, show_default=True, type=int)
+def demo(home: Path, days, symbols, orders_per_day, seed) -> None:
+    """Simulate a demo data set, run the whole pipeline on it and print the summary."""
+    landing = home / "landing"
+    if landing.exists():
+        import shutil
+
+        shutil.rmtree(landing)
+    _simulate(days, symbols, orders_per_day, seed, date(2026, 11, 2), ("parquet",), landing)
+    _run(landing, home / "warehouse.duckdb", exports=home / "exports")
+
+
+@main.command("import-lobster")
+@click.argument("zips", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Landing directory.")
+def import_lobster_command(zips: tuple[Path, ...], out: Path) -> None:
+    """Convert LOBSTER sample zips into contract quotes, market_trades and instruments."""
+    from eqs_pipeline.lobster import import_lobster
+
+    counts = import_lobster(list(zips), out)
+    console.print(
+        f"wrote [bold]{out}[/bold]: " + ", ".join(f"{t} {n:,}" for t, n in counts.items())
+    )
+
+
+@main.command()
+@click.option("--warehouse", required=True, type=click.Path(path_type=Path))
+def summary(warehouse: Path) -> None:
+    """Print the headline figures of a warehouse."""
+    from eqs_pipeline.summary import print_summary
+
+    try:
+        print_summary(warehouse, Console())
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+
+
+if __name__ == "__main__":
+    main()

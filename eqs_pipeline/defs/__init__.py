@@ -1,0 +1,1 @@
+"""Dagster wiring, one folder per domain; the logic lives outside `defs/`."""

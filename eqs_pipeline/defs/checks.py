@@ -1,0 +1,55 @@
+"""One factory for the blocking schema checks of every warehouse table (PUDL style).
+
+Each asset declares `schema_check_spec(key)` and returns `schema_check_result(key, frame)` with
+its materialization: the frame is validated against the pandera schema of its table in
+`eqs_pipeline.schemas`, lazily, so every failure case is reported in the check's metadata. The
+check is blocking: downstream assets do not run on a table that breaks its contract.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandera.polars as pa
+import polars as pl
+
+from eqs_pipeline.defs.metadata import markdown_table
+from eqs_pipeline.schemas import SCHEMAS
+
+SCHEMA_CHECK = "schema"
+
+
+def _table(key: dg.AssetKey) -> str:
+    return ".".join(key.path)
+
+
+def schema_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
+    schema = SCHEMAS[_table(key)]
+    return dg.AssetCheckSpec(
+        SCHEMA_CHECK,
+        asset=key,
+        blocking=True,
+        description=f"Rows conform to the pandera schema `{schema.name}` of `{_table(key)}`.",
+    )
+
+
+def schema_check_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
+    schema = SCHEMAS[_table(key)]
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        return dg.AssetCheckResult(
+            check_name=SCHEMA_CHECK,
+            asset_key=key,
+            passed=False,
+            metadata={
+                "failure_count": dg.MetadataValue.int(cases.height),
+                "failure_cases": dg.MetadataValue.md(markdown_table(cases, max_rows=50)),
+            },
+        )
+    return dg.AssetCheckResult(
+        check_name=SCHEMA_CHECK,
+        asset_key=key,
+        passed=True,
+        metadata={"rows_checked": dg.MetadataValue.int(frame.height)},
+    )

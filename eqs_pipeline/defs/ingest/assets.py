@@ -1,0 +1,158 @@
+"""Staging assets: landed files -> validated `staging.*` tables and `staging.quarantine`.
+
+The daily multi-asset reads every contract table of one trade date, applies the row rules of
+`eqs_pipeline.ingest` and writes the staged tables, the quarantined rows and the ingest log in one
+transaction: a file-level problem fails the partition before anything is written, so nothing
+partial ever lands.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+
+from eqs_pipeline import warehouse
+from eqs_pipeline.contract import DATED_TABLES
+from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
+from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
+from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
+from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
+from eqs_pipeline.ingest import (
+    IngestResult,
+    LandingError,
+    read_table,
+    validate_instruments,
+    validate_partition,
+)
+
+INSTRUMENTS_KEY = dg.AssetKey(["staging", "instruments"])
+QUARANTINE_KEY = dg.AssetKey(["staging", "quarantine"])
+INGEST_LOG_TABLE = "staging.ingest_log"
+STAGING_KEYS = {table: dg.AssetKey(["staging", table]) for table in DATED_TABLES}
+
+
+def _table_name(key: dg.AssetKey) -> str:
+    return ".".join(key.path)
+
+
+def _read_or_fail(paths: EqsPathsResource, table: str, trade_date=None) -> pl.DataFrame:
+    try:
+        return read_table(paths.landing_dir, table, trade_date)
+    except LandingError as exc:
+        raise dg.Failure(
+            description=f"{table}: {exc}",
+            metadata={"landing": str(paths.landing_dir), "table": table},
+        ) from exc
+
+
+def _ingest_log(result: IngestResult, run_id: str) -> pl.DataFrame:
+    return result.counts.with_columns(run_id=pl.lit(run_id))
+
+
+@dg.asset(
+    key=INSTRUMENTS_KEY,
+    group_name="staging",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "polars"},
+    check_specs=[schema_check_spec(INSTRUMENTS_KEY)],
+)
+def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.MaterializeResult:
+    """Instrument reference data (symbol, currency, tick size, ADV, volatility, ...), replaced
+    whole on every run. Bad rows go to `staging.quarantine` with `source_table = 'instruments'`."""
+    raw = _read_or_fail(paths, "instruments")
+    result = validate_instruments(raw)
+    staged = result.staged["instruments"]
+    with paths.connect() as con, warehouse.transaction(con):
+        warehouse.replace_table(con, "staging.instruments", staged)
+        con.execute(warehouse.sql("delete_quarantine_source"), {"source_table": "instruments"})
+        warehouse.append(con, "staging.quarantine", result.quarantine)
+    return dg.MaterializeResult(
+        metadata={
+            **frame_metadata(staged),
+            "quarantined_rows": dg.MetadataValue.int(result.quarantine.height),
+        },
+        check_results=[schema_check_result(INSTRUMENTS_KEY, staged)],
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        *[
+            dg.AssetSpec(
+                key,
+                group_name="staging",
+                deps=[INSTRUMENTS_KEY],
+                kinds={"duckdb", "polars"},
+                description=f"Validated `{table}` rows of the trade date, plus trade_date and "
+                "source_file.",
+            )
+            for table, key in STAGING_KEYS.items()
+        ],
+        dg.AssetSpec(
+            QUARANTINE_KEY,
+            group_name="staging",
+            deps=[INSTRUMENTS_KEY],
+            kinds={"duckdb", "polars"},
+            description="Every landed row that broke a rule: source table, trade date, source "
+            "file and row, the original row as JSON, and every reason.",
+        ),
+    ],
+    check_specs=[schema_check_spec(key) for key in [*STAGING_KEYS.values(), QUARANTINE_KEY]],
+    partitions_def=trade_date_partitions,
+    pool=WAREHOUSE_POOL,
+    name="staging_day",
+)
+def staging_day(
+    context: dg.AssetExecutionContext,
+    paths: EqsPathsResource,
+    settings: MetricSettingsResource,
+):
+    """Ingest one trade date of landed files: coerce to the contract, apply every row rule,
+    quarantine bad rows and stage the rest, all in one transaction."""
+    trade_date = partition_date(context)
+    raw = {table: _read_or_fail(paths, table, trade_date) for table in DATED_TABLES}
+    if not any(frame.height for frame in raw.values()):
+        raise dg.Failure(
+            description=f"no landed data for trade date {trade_date} under {paths.landing_dir}: "
+            f"expected files in <landing>/<table>/date={trade_date}/ for the tables "
+            f"{', '.join(DATED_TABLES)}",
+        )
+    with paths.connect() as con:
+        instruments_frame = (
+            warehouse.read_table(con, "staging.instruments")
+            if warehouse.table_exists(con, "staging.instruments")
+            else None
+        )
+        result = validate_partition(raw, trade_date, instruments_frame, settings.ingest())
+        with warehouse.transaction(con):
+            for table, key in STAGING_KEYS.items():
+                warehouse.replace_partition(con, _table_name(key), result.staged[table], trade_date)
+            warehouse.replace_partition(con, "staging.quarantine", result.quarantine, trade_date)
+            warehouse.replace_partition(
+                con, INGEST_LOG_TABLE, _ingest_log(result, context.run.run_id), trade_date
+            )
+
+    for table, key in STAGING_KEYS.items():
+        staged = result.staged[table]
+        quarantined = result.quarantine.filter(pl.col("source_table") == table).height
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                **frame_metadata(staged),
+                "landed_rows": dg.MetadataValue.int(raw[table].height),
+                "quarantined_rows": dg.MetadataValue.int(quarantined),
+            },
+        )
+        yield schema_check_result(key, staged)
+    yield dg.MaterializeResult(
+        asset_key=QUARANTINE_KEY,
+        metadata={
+            **frame_metadata(result.quarantine.drop("row_json")),
+            "by_table": dg.MetadataValue.md(
+                markdown_table(
+                    result.quarantine.group_by("source_table").len().sort("source_table")
+                )
+            ),
+        },
+    )
+    yield schema_check_result(QUARANTINE_KEY, result.quarantine)

@@ -1,0 +1,180 @@
+"""Fill- and order-level quality assets and the ExecutionQualityEvent stream, per trade date.
+
+Thin wrappers: read the partition's staged rows, call the pure functions of
+`eqs_pipeline.metrics`, validate, replace the partition, attach metadata.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from eqs_pipeline import warehouse
+from eqs_pipeline.contract import CONTRACT
+from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
+from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY, STAGING_KEYS
+from eqs_pipeline.defs.metadata import frame_metadata
+from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
+from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
+from eqs_pipeline.metrics.events import execution_quality_events as build_events
+from eqs_pipeline.metrics.fills import fill_quality as compute_fill_quality
+from eqs_pipeline.metrics.orders import order_quality as compute_order_quality
+
+FILL_QUALITY_KEY = dg.AssetKey(["quality", "fill_quality"])
+ORDER_QUALITY_KEY = dg.AssetKey(["quality", "order_quality"])
+EVENTS_KEY = dg.AssetKey(["quality", "execution_quality_events"])
+
+
+def read_staged(con, table: str, trade_date) -> pl.LazyFrame:
+    """One trade date of a staged contract table, typed as the contract says."""
+    schema = CONTRACT[table].polars_schema
+    return warehouse.read_partition(con, f"staging.{table}", trade_date, schema).lazy()
+
+
+def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> float | None:
+    known = frame.filter(pl.col(metric).is_not_null())
+    total = known[weight].sum()
+    return float((known[metric] * known[weight]).sum() / total) if total else None
+
+
+@dg.asset(
+    key=FILL_QUALITY_KEY,
+    deps=[STAGING_KEYS["executions"], STAGING_KEYS["quotes"], STAGING_KEYS["orders"]],
+    partitions_def=trade_date_partitions,
+    group_name="quality",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "polars"},
+    check_specs=[schema_check_spec(FILL_QUALITY_KEY)],
+)
+def fill_quality(
+    context: dg.AssetExecutionContext,
+    paths: EqsPathsResource,
+    settings: MetricSettingsResource,
+) -> dg.MaterializeResult:
+    """One row per fill: the prevailing NBBO (nbb, nbo, mid), quoted and effective spread, price
+    improvement and quote position, spread capture, fees, and realized spread, price impact and
+    markout at 1s/5s/15s/60s/300s (docs/METRICS.md)."""
+    trade_date = partition_date(context)
+    with paths.connect() as con:
+        frame = compute_fill_quality(
+            read_staged(con, "executions", trade_date),
+            read_staged(con, "quotes", trade_date),
+            read_staged(con, "orders", trade_date),
+            settings.quality(),
+        ).collect()
+        check = schema_check_result(FILL_QUALITY_KEY, frame)
+        with warehouse.transaction(con):
+            warehouse.replace_partition(con, "quality.fill_quality", frame, trade_date)
+    return dg.MaterializeResult(
+        metadata=frame_metadata(
+            frame,
+            {
+                "effective_spread_bps": share_weighted(frame, "effective_spread_bps"),
+                "price_improvement_bps": share_weighted(frame, "price_improvement_bps"),
+                "markout_60s_bps": share_weighted(frame, "markout_60s_bps"),
+                "fills_without_quote": float(frame["null_reason"].is_not_null().sum()),
+            },
+        ),
+        check_results=[check],
+    )
+
+
+@dg.asset(
+    key=ORDER_QUALITY_KEY,
+    deps=[FILL_QUALITY_KEY, STAGING_KEYS["market_trades"], INSTRUMENTS_KEY],
+    partitions_def=trade_date_partitions,
+    group_name="quality",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "polars"},
+    check_specs=[schema_check_spec(ORDER_QUALITY_KEY)],
+)
+def order_quality(
+    context: dg.AssetExecutionContext,
+    paths: EqsPathsResource,
+    settings: MetricSettingsResource,
+) -> dg.MaterializeResult:
+    """One row per parent order: fill rate, average price, arrival / interval VWAP / TWAP
+    slippage, participation, implementation shortfall and its opportunity cost, fees, spreads,
+    passive share, timing, reversion, and the difficulty-aware quality score and grade."""
+    trade_date = partition_date(context)
+    with paths.connect() as con:
+        fills = warehouse.read_partition(con, "quality.fill_quality", trade_date).lazy()
+        frame = compute_order_quality(
+            read_staged(con, "orders", trade_date),
+            fills,
+            read_staged(con, "quotes", trade_date),
+            read_staged(con, "market_trades", trade_date),
+            warehouse.read_table(con, "staging.instruments").lazy(),
+            settings.quality(),
+        ).collect()
+        check = schema_check_result(ORDER_QUALITY_KEY, frame)
+        with warehouse.transaction(con):
+            warehouse.replace_partition(con, "quality.order_quality", frame, trade_date)
+    grades = frame["quality_grade"].value_counts()
+    return dg.MaterializeResult(
+        metadata=frame_metadata(
+            frame,
+            {
+                "implementation_shortfall_bps": _notional_weighted(
+                    frame, "implementation_shortfall_bps"
+                ),
+                "arrival_slippage_bps": _notional_weighted(frame, "arrival_slippage_bps"),
+                "fill_rate": float(frame["fill_rate"].mean() or 0.0),
+                "mean_quality_score": frame["quality_score"].mean(),
+                **{f"orders_{g}": float(n) for g, n in grades.iter_rows()},
+            },
+        ),
+        check_results=[check],
+    )
+
+
+def _notional_weighted(frame: pl.DataFrame, metric: str) -> float | None:
+    weighted = frame.with_columns(_w=pl.col("order_qty") * pl.col("arrival_mid"))
+    return share_weighted(weighted, metric, "_w")
+
+
+@dg.asset(
+    key=EVENTS_KEY,
+    deps=[ORDER_QUALITY_KEY],
+    partitions_def=trade_date_partitions,
+    group_name="quality",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "polars"},
+    check_specs=[schema_check_spec(EVENTS_KEY)],
+)
+def execution_quality_events(
+    context: dg.AssetExecutionContext, paths: EqsPathsResource
+) -> dg.MaterializeResult:
+    """One ExecutionQualityEvent per order (versioned JSON payload), also exported as JSON Lines
+    to `<exports>/execution_quality_events/date=YYYY-MM-DD/events.jsonl` for consumers."""
+    trade_date = partition_date(context)
+    emitted_at = datetime.now(UTC)
+    with paths.connect() as con:
+        orders = warehouse.read_partition(con, "quality.order_quality", trade_date).lazy()
+        frame = build_events(orders, pl.lit(emitted_at, pl.Datetime("us", "UTC"))).collect()
+        check = schema_check_result(EVENTS_KEY, frame)
+        with warehouse.transaction(con):
+            warehouse.replace_partition(con, "quality.execution_quality_events", frame, trade_date)
+    export = export_events(frame, paths, trade_date)
+    return dg.MaterializeResult(
+        metadata={
+            **frame_metadata(frame),
+            "export": dg.MetadataValue.path(str(export)),
+        },
+        check_results=[check],
+    )
+
+
+def export_events(frame: pl.DataFrame, paths: EqsPathsResource, trade_date) -> str:
+    """Write the partition's events as JSON Lines (one envelope + payload per line), atomically."""
+    folder = paths.exports_dir / "execution_quality_events" / f"date={trade_date}"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "events.jsonl"
+    tmp = target.with_suffix(".jsonl.tmp")
+    envelope = pl.struct(pl.exclude("payload")).struct.json_encode().str.strip_suffix("}")
+    lines = frame.select(pl.concat_str(envelope, pl.lit(',"payload":'), "payload", pl.lit("}")))
+    tmp.write_text("".join(f"{line}\n" for line in lines.to_series()))
+    tmp.replace(target)
+    return str(target)

@@ -1,0 +1,109 @@
+"""Resources shared by every domain: where data lives, and the metric settings.
+
+Every path derives from one configured root, `EQS_HOME` (landing files, the warehouse file and
+the event exports sit under it unless configured one by one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from pydantic import Field
+
+from eqs_pipeline import warehouse
+from eqs_pipeline.settings import (
+    CostModelSettings,
+    IngestSettings,
+    QualitySettings,
+    ScoreSettings,
+)
+
+# DuckDB allows one writer per file: every asset that writes the warehouse takes this pool,
+# whose limit of 1 is set in dagster.yaml.
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+class EqsPathsResource(dg.ConfigurableResource):
+    """Locations of the landing directory, the DuckDB warehouse and the event exports."""
+
+    home: str = Field(description="Root folder (EQS_HOME); the defaults below live under it.")
+    landing: str | None = Field(None, description="Landing directory; default <home>/landing.")
+    warehouse: str | None = Field(None, description="DuckDB file; default <home>/warehouse.duckdb.")
+    exports: str | None = Field(None, description="Event exports; default <home>/exports.")
+
+    @property
+    def landing_dir(self) -> Path:
+        return Path(self.landing) if self.landing else Path(self.home) / "landing"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return Path(self.warehouse) if self.warehouse else Path(self.home) / "warehouse.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        return Path(self.exports) if self.exports else Path(self.home) / "exports"
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = warehouse.connect(self.warehouse_path, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+class MetricSettingsResource(dg.ConfigurableResource):
+    """Thresholds, weights and model coefficients; defaults and meaning in `eqs_pipeline.settings`."""
+
+    max_price_deviation: float = IngestSettings.max_price_deviation
+    reversion_horizon_s: int = QualitySettings.reversion_horizon_s
+    w_cost: float = ScoreSettings.w_cost
+    w_fill: float = ScoreSettings.w_fill
+    w_speed: float = ScoreSettings.w_speed
+    cost_scale_floor_bps: float = ScoreSettings.cost_scale_floor_bps
+    speed_tau_s: float = ScoreSettings.speed_tau_s
+    grade_excellent: float = ScoreSettings.excellent
+    grade_good: float = ScoreSettings.good
+    grade_average: float = ScoreSettings.average
+    eta: float = CostModelSettings.eta
+    gamma: float = CostModelSettings.gamma
+    beta: float = CostModelSettings.beta
+    default_daily_volatility: float = CostModelSettings.default_daily_volatility
+
+    def ingest(self) -> IngestSettings:
+        return IngestSettings(max_price_deviation=self.max_price_deviation)
+
+    def quality(self) -> QualitySettings:
+        return QualitySettings(
+            reversion_horizon_s=self.reversion_horizon_s,
+            cost_model=CostModelSettings(
+                eta=self.eta,
+                gamma=self.gamma,
+                beta=self.beta,
+                default_daily_volatility=self.default_daily_volatility,
+            ),
+            score=ScoreSettings(
+                w_cost=self.w_cost,
+                w_fill=self.w_fill,
+                w_speed=self.w_speed,
+                cost_scale_floor_bps=self.cost_scale_floor_bps,
+                speed_tau_s=self.speed_tau_s,
+                excellent=self.grade_excellent,
+                good=self.grade_good,
+                average=self.grade_average,
+            ),
+        )
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "paths": EqsPathsResource(home=dg.EnvVar("EQS_HOME")),
+            "settings": MetricSettingsResource(),
+        }
+    )

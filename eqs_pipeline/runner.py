@@ -1,0 +1,128 @@
+"""Materialize the whole pipeline in process for a landing directory (what `eqs run` does).
+
+The same Dagster definitions the UI loads are executed job by job: reference data first, then
+every trade date present in the landing directory (optionally limited to a date range), with a
+progress display. Resources point at the given landing directory and warehouse file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB
+from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
+from eqs_pipeline.ingest import LandingError, discover_trade_dates
+
+QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class RunFailed(RuntimeError):
+    """A job of the run failed; the message says which step and why."""
+
+
+@dataclass
+class RunReport:
+    warehouse: Path
+    trade_dates: list[date]
+    check_failures: list[str] = field(default_factory=list)
+
+
+def run_definitions(paths: EqsPathsResource, settings: MetricSettingsResource) -> dg.Definitions:
+    """The project's definitions with resources bound to explicit paths instead of EQS_HOME."""
+    from eqs_pipeline.definitions import defs as load_defs
+
+    loaded = load_defs()
+    return dg.Definitions(
+        assets=loaded.assets,
+        asset_checks=loaded.asset_checks,
+        jobs=loaded.jobs,
+        resources={"paths": paths, "settings": settings},
+    )
+
+
+def select_dates(available: list[date], start: date | None, end: date | None) -> list[date]:
+    chosen = [d for d in available if (start is None or d >= start) and (end is None or d <= end)]
+    if not chosen:
+        raise LandingError(
+            f"no trade dates between {start or 'the beginning'} and {end or 'the end'}; "
+            f"the landing directory has {', '.join(map(str, available))}"
+        )
+    return chosen
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            error = event.step_failure_data.error
+            detail = error.message.strip() if error else "unknown error"
+            if error and error.cause:
+                detail = error.cause.message.strip()
+            messages.append(f"step {event.step_key}: {detail}")
+    return "\n".join(messages) or "the run failed without a step failure (see the Dagster logs)"
+
+
+def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    failed = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                failed.append(
+                    f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                    + (
+                        f" [{evaluation.partition}]"
+                        if getattr(evaluation, "partition", None)
+                        else ""
+                    )
+                )
+    return failed
+
+
+def run_pipeline(
+    landing: Path,
+    warehouse: Path,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    exports: Path | None = None,
+    settings: MetricSettingsResource | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> RunReport:
+    """Materialize reference data and every selected trade date; raise RunFailed on failure."""
+    dates = select_dates(discover_trade_dates(landing), start, end)
+    paths = EqsPathsResource(
+        home=str(warehouse.parent),
+        landing=str(landing),
+        warehouse=str(warehouse),
+        exports=str(exports or warehouse.parent / "exports"),
+    )
+    defs = run_definitions(paths, settings or MetricSettingsResource())
+    instance = (
+        dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    )
+    report = RunReport(warehouse=warehouse, trade_dates=dates)
+    steps: list[tuple[str, str | None]] = [(REFERENCE_JOB, None)] + [
+        (DAILY_JOB, d.isoformat()) for d in dates
+    ]
+    with instance:
+        for job_name, partition in steps:
+            if on_progress:
+                on_progress(partition or "reference data")
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                instance=instance,
+                partition_key=partition,
+                run_config=QUIET_LOGGING,
+                raise_on_error=False,
+            )
+            report.check_failures += _failed_checks(result)
+            if not result.success:
+                where = f"trade date {partition}" if partition else "reference data"
+                raise RunFailed(f"{where} failed:\n{_failure_message(result)}")
+    return report

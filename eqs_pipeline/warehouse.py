@@ -1,0 +1,159 @@
+"""The DuckDB warehouse: connections, partition-replacing writes and reads, without Dagster.
+
+Every statement comes from a file in `sql/` (one statement per file). Values are bound as
+parameters; identifiers (schema.table, column names) only ever come from trusted constants of
+this package, never from user data.
+
+A write replaces exactly what it owns in one transaction: `replace_partition` deletes the trade
+date's rows and inserts the new ones, so re-materializing a partition never doubles or loses a
+row, and a failure leaves the previous contents in place.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+SCHEMAS = ("staging", "quality", "venue", "algo", "model", "benchmark", "monitor")
+
+
+@functools.cache
+def sql_dir() -> Path:
+    """The `sql/` folder: shipped inside the wheel, or at the repository root in a checkout."""
+    for candidate in (Path(__file__).parent / "sql", Path(__file__).parents[1] / "sql"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("the sql/ folder of eqs_pipeline is missing from this installation")
+
+
+@functools.cache
+def sql(name: str, **identifiers: str) -> str:
+    """The statement in `sql/<name>.sql`, with trusted identifiers filled in."""
+    text = (sql_dir() / f"{name}.sql").read_text()
+    return text.format(**identifiers) if identifiers else text
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file (created if missing), with UTC as the session time zone."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise FileNotFoundError(
+            f"no warehouse at {path}: run `eqs run` or `eqs demo` first to build it"
+        )
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set TimeZone = 'UTC'")
+    if not read_only:
+        for schema in SCHEMAS:
+            con.execute(sql("create_schema", schema=schema))
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All-or-nothing: commit on success, roll back on any error."""
+    con.begin()
+    try:
+        yield con
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(
+        con.execute(sql("select_table_columns"), {"schema": schema, "name": name}).fetchall()
+    )
+
+
+def _sync_columns(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Create the table from the frame's schema, or add columns a newer version computes."""
+    con.register("_frame", frame.head(0).to_arrow())
+    try:
+        schema, name = table.split(".")
+        existing = con.execute(
+            sql("select_table_columns"), {"schema": schema, "name": name}
+        ).fetchall()
+        if not existing:
+            con.execute(sql("create_table_like_frame", table=table))
+            return
+        known = {c for c, _ in existing}
+        missing = [c for c in frame.columns if c not in known]
+        if missing:
+            types = {row[0]: row[1] for row in con.execute(sql("describe_frame")).fetchall()}
+            for column in missing:
+                con.execute(
+                    sql(
+                        "alter_table_add_column",
+                        table=table,
+                        column=column,
+                        data_type=types[column],
+                    )
+                )
+    finally:
+        con.unregister("_frame")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    if frame.height == 0:
+        return
+    con.register("_frame", frame.to_arrow())
+    try:
+        con.execute(sql("insert_frame", table=table))
+    finally:
+        con.unregister("_frame")
+
+
+def replace_partition(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, trade_date: date
+) -> None:
+    """Replace the rows of `trade_date` in `table` with `frame` (call inside `transaction`)."""
+    _sync_columns(con, table, frame)
+    con.execute(sql("delete_partition", table=table), {"trade_date": trade_date})
+    _insert(con, table, frame)
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Replace every row of `table` with `frame` (call inside `transaction`)."""
+    _sync_columns(con, table, frame)
+    con.execute(sql("delete_all", table=table))
+    _insert(con, table, frame)
+
+
+def append(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Insert `frame` into `table`, creating it if needed (call inside `transaction`)."""
+    _sync_columns(con, table, frame)
+    _insert(con, table, frame)
+
+
+def read_partition(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    trade_date: date,
+    schema: Mapping[str, pl.DataType] | None = None,
+) -> pl.DataFrame:
+    """The rows of one trade date; `schema` casts columns to the contract types when given."""
+    frame = con.execute(sql("select_partition", table=table), {"trade_date": trade_date}).pl()
+    return _cast(frame, schema)
+
+
+def read_table(
+    con: duckdb.DuckDBPyConnection, table: str, schema: Mapping[str, pl.DataType] | None = None
+) -> pl.DataFrame:
+    frame = con.execute(sql("select_all", table=table)).pl()
+    return _cast(frame, schema)
+
+
+def _cast(frame: pl.DataFrame, schema: Mapping[str, pl.DataType] | None) -> pl.DataFrame:
+    if not schema:
+        return frame
+    return frame.with_columns(pl.col(c).cast(t) for c, t in schema.items() if c in frame.columns)

@@ -1,0 +1,1 @@
+delete from staging.quarantine where source_table = $source_table

@@ -1,0 +1,33 @@
+-- Headline figures of the whole warehouse, for the run summary.
+with orders as (
+    select
+        count(*) as orders,
+        count(distinct trade_date) as trade_dates,
+        min(trade_date) as first_date,
+        max(trade_date) as last_date,
+        sum(notional) as filled_notional,
+        sum(implementation_shortfall_bps * order_qty * arrival_mid)
+        / sum(case when implementation_shortfall_bps is not null then order_qty * arrival_mid end)
+            as implementation_shortfall_bps,
+        sum(filled_qty) / sum(order_qty) as fill_rate,
+        avg(quality_score) as mean_quality_score
+    from quality.order_quality
+),
+
+fills as (
+    select
+        count(*) as fills,
+        sum(effective_spread_bps * qty)
+        / sum(case when effective_spread_bps is not null then qty end) as effective_spread_bps,
+        sum(price_improvement_bps * qty)
+        / sum(case when price_improvement_bps is not null then qty end) as price_improvement_bps,
+        sum(markout_60s_bps * qty)
+        / sum(case when markout_60s_bps is not null then qty end) as markout_60s_bps
+    from quality.fill_quality
+),
+
+quarantine as (
+    select count(*) as quarantined_rows from staging.quarantine
+)
+
+select * from orders, fills, quarantine
