@@ -1,0 +1,317 @@
+"""Row rules of ingestion: which landed rows are staged and which are quarantined, and why.
+
+Every rule is a Polars boolean expression evaluated over the whole frame; a row collects the code
+of every rule it breaks (see docs/INGESTION.md for the list). Rules are added as flag columns in
+dependency order: the generic contract rules and duplicate keys first, then the cross-table rules
+that look at the partition's *good* rows (a child order must belong to a staged order, a fill's
+prevailing quote must be a staged quote), and last the overfill rule, computed over fills that
+broke nothing else. Rows with no reason are staged; the others go to quarantine with their
+original JSON. Identical duplicates (same key, all contract columns equal) collapse to their
+first row and are counted, so landed = staged + quarantined + collapsed for every table.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from eqs_pipeline.contract import CONTRACT, TableContract
+from eqs_pipeline.ingest.read import REASONS, ROW_JSON, SOURCE_FILE, SOURCE_ROW, raw_schema
+from eqs_pipeline.ingest.result import (
+    COUNTS_SCHEMA,
+    QUARANTINE_SCHEMA,
+    IngestResult,
+    staged_schema,
+)
+from eqs_pipeline.settings import IngestSettings
+
+FLAG = "__rule__:"  # prefix of the temporary flag columns; the rest of the name is the code
+# Cumulative fill quantities are float sums; a relative slack keeps 0.1 + 0.2 from "overfilling" 0.3.
+OVERFILL_RELATIVE_TOLERANCE = 1e-9
+PARTITION_TABLES = ("orders", "child_orders", "executions", "quotes", "market_trades")
+
+
+def _flag(code: str, condition: pl.Expr) -> pl.Expr:
+    return condition.fill_null(False).alias(FLAG + code)
+
+
+def _flags(df: pl.DataFrame) -> list[str]:
+    return [c for c in df.columns if c.startswith(FLAG)]
+
+
+def _is_bad(df: pl.DataFrame) -> pl.Expr:
+    return pl.any_horizontal(pl.col(REASONS).list.len() > 0, *[pl.col(c) for c in _flags(df)])
+
+
+def _absent(name: str) -> pl.Expr:
+    """Null because it was not given (a value that failed coercion is `bad_value`, not absent)."""
+    return pl.col(name).is_null() & ~pl.col(REASONS).list.contains(f"bad_value:{name}")
+
+
+def _contract_flags(contract: TableContract) -> list[pl.Expr]:
+    """missing:<col>, non_positive:<col> and unknown_value:<col> for every contract column."""
+    flags = [_flag(f"missing:{c}", _absent(c)) for c in contract.required]
+    flags += [
+        _flag(f"non_positive:{c.name}", pl.col(c.name) <= 0) for c in contract.columns if c.positive
+    ]
+    flags += [
+        _flag(
+            f"unknown_value:{c.name}",
+            pl.col(c.name).is_not_null() & ~pl.col(c.name).is_in(pl.lit(list(c.allowed))),
+        )
+        for c in contract.columns
+        if c.allowed
+    ]
+    return flags
+
+
+def _collapse_duplicates(
+    df: pl.DataFrame, contract: TableContract
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Drop identical duplicates but their first row; flag every row of a conflicting key.
+
+    Returns the remaining rows (with the `duplicate_key_conflict` flag) and the number of
+    collapsed rows per source file. Rows whose key has a null are left to `missing:<key>`.
+    """
+    key = list(contract.key)
+    if not key:
+        return df, pl.DataFrame(schema={SOURCE_FILE: pl.String, "collapsed": pl.Int64})
+    # A coercion failure is part of a row's identity: "abc" and a genuine null are not the same row.
+    identity = [*contract.names, "__reasons_text"]
+    marked = df.with_columns(pl.col(REASONS).list.join("|").alias("__reasons_text")).with_columns(
+        pl.all_horizontal(pl.col(k).is_not_null() for k in key).alias("__has_key"),
+        pl.len().over(key).alias("__n_key"),
+        pl.len().over(identity).alias("__n_same"),
+        (pl.int_range(pl.len()).over(identity) == 0).alias("__first"),
+    )
+    conflict = pl.col("__has_key") & (pl.col("__n_key") > pl.col("__n_same"))
+    collapsed = pl.col("__has_key") & ~conflict & ~pl.col("__first")
+    marked = marked.with_columns(
+        collapsed.alias("__collapsed"), _flag("duplicate_key_conflict", conflict)
+    )
+    counts = (
+        marked.filter(pl.col("__collapsed"))
+        .group_by(SOURCE_FILE)
+        .agg(pl.len().cast(pl.Int64).alias("collapsed"))
+    )
+    kept = marked.filter(~pl.col("__collapsed")).drop(
+        "__reasons_text", "__has_key", "__n_key", "__n_same", "__first", "__collapsed"
+    )
+    return kept, counts
+
+
+def _split(
+    raw: pl.DataFrame,
+    flagged: pl.DataFrame,
+    collapsed: pl.DataFrame,
+    contract: TableContract,
+    trade_date: date | None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Staged rows, quarantined rows (reasons in rule order) and per-file counts."""
+    flags = _flags(flagged)
+    bad = _is_bad(flagged)
+    day = pl.lit(trade_date, pl.Date)
+    staged_cols = [*contract.names, *(["trade_date"] if contract.dated else []), "source_file"]
+    staged = (
+        flagged.filter(~bad)
+        .with_columns(day.alias("trade_date"), pl.col(SOURCE_FILE).alias("source_file"))
+        .select(staged_cols)
+    )
+    rule_reasons = [pl.when(pl.col(f)).then(pl.lit(f.removeprefix(FLAG))) for f in flags]
+    quarantine = flagged.filter(bad).select(
+        pl.lit(contract.name, pl.String).alias("source_table"),
+        day.alias("trade_date"),
+        pl.col(SOURCE_FILE).alias("source_file"),
+        pl.col(SOURCE_ROW).alias("source_row"),
+        pl.col(ROW_JSON).alias("row_json"),
+        pl.concat_list(pl.col(REASONS), *rule_reasons).list.drop_nulls().alias("reasons"),
+    )
+    landed = raw.group_by(SOURCE_FILE).agg(pl.len().cast(pl.Int64).alias("landed_rows"))
+    per_file = [
+        staged.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("staged_rows")),
+        quarantine.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("quarantined_rows")),
+        collapsed.rename({SOURCE_FILE: "source_file", "collapsed": "collapsed_duplicates"}),
+    ]
+    counts = landed.rename({SOURCE_FILE: "source_file"})
+    for part in per_file:
+        counts = counts.join(part, on="source_file", how="left")
+    counts = (
+        counts.with_columns(
+            pl.lit(contract.name).alias("source_table"),
+            day.alias("trade_date"),
+            pl.col("staged_rows", "quarantined_rows", "collapsed_duplicates").fill_null(0),
+        )
+        .select(list(COUNTS_SCHEMA))
+        .sort("source_file")
+        .cast(COUNTS_SCHEMA)
+    )
+    return staged.cast(staged_schema(contract.name)), quarantine.cast(QUARANTINE_SCHEMA), counts
+
+
+def _lookup(
+    df: pl.DataFrame, other: pl.DataFrame, on: str, columns: dict[str, str]
+) -> pl.DataFrame:
+    """Left-join `columns` (source name -> new name) of `other` by `on`, plus a `__found_<on>` flag."""
+    right = other.select(
+        pl.col(on),
+        *(pl.col(k).alias(v) for k, v in columns.items()),
+        pl.lit(True).alias(f"__found_{on}"),
+    )
+    return df.join(right, on=on, how="left", maintain_order="left").with_columns(
+        pl.col(f"__found_{on}").fill_null(False)
+    )
+
+
+def _validate_table(
+    raw: pl.DataFrame, contract: TableContract
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Duplicate keys and the contract rules over a `read_table` frame; returns (kept, collapsed)."""
+    _check_raw(raw, contract)
+    kept, collapsed = _collapse_duplicates(raw, contract)
+    return kept.with_columns(*_contract_flags(contract)), collapsed
+
+
+def _check_raw(raw: pl.DataFrame, contract: TableContract) -> None:
+    expected = raw_schema(contract.name)
+    missing = [c for c in expected if c not in raw.columns]
+    if missing:
+        raise ValueError(f"{contract.name}: not a read_table frame, it lacks {missing}")
+
+
+def validate_instruments(instruments_raw: pl.DataFrame) -> IngestResult:
+    """Validate the landed instruments (contract rules and duplicate symbols)."""
+    contract = CONTRACT["instruments"]
+    kept, collapsed = _validate_table(instruments_raw, contract)
+    staged, quarantine, counts = _split(instruments_raw, kept, collapsed, contract, None)
+    return IngestResult({"instruments": staged}, quarantine, counts)
+
+
+def _orders(raw: pl.DataFrame, instruments: pl.DataFrame | None) -> pl.DataFrame:
+    flags = [
+        _flag("limit_without_price", (pl.col("order_type") == "LIMIT") & _absent("limit_price")),
+        _flag("end_before_arrival", pl.col("end_ts") < pl.col("arrival_ts")),
+    ]
+    df = raw.with_columns(*flags)
+    return df if instruments is None else _with_symbol_rule(df, instruments)
+
+
+def _with_symbol_rule(df: pl.DataFrame, instruments: pl.DataFrame) -> pl.DataFrame:
+    known = instruments.select(pl.col("symbol").drop_nulls().unique())
+    df = _lookup(df, known, "symbol", {})
+    return df.with_columns(
+        _flag("unknown_symbol", pl.col("symbol").is_not_null() & ~pl.col("__found_symbol"))
+    ).drop("__found_symbol")
+
+
+def _child_orders(df: pl.DataFrame, good_orders: pl.DataFrame) -> pl.DataFrame:
+    df = _lookup(df, good_orders, "order_id", {"arrival_ts": "__arrival_ts"})
+    return df.with_columns(
+        _flag("unknown_order", pl.col("order_id").is_not_null() & ~pl.col("__found_order_id")),
+        _flag("before_arrival", pl.col("sent_ts") < pl.col("__arrival_ts")),
+        _flag("end_before_sent", pl.col("end_ts") < pl.col("sent_ts")),
+    ).drop("__arrival_ts", "__found_order_id")
+
+
+def _prevailing_mid(df: pl.DataFrame, good_quotes: pl.DataFrame) -> pl.Series:
+    """Mid of the last good quote of the fill's symbol with ts strictly before exec_ts."""
+    quotes = good_quotes.select(
+        "symbol", "ts", ((pl.col("bid_px") + pl.col("ask_px")) / 2).alias("__mid")
+    ).sort("symbol", "ts", maintain_order=True)
+    fills = (
+        df.select(pl.int_range(pl.len()).alias("__i"), "symbol", "exec_ts")
+        .drop_nulls(["symbol", "exec_ts"])
+        .sort("symbol", "exec_ts")
+    )
+    matched = fills.join_asof(
+        quotes,
+        left_on="exec_ts",
+        right_on="ts",
+        by="symbol",
+        strategy="backward",
+        allow_exact_matches=False,
+        check_sortedness=False,
+    )
+    return (
+        pl.DataFrame({"__i": pl.int_range(df.height, eager=True)})
+        .join(matched.select("__i", "__mid"), on="__i", how="left", maintain_order="left")
+        .get_column("__mid")
+    )
+
+
+def _executions(
+    df: pl.DataFrame,
+    good_orders: pl.DataFrame,
+    good_children: pl.DataFrame,
+    good_quotes: pl.DataFrame,
+    settings: IngestSettings,
+) -> pl.DataFrame:
+    order_cols = {"symbol": "__o_symbol", "arrival_ts": "__o_arrival", "order_qty": "__o_qty"}
+    df = _lookup(df, good_orders, "order_id", order_cols)
+    df = _lookup(df, good_children, "child_id", {"order_id": "__c_order_id"})
+    df = df.with_columns(_prevailing_mid(df, good_quotes).alias("__mid"))
+    deviation = (pl.col("price") - pl.col("__mid")).abs() / pl.col("__mid")
+    df = df.with_columns(
+        _flag("unknown_order", pl.col("order_id").is_not_null() & ~pl.col("__found_order_id")),
+        _flag("unknown_child", pl.col("child_id").is_not_null() & ~pl.col("__found_child_id")),
+        _flag("child_order_mismatch", pl.col("__c_order_id") != pl.col("order_id")),
+        _flag("symbol_mismatch", pl.col("symbol") != pl.col("__o_symbol")),
+        _flag("before_arrival", pl.col("exec_ts") < pl.col("__o_arrival")),
+        _flag("bad_print", deviation > settings.max_price_deviation),
+    )
+    ok = ~_is_bad(df)
+    filled = (
+        pl.when(ok)
+        .then(pl.col("qty"))
+        .otherwise(0.0)
+        .cum_sum()
+        .over("order_id", order_by=["exec_ts", "exec_id"])
+    )
+    limit = pl.col("__o_qty") * (1 + OVERFILL_RELATIVE_TOLERANCE)
+    df = df.with_columns(_flag("overfill", ok & (filled > limit)))
+    return df.drop(
+        *order_cols.values(), "__mid", "__c_order_id", "__found_order_id", "__found_child_id"
+    )
+
+
+def validate_partition(
+    raw: dict[str, pl.DataFrame],
+    trade_date: date,
+    instruments: pl.DataFrame | None,
+    settings: IngestSettings = IngestSettings(),  # noqa: B008 (frozen dataclass, safe default)
+) -> IngestResult:
+    """Validate one trade date's tables (outputs of `read_table`) against the row rules.
+
+    `instruments` is the staged instruments table; when given, orders of symbols it lacks are
+    quarantined (`unknown_symbol`). A table missing from `raw` counts as landed with no rows.
+    """
+    unknown = set(raw) - set(PARTITION_TABLES)
+    if unknown:
+        raise ValueError(f"validate_partition takes {PARTITION_TABLES}, not {sorted(unknown)}")
+    frames = {t: raw.get(t, pl.DataFrame(schema=raw_schema(t))) for t in PARTITION_TABLES}
+    kept, collapsed, staged, quarantine, counts = {}, {}, {}, [], []
+
+    def finish(table: str, flagged: pl.DataFrame) -> None:
+        s, q, c = _split(frames[table], flagged, collapsed[table], CONTRACT[table], trade_date)
+        staged[table] = s
+        quarantine.append(q)
+        counts.append(c)
+
+    for table in ("quotes", "market_trades", "orders", "child_orders", "executions"):
+        kept[table], collapsed[table] = _validate_table(frames[table], CONTRACT[table])
+    crossed = pl.col("bid_px") > pl.col("ask_px")
+    finish("quotes", kept["quotes"].with_columns(_flag("crossed_quote", crossed)))
+    finish("market_trades", kept["market_trades"])
+    finish("orders", _orders(kept["orders"], instruments))
+    finish("child_orders", _child_orders(kept["child_orders"], staged["orders"]))
+    finish(
+        "executions",
+        _executions(
+            kept["executions"], staged["orders"], staged["child_orders"], staged["quotes"], settings
+        ),
+    )
+    return IngestResult(
+        staged={t: staged[t] for t in PARTITION_TABLES},
+        quarantine=pl.concat(quarantine, how="vertical"),
+        counts=pl.concat(counts, how="vertical"),
+    )
