@@ -23,7 +23,7 @@ $(UV):
 env: .venv/.synced
 
 demo: env
-	.venv/bin/eqs demo --home $(EQS_HOME)/demo
+	.venv/bin/eqs demo --home $(EQS_HOME)
 
 lint: env
 	.venv/bin/ruff check eqs_pipeline eqs_pipeline_tests benchmarks

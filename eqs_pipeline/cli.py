@@ -14,7 +14,8 @@ from eqs_pipeline.ingest import LandingError
 
 console = Console(stderr=True)
 
-DEFAULT_DEMO_HOME = Path(".eqs_home") / "demo"
+DEFAULT_DEMO_HOME = Path(".eqs_home")
+DEMO_MARKER = ".eqs-demo"
 
 
 def _fail(message: str) -> None:
@@ -137,11 +138,18 @@ def _run(landing: Path, warehouse: Path, start=None, end=None, exports=None) -> 
 def demo(home: Path, days, symbols, orders_per_day, seed) -> None:
     """Simulate a demo data set, run the whole pipeline on it and print the summary."""
     landing = home / "landing"
+    marker = landing / DEMO_MARKER
+    if landing.exists() and not marker.exists():
+        _fail(
+            f"{landing} exists and was not written by `eqs demo`; refusing to overwrite it. "
+            "Choose another --home (or EQS_HOME) for the demo."
+        )
     if landing.exists():
         import shutil
 
         shutil.rmtree(landing)
     _simulate(days, symbols, orders_per_day, seed, date(2026, 11, 2), ("parquet",), landing)
+    (landing / DEMO_MARKER).write_text("written by `eqs demo`; safe to delete\n")
     _run(landing, home / "warehouse.duckdb", exports=home / "exports")
 
 

@@ -65,7 +65,7 @@ def print_summary(path: Path, console: Console | None = None) -> dict[str, objec
         table.add_row(name, value)
     console.print(table)
     console.print(
-        f"Query it: [bold]duckdb -readonly {path}[/bold]  "
+        f"Query it: [bold].venv/bin/duckdb -readonly {path}[/bold]  "
         "(e.g. select * from quality.order_quality limit 10)"
     )
     return f
