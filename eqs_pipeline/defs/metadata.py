@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import dagster as dg
 import polars as pl
 
+from eqs_pipeline.catalog import TABLES
+
 PREVIEW_ROWS = 10
 
 
@@ -32,14 +34,26 @@ def markdown_table(frame: pl.DataFrame, max_rows: int = PREVIEW_ROWS) -> str:
 
 
 def frame_metadata(
-    frame: pl.DataFrame, figures: Mapping[str, float | None] | None = None
+    table: str, frame: pl.DataFrame, figures: Mapping[str, float | None] | None = None
 ) -> dict[str, dg.MetadataValue]:
-    """Row count, preview, and key figures (floats, so the UI plots them over partitions)."""
+    """Row count, preview, column schema and key figures (floats, so the UI plots them)."""
     meta: dict[str, dg.MetadataValue] = {
         "dagster/row_count": dg.MetadataValue.int(frame.height),
+        "dagster/column_schema": dg.MetadataValue.table_schema(column_schema(table, frame)),
         "preview": dg.MetadataValue.md(markdown_table(frame)),
     }
     for name, value in (figures or {}).items():
         if value is not None:
             meta[name] = dg.MetadataValue.float(float(value))
     return meta
+
+
+def column_schema(table: str, frame: pl.DataFrame) -> dg.TableSchema:
+    """The frame's columns with their types and catalog descriptions, for the Dagster catalog."""
+    docs = TABLES[table].columns if table in TABLES else {}
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, str(dtype), description=docs.get(name))
+            for name, dtype in frame.schema.items()
+        ]
+    )

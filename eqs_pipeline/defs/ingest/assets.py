@@ -68,7 +68,7 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
         warehouse.append(con, "staging.quarantine", result.quarantine)
     return dg.MaterializeResult(
         metadata={
-            **frame_metadata(staged),
+            **frame_metadata("staging.instruments", staged),
             "quarantined_rows": dg.MetadataValue.int(result.quarantine.height),
         },
         check_results=[schema_check_result(INSTRUMENTS_KEY, staged)],
@@ -138,7 +138,7 @@ def staging_day(
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
-                **frame_metadata(staged),
+                **frame_metadata(_table_name(key), staged),
                 "landed_rows": dg.MetadataValue.int(raw[table].height),
                 "quarantined_rows": dg.MetadataValue.int(quarantined),
             },
@@ -147,7 +147,7 @@ def staging_day(
     yield dg.MaterializeResult(
         asset_key=QUARANTINE_KEY,
         metadata={
-            **frame_metadata(result.quarantine.drop("row_json")),
+            **frame_metadata("staging.quarantine", result.quarantine),
             "by_table": dg.MetadataValue.md(
                 markdown_table(
                     result.quarantine.group_by("source_table").len().sort("source_table")

@@ -15,7 +15,7 @@ import dagster as dg
 from eqs_pipeline.contract import DATED_TABLES
 from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, daily_job, reference_job
 from eqs_pipeline.defs.resources import EqsPathsResource
-from eqs_pipeline.ingest import landed_files
+from eqs_pipeline.ingest.layout import landed_files
 
 
 def _fingerprint(files: list[Path]) -> str:

@@ -69,6 +69,7 @@ def fill_quality(
             warehouse.replace_partition(con, "quality.fill_quality", frame, trade_date)
     return dg.MaterializeResult(
         metadata=frame_metadata(
+            "quality.fill_quality",
             frame,
             {
                 "effective_spread_bps": share_weighted(frame, "effective_spread_bps"),
@@ -115,6 +116,7 @@ def order_quality(
     grades = frame["quality_grade"].value_counts()
     return dg.MaterializeResult(
         metadata=frame_metadata(
+            "quality.order_quality",
             frame,
             {
                 "implementation_shortfall_bps": _notional_weighted(
@@ -160,7 +162,7 @@ def execution_quality_events(
     export = export_events(frame, paths, trade_date)
     return dg.MaterializeResult(
         metadata={
-            **frame_metadata(frame),
+            **frame_metadata("quality.execution_quality_events", frame),
             "export": dg.MetadataValue.path(str(export)),
         },
         check_results=[check],

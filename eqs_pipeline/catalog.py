@@ -1,0 +1,282 @@
+"""The data catalog: one description for every warehouse table and column.
+
+This is the single source of the column documentation: `docs/TABLES.md` is generated from it
+(`python -m eqs_pipeline.catalog > docs/TABLES.md`, and a test keeps the two in sync) and the
+assets attach it to their materializations as Dagster column schemas, which the UI's catalog
+shows. A test fails when a table gains a column that has no description here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eqs_pipeline.contract import CONTRACT
+from eqs_pipeline.settings import HORIZONS_S
+
+
+@dataclass(frozen=True)
+class TableDoc:
+    description: str
+    columns: dict[str, str]
+
+
+CONTRACT_COLUMNS: dict[str, str] = {
+    "symbol": "Instrument symbol.",
+    "currency": "ISO currency of prices.",
+    "tick_size": "Minimum price increment.",
+    "adv_shares": "Average daily volume in shares.",
+    "market": "Market, e.g. US or EU.",
+    "sector": "Sector.",
+    "daily_volatility": "Daily volatility of returns, as a fraction (0.02 = 2%).",
+    "lot_size": "Round lot size in shares.",
+    "order_id": "Parent order id.",
+    "side": "BUY, SELL or SELL_SHORT (a sell).",
+    "order_qty": "Parent order quantity in shares (S).",
+    "order_type": "Order type (parent: MARKET/LIMIT; child: LIMIT/MARKET/MIDPEG).",
+    "limit_price": "Limit price, for LIMIT orders.",
+    "arrival_ts": "When the order reached the desk or broker (UTC).",
+    "end_ts": "When the order ended, if known (UTC).",
+    "algo": "Execution algorithm, e.g. VWAP, TWAP, POV, IS, DARK.",
+    "urgency": "LOW, MEDIUM or HIGH.",
+    "target_participation": "Target share of market volume.",
+    "broker": "Executing broker.",
+    "trader": "Trader.",
+    "account": "Account.",
+    "decision_ts": "Portfolio manager's decision time (UTC).",
+    "child_id": "Child order id (routed to one venue).",
+    "venue": "Venue MIC, e.g. XNAS.",
+    "sent_ts": "When the child order was sent (UTC).",
+    "qty": "Quantity in shares.",
+    "tif": "Time in force: IOC or DAY.",
+    "exec_id": "Fill (execution) id.",
+    "exec_ts": "Execution time (UTC).",
+    "price": "Price.",
+    "liquidity_flag": "ADD (passive), REMOVE (aggressive), MID (midpoint) or AUCTION.",
+    "fee": "Fee in currency; negative is a rebate.",
+    "ts": "Event time (UTC).",
+    "bid_px": "National best bid.",
+    "bid_sz": "Size at the best bid.",
+    "ask_px": "National best offer.",
+    "ask_sz": "Size at the best offer.",
+    "size": "Trade size in shares.",
+}
+
+PROVENANCE_COLUMNS: dict[str, str] = {
+    "trade_date": "Trade date: the landing folder's date.",
+    "source_file": "Landed file the row came from, relative to the landing directory.",
+}
+
+
+def _staging(names: list[str], description: str, dated: bool = True) -> TableDoc:
+    columns = {n: CONTRACT_COLUMNS[n] for n in names}
+    if dated:
+        columns["trade_date"] = PROVENANCE_COLUMNS["trade_date"]
+    columns["source_file"] = PROVENANCE_COLUMNS["source_file"]
+    return TableDoc(description, columns)
+
+
+def _horizon_columns() -> dict[str, str]:
+    cols: dict[str, str] = {}
+    for h in HORIZONS_S:
+        cols[f"mid_{h}s"] = f"Mid prevailing at exec_ts + {h} s (last quote at or before)."
+    for h in HORIZONS_S:
+        cols[f"realized_spread_{h}s_bps"] = (
+            f"2 D (P - M_t+{h}s) / M, bps: what the liquidity provider kept."
+        )
+        cols[f"price_impact_{h}s_bps"] = (
+            f"2 D (M_t+{h}s - M) / M, bps; effective = realized + impact."
+        )
+        cols[f"markout_{h}s_bps"] = f"D (M_t+{h}s - P) / P, bps; positive is favourable to us."
+    return cols
+
+
+FILL_QUALITY = TableDoc(
+    "One row per fill (exec_id): the NBBO prevailing strictly before the fill and every fill-level "
+    "metric of docs/METRICS.md.",
+    {
+        "exec_id": "Fill id.",
+        "trade_date": "Trade date.",
+        "order_id": "Parent order id.",
+        "child_id": "Child order id, if landed.",
+        "symbol": "Symbol.",
+        "venue": "Venue MIC of the fill.",
+        "side": "Parent order side.",
+        "side_sign": "D: +1 buy, -1 sell.",
+        "algo": "Parent order algorithm.",
+        "broker": "Parent order broker.",
+        "trader": "Parent order trader.",
+        "urgency": "Parent order urgency.",
+        "liquidity_flag": "ADD / REMOVE / MID / AUCTION.",
+        "exec_ts": "Execution time (UTC).",
+        "qty": "Shares filled.",
+        "price": "Fill price P.",
+        "notional": "qty x price.",
+        "fee": "Fee in currency (negative = rebate).",
+        "fee_bps": "fee / notional, bps (positive = cost).",
+        "quote_ts": "Time of the prevailing quote (last strictly before exec_ts).",
+        "nbb": "Prevailing national best bid B.",
+        "nbo": "Prevailing national best offer A.",
+        "nbb_size": "Size at the prevailing bid.",
+        "nbo_size": "Size at the prevailing offer.",
+        "mid": "Prevailing mid M = (A + B) / 2.",
+        "quoted_spread_bps": "(A - B) / M, bps.",
+        "effective_spread_bps": "2 D (P - M) / M, bps (SEC Rule 605); positive is a cost.",
+        "price_improvement_bps": "(A - P) / M for buys, (P - B) / M for sells, bps; positive is better than the quote.",
+        "quote_position": "improved (> 0), at_quote (= 0) or outside (< 0) by price improvement.",
+        "spread_capture": "D (M - P) / ((A - B) / 2): +1 at the near touch, -1 at the far touch; null when locked.",
+        **_horizon_columns(),
+        "null_reason": "Why quote-based metrics are null (no_prior_quote), else null.",
+    },
+)
+
+ORDER_QUALITY = TableDoc(
+    "One row per parent order (order_id), unfilled orders included: every order-level metric of "
+    "docs/METRICS.md, the Almgren expected cost and the quality score and grade.",
+    {
+        "order_id": "Parent order id.",
+        "trade_date": "Trade date.",
+        "symbol": "Symbol.",
+        "side": "BUY, SELL or SELL_SHORT.",
+        "side_sign": "D: +1 buy, -1 sell.",
+        "order_type": "MARKET or LIMIT.",
+        "limit_price": "Limit price of LIMIT orders.",
+        "algo": "Algorithm.",
+        "urgency": "Urgency.",
+        "target_participation": "Target participation.",
+        "broker": "Broker.",
+        "trader": "Trader.",
+        "account": "Account.",
+        "decision_ts": "Decision time (UTC).",
+        "arrival_ts": "Arrival time (UTC).",
+        "end_ts": "Landed end time (UTC), if any.",
+        "order_end_ts": "End of the order's interval: end_ts, else the last fill (UTC).",
+        "first_fill_ts": "First fill time (UTC).",
+        "last_fill_ts": "Last fill time (UTC).",
+        "status": "filled, partial or unfilled.",
+        "order_qty": "Order quantity S.",
+        "filled_qty": "Sum of fill quantities.",
+        "fill_count": "Number of fills.",
+        "venue_count": "Number of distinct venues that filled.",
+        "fill_rate": "filled_qty / order_qty.",
+        "avg_px": "Share-weighted average fill price.",
+        "notional": "Sum of qty x price over fills.",
+        "fees": "Sum of fees in currency (negative = net rebate).",
+        "arrival_bid": "Best bid at arrival (last quote at or before arrival_ts).",
+        "arrival_ask": "Best offer at arrival.",
+        "arrival_mid": "Arrival mid M0.",
+        "arrival_spread_bps": "Quoted spread at arrival, bps.",
+        "end_mid": "Mid at order_end_ts, M_end.",
+        "interval_vwap": "VWAP of the tape over [arrival_ts, order_end_ts], both ends included.",
+        "interval_twap": "Time-weighted mid over [arrival_ts, order_end_ts].",
+        "market_volume": "Tape volume over [arrival_ts, order_end_ts].",
+        "arrival_slippage_bps": "D (avg_px - M0) / M0, bps; positive is a cost.",
+        "interval_vwap_slippage_bps": "D (avg_px - VWAP) / VWAP, bps.",
+        "interval_twap_slippage_bps": "D (avg_px - TWAP) / TWAP, bps.",
+        "participation_rate": "filled_qty / market_volume.",
+        "implementation_shortfall_bps": "Perold implementation shortfall incl. fees and opportunity cost, bps of S x M0.",
+        "opportunity_cost_bps": "D (S - filled)(M_end - M0) / (S M0), bps: the unfilled part of the shortfall.",
+        "fee_bps": "fees / notional, bps.",
+        "effective_spread_bps": "Share-weighted effective spread of the fills, bps.",
+        "price_improvement_bps": "Share-weighted price improvement of the fills, bps.",
+        "pct_passive": "Share of filled quantity with liquidity_flag ADD.",
+        "time_to_first_fill_s": "Seconds from arrival to the first fill.",
+        "duration_s": "Seconds from arrival to order_end_ts.",
+        "reversion_300s_bps": "D (M_end - M_end+300s) / M_end, bps: positive when the price came back after the order.",
+        "adv_shares": "Instrument ADV.",
+        "size_pct_adv": "order_qty / adv_shares.",
+        "daily_volatility": "Instrument daily volatility (default from settings when not landed).",
+        "expected_cost_bps": "Almgren et al. (2005) expected cost for this size, volatility, spread and participation, bps.",
+        "cost_vs_expected_bps": "implementation_shortfall_bps - expected_cost_bps.",
+        "quality_score": "0-100 composite of cost vs expected, fill rate and speed.",
+        "quality_grade": "excellent, good, average or poor by quality_score thresholds.",
+        "null_reason": "';'-joined reasons some metrics are null (no_arrival_quote, no_fills, no_end_time, no_tape_in_interval, unknown_instrument).",
+    },
+)
+
+EVENTS = TableDoc(
+    "ExecutionQualityEvent records, one per order, with a versioned JSON payload; also exported as "
+    "JSON Lines per trade date.",
+    {
+        "event_id": "Stable id: eqe:<order_id>:<schema_version>.",
+        "event_type": "ExecutionQualityEvent.",
+        "schema_version": "Payload schema version (semver).",
+        "trade_date": "Trade date.",
+        "order_id": "Parent order id.",
+        "symbol": "Symbol.",
+        "event_ts": "Business time of the event: the order's end (else arrival).",
+        "emitted_at": "When the event was materialized (UTC).",
+        "payload": "JSON object of the order's quality figures (see docs/TABLES.md).",
+    },
+)
+
+QUARANTINE = TableDoc(
+    "Every landed row that broke a row rule, with every reason; nothing is lost.",
+    {
+        "source_table": "Contract table the row was landed in.",
+        "trade_date": "Trade date of the landing folder (null for instruments).",
+        "source_file": "Landed file, relative to the landing directory.",
+        "source_row": "1-based data row within the file.",
+        "row_json": "The original row as JSON, all landed columns included.",
+        "reasons": "Every rule the row broke (docs/INGESTION.md).",
+    },
+)
+
+INGEST_LOG = TableDoc(
+    "Per landed file and trade date: rows landed, staged, quarantined and collapsed as identical "
+    "duplicates (the conservation check reads it).",
+    {
+        "source_table": "Contract table.",
+        "trade_date": "Trade date.",
+        "source_file": "Landed file.",
+        "landed_rows": "Rows in the file.",
+        "staged_rows": "Rows staged.",
+        "quarantined_rows": "Rows quarantined.",
+        "collapsed_duplicates": "Identical duplicate rows collapsed into one staged row.",
+        "run_id": "Dagster run that ingested the file.",
+    },
+)
+
+TABLES: dict[str, TableDoc] = {
+    "staging.instruments": _staging(
+        CONTRACT["instruments"].names,
+        "Validated instrument reference data (not dated).",
+        dated=False,
+    ),
+    "staging.orders": _staging(CONTRACT["orders"].names, "Validated parent orders."),
+    "staging.child_orders": _staging(
+        CONTRACT["child_orders"].names, "Validated child orders routed to venues."
+    ),
+    "staging.executions": _staging(
+        CONTRACT["executions"].names, "Validated fills (TradeExecutedEvents)."
+    ),
+    "staging.quotes": _staging(CONTRACT["quotes"].names, "Validated NBBO quotes."),
+    "staging.market_trades": _staging(
+        CONTRACT["market_trades"].names, "Validated consolidated tape prints."
+    ),
+    "staging.quarantine": QUARANTINE,
+    "staging.ingest_log": INGEST_LOG,
+    "quality.fill_quality": FILL_QUALITY,
+    "quality.order_quality": ORDER_QUALITY,
+    "quality.execution_quality_events": EVENTS,
+}
+
+
+def render_markdown() -> str:
+    """docs/TABLES.md."""
+    lines = [
+        "# Warehouse tables",
+        "",
+        "Generated from `eqs_pipeline/catalog.py` (`python -m eqs_pipeline.catalog > docs/TABLES.md`);",
+        "the Dagster UI shows the same descriptions as each asset's column schema. Formulas, signs",
+        "and worked examples of the metrics: [METRICS.md](METRICS.md); ingestion rules: [INGESTION.md](INGESTION.md).",
+        "",
+    ]
+    for name, doc in TABLES.items():
+        lines += [f"## `{name}`", "", doc.description, "", "| column | meaning |", "|---|---|"]
+        lines += [f"| `{c}` | {d} |" for c, d in doc.columns.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")
