@@ -1,0 +1,146 @@
+"""Configuration of the simulator: the run's size and seed, the venue table and the latent
+coefficients that the truth file records.
+
+Every number that shapes the synthetic market lives here with a documented default, so a
+run is fully described by one `SimulationConfig` (and reproduced by it, byte for byte).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from eqs_pipeline.settings import CostModelSettings
+
+ALGOS: tuple[str, ...] = ("VWAP", "TWAP", "POV", "IS", "DARK")
+URGENCIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH")
+# Child styles: how a child order meets liquidity. 0 passive (LIMIT, DAY -> ADD),
+# 1 marketable (LIMIT or MARKET, IOC -> REMOVE), 2 midpoint (MIDPEG -> MID).
+STYLES: tuple[str, ...] = ("passive", "marketable", "midpoint")
+LIQUIDITY_OF_STYLE: tuple[str, ...] = ("ADD", "REMOVE", "MID")
+
+
+@dataclass(frozen=True)
+class Venue:
+    """One venue's latent characteristics (the truth the pipeline should recover).
+
+    Fees are per share in the instrument currency; negative means a rebate.
+    fill_prob_*: probability that a child of that style routed here fills at all.
+    wait_s_*: mean time a resting (passive / midpoint) child waits for its first fill.
+    latency_ms: mean one-way latency sent_ts -> exec_ts for marketable children (log-normal).
+    pi_frac_mean: mean price improvement of marketable (REMOVE) fills as a fraction of the
+        half spread (0 = at the quote, 1 = at the mid); each fill draws f ~ Beta with this mean.
+    kappa_bps: adverse selection. After each of our fills here the latent mid moves against
+        us by kappa_bps (held `adverse_hold_s`, then decaying with `adverse_decay_s`).
+    route_weight: relative preference of the default router within each style it supports.
+    market_share: share of the consolidated tape printed on this venue.
+    """
+
+    mic: str
+    name: str
+    kind: str
+    maker_fee: float
+    taker_fee: float
+    mid_fee: float
+    styles: tuple[int, ...]
+    fill_prob_passive: float
+    fill_prob_marketable: float
+    fill_prob_midpoint: float
+    wait_s_passive: float
+    wait_s_midpoint: float
+    latency_ms: float
+    pi_frac_mean: float
+    kappa_bps: float
+    route_weight: tuple[float, float, float]
+    market_share: float
+    note: str = ""
+
+
+DEFAULT_VENUES: tuple[Venue, ...] = (
+    Venue("XNAS", "Nasdaq", "lit", -0.0029, 0.0030, 0.0, (0, 1), 0.55, 0.97, 0.0, 25, 0, 0.35, 0.02, 1.2, (3.0, 3.0, 0.0), 0.17),
+    Venue("XNYS", "NYSE", "lit", -0.0020, 0.00275, 0.0, (0, 1), 0.50, 0.97, 0.0, 30, 0, 0.45, 0.01, 1.0, (2.5, 2.5, 0.0), 0.12),
+    Venue("ARCX", "NYSE Arca", "lit", -0.0028, 0.0030, 0.0, (0, 1), 0.50, 0.96, 0.0, 30, 0, 0.40, 0.02, 1.3, (1.5, 1.5, 0.0), 0.09),
+    Venue("BATS", "Cboe BZX", "lit", -0.0025, 0.0030, 0.0, (0, 1), 0.50, 0.96, 0.0, 30, 0, 0.40, 0.02, 1.4, (1.5, 1.5, 0.0), 0.07),
+    Venue("EDGX", "Cboe EDGX", "lit", -0.0022, 0.0029, 0.0, (0, 1), 0.48, 0.96, 0.0, 35, 0, 0.40, 0.02, 1.3, (1.2, 1.2, 0.0), 0.06),
+    Venue("EDGA", "Cboe EDGA (inverted)", "inverted", 0.0030, -0.0018, 0.0, (0, 1), 0.75, 0.93, 0.0, 12, 0, 0.40, 0.0, 2.5, (0.8, 0.5, 0.0), 0.02,
+          "inverted: charges makers, pays takers; queue jumps fill passive orders fast but adversely"),
+    Venue("IEXG", "IEX (speed bump)", "lit", 0.0, 0.0009, 0.0009, (0, 1, 2), 0.40, 0.92, 0.30, 40, 45, 0.75, 0.08, 0.3, (0.8, 0.6, 1.0), 0.03,
+          "350 us speed bump (in latency); discretionary peg protects resting orders"),
+    Venue("DKPA", "Broker ATS midpoint pool (fictional)", "dark", 0.0, 0.0, 0.0010, (2,), 0.0, 0.0, 0.40, 0.0, 35, 1.2, 1.0, 0.8, (0.0, 0.0, 3.0), 0.05,
+          "midpoint crossing only"),
+    Venue("DKPB", "Block crossing ATS (fictional)", "dark", 0.0, 0.0, 0.0015, (2,), 0.0, 0.0, 0.18, 0.0, 90, 2.0, 1.0, 0.4, (0.0, 0.0, 1.5), 0.02,
+          "conditional block pool: rare, large midpoint fills, little information leakage"),
+    Venue("ELPX", "ELP liquidity pool (fictional, toxic)", "dark", 0.0, -0.0005, 0.0005, (1, 2), 0.0, 0.95, 0.85, 0.0, 3, 0.9, 0.15, 12.0, (0.0, 0.8, 1.0), 0.03,
+          "TOXIC: high fill rates, sub-penny improvement and a rebate hide heavy adverse selection"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImpactParams:
+    """Almgren et al. (2005) impact, the latent truth of the cost model.
+
+    Temporary: while an order trades, the mid is displaced by
+        D * eta * m * sigma * participation ** beta
+    (m the broker x trader skill multiplier), ramping in with `ramp_s` and decaying with
+    `temp_decay_s` after the order's end, so reversion after the end is observable.
+    Permanent: each fill of q shares moves the mid by D * gamma * sigma * q / ADV for good.
+    """
+
+    eta: float = CostModelSettings().eta
+    gamma: float = CostModelSettings().gamma
+    beta: float = CostModelSettings().beta
+    ramp_s: float = 60.0
+    temp_decay_s: float = 300.0
+    adverse_hold_s: float = 60.0
+    adverse_decay_s: float = 240.0
+    max_participation: float = 0.5
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """One simulation run.
+
+    days: number of trading days (weekdays from `start_date`).
+    symbols: number of instruments.
+    orders_per_day: parent orders per day (exact).
+    seed: seed of the numpy Generator; the same config gives byte-identical output.
+    quotes_per_fill / trades_per_fill: NBBO updates and background tape prints per fill of ours
+        (each symbol-day also gets at least `min_quotes_per_symbol` / `min_trades_per_symbol`).
+    child_median_shares: median child order size before the ADV scaling.
+    max_children_per_order: cap on child orders per parent (before clean-up children).
+    limit_order_share: share of parents that are LIMIT orders with a limit price.
+    cancel_share: share of parents cancelled part way (under-filled or never filled).
+    brokers / traders / accounts: sizes of the desk.
+    """
+
+    days: int = 3
+    symbols: int = 8
+    orders_per_day: int = 200
+    seed: int = 7
+    start_date: date = date(2026, 11, 2)
+    quotes_per_fill: float = 5.0
+    trades_per_fill: float = 2.0
+    min_quotes_per_symbol: int = 400
+    min_trades_per_symbol: int = 150
+    child_median_shares: float = 400.0
+    max_children_per_order: int = 120
+    limit_order_share: float = 0.10
+    cancel_share: float = 0.04
+    brokers: int = 5
+    traders: int = 12
+    accounts: int = 8
+    timezone: str = "America/New_York"
+    currency: str = "USD"
+    impact: ImpactParams = field(default_factory=ImpactParams)
+    venues: tuple[Venue, ...] = DEFAULT_VENUES
+
+    def __post_init__(self) -> None:
+        if self.days < 1 or self.symbols < 1 or self.orders_per_day < 0:
+            raise ValueError("SimulationConfig needs days >= 1, symbols >= 1, orders_per_day >= 0")
+        if self.impact.ramp_s < 40 or self.impact.temp_decay_s < 40 or self.impact.adverse_decay_s < 40:
+            raise ValueError("impact time constants must be >= 40 s (exponential kernels overflow below)")
+        if len({v.mic for v in self.venues}) != len(self.venues):
+            raise ValueError("venue MICs must be unique")
+        for style in range(3):
+            if not any(v.route_weight[style] > 0 and style in v.styles for v in self.venues):
+                raise ValueError(f"no venue accepts {STYLES[style]} children")

@@ -1,0 +1,164 @@
+"""Public entry points: `simulate` (in memory), `write_landing` (a landing directory from a
+`SimulatedData`) and `simulate_to_landing` (day by day straight to disk, bounded memory).
+
+Layout: <out>/<table>/date=YYYY-MM-DD/part-0.<fmt>, <out>/instruments/instruments.<fmt>,
+<out>/truth.json and <out>/truth/{orders,fills}/date=YYYY-MM-DD/part-0.parquet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from eqs_pipeline.contract import DATED_TABLES
+
+from .config import SimulationConfig
+from .engine import SimulatedData, SimulatedDay, iter_days, trading_dates
+from .truth import VenueTally, build_truth
+
+FORMATS = ("parquet", "csv", "jsonl")
+ISO_US = "%Y-%m-%dT%H:%M:%S%.6f+00:00"
+
+
+def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    fmts = tuple(formats)
+    bad = [f for f in fmts if f not in FORMATS]
+    if not fmts or bad:
+        raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {fmts!r}")
+    return fmts
+
+
+def _write(frame: pl.DataFrame, path: Path, fmt: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        frame.write_parquet(path, statistics=True)
+        return
+    text = frame.with_columns(
+        pl.col(c).dt.convert_time_zone("UTC").dt.strftime(ISO_US)
+        for c, t in frame.schema.items()
+        if isinstance(t, pl.Datetime)
+    )
+    if fmt == "csv":
+        text.write_csv(path)
+    else:
+        text.write_ndjson(path)
+
+
+def _format_for(fmts: tuple[str, ...], table: str, day_index: int) -> str:
+    """Spread tables and days over the formats so a landing dir mixes them."""
+    return fmts[(DATED_TABLES.index(table) + day_index) % len(fmts)]
+
+
+def _write_day(out: Path, day: SimulatedDay, k: int, fmts: tuple[str, ...]) -> dict[str, int]:
+    folder = f"date={day.trade_date.isoformat()}"
+    for table, frame in day.tables.items():
+        fmt = _format_for(fmts, table, k)
+        _write(frame, out / table / folder / f"part-0.{fmt}", fmt)
+    day.truth_orders.drop("trade_date").write_parquet(out / "truth" / "orders" / folder / "part-0.parquet", mkdir=True)
+    day.truth_fills.drop("trade_date").write_parquet(out / "truth" / "fills" / folder / "part-0.parquet", mkdir=True)
+    return {t: f.height for t, f in day.tables.items()}
+
+
+def _add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
+    for t, n in counts.items():
+        total[t] = total.get(t, 0) + n
+
+
+def _write_truth(out: Path, truth: dict) -> None:
+    (out / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total: int):
+    if not enabled:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("simulating days", total=total)
+        yield lambda done, _n: bar.update(task, completed=done)
+
+
+def _callback(progress: bool | Callable[[int, int], None], total: int):
+    if callable(progress):
+        return _nullcontext(progress)
+    return _progress_bar(bool(progress), total)
+
+
+@contextmanager
+def _nullcontext(value):
+    yield value
+
+
+def simulate(cfg: SimulationConfig, progress: bool | Callable[[int, int], None] = False) -> SimulatedData:
+    """Simulate a run in memory. `progress`: True for a rich bar, or a callback(done, total)."""
+    with _callback(progress, cfg.days) as cb:
+        uni, days = iter_days(cfg, cb)
+        collected: list[SimulatedDay] = list(days)
+    tally = VenueTally()
+    counts: dict[str, int] = {"instruments": uni.symbols.size}
+    for day in collected:
+        tally.add(day.truth_fills)
+        _add_counts(counts, {t: f.height for t, f in day.tables.items()})
+    dates = [d.trade_date for d in collected]
+    tables = {
+        t: pl.concat([d.tables[t].with_columns(trade_date=pl.lit(d.trade_date, pl.Date)) for d in collected])
+        for t in DATED_TABLES
+    }
+    return SimulatedData(
+        instruments=uni.instruments_frame(cfg.currency),
+        tables=tables,
+        truth=build_truth(cfg, uni, dates, tally, counts),
+        truth_orders=pl.concat([d.truth_orders for d in collected]),
+        truth_fills=pl.concat([d.truth_fills for d in collected]),
+        trade_dates=dates,
+    )
+
+
+def write_landing(
+    data: SimulatedData, out_dir: Path | str, formats: Iterable[str] = ("parquet",)
+) -> dict[str, int]:
+    """Write a landing directory; returns row counts per table."""
+    fmts = _check_formats(list(formats))
+    out = Path(out_dir)
+    _write(data.instruments, out / "instruments" / f"instruments.{fmts[0]}", fmts[0])
+    counts = {"instruments": data.instruments.height}
+    for k, d in enumerate(data.trade_dates):
+        day = SimulatedDay(
+            d,
+            {t: data.day(t, d) for t in DATED_TABLES},
+            data.truth_orders.filter(pl.col("trade_date") == d),
+            data.truth_fills.filter(pl.col("trade_date") == d),
+        )
+        _add_counts(counts, _write_day(out, day, k, fmts))
+    _write_truth(out, data.truth)
+    return counts
+
+
+def simulate_to_landing(
+    cfg: SimulationConfig,
+    out_dir: Path | str,
+    formats: Iterable[str] = ("parquet",),
+    progress: bool | Callable[[int, int], None] = False,
+) -> dict[str, int]:
+    """Simulate and write day by day (memory bounded by one day); same files as
+    `write_landing(simulate(cfg), out_dir, formats)`. Returns row counts per table."""
+    fmts = _check_formats(list(formats))
+    out = Path(out_dir)
+    tally = VenueTally()
+    with _callback(progress, cfg.days) as cb:
+        uni, days = iter_days(cfg, cb)
+        _write(uni.instruments_frame(cfg.currency), out / "instruments" / f"instruments.{fmts[0]}", fmts[0])
+        counts: dict[str, int] = {"instruments": uni.symbols.size}
+        for k, day in enumerate(days):
+            tally.add(day.truth_fills)
+            _add_counts(counts, _write_day(out, day, k, fmts))
+    dates: list[date] = trading_dates(cfg.start_date, cfg.days)
+    _write_truth(out, build_truth(cfg, uni, dates, tally, counts))
+    return counts
