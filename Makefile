@@ -8,7 +8,6 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 export EQS_HOME ?= $(CURDIR)/.eqs_home
 export UV_PYTHON_DOWNLOADS := never
-export EQS_DAGSTER_STORAGE ?= $(EQS_HOME)/dagster/storage
 
 .PHONY: env demo test lint check-defs dev bench clean
 

@@ -18,6 +18,9 @@ import polars as pl
 
 US_PER_S = 1_000_000
 
+# Quotes and prints serve only rows of their own trade date and symbol.
+GROUP = ["trade_date", "symbol"]
+
 
 def prepare_quotes(quotes: pl.LazyFrame) -> pl.LazyFrame:
     """Quotes sorted by symbol and time (ties in landing order) with their mid.
@@ -27,10 +30,10 @@ def prepare_quotes(quotes: pl.LazyFrame) -> pl.LazyFrame:
     this quote's `ts`).
     """
     return (
-        quotes.select("symbol", "ts", "bid_px", "ask_px", "bid_sz", "ask_sz")
-        .sort("symbol", "ts", maintain_order=True)
+        quotes.select(*GROUP, "ts", "bid_px", "ask_px", "bid_sz", "ask_sz")
+        .sort(*GROUP, "ts", maintain_order=True)
         .with_columns(mid=(pl.col("bid_px") + pl.col("ask_px")) / 2)
-        .with_columns(_ref=pl.col("mid").first().over("symbol"))
+        .with_columns(_ref=pl.col("mid").first().over(GROUP))
         .with_columns(
             _area_before=(
                 (
@@ -40,7 +43,7 @@ def prepare_quotes(quotes: pl.LazyFrame) -> pl.LazyFrame:
                 .shift(1)
                 .fill_null(0.0)
                 .cum_sum()
-            ).over("symbol")
+            ).over(GROUP)
         )
     )
 
@@ -52,14 +55,12 @@ def prepare_trades(trades: pl.LazyFrame) -> pl.LazyFrame:
     `VWAP = _ref + d(_cum_dpv) / d(_cum_v)` over an interval.
     """
     return (
-        trades.select("symbol", "ts", "price", "size")
-        .sort("symbol", "ts", maintain_order=True)
-        .with_columns(_tref=pl.col("price").first().over("symbol"))
+        trades.select(*GROUP, "ts", "price", "size")
+        .sort(*GROUP, "ts", maintain_order=True)
+        .with_columns(_tref=pl.col("price").first().over(GROUP))
         .with_columns(
-            _cum_v=pl.col("size").cum_sum().over("symbol"),
-            _cum_dpv=((pl.col("price") - pl.col("_tref")) * pl.col("size"))
-            .cum_sum()
-            .over("symbol"),
+            _cum_v=pl.col("size").cum_sum().over(GROUP),
+            _cum_dpv=((pl.col("price") - pl.col("_tref")) * pl.col("size")).cum_sum().over(GROUP),
         )
     )
 
@@ -72,16 +73,17 @@ def asof(
     *,
     strict: bool,
 ) -> pl.LazyFrame:
-    """Attach, per row of `left`, columns of the last `right` row of the same symbol at `on`.
+    """Attach, per row of `left`, columns of the last `right` row of the same trade date and
+    symbol at `on`.
 
-    `left` must be sorted by `on` within each symbol; `right` is a frame from `prepare_quotes` or
+    `left` must be sorted by `on` within each trade date and symbol; `right` is a frame from `prepare_quotes` or
     `prepare_trades`. `columns` maps right-hand column names to output names. `strict=True`
     takes the last row with `ts < on`, `strict=False` the last with `ts <= on`.
     """
     key = "_asof_key"
     key_expr = pl.col(on) if isinstance(on, str) else on
     picked = right.select(
-        "symbol", pl.col("ts").alias("_asof_ts"), *[pl.col(c).alias(a) for c, a in columns.items()]
+        *GROUP, pl.col("ts").alias("_asof_ts"), *[pl.col(c).alias(a) for c, a in columns.items()]
     )
     return (
         left.with_columns(key_expr.alias(key))
@@ -89,7 +91,7 @@ def asof(
             picked,
             left_on=key,
             right_on="_asof_ts",
-            by="symbol",
+            by=GROUP,
             strategy="backward",
             allow_exact_matches=not strict,
             check_sortedness=False,

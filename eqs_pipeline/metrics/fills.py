@@ -54,7 +54,7 @@ def fill_quality(
     fills = (
         executions.join(orders.select("order_id", *ORDER_ATTRIBUTES), on="order_id", how="left")
         .with_columns(side_sign=side_sign(pl.col("side")), notional=pl.col("qty") * pl.col("price"))
-        .sort("symbol", "exec_ts", "exec_id")
+        .sort("trade_date", "symbol", "exec_ts", "exec_id")
     )
     fills = asof(
         fills,

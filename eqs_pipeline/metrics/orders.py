@@ -22,8 +22,8 @@ FILLED_TOLERANCE = 1e-9
 
 def _weighted(metric: str) -> pl.Expr:
     """Share-weighted mean of a fill metric over the fills where it is known."""
-    known = pl.col(metric).is_not_null()
-    return (pl.col(metric) * pl.col("qty")).sum() / pl.col("qty").filter(known).sum()
+    weight = pl.col("qty").filter(pl.col(metric).is_not_null()).sum()
+    return pl.when(weight > 0).then((pl.col(metric) * pl.col("qty")).sum() / weight)
 
 
 def aggregate_fills(fill_quality: pl.LazyFrame) -> pl.LazyFrame:
@@ -77,7 +77,7 @@ def order_quality(
 
     # Arrival quote (at or before arrival) and the TWAP integral's value at arrival.
     base = asof(
-        base.sort("symbol", "arrival_ts", "order_id"),
+        base.sort("trade_date", "symbol", "arrival_ts", "order_id"),
         "arrival_ts",
         q,
         {
@@ -92,7 +92,7 @@ def order_quality(
     )
     base = asof(base, "arrival_ts", t, {"_cum_v": "_v_a", "_cum_dpv": "_dpv_a"}, strict=True)
     # End quote and tape at end (both ends of the interval included).
-    base = base.sort("symbol", "order_end_ts", "order_id")
+    base = base.sort("trade_date", "symbol", "order_end_ts", "order_id")
     base = asof(
         base,
         "order_end_ts",

@@ -290,10 +290,6 @@ def test_quote_metrics_never_nan() -> None:
             assert not any(isinstance(v, float) and math.isnan(v) for v in df[col].to_list()), col
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: quotes of another trade date serve a fill (as-of join by symbol only)",
-)
 def test_quotes_of_the_previous_trade_date_do_not_serve() -> None:
     """Two trade dates in one call. DESIGN: "quotes and tape of that date serve them". A fill
     on day 2 at 14:30:05, before day 2's first quote (14:30:10), has no prior quote; the

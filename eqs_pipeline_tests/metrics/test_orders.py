@@ -476,10 +476,6 @@ def test_share_weighted_aggregate_skips_fills_without_a_quote() -> None:
     assert r["price_improvement_bps"] == approx(0.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: share-weighted aggregates are NaN, not null, when no fill of the order has a quote",
-)
 def test_order_whose_fills_all_lack_a_quote_has_null_spread_aggregates() -> None:
     """A quote lands exactly at the arrival instant t=0 (so M0 = 50 exists) and the only fill
     is at t=0 too: the fill has no quote strictly before it, so its effective spread is null
@@ -535,10 +531,6 @@ def test_settings_are_honoured() -> None:
     assert "reversion_300s_bps" not in r
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: quotes of another trade date serve an order's arrival (as-of join by symbol only)",
-)
 def test_arrival_quote_of_the_previous_trade_date_does_not_serve() -> None:
     """A day-2 order arriving at 14:30:05, before day 2's first quote (14:30:10), has no arrival
     quote; day 1's last quote (ABC t=100, M 50.01) must not become its M0."""
