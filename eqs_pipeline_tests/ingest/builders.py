@@ -11,6 +11,9 @@ from typing import Any
 import polars as pl
 
 from eqs_pipeline.contract import CONTRACT
+from eqs_pipeline.ingest import IngestResult, read_table, validate_instruments, validate_partition
+from eqs_pipeline.ingest.rules import PARTITION_TABLES
+from eqs_pipeline.settings import IngestSettings
 
 DAY = date(2024, 1, 2)
 Row = dict[str, Any]
@@ -136,3 +139,38 @@ def land_day(landing: Path, rows: dict[str, list[Row]] | None = None) -> Path:
     for table, table_rows in rows.items():
         land(landing, table, table_rows, formats[table])
     return landing
+
+
+def extra_row(table: str) -> Row:
+    """A good extra row for each table, which the cases below break one way or another."""
+    base = good_rows()
+    return {
+        "orders": {**base["orders"][1], "order_id": "O3"},
+        "child_orders": {**base["child_orders"][1], "child_id": "C3"},
+        "executions": {
+            **base["executions"][0], "exec_id": "E4", "exec_ts": at(14, 30, 4), "qty": 100.0
+        },
+        "quotes": {**base["quotes"][0], "ts": at(14, 35), "bid_px": 189.0, "ask_px": 190.0},
+        "market_trades": {**base["market_trades"][0], "ts": at(14, 35)},
+    }[table]  # fmt: skip
+
+
+def ingest_day(
+    landing: Path,
+    rows: dict[str, list[Row]] | None = None,
+    with_instruments: bool = True,
+    settings: IngestSettings = IngestSettings(),  # noqa: B008
+) -> IngestResult:
+    land_day(landing, rows)
+    return ingest_landed(landing, with_instruments, settings)
+
+
+def ingest_landed(
+    landing: Path,
+    with_instruments: bool = True,
+    settings: IngestSettings = IngestSettings(),  # noqa: B008
+) -> IngestResult:
+    instruments = validate_instruments(read_table(landing, "instruments", None))
+    raw = {t: read_table(landing, t, DAY) for t in PARTITION_TABLES}
+    staged_instruments = instruments.staged["instruments"] if with_instruments else None
+    return validate_partition(raw, DAY, staged_instruments, settings)

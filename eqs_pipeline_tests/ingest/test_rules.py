@@ -20,28 +20,16 @@ from eqs_pipeline.ingest import (
 )
 from eqs_pipeline.ingest.rules import PARTITION_TABLES
 from eqs_pipeline.settings import IngestSettings
-from eqs_pipeline_tests.ingest.builders import DAY, Row, at, good_rows, land, land_day
-
-
-def ingest_day(
-    landing: Path,
-    rows: dict[str, list[Row]] | None = None,
-    with_instruments: bool = True,
-    settings: IngestSettings = IngestSettings(),  # noqa: B008
-) -> IngestResult:
-    land_day(landing, rows)
-    return ingest_landed(landing, with_instruments, settings)
-
-
-def ingest_landed(
-    landing: Path,
-    with_instruments: bool = True,
-    settings: IngestSettings = IngestSettings(),  # noqa: B008
-) -> IngestResult:
-    instruments = validate_instruments(read_table(landing, "instruments", None))
-    raw = {t: read_table(landing, t, DAY) for t in PARTITION_TABLES}
-    staged_instruments = instruments.staged["instruments"] if with_instruments else None
-    return validate_partition(raw, DAY, staged_instruments, settings)
+from eqs_pipeline_tests.ingest.builders import (
+    DAY,
+    at,
+    extra_row,
+    good_rows,
+    ingest_day,
+    ingest_landed,
+    land,
+    land_day,
+)
 
 
 def _row_id(table: str, row_json: str, source_row: int) -> str:
@@ -76,20 +64,6 @@ def test_a_good_day_is_staged_whole(tmp_path):
     assert orders["trade_date"].to_list() == [DAY, DAY]
     assert orders["source_file"].to_list() == ["orders/date=2024-01-02/part.csv"] * 2
     assert orders["arrival_ts"].to_list() == [at(14, 30), at(14, 31)]
-
-
-def _extra(table: str) -> Row:
-    """A good extra row for each table, which the cases below break one way or another."""
-    base = good_rows()
-    return {
-        "orders": {**base["orders"][1], "order_id": "O3"},
-        "child_orders": {**base["child_orders"][1], "child_id": "C3"},
-        "executions": {
-            **base["executions"][0], "exec_id": "E4", "exec_ts": at(14, 30, 4), "qty": 100.0
-        },
-        "quotes": {**base["quotes"][0], "ts": at(14, 35), "bid_px": 189.0, "ask_px": 190.0},
-        "market_trades": {**base["market_trades"][0], "ts": at(14, 35)},
-    }[table]  # fmt: skip
 
 
 CASES: list[tuple[str, dict[str, Any], list[str]]] = [
@@ -141,7 +115,7 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
 @pytest.mark.parametrize(("table", "changes", "expected"), CASES)
 def test_a_bad_row_is_quarantined_with_exactly_its_reasons(tmp_path, table, changes, expected):
     rows = good_rows()
-    bad = {**_extra(table), **changes}
+    bad = {**extra_row(table), **changes}
     rows[table].append(bad)
     result = ingest_day(tmp_path, rows)
 
@@ -162,14 +136,14 @@ def test_the_extra_rows_are_good_when_unbroken(tmp_path):
     """The CASES above break one rule of an otherwise good row; check the row is good."""
     rows = good_rows()
     for table in PARTITION_TABLES:
-        rows[table].append(_extra(table))
+        rows[table].append(extra_row(table))
     result = ingest_day(tmp_path, rows)
     assert result.quarantine.height == 0
 
 
 def test_unknown_symbol_only_applies_with_instruments(tmp_path):
     rows = good_rows()
-    rows["orders"].append({**_extra("orders"), "symbol": "TSLA"})
+    rows["orders"].append({**extra_row("orders"), "symbol": "TSLA"})
     result = ingest_day(tmp_path, rows, with_instruments=False)
     assert "O3" in staged_ids(result, "orders")
     assert result.quarantine.height == 0
@@ -213,7 +187,7 @@ def test_children_and_fills_of_a_quarantined_order_are_unknown(tmp_path):
 
 def test_bad_print_uses_the_last_good_quote_strictly_before_the_fill(tmp_path):
     rows = good_rows()
-    rows["executions"].append(_extra("executions"))  # E4, 14:30:04 at 190.0
+    rows["executions"].append(extra_row("executions"))  # E4, 14:30:04 at 190.0
     rows["quotes"] += [
         # Crossed, so quarantined: its mid (250) must not judge E4.
         {"symbol": "AAPL", "ts": at(14, 30, 3.5), "bid_px": 300.0, "bid_sz": 1.0,
@@ -223,7 +197,7 @@ def test_bad_print_uses_the_last_good_quote_strictly_before_the_fill(tmp_path):
          "ask_px": 251.0, "ask_sz": 1.0},
     ]  # fmt: skip
     # A MSFT fill before any MSFT quote: the rule cannot apply, however wild the price.
-    rows["orders"].append({**_extra("orders"), "order_id": "O4", "arrival_ts": at(14, 20)})
+    rows["orders"].append({**extra_row("orders"), "order_id": "O4", "arrival_ts": at(14, 20)})
     rows["executions"].append(
         {**rows["executions"][2], "exec_id": "E5", "order_id": "O4", "child_id": None,
          "exec_ts": at(14, 25), "qty": 10.0, "price": 999.0}
@@ -240,7 +214,7 @@ def test_bad_print_uses_the_last_good_quote_strictly_before_the_fill(tmp_path):
 
 def test_overfill_flags_the_crossing_fill_and_all_after_over_good_fills_only(tmp_path):
     rows = good_rows()  # O1: 1000 shares; E1 300 and E2 200 are good
-    fill = {**_extra("executions"), "child_id": None}
+    fill = {**extra_row("executions"), "child_id": None}
     rows["executions"] += [
         # Broken otherwise (price 0); its huge quantity must not count towards the order.
         {**fill, "exec_id": "E3x", "exec_ts": at(14, 30, 3.5), "qty": 10_000.0, "price": 0.0},
@@ -323,8 +297,8 @@ def test_conservation_holds_for_every_table_with_bad_rows_and_duplicates(tmp_pat
     rows = good_rows()
     for table, changes, _ in CASES:
         key = CONTRACT[table].key
-        suffix = {key[0]: f"{_extra(table)[key[0]]}-{len(rows[table])}"} if key else {}
-        rows[table].append({**_extra(table), **changes, **suffix})
+        suffix = {key[0]: f"{extra_row(table)[key[0]]}-{len(rows[table])}"} if key else {}
+        rows[table].append({**extra_row(table), **changes, **suffix})
     rows["executions"] += [rows["executions"][0]] * 3  # identical
     rows["quotes"] += [rows["quotes"][0]] * 2  # keyless: identical quotes are both kept
     land_day(tmp_path, rows)

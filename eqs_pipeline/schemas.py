@@ -1,0 +1,146 @@
+"""Pandera (polars) schemas of every table that crosses a step, in one place (DESIGN.md principle 3).
+
+The staging schemas are built from the landing contract (`eqs_pipeline.contract`), so column
+types, required columns, allowed values, positivity and keys cannot drift from the readers. They
+also carry the single-row rules of ingestion as dataframe-level checks named after the
+quarantine reason codes (`crossed_quote`, `limit_without_price`, ...); rules that need other rows
+or tables (unknown orders, bad prints, overfills) are enforced by `eqs_pipeline.ingest` only.
+
+`SCHEMAS` maps a warehouse table name (`staging.orders`, ...) to its schema; the Dagster layer
+builds one blocking asset check per entry with `validate_frame`. Schemas of later steps are
+added to `SCHEMAS` in this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from eqs_pipeline.contract import CONTRACT, Column
+
+
+def _row_check(name: str, description: str, ok: pl.Expr) -> pa.Check:
+    """A dataframe-level check, named after its reason code, that every row satisfies `ok`.
+
+    Null counts as satisfied: missing values are the nullable columns' business.
+    """
+    return pa.Check(
+        lambda data: data.lazyframe.select(ok.fill_null(True)),
+        name=name,
+        description=description,
+    )
+
+
+ROW_CHECKS: dict[str, list[pa.Check]] = {
+    "orders": [
+        _row_check(
+            "limit_without_price",
+            "a LIMIT order needs a limit_price",
+            (pl.col("order_type") != "LIMIT") | pl.col("limit_price").is_not_null(),
+        ),
+        _row_check(
+            "end_before_arrival",
+            "end_ts must not be before arrival_ts",
+            pl.col("end_ts") >= pl.col("arrival_ts"),
+        ),
+    ],
+    "child_orders": [
+        _row_check(
+            "end_before_sent",
+            "end_ts must not be before sent_ts",
+            pl.col("end_ts") >= pl.col("sent_ts"),
+        ),
+    ],
+    "quotes": [
+        _row_check(
+            "crossed_quote",
+            "bid_px must not exceed ask_px (a locked quote, bid == ask, is allowed)",
+            pl.col("bid_px") <= pl.col("ask_px"),
+        ),
+    ],
+}
+
+
+def _column(col: Column) -> pa.Column:
+    checks = []
+    if col.positive:
+        checks.append(pa.Check.gt(0))
+    if col.allowed:
+        checks.append(pa.Check.isin(list(col.allowed)))
+    return pa.Column(col.dtype, checks=checks, nullable=not col.required)
+
+
+def staging_schema(table: str) -> pa.DataFrameSchema:
+    """Schema of `staging.<table>`: contract columns, `trade_date` when dated, `source_file`."""
+    contract = CONTRACT[table]
+    columns = {c.name: _column(c) for c in contract.columns}
+    if contract.dated:
+        columns["trade_date"] = pa.Column(pl.Date, nullable=False)
+    columns["source_file"] = pa.Column(pl.String, nullable=False)
+    return pa.DataFrameSchema(
+        columns,
+        checks=ROW_CHECKS.get(table, []),
+        unique=list(contract.key) or None,
+        name=f"staging.{table}",
+        description=f"Validated {table} rows as landed (DESIGN.md data contract).",
+    )
+
+
+QUARANTINE = pa.DataFrameSchema(
+    {
+        "source_table": pa.Column(pl.String, pa.Check.isin(list(CONTRACT)), nullable=False),
+        "trade_date": pa.Column(pl.Date, nullable=True),
+        "source_file": pa.Column(pl.String, nullable=False),
+        "source_row": pa.Column(pl.Int64, pa.Check.ge(1), nullable=False),
+        "row_json": pa.Column(pl.String, nullable=False),
+        "reasons": pa.Column(
+            pl.List(pl.String),
+            pa.Check(
+                lambda data: data.lazyframe.select(pl.col(data.key).list.len() > 0),
+                name="has_reasons",
+                description="a quarantined row says why",
+            ),
+            nullable=False,
+        ),
+    },
+    checks=[
+        _row_check(
+            "trade_date_iff_dated",
+            "trade_date is null exactly for the undated instruments",
+            (pl.col("source_table") == "instruments") == pl.col("trade_date").is_null(),
+        )
+    ],
+    unique=["source_table", "trade_date", "source_file", "source_row"],
+    name="staging.quarantine",
+    description="Landed rows that broke at least one rule, with every reason.",
+)
+
+STAGING: dict[str, pa.DataFrameSchema] = {table: staging_schema(table) for table in CONTRACT}
+
+SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    **{f"staging.{table}": schema for table, schema in STAGING.items()},
+    "staging.quarantine": QUARANTINE,
+}
+
+
+def validate_frame(
+    schema: pa.DataFrameSchema, df: pl.DataFrame, max_cases: int | None = None
+) -> list[dict[str, Any]]:
+    """Every failure of `df` against `schema` (lazy validation); [] when it passes.
+
+    Each failure case is a dict with `schema_context`, `column`, `check`, `check_number`,
+    `failure_case` (the offending value or row, as text) and `index` (row number, when known).
+    `max_cases` truncates the list (for asset-check metadata).
+    """
+    try:
+        schema.validate(df, lazy=True)
+    except SchemaErrors as e:
+        cases = e.failure_cases
+    else:
+        return []
+    if max_cases is not None:
+        cases = cases.head(max_cases)
+    return cases.with_columns(pl.col("failure_case").cast(pl.String)).to_dicts()
