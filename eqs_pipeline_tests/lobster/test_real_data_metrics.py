@@ -120,8 +120,10 @@ def scored(
     lobster_days: dict[str, LobsterDay], lobster_landing: tuple[Path, dict[str, int]]
 ) -> dict[str, pl.DataFrame]:
     landing = lobster_landing[0]
-    quotes = read_landed(landing, "quotes")
-    tape = read_landed(landing, "market_trades")
+    # Staged rows carry the trade date of their landing folder.
+    trade_date = pl.lit(date.fromisoformat(DATE))
+    quotes = read_landed(landing, "quotes").with_columns(trade_date=trade_date)
+    tape = read_landed(landing, "market_trades").with_columns(trade_date=trade_date)
     instruments = read_landed(landing, "instruments")
     fills = our_fills(lobster_days)
     orders = _contract_frame(our_orders(fills), ORDERS.columns)
