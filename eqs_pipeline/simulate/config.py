@@ -57,20 +57,20 @@ class Venue:
 
 
 DEFAULT_VENUES: tuple[Venue, ...] = (
-    Venue("XNAS", "Nasdaq", "lit", -0.0029, 0.0030, 0.0, (0, 1), 0.55, 0.97, 0.0, 25, 0, 0.35, 0.02, 1.2, (3.0, 3.0, 0.0), 0.17),
-    Venue("XNYS", "NYSE", "lit", -0.0020, 0.00275, 0.0, (0, 1), 0.50, 0.97, 0.0, 30, 0, 0.45, 0.01, 1.0, (2.5, 2.5, 0.0), 0.12),
-    Venue("ARCX", "NYSE Arca", "lit", -0.0028, 0.0030, 0.0, (0, 1), 0.50, 0.96, 0.0, 30, 0, 0.40, 0.02, 1.3, (1.5, 1.5, 0.0), 0.09),
-    Venue("BATS", "Cboe BZX", "lit", -0.0025, 0.0030, 0.0, (0, 1), 0.50, 0.96, 0.0, 30, 0, 0.40, 0.02, 1.4, (1.5, 1.5, 0.0), 0.07),
-    Venue("EDGX", "Cboe EDGX", "lit", -0.0022, 0.0029, 0.0, (0, 1), 0.48, 0.96, 0.0, 35, 0, 0.40, 0.02, 1.3, (1.2, 1.2, 0.0), 0.06),
-    Venue("EDGA", "Cboe EDGA (inverted)", "inverted", 0.0030, -0.0018, 0.0, (0, 1), 0.75, 0.93, 0.0, 12, 0, 0.40, 0.0, 2.5, (0.8, 0.5, 0.0), 0.02,
+    Venue("XNAS", "Nasdaq", "lit", -0.0029, 0.0030, 0.0, (0, 1), 0.55, 0.97, 0.0, 25, 0, 0.35, 0.02, 0.6, (3.0, 3.0, 0.0), 0.17),
+    Venue("XNYS", "NYSE", "lit", -0.0020, 0.00275, 0.0, (0, 1), 0.50, 0.97, 0.0, 30, 0, 0.45, 0.01, 0.5, (2.5, 2.5, 0.0), 0.12),
+    Venue("ARCX", "NYSE Arca", "lit", -0.0028, 0.0030, 0.0, (0, 1), 0.50, 0.96, 0.0, 30, 0, 0.40, 0.02, 0.7, (1.5, 1.5, 0.0), 0.09),
+    Venue("BATS", "Cboe BZX", "lit", -0.0025, 0.0030, 0.0, (0, 1), 0.50, 0.96, 0.0, 30, 0, 0.40, 0.02, 0.8, (1.5, 1.5, 0.0), 0.07),
+    Venue("EDGX", "Cboe EDGX", "lit", -0.0022, 0.0029, 0.0, (0, 1), 0.48, 0.96, 0.0, 35, 0, 0.40, 0.02, 0.7, (1.2, 1.2, 0.0), 0.06),
+    Venue("EDGA", "Cboe EDGA (inverted)", "inverted", 0.0030, -0.0018, 0.0, (0, 1), 0.75, 0.93, 0.0, 12, 0, 0.40, 0.0, 1.5, (0.8, 0.5, 0.0), 0.02,
           "inverted: charges makers, pays takers; queue jumps fill passive orders fast but adversely"),
-    Venue("IEXG", "IEX (speed bump)", "lit", 0.0, 0.0009, 0.0009, (0, 1, 2), 0.40, 0.92, 0.30, 40, 45, 0.75, 0.08, 0.3, (0.8, 0.6, 1.0), 0.03,
+    Venue("IEXG", "IEX (speed bump)", "lit", 0.0, 0.0009, 0.0009, (0, 1, 2), 0.40, 0.92, 0.30, 40, 45, 0.75, 0.08, 0.2, (0.8, 0.6, 1.0), 0.03,
           "350 us speed bump (in latency); discretionary peg protects resting orders"),
-    Venue("DKPA", "Broker ATS midpoint pool (fictional)", "dark", 0.0, 0.0, 0.0010, (2,), 0.0, 0.0, 0.40, 0.0, 35, 1.2, 1.0, 0.8, (0.0, 0.0, 3.0), 0.05,
+    Venue("DKPA", "Broker ATS midpoint pool (fictional)", "dark", 0.0, 0.0, 0.0010, (2,), 0.0, 0.0, 0.40, 0.0, 35, 1.2, 1.0, 0.5, (0.0, 0.0, 3.0), 0.05,
           "midpoint crossing only"),
-    Venue("DKPB", "Block crossing ATS (fictional)", "dark", 0.0, 0.0, 0.0015, (2,), 0.0, 0.0, 0.18, 0.0, 90, 2.0, 1.0, 0.4, (0.0, 0.0, 1.5), 0.02,
+    Venue("DKPB", "Block crossing ATS (fictional)", "dark", 0.0, 0.0, 0.0015, (2,), 0.0, 0.0, 0.18, 0.0, 90, 2.0, 1.0, 0.3, (0.0, 0.0, 1.5), 0.02,
           "conditional block pool: rare, large midpoint fills, little information leakage"),
-    Venue("ELPX", "ELP liquidity pool (fictional, toxic)", "dark", 0.0, -0.0005, 0.0005, (1, 2), 0.0, 0.95, 0.85, 0.0, 3, 0.9, 0.15, 12.0, (0.0, 0.8, 1.0), 0.03,
+    Venue("ELPX", "ELP liquidity pool (fictional, toxic)", "dark", 0.0, -0.0005, 0.0005, (1, 2), 0.0, 0.95, 0.85, 0.0, 3, 0.9, 0.15, 10.0, (0.0, 0.8, 1.0), 0.03,
           "TOXIC: high fill rates, sub-penny improvement and a rebate hide heavy adverse selection"),
 )  # fmt: skip
 

@@ -70,6 +70,8 @@ def price_day(
     share = np.array([v.market_share for v in vs])
     share = share / share.sum()
     f_oi = c["oi"][f["ci"]]
+    # Adverse selection is one move per child, spread over its fills by quantity.
+    child_filled = np.bincount(f["ci"], weights=f["qty"], minlength=c["sent"].size)
     f_sym = o["sym"][f_oi]
     o_ord, o_b = _groups(o["sym"], n_sym)
     c_ord, c_b = _groups(o["sym"][c["oi"]], n_sym)
@@ -123,7 +125,7 @@ def price_day(
             + kernel_sum(e, lvl * (1.0 - ramp_end), imp.temp_decay_s, tq)
         )
         perm = kernel_sum(ft, fd * imp.gamma * sig * fq / adv, None, tq)
-        k_f = fd * kappa[fv]
+        k_f = fd * kappa[fv] * fq / child_filled[fc]
         ft_h = ft + imp.adverse_hold_s
         adverse = kernel_sum(np.concatenate([ft, ft_h]), np.concatenate([-k_f, k_f]), None, tq)
         adverse += kernel_sum(ft_h, -k_f, imp.adverse_decay_s, tq)
@@ -180,12 +182,12 @@ def price_day(
         clim = np.where(has_pl & np.isnan(clim), pl_c, clim)
         clim = np.where(has_pl, np.where(cd > 0, np.fmin(clim, pl_c), np.fmax(clim, pl_c)), clim)
         c_limit[ci] = np.round(clim, 6)
-        # Marketable fills never trade through their child's limit; parents' limits bind.
+        # A marketable child whose limit is no longer marketable when it arrives does not
+        # fill; no fill trades through its parent's limit.
         lim_f = c_limit[fc]
-        price = np.where((style == 1) & ~np.isnan(lim_f),
-                         np.where(fd > 0, np.fmin(price, lim_f), np.fmax(price, lim_f)), price)  # fmt: skip
+        stale = (style == 1) & ~np.isnan(lim_f) & np.where(fd > 0, lim_f < fa - 1e-9, lim_f > fb + 1e-9)
         plf = o_limit[fo]
-        bad = ~np.isnan(plf) & np.where(fd > 0, price > plf + 1e-9, price < plf - 1e-9)
+        bad = stale | (~np.isnan(plf) & np.where(fd > 0, price > plf + 1e-9, price < plf - 1e-9))
         f_keep[fi] = ~bad
         f_price[fi] = price
         f_exp_pi[fi] = exp_pi

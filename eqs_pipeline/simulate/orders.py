@@ -187,7 +187,8 @@ def make_day_flow(cfg: SimulationConfig, uni: Universe, rng, volume_factor) -> D
     filled = np.bincount(f_ci, weights=f_q, minlength=m)
     rest = cqty - filled
     cl_sent = np.where(ioc, sent + 0.002, window_end) + rng.uniform(0.001, 0.05, m)
-    todo = (rest > 0) & o["complete"][oi] & (cl_sent < o["end"][oi] - 0.5)
+    cl_sent = np.minimum(cl_sent, o["end"][oi] - rng.uniform(0.5, 3.0, m))
+    todo = (rest > 0) & o["complete"][oi] & (cl_sent > sent + 0.001)
     lit_w = np.array([v.route_weight[1] if v.kind == "lit" else 0.0 for v in cfg.venues])
     t_idx = np.flatnonzero(todo)
     mc = t_idx.size

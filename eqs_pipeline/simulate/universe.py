@@ -103,7 +103,7 @@ def build_universe(cfg: SimulationConfig, rng: np.random.Generator) -> Universe:
     vol = np.exp(rng.normal(np.log(0.017), 0.3, n)) * (dollar_adv / 1e8) ** -0.08
     vol = np.clip(vol, 0.006, 0.09)
     tick = np.where(price < 1.0, 0.0001, 0.01)
-    spread_bps = (1.0 + 9.0 * (vol / 0.02) * (dollar_adv / 1e8) ** -0.3) * np.exp(
+    spread_bps = (0.5 + 6.0 * (vol / 0.02) * (dollar_adv / 1e8) ** -0.4) * np.exp(
         rng.normal(0.0, 0.15, n)
     )
     spread_ticks = np.maximum(spread_bps * price / 1e4 / tick, 1.0)
