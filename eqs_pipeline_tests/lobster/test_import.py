@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from eqs_pipeline.contract import CONTRACT
+from eqs_pipeline.ingest.read import read_table
+from eqs_pipeline.ingest.rules import validate_instruments, validate_partition
 from eqs_pipeline.lobster import LobsterDay, LobsterError, import_lobster, read_lobster
 from eqs_pipeline_tests.lobster.samples import DATE, read_landed
 
@@ -74,6 +76,21 @@ def test_landed_tables_have_contract_types(lobster_landing: tuple[Path, dict[str
     assert (ts_type.unit, ts_type.tz) == ("us", "UTC")
     described = duckdb.sql(f"describe select * from read_parquet('{parquet}')").fetchall()
     assert dict((r[0], r[1]) for r in described)["ts"] == "TIMESTAMP WITH TIME ZONE"
+
+
+def test_the_contract_ingester_stages_every_row(
+    lobster_landing: tuple[Path, dict[str, int]],
+) -> None:
+    """Landing -> `read_table` -> row rules: nothing quarantined, nothing lost."""
+    landing, counts = lobster_landing
+    trade_date = date.fromisoformat(DATE)
+    instruments = validate_instruments(read_table(landing, "instruments", None))
+    raw = {t: read_table(landing, t, trade_date) for t in ("quotes", "market_trades")}
+    result = validate_partition(raw, trade_date, instruments.staged["instruments"])
+    assert instruments.quarantine.height == result.quarantine.height == 0
+    assert instruments.staged["instruments"].height == counts["instruments"]
+    for table in ("quotes", "market_trades"):
+        assert result.staged[table].height == counts[table], table
 
 
 def test_market_trades_are_the_executions(lobster_landing: tuple[Path, dict[str, int]]) -> None:
