@@ -137,8 +137,14 @@ class SimulationConfig:
     def __post_init__(self) -> None:
         if self.days < 1 or self.symbols < 1 or self.orders_per_day < 0:
             raise ValueError("SimulationConfig needs days >= 1, symbols >= 1, orders_per_day >= 0")
-        if self.impact.ramp_s < 40 or self.impact.temp_decay_s < 40 or self.impact.adverse_decay_s < 40:
-            raise ValueError("impact time constants must be >= 40 s (exponential kernels overflow below)")
+        if (
+            self.impact.ramp_s < 40
+            or self.impact.temp_decay_s < 40
+            or self.impact.adverse_decay_s < 40
+        ):
+            raise ValueError(
+                "impact time constants must be >= 40 s (exponential kernels overflow below)"
+            )
         if len({v.mic for v in self.venues}) != len(self.venues):
             raise ValueError("venue MICs must be unique")
         for style in range(3):

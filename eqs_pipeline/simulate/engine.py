@@ -71,7 +71,10 @@ def session_open_us(d: date, tz: str) -> int:
 
 
 def _ts(open_us: int, seconds: np.ndarray) -> pl.Series:
-    us = np.where(np.isnan(seconds), 0, np.round(np.nan_to_num(seconds) * 1e6)).astype(np.int64) + open_us
+    us = (
+        np.where(np.isnan(seconds), 0, np.round(np.nan_to_num(seconds) * 1e6)).astype(np.int64)
+        + open_us
+    )
     s = pl.Series(us).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     if np.isnan(seconds).any():
         s = pl.select(pl.when(pl.Series(~np.isnan(seconds))).then(s)).to_series()
@@ -79,7 +82,15 @@ def _ts(open_us: int, seconds: np.ndarray) -> pl.Series:
 
 
 def _ids(prefix: str, n: int, width: int) -> pl.Series:
-    return pl.select(pl.concat_str(pl.lit(prefix), pl.int_range(n, eager=False).cast(pl.String).str.zfill(width))).to_series() if n else pl.Series([], dtype=pl.String)
+    return (
+        pl.select(
+            pl.concat_str(
+                pl.lit(prefix), pl.int_range(n, eager=False).cast(pl.String).str.zfill(width)
+            )
+        ).to_series()
+        if n
+        else pl.Series([], dtype=pl.String)
+    )
 
 
 def _names(values, idx: np.ndarray) -> pl.Series:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 
@@ -59,8 +59,12 @@ def _write_day(out: Path, day: SimulatedDay, k: int, fmts: tuple[str, ...]) -> d
     for table, frame in day.tables.items():
         fmt = _format_for(fmts, table, k)
         _write(frame, out / table / folder / f"part-0.{fmt}", fmt)
-    day.truth_orders.drop("trade_date").write_parquet(out / "truth" / "orders" / folder / "part-0.parquet", mkdir=True)
-    day.truth_fills.drop("trade_date").write_parquet(out / "truth" / "fills" / folder / "part-0.parquet", mkdir=True)
+    day.truth_orders.drop("trade_date").write_parquet(
+        out / "truth" / "orders" / folder / "part-0.parquet", mkdir=True
+    )
+    day.truth_fills.drop("trade_date").write_parquet(
+        out / "truth" / "fills" / folder / "part-0.parquet", mkdir=True
+    )
     return {t: f.height for t, f in day.tables.items()}
 
 
@@ -86,17 +90,13 @@ def _progress_bar(enabled: bool, total: int):
 
 
 def _callback(progress: bool | Callable[[int, int], None], total: int):
-    if callable(progress):
-        return _nullcontext(progress)
-    return _progress_bar(bool(progress), total)
+    """A context yielding the per-day callback: the caller's own, a rich bar, or None."""
+    return nullcontext(progress) if callable(progress) else _progress_bar(bool(progress), total)
 
 
-@contextmanager
-def _nullcontext(value):
-    yield value
-
-
-def simulate(cfg: SimulationConfig, progress: bool | Callable[[int, int], None] = False) -> SimulatedData:
+def simulate(
+    cfg: SimulationConfig, progress: bool | Callable[[int, int], None] = False
+) -> SimulatedData:
     """Simulate a run in memory. `progress`: True for a rich bar, or a callback(done, total)."""
     with _callback(progress, cfg.days) as cb:
         uni, days = iter_days(cfg, cb)
@@ -108,7 +108,9 @@ def simulate(cfg: SimulationConfig, progress: bool | Callable[[int, int], None] 
         _add_counts(counts, {t: f.height for t, f in day.tables.items()})
     dates = [d.trade_date for d in collected]
     tables = {
-        t: pl.concat([d.tables[t].with_columns(trade_date=pl.lit(d.trade_date, pl.Date)) for d in collected])
+        t: pl.concat(
+            [d.tables[t].with_columns(trade_date=pl.lit(d.trade_date, pl.Date)) for d in collected]
+        )
         for t in DATED_TABLES
     }
     return SimulatedData(
@@ -154,7 +156,11 @@ def simulate_to_landing(
     tally = VenueTally()
     with _callback(progress, cfg.days) as cb:
         uni, days = iter_days(cfg, cb)
-        _write(uni.instruments_frame(cfg.currency), out / "instruments" / f"instruments.{fmts[0]}", fmts[0])
+        _write(
+            uni.instruments_frame(cfg.currency),
+            out / "instruments" / f"instruments.{fmts[0]}",
+            fmts[0],
+        )
         counts: dict[str, int] = {"instruments": uni.symbols.size}
         for k, day in enumerate(days):
             tally.add(day.truth_fills)

@@ -78,8 +78,12 @@ def price_day(
     f_ord, f_b = _groups(f_sym, n_sym)
     nf_sym = np.diff(f_b)
     liq = uni.order_weight * max(f["t"].size, 1)
-    n_bg = np.maximum(cfg.min_quotes_per_symbol, np.round((cfg.quotes_per_fill - 1) * (0.5 * nf_sym + 0.5 * liq)))
-    n_tr = np.maximum(cfg.min_trades_per_symbol, np.round(cfg.trades_per_fill * (0.5 * nf_sym + 0.5 * liq)))
+    n_bg = np.maximum(
+        cfg.min_quotes_per_symbol, np.round((cfg.quotes_per_fill - 1) * (0.5 * nf_sym + 0.5 * liq))
+    )
+    n_tr = np.maximum(
+        cfg.min_trades_per_symbol, np.round(cfg.trades_per_fill * (0.5 * nf_sym + 0.5 * liq))
+    )
 
     nf, nc, no = f["t"].size, c["sent"].size, o["qty"].size
     f_price = np.zeros(nf)
@@ -88,7 +92,9 @@ def price_day(
     f_us = np.zeros(nf, np.int64)
     c_limit = np.full(nc, np.nan)
     o_limit = np.full(no, np.nan)
-    o_truth = {k: np.zeros(no) for k in ("arrival_mid", "participation", "temp_bps", "perm_bps", "filled")}
+    o_truth = {
+        k: np.zeros(no) for k in ("arrival_mid", "participation", "temp_bps", "perm_bps", "filled")
+    }
     quotes, tape = [], []
     close_logp = open_logp.copy()
     for s in range(n_sym):
@@ -166,8 +172,14 @@ def price_day(
             0.0,
         )
         take = np.where(fd > 0, fa - frac * half, fb + frac * half)
-        price = np.select([style == 0, style == 1], [np.where(fd > 0, fb, fa), np.round(take, 4)], (fa + fb) / 2.0)
-        exp_pi = np.select([style == 0, style == 1], [2.0 * half, mu * half], half) / ((fa + fb) / 2.0) * 1e4
+        price = np.select(
+            [style == 0, style == 1], [np.where(fd > 0, fb, fa), np.round(take, 4)], (fa + fb) / 2.0
+        )
+        exp_pi = (
+            np.select([style == 0, style == 1], [2.0 * half, mu * half], half)
+            / ((fa + fb) / 2.0)
+            * 1e4
+        )
         # Child limits: marketable LIMIT at the touch plus a collar, passive at the touch.
         cs = c["sent"][ci]
         qs = np.searchsorted(tq_us, np.round(cs * 1e6).astype(np.int64), side="right") - 1
@@ -185,7 +197,9 @@ def price_day(
         # A marketable child whose limit is no longer marketable when it arrives does not
         # fill; no fill trades through its parent's limit.
         lim_f = c_limit[fc]
-        stale = (style == 1) & ~np.isnan(lim_f) & np.where(fd > 0, lim_f < fa - 1e-9, lim_f > fb + 1e-9)
+        stale = (
+            (style == 1) & ~np.isnan(lim_f) & np.where(fd > 0, lim_f < fa - 1e-9, lim_f > fb + 1e-9)
+        )
         plf = o_limit[fo]
         bad = stale | (~np.isnan(plf) & np.where(fd > 0, price > plf + 1e-9, price < plf - 1e-9))
         f_keep[fi] = ~bad
@@ -194,13 +208,19 @@ def price_day(
         f_us[fi] = ft_us
         # Background tape at the prevailing quote, then our own prints.
         ntr = int(n_tr[s])
-        tt_us = np.sort(np.round(volume_cdf_inv(rng.random(ntr)) * SESSION_S * 1e6).astype(np.int64))
+        tt_us = np.sort(
+            np.round(volume_cdf_inv(rng.random(ntr)) * SESSION_S * 1e6).astype(np.int64)
+        )
         tt_us = np.minimum(tt_us, SESSION_US - 1)
         qt = np.searchsorted(tq_us, tt_us, side="right") - 1
         pick = rng.random(ntr)
-        tp = np.where(pick < 0.45, ask[qt], np.where(pick < 0.9, bid[qt], np.round((ask[qt] + bid[qt]) / 2, 4)))
+        tp = np.where(
+            pick < 0.45,
+            ask[qt],
+            np.where(pick < 0.9, bid[qt], np.round((ask[qt] + bid[qt]) / 2, 4)),
+        )
         w = np.exp(rng.normal(0.0, 1.0, ntr))
-        tsz = np.maximum(np.round(o_day_volume(uni, volume_factor, s) * w / w.sum()), 1.0)
+        tsz = np.maximum(np.round(uni.adv[s] * volume_factor[s] * w / w.sum()), 1.0)
         tv = rng.choice(len(vs), size=ntr, p=share)
         keep = ~bad
         tape.append((np.full(ntr + keep.sum(), s), np.concatenate([tt_us, ft_us[keep]]),
@@ -227,8 +247,3 @@ def price_day(
         "order_truth": o_truth,
         "close_logp": close_logp,
     }
-
-
-def o_day_volume(uni: Universe, volume_factor: np.ndarray, s: int) -> float:
-    """Background (non-ours) volume of symbol s today."""
-    return float(uni.adv[s] * volume_factor[s])

@@ -88,13 +88,19 @@ def make_orders(cfg, uni: Universe, rng, volume_factor: np.ndarray) -> dict[str,
     pov_end = volume_cdf_inv(np.minimum(volume_cdf(tau_a) + qty / (pov_target * day_volume), 1.0))
     dur = np.where(algo == 2, pov_end * SESSION_S - arrival, dur)
     end = np.minimum(arrival + np.maximum(dur, 60.0), SESSION_S - 1.0)
-    target = np.where(algo == 2, pov_target, np.where(algo == 3, np.array([0.05, 0.1, 0.2])[urg], np.nan))
+    target = np.where(
+        algo == 2, pov_target, np.where(algo == 3, np.array([0.05, 0.1, 0.2])[urg], np.nan)
+    )
     trader = rng.integers(0, uni.traders.size, n)
-    broker = np.where(rng.random(n) < 0.7, uni.trader_broker[trader], rng.integers(0, uni.brokers.size, n))
+    broker = np.where(
+        rng.random(n) < 0.7, uni.trader_broker[trader], rng.integers(0, uni.brokers.size, n)
+    )
     is_limit = rng.random(n) < cfg.limit_order_share
     cancelled = rng.random(n) < cfg.cancel_share
     quick = rng.random(n) < 0.35
-    cancel_t = arrival + np.where(quick, rng.uniform(0.5, 3.0, n), rng.uniform(0.1, 0.6, n) * (end - arrival))
+    cancel_t = arrival + np.where(
+        quick, rng.uniform(0.5, 3.0, n), rng.uniform(0.1, 0.6, n) * (end - arrival)
+    )
     end = np.where(cancelled, np.minimum(cancel_t, end), end)
     return {
         "sym": sym,
@@ -139,7 +145,9 @@ def _route_tables(cfg: SimulationConfig, uni: Universe) -> np.ndarray:
     for j, v in enumerate(cfg.venues):
         for s in range(3):
             if s in v.styles:
-                w[:, s, j] = v.route_weight[s] * np.where(v.kappa_bps >= 5.0, uni.broker_toxic_tilt, 1.0)
+                w[:, s, j] = v.route_weight[s] * np.where(
+                    v.kappa_bps >= 5.0, uni.broker_toxic_tilt, 1.0
+                )
     return np.cumsum(w / w.sum(axis=2, keepdims=True), axis=2)
 
 

@@ -48,9 +48,13 @@ class VenueTally:
             out[row["venue"]] = {
                 "fills": int(row["fills"]),
                 "shares": float(row["shares"]),
-                "expected_price_improvement_bps": row["pi_x_shares"] / row["shares"] if row["shares"] else None,
+                "expected_price_improvement_bps": row["pi_x_shares"] / row["shares"]
+                if row["shares"]
+                else None,
                 "expected_price_improvement_bps_remove": (
-                    row["remove_pi_x_shares"] / row["remove_shares"] if row["remove_shares"] else None
+                    row["remove_pi_x_shares"] / row["remove_shares"]
+                    if row["remove_shares"]
+                    else None
                 ),
             }
         return out
@@ -64,7 +68,11 @@ def _adverse_kernel(cfg: SimulationConfig, h: float) -> float:
 
 
 def build_truth(
-    cfg: SimulationConfig, uni: Universe, dates: list[date], tally: VenueTally, counts: dict[str, int]
+    cfg: SimulationConfig,
+    uni: Universe,
+    dates: list[date],
+    tally: VenueTally,
+    counts: dict[str, int],
 ) -> dict:
     """Everything latent about the run. Keys are documented in docs/SIMULATOR.md."""
     realized = tally.summary()
@@ -114,7 +122,12 @@ def build_truth(
         "version": TRUTH_VERSION,
         "config": config,
         "trade_dates": [d.isoformat() for d in dates],
-        "session": {"open": "09:30", "close": "16:00", "timezone": cfg.timezone, "seconds": curves.SESSION_S},
+        "session": {
+            "open": "09:30",
+            "close": "16:00",
+            "timezone": cfg.timezone,
+            "seconds": curves.SESSION_S,
+        },
         "impact": dataclasses.asdict(cfg.impact)
         | {
             "temporary": "D * eta * m * sigma * participation**beta, ramp-in ramp_s, decay temp_decay_s after end",

@@ -108,13 +108,19 @@ def build_universe(cfg: SimulationConfig, rng: np.random.Generator) -> Universe:
     )
     spread_ticks = np.maximum(spread_bps * price / 1e4 / tick, 1.0)
     spread_bps = spread_ticks * tick / price * 1e4
-    depth_lots = np.clip(3.0 * (adv / 1e6) ** 0.4 * np.where(spread_ticks < 1.5, 4.0, 1.0), 1.0, 400.0)
+    depth_lots = np.clip(
+        3.0 * (adv / 1e6) ** 0.4 * np.where(spread_ticks < 1.5, 4.0, 1.0), 1.0, 400.0
+    )
     sector = np.array(SECTORS, dtype=object)[rng.integers(0, len(SECTORS), n)]
     order_weight = dollar_adv**0.5
     order_weight = order_weight / order_weight.sum()
 
     nb = cfg.brokers
-    brokers = np.array(["ALDER", "BIRCH", "CEDAR", "DOGWOOD", "ELM", "FIR", "GINKGO", "HAZEL"][:nb] + [f"BRK{i:02d}" for i in range(8, nb)], dtype=object)[:nb]
+    brokers = np.array(
+        ["ALDER", "BIRCH", "CEDAR", "DOGWOOD", "ELM", "FIR", "GINKGO", "HAZEL"][:nb]
+        + [f"BRK{i:02d}" for i in range(8, nb)],
+        dtype=object,
+    )[:nb]
     broker_skill = rng.normal(0.0, 0.2, nb)
     # One broker's router leans heavily on the toxic pool: its costs show it.
     toxic_tilt = np.ones(nb)

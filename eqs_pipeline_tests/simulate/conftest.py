@@ -9,9 +9,13 @@ import pytest
 
 from eqs_pipeline.simulate import SimulatedData, SimulationConfig, simulate
 
-SMALL = SimulationConfig(days=2, symbols=8, orders_per_day=150, seed=7, start_date=date(2026, 11, 2))
+SMALL = SimulationConfig(
+    days=2, symbols=8, orders_per_day=150, seed=7, start_date=date(2026, 11, 2)
+)
 # Wider universe and more flow for the statistical checks.
-STATS = SimulationConfig(days=2, symbols=30, orders_per_day=400, seed=11, start_date=date(2026, 3, 5))
+STATS = SimulationConfig(
+    days=2, symbols=30, orders_per_day=400, seed=11, start_date=date(2026, 3, 5)
+)
 
 
 @pytest.fixture(scope="session")
@@ -27,11 +31,7 @@ def stats() -> SimulatedData:
 def fills_with_quotes(data: SimulatedData) -> pl.DataFrame:
     """Each fill with its order's side sign D, the quote prevailing strictly before exec_ts and
     the mids prevailing at exec_ts + 60 s and + 300 s (DESIGN.md conventions)."""
-    q = (
-        data.tables["quotes"]
-        .with_columns(mid=(pl.col("bid_px") + pl.col("ask_px")) / 2)
-        .sort("ts")
-    )
+    q = data.tables["quotes"].with_columns(mid=(pl.col("bid_px") + pl.col("ask_px")) / 2).sort("ts")
     side = data.tables["orders"].select(
         "order_id", D=pl.when(pl.col("side") == "BUY").then(1.0).otherwise(-1.0)
     )

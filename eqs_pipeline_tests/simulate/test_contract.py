@@ -90,9 +90,17 @@ def test_timestamps_inside_the_session_of_their_trade_date(small: SimulatedData)
 
 
 def test_fills_belong_to_their_order_and_child(small: SimulatedData) -> None:
-    o = small.tables["orders"].select("order_id", "symbol", "order_qty", "arrival_ts", "end_ts", "trade_date")
+    o = small.tables["orders"].select(
+        "order_id", "symbol", "order_qty", "arrival_ts", "end_ts", "trade_date"
+    )
     c = small.tables["child_orders"].select(
-        "child_id", c_order="order_id", c_venue="venue", c_type="order_type", tif="tif", sent_ts="sent_ts", c_qty="qty"
+        "child_id",
+        c_order="order_id",
+        c_venue="venue",
+        c_type="order_type",
+        tif="tif",
+        sent_ts="sent_ts",
+        c_qty="qty",
     )
     f = small.tables["executions"].join(o, on="order_id", suffix="_o").join(c, on="child_id")
     assert f.height == small.tables["executions"].height
@@ -123,14 +131,27 @@ def test_fill_prices_consistent_with_prevailing_quotes(small: SimulatedData) -> 
     assert f["mid"].null_count() == 0
     buy = pl.col("D") > 0
     add = f.filter(pl.col("liquidity_flag") == "ADD")
-    assert add.select(pl.when(buy).then(pl.col("price") == pl.col("bid_px")).otherwise(pl.col("price") == pl.col("ask_px"))).to_series().mean() > 0.97
+    assert (
+        add.select(
+            pl.when(buy)
+            .then(pl.col("price") == pl.col("bid_px"))
+            .otherwise(pl.col("price") == pl.col("ask_px"))
+        )
+        .to_series()
+        .mean()
+        > 0.97
+    )
     mid = f.filter(pl.col("liquidity_flag") == "MID")
     assert ((mid["price"] - mid["mid"]).abs() < 1e-9).all()
     rem = f.filter(pl.col("liquidity_flag") == "REMOVE")
     inside = rem.select(
         pl.when(buy)
-        .then((pl.col("price") <= pl.col("ask_px") + 1e-9) & (pl.col("price") >= pl.col("mid") - 1e-9))
-        .otherwise((pl.col("price") >= pl.col("bid_px") - 1e-9) & (pl.col("price") <= pl.col("mid") + 1e-9))
+        .then(
+            (pl.col("price") <= pl.col("ask_px") + 1e-9) & (pl.col("price") >= pl.col("mid") - 1e-9)
+        )
+        .otherwise(
+            (pl.col("price") >= pl.col("bid_px") - 1e-9) & (pl.col("price") <= pl.col("mid") + 1e-9)
+        )
     ).to_series()
     assert inside.all()
     # Sub-penny price improvement exists on some marketable fills.
@@ -138,7 +159,11 @@ def test_fill_prices_consistent_with_prevailing_quotes(small: SimulatedData) -> 
 
 
 def test_limit_parents_respect_their_limit(small: SimulatedData) -> None:
-    o = small.tables["orders"].filter(pl.col("order_type") == "LIMIT").select("order_id", "side", "limit_price")
+    o = (
+        small.tables["orders"]
+        .filter(pl.col("order_type") == "LIMIT")
+        .select("order_id", "side", "limit_price")
+    )
     f = small.tables["executions"].join(o, on="order_id")
     ok = pl.when(pl.col("side") == "BUY").then(pl.col("price") <= pl.col("limit_price") + 1e-9)
     assert f.select(ok.otherwise(pl.col("price") >= pl.col("limit_price") - 1e-9)).to_series().all()

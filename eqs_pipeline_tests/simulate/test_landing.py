@@ -23,7 +23,9 @@ def _read(path: Path, table: str) -> pl.DataFrame:
         return pl.read_parquet(path).select(spec.names)
     frame = pl.read_csv(path, infer_schema=False) if path.suffix == ".csv" else pl.read_ndjson(path)
     return frame.select(
-        pl.col(c).str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us").dt.convert_time_zone("UTC")
+        pl.col(c)
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us")
+        .dt.convert_time_zone("UTC")
         if c in spec.timestamp_columns
         else pl.col(c).cast(t)
         for c, t in spec.polars_schema.items()
@@ -61,7 +63,7 @@ def test_mixed_formats_round_trip(small: SimulatedData, tmp_path: Path) -> None:
 def test_csv_and_jsonl_timestamps_are_iso_with_offset(small: SimulatedData, tmp_path: Path) -> None:
     write_landing(small, tmp_path, formats=("csv", "jsonl"))
     csv = next(tmp_path.glob("*/date=*/part-0.csv"))
-    header, first = csv.read_text().splitlines()[:2]
+    first = csv.read_text().splitlines()[1]
     assert "+00:00" in first
     line = json.loads(next(tmp_path.glob("*/date=*/part-0.jsonl")).read_text().splitlines()[0])
     stamps = [v for v in line.values() if isinstance(v, str) and v.endswith("+00:00")]
@@ -71,12 +73,30 @@ def test_csv_and_jsonl_timestamps_are_iso_with_offset(small: SimulatedData, tmp_
 def test_truth_file(small: SimulatedData, tmp_path: Path) -> None:
     write_landing(small, tmp_path)
     truth = json.loads((tmp_path / "truth.json").read_text())
-    assert {"config", "trade_dates", "venues", "symbols", "brokers", "traders", "impact", "row_counts"} <= set(truth)
+    assert {
+        "config",
+        "trade_dates",
+        "venues",
+        "symbols",
+        "brokers",
+        "traders",
+        "impact",
+        "row_counts",
+    } <= set(truth)
     assert set(truth["symbols"]) == set(small.instruments["symbol"])
     assert len(truth["venues"]) >= 8
     for v in truth["venues"].values():
-        assert {"maker_fee", "taker_fee", "fill_prob_passive", "latency_ms", "pi_frac_mean", "kappa_bps"} <= set(v)
-    orders = pl.read_parquet(tmp_path / "truth" / "orders" / f"date={small.trade_dates[0]}" / "part-0.parquet")
+        assert {
+            "maker_fee",
+            "taker_fee",
+            "fill_prob_passive",
+            "latency_ms",
+            "pi_frac_mean",
+            "kappa_bps",
+        } <= set(v)
+    orders = pl.read_parquet(
+        tmp_path / "truth" / "orders" / f"date={small.trade_dates[0]}" / "part-0.parquet"
+    )
     assert orders.height == small.day("orders", small.trade_dates[0]).height
     assert {"expected_impact_cost_bps", "participation", "impact_multiplier"} <= set(orders.columns)
 
@@ -100,3 +120,10 @@ def test_other_seed_differs(small: SimulatedData) -> None:
 def test_bad_format_is_refused(small: SimulatedData, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="formats"):
         write_landing(small, tmp_path, formats=("xlsx",))
+
+
+def test_progress_callback_sees_every_day(tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    counts = simulate_to_landing(SMALL, tmp_path, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 2), (2, 2)]
+    assert counts["executions"] > 0

@@ -29,7 +29,9 @@ def test_intraday_volume_is_u_shaped(stats: SimulatedData) -> None:
 
 def test_spreads_widen_with_volatility_and_narrow_with_liquidity(stats: SimulatedData) -> None:
     q = stats.tables["quotes"].with_columns(
-        spread_bps=(pl.col("ask_px") - pl.col("bid_px")) / ((pl.col("ask_px") + pl.col("bid_px")) / 2) * 1e4
+        spread_bps=(pl.col("ask_px") - pl.col("bid_px"))
+        / ((pl.col("ask_px") + pl.col("bid_px")) / 2)
+        * 1e4
     )
     per = q.group_by("symbol").agg(pl.col("spread_bps").mean()).join(stats.instruments, on="symbol")
     price = np.array([stats.truth["symbols"][s]["price"] for s in per["symbol"]])
@@ -72,7 +74,10 @@ def test_price_improvement_ranks_like_the_truth(stats: SimulatedData) -> None:
         / pl.col("mid")
         * 1e4
     )
-    got = {r["venue"]: r["pi_bps"] for r in pi.group_by("venue").agg(pl.col("pi_bps").mean()).iter_rows(named=True)}
+    got = {
+        r["venue"]: r["pi_bps"]
+        for r in pi.group_by("venue").agg(pl.col("pi_bps").mean()).iter_rows(named=True)
+    }
     true = {v: stats.truth["venues"][v]["pi_frac_mean"] for v in got}
     assert got["ELPX"] > got["IEXG"] > got["XNYS"]
     assert true["ELPX"] > true["IEXG"] > true["XNYS"]
@@ -92,8 +97,10 @@ def test_fees_follow_the_venue_schedules(stats: SimulatedData) -> None:
 
 def test_orders_complete_partially_fill_or_go_unfilled(stats: SimulatedData) -> None:
     filled = stats.tables["executions"].group_by("order_id").agg(pl.col("qty").sum())
-    o = stats.tables["orders"].join(filled, on="order_id", how="left").with_columns(
-        rate=pl.col("qty").fill_null(0) / pl.col("order_qty")
+    o = (
+        stats.tables["orders"]
+        .join(filled, on="order_id", how="left")
+        .with_columns(rate=pl.col("qty").fill_null(0) / pl.col("order_qty"))
     )
     assert (o["rate"] == 0).sum() > 0
     assert ((o["rate"] > 0) & (o["rate"] < 1)).sum() > 0.05 * o.height
@@ -104,10 +111,14 @@ def test_orders_complete_partially_fill_or_go_unfilled(stats: SimulatedData) -> 
 def test_temporary_impact_displaces_the_mid_and_reverts() -> None:
     """With exaggerated temporary impact the mid drifts our way during an order and reverts
     after it: the mechanism the Almgren cost truth relies on."""
-    cfg = SimulationConfig(days=1, symbols=6, orders_per_day=250, seed=3, impact=ImpactParams(eta=3.0))
+    cfg = SimulationConfig(
+        days=1, symbols=6, orders_per_day=250, seed=3, impact=ImpactParams(eta=3.0)
+    )
     data = simulate(cfg)
     q = data.tables["quotes"].with_columns(mid=(pl.col("bid_px") + pl.col("ask_px")) / 2).sort("ts")
-    o = data.tables["orders"].join(data.truth_orders.select("order_id", "temp_impact_bps"), on="order_id")
+    o = data.tables["orders"].join(
+        data.truth_orders.select("order_id", "temp_impact_bps"), on="order_id"
+    )
     o = o.filter(pl.col("temp_impact_bps") > 20).with_columns(
         D=pl.when(pl.col("side") == "BUY").then(1.0).otherwise(-1.0),
         after=pl.col("end_ts") + pl.duration(minutes=10),
@@ -138,5 +149,7 @@ def test_timing_of_a_medium_run(capsys) -> None:
     dt = time.perf_counter() - t0
     n = data.tables["executions"].height
     with capsys.disabled():
-        print(f"\n[simulate] medium run: {n} fills, {data.tables['quotes'].height} quotes in {dt:.2f}s ({n / dt:,.0f} fills/s)")
+        print(
+            f"\n[simulate] medium run: {n} fills, {data.tables['quotes'].height} quotes in {dt:.2f}s ({n / dt:,.0f} fills/s)"
+        )
     assert n > 0
