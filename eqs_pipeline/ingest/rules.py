@@ -214,14 +214,25 @@ def _child_orders(df: pl.DataFrame, good_orders: pl.DataFrame) -> pl.DataFrame:
 
 
 def _prevailing_mid(df: pl.DataFrame, good_quotes: pl.DataFrame) -> pl.Series:
-    """Mid of the last good quote of the fill's symbol with ts strictly before exec_ts."""
-    quotes = good_quotes.select(
-        "symbol", "ts", ((pl.col("bid_px") + pl.col("ask_px")) / 2).alias("__mid")
-    ).sort("symbol", "ts", maintain_order=True)
+    """Mid of the last good quote of the fill's symbol with ts strictly before exec_ts.
+
+    Polars' as-of join with `by` needs each symbol's rows in `ts` order, which a stable sort by
+    `ts` alone gives; that is several times cheaper on tens of millions of quotes than sorting by
+    (symbol, ts), and nearly free when the quotes landed in time order. Quotes of equal `ts`
+    keep their landing order, so the last landed one prevails. Only the symbols traded are kept.
+    """
     fills = (
         df.select(pl.int_range(pl.len()).alias("__i"), "symbol", "exec_ts")
         .drop_nulls(["symbol", "exec_ts"])
-        .sort("symbol", "exec_ts")
+        .sort("exec_ts")
+    )
+    traded = fills.get_column("symbol").unique().implode()
+    quotes = (
+        good_quotes.lazy()
+        .filter(pl.col("symbol").is_in(traded))
+        .select("symbol", "ts", ((pl.col("bid_px") + pl.col("ask_px")) / 2).alias("__mid"))
+        .sort("ts", maintain_order=True)
+        .collect()
     )
     matched = fills.join_asof(
         quotes,

@@ -212,6 +212,17 @@ def test_bad_print_uses_the_last_good_quote_strictly_before_the_fill(tmp_path):
     assert quarantined(tight, "executions") == {"E4": ["bad_print"]}
 
 
+@pytest.mark.parametrize(("wild_first", "expected"), [(True, {}), (False, {"E4": ["bad_print"]})])
+def test_of_quotes_with_the_same_ts_the_last_landed_prevails(tmp_path, wild_first, expected):
+    rows = good_rows()
+    rows["executions"].append(extra_row("executions"))  # E4, 14:30:04 at 190.0
+    sane = {**rows["quotes"][0], "ts": at(14, 30, 3)}
+    wild = {**sane, "bid_px": 249.0, "ask_px": 251.0}
+    rows["quotes"] += [wild, sane] if wild_first else [sane, wild]
+    result = ingest_day(tmp_path, rows)
+    assert quarantined(result, "executions") == expected
+
+
 def test_overfill_flags_the_crossing_fill_and_all_after_over_good_fills_only(tmp_path):
     rows = good_rows()  # O1: 1000 shares; E1 300 and E2 200 are good
     fill = {**extra_row("executions"), "child_id": None}
