@@ -25,13 +25,14 @@ GROUP = ["trade_date", "symbol"]
 def prepare_quotes(quotes: pl.LazyFrame) -> pl.LazyFrame:
     """Quotes sorted by symbol and time (ties in landing order) with their mid.
 
-    Adds the columns the interval TWAP needs: `_ref` (the symbol's first mid) and `_area_before`
-    (the time integral of `mid - _ref`, in price x seconds, from the symbol's first quote to
-    this quote's `ts`).
+    Adds the columns the interval TWAP needs: `_qi` (the row's position), `_ref` (the symbol's
+    first mid) and `_area_before` (the time integral of `mid - _ref`, in price x seconds, from
+    the symbol's first quote to this quote's `ts`).
     """
     return (
         quotes.select(*GROUP, "ts", "bid_px", "ask_px", "bid_sz", "ask_sz")
         .sort(*GROUP, "ts", maintain_order=True)
+        .with_row_index("_qi")
         .with_columns(mid=(pl.col("bid_px") + pl.col("ask_px")) / 2)
         .with_columns(_ref=pl.col("mid").first().over(GROUP))
         .with_columns(

@@ -87,6 +87,8 @@ def fill_quality(
         horizon_exprs += [
             f.realized_spread_bps(d, p, m, m_h).alias(f"realized_spread_{lab}_bps"),
             f.price_impact_bps(d, m, m_h).alias(f"price_impact_{lab}_bps"),
+            # Needs only P and M_t+h, so it is kept for a fill without a prior quote
+            # (docs/METRICS.md).
             f.markout_bps(d, p, m_h).alias(f"markout_{lab}_bps"),
         ]
     locked = ask == bid
