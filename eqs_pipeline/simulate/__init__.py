@@ -9,16 +9,18 @@ truth behind it. See docs/SIMULATOR.md.
 
 from .config import DEFAULT_VENUES, ImpactParams, SimulationConfig, Venue
 from .engine import SimulatedData, SimulatedDay, iter_days, trading_dates
-from .landing import simulate, simulate_to_landing, write_landing
+from .landing import TRUTH_DIR, load_truth, simulate, simulate_to_landing, write_landing
 
 __all__ = [
     "DEFAULT_VENUES",
+    "TRUTH_DIR",
     "ImpactParams",
     "SimulatedData",
     "SimulatedDay",
     "SimulationConfig",
     "Venue",
     "iter_days",
+    "load_truth",
     "simulate",
     "simulate_to_landing",
     "trading_dates",

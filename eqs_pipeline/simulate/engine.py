@@ -34,6 +34,7 @@ class SimulatedDay:
     tables: dict[str, pl.DataFrame]
     truth_orders: pl.DataFrame
     truth_fills: pl.DataFrame
+    truth_symbol_days: pl.DataFrame
 
 
 @dataclass
@@ -46,6 +47,7 @@ class SimulatedData:
     truth: dict
     truth_orders: pl.DataFrame
     truth_fills: pl.DataFrame
+    truth_symbol_days: pl.DataFrame
     trade_dates: list[date] = field(default_factory=list)
 
     def day(self, table: str, trade_date: date) -> pl.DataFrame:
@@ -202,7 +204,20 @@ def simulate_day(
         "quotes": _conform("quotes", quotes),
         "market_trades": _conform("market_trades", tape),
     }
-    return SimulatedDay(d, tables, truth_orders, truth_fills), priced["close_logp"]
+    symbol_days = pl.DataFrame(
+        {
+            "symbol": uni.symbols.tolist(),
+            "trade_date": [d] * n_sym,
+            "open_price": np.exp(open_logp),
+            "close_latent_mid": np.exp(priced["close_logp"]),
+            "vol_factor": vol_factor,
+            "daily_volatility": uni.daily_vol * vol_factor,
+            "volume_factor": volume_factor,
+            "background_volume": uni.adv * volume_factor,
+        }
+    )
+    day = SimulatedDay(d, tables, truth_orders, truth_fills, symbol_days)
+    return day, priced["close_logp"]
 
 
 def iter_days(

@@ -2,7 +2,9 @@
 `SimulatedData`) and `simulate_to_landing` (day by day straight to disk, bounded memory).
 
 Layout: <out>/<table>/date=YYYY-MM-DD/part-0.<fmt>, <out>/instruments/instruments.<fmt>,
-<out>/truth.json and <out>/truth/{orders,fills}/date=YYYY-MM-DD/part-0.parquet.
+<out>/_truth/truth.json and <out>/_truth/{orders,fills,symbol_days}/date=YYYY-MM-DD/part-0.parquet.
+The truth sits in `_truth/` because the landing contract allows only table folders at the top
+level; readers skip names starting with "_" or "." (pass `truth_dir` to put it elsewhere).
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ from .truth import VenueTally, build_truth
 
 FORMATS = ("parquet", "csv", "jsonl")
 ISO_US = "%Y-%m-%dT%H:%M:%S%.6f+00:00"
+TRUTH_DIR = "_truth"
+
+
+def truth_dir_for(out_dir: Path | str, truth_dir: Path | str | None = None) -> Path:
+    """Where the truth of a landing directory goes: `truth_dir`, else <out_dir>/_truth."""
+    return Path(truth_dir) if truth_dir is not None else Path(out_dir) / TRUTH_DIR
+
+
+def load_truth(out_dir: Path | str, truth_dir: Path | str | None = None) -> dict:
+    """Read back truth.json of a landing directory written by this package."""
+    return json.loads((truth_dir_for(out_dir, truth_dir) / "truth.json").read_text())
 
 
 def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
@@ -54,17 +67,20 @@ def _format_for(fmts: tuple[str, ...], table: str, day_index: int) -> str:
     return fmts[(DATED_TABLES.index(table) + day_index) % len(fmts)]
 
 
-def _write_day(out: Path, day: SimulatedDay, k: int, fmts: tuple[str, ...]) -> dict[str, int]:
+def _write_day(
+    out: Path, truth: Path, day: SimulatedDay, k: int, fmts: tuple[str, ...]
+) -> dict[str, int]:
     folder = f"date={day.trade_date.isoformat()}"
     for table, frame in day.tables.items():
         fmt = _format_for(fmts, table, k)
         _write(frame, out / table / folder / f"part-0.{fmt}", fmt)
-    day.truth_orders.drop("trade_date").write_parquet(
-        out / "truth" / "orders" / folder / "part-0.parquet", mkdir=True
-    )
-    day.truth_fills.drop("trade_date").write_parquet(
-        out / "truth" / "fills" / folder / "part-0.parquet", mkdir=True
-    )
+    for name, frame in (
+        ("orders", day.truth_orders),
+        ("fills", day.truth_fills),
+        ("symbol_days", day.truth_symbol_days),
+    ):
+        path = truth / name / folder / "part-0.parquet"
+        frame.drop("trade_date").write_parquet(path, mkdir=True)
     return {t: f.height for t, f in day.tables.items()}
 
 
@@ -73,8 +89,9 @@ def _add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
         total[t] = total.get(t, 0) + n
 
 
-def _write_truth(out: Path, truth: dict) -> None:
-    (out / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
+def _write_truth(truth_dir: Path, truth: dict) -> None:
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    (truth_dir / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
 
 
 @contextmanager
@@ -119,16 +136,25 @@ def simulate(
         truth=build_truth(cfg, uni, dates, tally, counts),
         truth_orders=pl.concat([d.truth_orders for d in collected]),
         truth_fills=pl.concat([d.truth_fills for d in collected]),
+        truth_symbol_days=pl.concat([d.truth_symbol_days for d in collected]),
         trade_dates=dates,
     )
 
 
 def write_landing(
-    data: SimulatedData, out_dir: Path | str, formats: Iterable[str] = ("parquet",)
+    data: SimulatedData,
+    out_dir: Path | str,
+    formats: Iterable[str] = ("parquet",),
+    truth_dir: Path | str | None = None,
 ) -> dict[str, int]:
-    """Write a landing directory; returns row counts per table."""
+    """Write a landing directory (and its truth, by default in <out_dir>/_truth).
+
+    With several formats, tables and days rotate through them so the directory mixes formats.
+    Returns row counts per table.
+    """
     fmts = _check_formats(list(formats))
     out = Path(out_dir)
+    tdir = truth_dir_for(out, truth_dir)
     _write(data.instruments, out / "instruments" / f"instruments.{fmts[0]}", fmts[0])
     counts = {"instruments": data.instruments.height}
     for k, d in enumerate(data.trade_dates):
@@ -137,9 +163,10 @@ def write_landing(
             {t: data.day(t, d) for t in DATED_TABLES},
             data.truth_orders.filter(pl.col("trade_date") == d),
             data.truth_fills.filter(pl.col("trade_date") == d),
+            data.truth_symbol_days.filter(pl.col("trade_date") == d),
         )
-        _add_counts(counts, _write_day(out, day, k, fmts))
-    _write_truth(out, data.truth)
+        _add_counts(counts, _write_day(out, tdir, day, k, fmts))
+    _write_truth(tdir, data.truth)
     return counts
 
 
@@ -148,11 +175,13 @@ def simulate_to_landing(
     out_dir: Path | str,
     formats: Iterable[str] = ("parquet",),
     progress: bool | Callable[[int, int], None] = False,
+    truth_dir: Path | str | None = None,
 ) -> dict[str, int]:
     """Simulate and write day by day (memory bounded by one day); same files as
-    `write_landing(simulate(cfg), out_dir, formats)`. Returns row counts per table."""
+    `write_landing(simulate(cfg), out_dir, formats, truth_dir)`. Returns row counts per table."""
     fmts = _check_formats(list(formats))
     out = Path(out_dir)
+    tdir = truth_dir_for(out, truth_dir)
     tally = VenueTally()
     with _callback(progress, cfg.days) as cb:
         uni, days = iter_days(cfg, cb)
@@ -164,7 +193,7 @@ def simulate_to_landing(
         counts: dict[str, int] = {"instruments": uni.symbols.size}
         for k, day in enumerate(days):
             tally.add(day.truth_fills)
-            _add_counts(counts, _write_day(out, day, k, fmts))
+            _add_counts(counts, _write_day(out, tdir, day, k, fmts))
     dates: list[date] = trading_dates(cfg.start_date, cfg.days)
-    _write_truth(out, build_truth(cfg, uni, dates, tally, counts))
+    _write_truth(tdir, build_truth(cfg, uni, dates, tally, counts))
     return counts

@@ -145,5 +145,10 @@ def build_truth(
         "brokers": brokers,
         "traders": traders,
         "row_counts": counts,
-        "files": {"orders": "truth/orders", "fills": "truth/fills"},
+        "files": {
+            "orders": "orders/date=YYYY-MM-DD/part-0.parquet",
+            "fills": "fills/date=YYYY-MM-DD/part-0.parquet",
+            "symbol_days": "symbol_days/date=YYYY-MM-DD/part-0.parquet",
+            "relative_to": "the folder holding truth.json (default <landing>/_truth)",
+        },
     }

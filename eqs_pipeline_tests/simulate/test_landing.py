@@ -11,7 +11,13 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.contract import CONTRACT, DATED_TABLES
-from eqs_pipeline.simulate import SimulatedData, simulate, simulate_to_landing, write_landing
+from eqs_pipeline.simulate import (
+    SimulatedData,
+    load_truth,
+    simulate,
+    simulate_to_landing,
+    write_landing,
+)
 
 from .conftest import SMALL
 
@@ -72,7 +78,10 @@ def test_csv_and_jsonl_timestamps_are_iso_with_offset(small: SimulatedData, tmp_
 
 def test_truth_file(small: SimulatedData, tmp_path: Path) -> None:
     write_landing(small, tmp_path)
-    truth = json.loads((tmp_path / "truth.json").read_text())
+    # Only contract table folders are visible at the top; the truth hides in _truth/.
+    visible = {p.name for p in tmp_path.iterdir() if not p.name.startswith(("_", "."))}
+    assert visible == set(CONTRACT)
+    truth = load_truth(tmp_path)
     assert {
         "config",
         "trade_dates",
@@ -95,7 +104,7 @@ def test_truth_file(small: SimulatedData, tmp_path: Path) -> None:
             "kappa_bps",
         } <= set(v)
     orders = pl.read_parquet(
-        tmp_path / "truth" / "orders" / f"date={small.trade_dates[0]}" / "part-0.parquet"
+        tmp_path / "_truth" / "orders" / f"date={small.trade_dates[0]}" / "part-0.parquet"
     )
     assert orders.height == small.day("orders", small.trade_dates[0]).height
     assert {"expected_impact_cost_bps", "participation", "impact_multiplier"} <= set(orders.columns)
@@ -124,6 +133,8 @@ def test_bad_format_is_refused(small: SimulatedData, tmp_path: Path) -> None:
 
 def test_progress_callback_sees_every_day(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
-    counts = simulate_to_landing(SMALL, tmp_path, progress=lambda done, total: seen.append((done, total)))
+    counts = simulate_to_landing(
+        SMALL, tmp_path, progress=lambda done, total: seen.append((done, total))
+    )
     assert seen == [(1, 2), (2, 2)]
     assert counts["executions"] > 0
