@@ -29,7 +29,7 @@ lint: env
 	.venv/bin/ruff format --check eqs_pipeline eqs_pipeline_tests benchmarks
 
 check-defs: env
-	.venv/bin/dg check defs
+	VIRTUAL_ENV=$(CURDIR)/.venv .venv/bin/dg check defs
 
 test: lint check-defs
 	.venv/bin/python -m pytest -q

@@ -144,3 +144,111 @@ def validate_frame(
     if max_cases is not None:
         cases = cases.head(max_cases)
     return cases.with_columns(pl.col("failure_case").cast(pl.String)).to_dicts()
+
+
+# --- quality layer --------------------------------------------------------------------------
+
+_BPS_TOLERANCE = 1e-6
+
+
+def _decomposition_check(h: int) -> pa.Check:
+    lab = f"{h}s"
+    return _row_check(
+        f"effective_eq_realized_plus_impact_{lab}",
+        f"effective_spread_bps = realized_spread_{lab}_bps + price_impact_{lab}_bps",
+        (
+            pl.col("effective_spread_bps")
+            - pl.col(f"realized_spread_{lab}_bps")
+            - pl.col(f"price_impact_{lab}_bps")
+        ).abs()
+        <= _BPS_TOLERANCE,
+    )
+
+
+FILL_QUALITY = pa.DataFrameSchema(
+    {
+        "exec_id": pa.Column(pl.String, nullable=False),
+        "trade_date": pa.Column(pl.Date, nullable=False),
+        "order_id": pa.Column(pl.String, nullable=False),
+        "side": pa.Column(pl.String, pa.Check.isin(["BUY", "SELL", "SELL_SHORT"])),
+        "side_sign": pa.Column(pl.Int8, pa.Check.isin([1, -1]), nullable=False),
+        "qty": pa.Column(pl.Float64, pa.Check.gt(0), nullable=False),
+        "price": pa.Column(pl.Float64, pa.Check.gt(0), nullable=False),
+        "mid": pa.Column(pl.Float64, pa.Check.gt(0), nullable=True),
+        "quoted_spread_bps": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
+        "quote_position": pa.Column(
+            pl.String, pa.Check.isin(["improved", "at_quote", "outside"]), nullable=True
+        ),
+        "null_reason": pa.Column(pl.String, pa.Check.isin(["no_prior_quote"]), nullable=True),
+    },
+    checks=[
+        _row_check(
+            "nbb_not_above_nbo",
+            "the prevailing quote is not crossed",
+            pl.col("nbb") <= pl.col("nbo"),
+        ),
+        _row_check(
+            "null_reason_iff_no_quote",
+            "quote-based metrics are null exactly when the row says why",
+            pl.col("mid").is_null() == pl.col("null_reason").is_not_null(),
+        ),
+        *[_decomposition_check(h) for h in (1, 5, 15, 60, 300)],
+    ],
+    unique=["exec_id"],
+    name="quality.fill_quality",
+    description="One row per fill with every fill-level metric.",
+)
+
+ORDER_QUALITY = pa.DataFrameSchema(
+    {
+        "order_id": pa.Column(pl.String, nullable=False),
+        "trade_date": pa.Column(pl.Date, nullable=False),
+        "order_qty": pa.Column(pl.Float64, pa.Check.gt(0), nullable=False),
+        "filled_qty": pa.Column(pl.Float64, pa.Check.ge(0), nullable=False),
+        # Overfills are quarantined at ingestion, so no order can be more than filled.
+        "fill_rate": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0 + 1e-9), nullable=False),
+        "status": pa.Column(pl.String, pa.Check.isin(["filled", "partial", "unfilled"])),
+        "participation_rate": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
+        "quality_score": pa.Column(pl.Float64, pa.Check.in_range(0.0, 100.0), nullable=False),
+        "quality_grade": pa.Column(
+            pl.String, pa.Check.isin(["excellent", "good", "average", "poor"]), nullable=False
+        ),
+    },
+    checks=[
+        _row_check(
+            "avg_px_iff_filled",
+            "an order has an average price exactly when something filled",
+            pl.col("avg_px").is_not_null() == (pl.col("filled_qty") > 0),
+        ),
+        _row_check(
+            "end_not_before_arrival",
+            "the order's interval is not reversed",
+            pl.col("order_end_ts") >= pl.col("arrival_ts"),
+        ),
+    ],
+    unique=["order_id"],
+    name="quality.order_quality",
+    description="One row per parent order with every order-level metric and the quality score.",
+)
+
+EXECUTION_QUALITY_EVENTS = pa.DataFrameSchema(
+    {
+        "event_id": pa.Column(pl.String, nullable=False),
+        "event_type": pa.Column(pl.String, pa.Check.isin(["ExecutionQualityEvent"])),
+        "schema_version": pa.Column(pl.String, pa.Check.str_matches(r"^\d+\.\d+\.\d+$")),
+        "trade_date": pa.Column(pl.Date, nullable=False),
+        "order_id": pa.Column(pl.String, nullable=False),
+        "payload": pa.Column(pl.String, pa.Check.str_startswith("{"), nullable=False),
+    },
+    unique=["event_id"],
+    name="quality.execution_quality_events",
+    description="ExecutionQualityEvent envelope and JSON payload, one per order.",
+)
+
+SCHEMAS.update(
+    {
+        "quality.fill_quality": FILL_QUALITY,
+        "quality.order_quality": ORDER_QUALITY,
+        "quality.execution_quality_events": EXECUTION_QUALITY_EVENTS,
+    }
+)

@@ -9,11 +9,12 @@ check is blocking: downstream assets do not run on a table that breaks its contr
 from __future__ import annotations
 
 import dagster as dg
-import pandera.polars as pa
 import polars as pl
 
 from eqs_pipeline.defs.metadata import markdown_table
-from eqs_pipeline.schemas import SCHEMAS
+from eqs_pipeline.schemas import SCHEMAS, validate_frame
+
+MAX_FAILURE_CASES = 50
 
 SCHEMA_CHECK = "schema"
 
@@ -33,23 +34,15 @@ def schema_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
 
 
 def schema_check_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
-    schema = SCHEMAS[_table(key)]
-    try:
-        schema.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-        return dg.AssetCheckResult(
-            check_name=SCHEMA_CHECK,
-            asset_key=key,
-            passed=False,
-            metadata={
-                "failure_count": dg.MetadataValue.int(cases.height),
-                "failure_cases": dg.MetadataValue.md(markdown_table(cases, max_rows=50)),
-            },
+    cases = validate_frame(SCHEMAS[_table(key)], frame)
+    metadata: dict[str, dg.MetadataValue] = {
+        "rows_checked": dg.MetadataValue.int(frame.height),
+        "failure_count": dg.MetadataValue.int(len(cases)),
+    }
+    if cases:
+        metadata["failure_cases"] = dg.MetadataValue.md(
+            markdown_table(pl.DataFrame(cases[:MAX_FAILURE_CASES]), max_rows=MAX_FAILURE_CASES)
         )
     return dg.AssetCheckResult(
-        check_name=SCHEMA_CHECK,
-        asset_key=key,
-        passed=True,
-        metadata={"rows_checked": dg.MetadataValue.int(frame.height)},
+        check_name=SCHEMA_CHECK, asset_key=key, passed=not cases, metadata=metadata
     )

@@ -16,6 +16,8 @@ trade_date_partitions = dg.TimeWindowPartitionsDefinition(
     start=TRADE_DATE_START,
     fmt="%Y-%m-%d",
     timezone="UTC",
+    # Today's partition exists from midnight, so the evening schedule can materialize it.
+    end_offset=1,
 )
 
 

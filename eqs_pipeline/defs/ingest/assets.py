@@ -6,7 +6,6 @@ transaction: a file-level problem fails the partition before anything is written
 partial ever lands.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl

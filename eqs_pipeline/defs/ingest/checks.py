@@ -4,7 +4,6 @@ The landed side is recounted from the landing files themselves (independently of
 code path); the other side is counted in the warehouse.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl

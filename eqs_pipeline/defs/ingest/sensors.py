@@ -5,7 +5,6 @@ sizes, modification times), so a late or corrected file re-runs exactly its trad
 change to the instruments files re-stages the reference data first.
 """
 
-from __future__ import annotations
 
 import json
 from pathlib import Path
