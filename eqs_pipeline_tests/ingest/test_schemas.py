@@ -12,7 +12,8 @@ from eqs_pipeline_tests.ingest.test_rules import CASES
 
 
 def test_every_contract_table_and_the_quarantine_have_a_schema():
-    assert set(SCHEMAS) == {f"staging.{t}" for t in CONTRACT} | {"staging.quarantine"}
+    staging = {name for name in SCHEMAS if name.startswith("staging.")}
+    assert staging == {f"staging.{t}" for t in CONTRACT} | {"staging.quarantine"}
 
 
 def test_ingestion_output_passes_the_schemas(tmp_path):
