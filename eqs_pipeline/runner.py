@@ -19,7 +19,8 @@ from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.ingest import LandingError, discover_trade_dates
 
-QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The CLI reports failures itself (see `_failure_message`); Dagster's console logger stays quiet.
+QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class RunFailed(RuntimeError):

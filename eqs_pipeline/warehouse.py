@@ -113,20 +113,32 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
         con.unregister("_frame")
 
 
+def replace_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    delete: str,
+    params: Mapping[str, object] | None = None,
+) -> None:
+    """Delete the rows the statement `sql/<delete>.sql` selects, then insert `frame`.
+
+    Creates the table from the frame's schema first if needed. Call inside `transaction`.
+    """
+    _sync_columns(con, table, frame)
+    con.execute(sql(delete, table=table), dict(params or {}))
+    _insert(con, table, frame)
+
+
 def replace_partition(
     con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, trade_date: date
 ) -> None:
     """Replace the rows of `trade_date` in `table` with `frame` (call inside `transaction`)."""
-    _sync_columns(con, table, frame)
-    con.execute(sql("delete_partition", table=table), {"trade_date": trade_date})
-    _insert(con, table, frame)
+    replace_rows(con, table, frame, "delete_partition", {"trade_date": trade_date})
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     """Replace every row of `table` with `frame` (call inside `transaction`)."""
-    _sync_columns(con, table, frame)
-    con.execute(sql("delete_all", table=table))
-    _insert(con, table, frame)
+    replace_rows(con, table, frame, "delete_all")
 
 
 def append(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:

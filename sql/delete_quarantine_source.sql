@@ -1,1 +1,1 @@
-delete from staging.quarantine where source_table = $source_table
+delete from {table} where source_table = $source_table

@@ -6,7 +6,6 @@ transaction: a file-level problem fails the partition before anything is written
 partial ever lands.
 """
 
-
 import dagster as dg
 import polars as pl
 
@@ -63,8 +62,13 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
     staged = result.staged["instruments"]
     with paths.connect() as con, warehouse.transaction(con):
         warehouse.replace_table(con, "staging.instruments", staged)
-        con.execute(warehouse.sql("delete_quarantine_source"), {"source_table": "instruments"})
-        warehouse.append(con, "staging.quarantine", result.quarantine)
+        warehouse.replace_rows(
+            con,
+            "staging.quarantine",
+            result.quarantine,
+            "delete_quarantine_source",
+            {"source_table": "instruments"},
+        )
     return dg.MaterializeResult(
         metadata={
             **frame_metadata("staging.instruments", staged),

@@ -4,7 +4,6 @@ The landed side is recounted from the landing files themselves (independently of
 code path); the other side is counted in the warehouse.
 """
 
-
 import dagster as dg
 import polars as pl
 

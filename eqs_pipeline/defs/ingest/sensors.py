@@ -5,7 +5,6 @@ sizes, modification times), so a late or corrected file re-runs exactly its trad
 change to the instruments files re-stages the reference data first.
 """
 
-
 import json
 from pathlib import Path
 

@@ -4,7 +4,6 @@ Thin wrappers: read the partition's staged rows, call the pure functions of
 `eqs_pipeline.metrics`, validate, replace the partition, attach metadata.
 """
 
-
 from datetime import UTC, datetime
 
 import dagster as dg
