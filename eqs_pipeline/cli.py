@@ -96,14 +96,10 @@ def _run(landing: Path, warehouse: Path, start=None, end=None, exports=None) -> 
         console=console,
     )
     with progress:
-        task = progress.add_task("materializing", total=len(dates) + 1)
-        seen: list[str] = []
+        task = progress.add_task("materializing", total=None)
 
-        def advance(step: str) -> None:
-            if seen:
-                progress.advance(task)
-            seen.append(step)
-            progress.update(task, description=f"materializing {step}")
+        def advance(step: str, done: int, total: int) -> None:
+            progress.update(task, description=f"materializing {step}", completed=done, total=total)
 
         try:
             report = run_pipeline(
@@ -112,8 +108,6 @@ def _run(landing: Path, warehouse: Path, start=None, end=None, exports=None) -> 
         except (LandingError, RunFailed) as exc:
             progress.stop()
             _fail(str(exc))
-        progress.advance(task)
-        progress.update(task, description="done")
     console.print(f"materialized {len(dates)} trade date(s) into [bold]{warehouse}[/bold]")
     if report.check_failures:
         console.print(

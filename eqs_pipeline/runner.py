@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB
+from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, WINDOW_JOB
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.ingest import LandingError, discover_trade_dates
 
@@ -86,6 +86,10 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     return failed
 
 
+def _has_assets(defs: dg.Definitions, job_name: str) -> bool:
+    return bool(defs.resolve_job_def(job_name).asset_layer.executable_asset_keys)
+
+
 def run_pipeline(
     landing: Path,
     warehouse: Path,
@@ -94,9 +98,13 @@ def run_pipeline(
     end: date | None = None,
     exports: Path | None = None,
     settings: MetricSettingsResource | None = None,
-    on_progress: Callable[[str], None] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> RunReport:
-    """Materialize reference data and every selected trade date; raise RunFailed on failure."""
+    """Materialize reference data, every selected trade date, then the window assets.
+
+    `on_progress(step, done, total)` is called before each job and once at the end. Raises
+    RunFailed when a job fails (blocking checks included).
+    """
     dates = select_dates(discover_trade_dates(landing), start, end)
     paths = EqsPathsResource(
         home=str(warehouse.parent),
@@ -109,13 +117,16 @@ def run_pipeline(
         dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     )
     report = RunReport(warehouse=warehouse, trade_dates=dates)
-    steps: list[tuple[str, str | None]] = [(REFERENCE_JOB, None)] + [
-        (DAILY_JOB, d.isoformat()) for d in dates
+    steps: list[tuple[str, str | None]] = [
+        (REFERENCE_JOB, None),
+        *[(DAILY_JOB, d.isoformat()) for d in dates],
     ]
+    if _has_assets(defs, WINDOW_JOB):
+        steps.append((WINDOW_JOB, None))
     with instance:
-        for job_name, partition in steps:
+        for done, (job_name, partition) in enumerate(steps):
             if on_progress:
-                on_progress(partition or "reference data")
+                on_progress(partition or job_name, done, len(steps))
             result = defs.resolve_job_def(job_name).execute_in_process(
                 instance=instance,
                 partition_key=partition,
@@ -124,6 +135,8 @@ def run_pipeline(
             )
             report.check_failures += _failed_checks(result)
             if not result.success:
-                where = f"trade date {partition}" if partition else "reference data"
+                where = f"trade date {partition}" if partition else f"job {job_name}"
                 raise RunFailed(f"{where} failed:\n{_failure_message(result)}")
+        if on_progress:
+            on_progress("done", len(steps), len(steps))
     return report
