@@ -138,8 +138,7 @@ def test_fill_prices_consistent_with_prevailing_quotes(small: SimulatedData) -> 
             .otherwise(pl.col("price") == pl.col("ask_px"))
         )
         .to_series()
-        .mean()
-        > 0.97
+        .all()
     )
     mid = f.filter(pl.col("liquidity_flag") == "MID")
     assert ((mid["price"] - mid["mid"]).abs() < 1e-9).all()
