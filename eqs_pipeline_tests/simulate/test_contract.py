@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
 
 from eqs_pipeline.contract import CONTRACT, DATED_TABLES
-from eqs_pipeline.simulate import SimulatedData
+from eqs_pipeline.simulate import SimulatedData, SimulationConfig, simulate, trading_dates
+from eqs_pipeline.simulate.engine import session_open_us
 
 from .conftest import fills_with_quotes
 
@@ -166,3 +167,25 @@ def test_limit_parents_respect_their_limit(small: SimulatedData) -> None:
     f = small.tables["executions"].join(o, on="order_id")
     ok = pl.when(pl.col("side") == "BUY").then(pl.col("price") <= pl.col("limit_price") + 1e-9)
     assert f.select(ok.otherwise(pl.col("price") >= pl.col("limit_price") - 1e-9)).to_series().all()
+
+
+@pytest.mark.parametrize(
+    ("day", "utc_open"),
+    [(date(2026, 11, 2), "14:30"), (date(2026, 3, 6), "14:30"), (date(2026, 3, 9), "13:30")],
+)
+def test_session_open_follows_new_york_daylight_saving(day: date, utc_open: str) -> None:
+    opened = datetime.fromtimestamp(session_open_us(day, "America/New_York") / 1e6, UTC)
+    assert opened.strftime("%H:%M") == utc_open
+
+
+def test_trading_days_are_weekdays_and_empty_desks_work() -> None:
+    assert trading_dates(date(2026, 3, 6), 3) == [
+        date(2026, 3, 6),
+        date(2026, 3, 9),
+        date(2026, 3, 10),
+    ]
+    data = simulate(SimulationConfig(days=1, symbols=2, orders_per_day=0, seed=1))
+    assert data.tables["orders"].height == 0 and data.tables["quotes"].height > 0
+    assert data.tables["executions"].schema == pl.Schema(
+        {**CONTRACT["executions"].polars_schema, "trade_date": pl.Date}
+    )
