@@ -101,19 +101,26 @@ def ref_fill_quality(
 
 
 def _twap(quotes: list[Row], o: Row, start: dt.datetime, end: dt.datetime) -> float | None:
-    """Time average over [start, end] of the prevailing (at or before) mid."""
+    """Time average over [start, end] of the prevailing (at or before) mid.
+
+    The mid is a step function: it changes at each distinct quote ts inside the interval, to
+    the mid of the last quote landed at that ts, and starts at the arrival's prevailing mid.
+    """
     sym, day = o["symbol"], o["trade_date"]
     m0 = mid_of(prevailing(quotes, sym, day, start, strict=False))
     if m0 is None or end < start:
         return None
     if end == start:
         return m0
-    points = sorted({q["ts"] for q in quotes if q["symbol"] == sym and q["trade_date"] == day
-                     and start < q["ts"] < end})  # fmt: skip
-    times = [start, *points, end]
+    last_landed_at: dict[dt.datetime, Row] = {}
+    for q in quotes:
+        if q["symbol"] == sym and q["trade_date"] == day and start < q["ts"] < end:
+            last_landed_at[q["ts"]] = q
+    changes = sorted(last_landed_at)
+    times = [start, *changes, end]
+    mids = [m0, *[mid_of(last_landed_at[t]) for t in changes]]
     area = 0.0
-    for t0, t1 in itertools.pairwise(times):
-        m = mid_of(prevailing(quotes, sym, day, t0, strict=False))
+    for (t0, t1), m in zip(itertools.pairwise(times), mids, strict=True):
         area += m * (t1 - t0).total_seconds()
     return area / (end - start).total_seconds()
 
