@@ -1,0 +1,58 @@
+"""The `eqs` command line: exit codes and messages a user sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from eqs_pipeline.cli import main
+
+
+def test_run_on_a_missing_landing_directory_fails_clearly(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["run", "--landing", str(tmp_path / "nope"), "--warehouse", str(tmp_path / "w.duckdb")],
+    )
+    assert result.exit_code == 2
+    assert "nope" in result.output and "error" in result.output
+
+
+def test_simulate_then_run_then_summary(tmp_path: Path) -> None:
+    runner = CliRunner()
+    landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
+    sim = runner.invoke(
+        main,
+        [
+            "simulate",
+            "--days",
+            "1",
+            "--symbols",
+            "3",
+            "--orders-per-day",
+            "20",
+            "--out",
+            str(landing),
+        ],
+    )
+    assert sim.exit_code == 0, sim.output
+    assert (landing / "orders").is_dir() and (landing / "_truth" / "truth.json").is_file()
+    run = runner.invoke(main, ["run", "--landing", str(landing), "--warehouse", str(warehouse)])
+    assert run.exit_code == 0, run.output
+    assert "parent orders" in run.output and "20" in run.output
+    summary = runner.invoke(main, ["summary", "--warehouse", str(warehouse)])
+    assert summary.exit_code == 0 and "implementation shortfall" in summary.output
+
+
+def test_demo_refuses_to_overwrite_a_foreign_landing_directory(tmp_path: Path) -> None:
+    (tmp_path / "landing" / "orders").mkdir(parents=True)
+    result = CliRunner().invoke(main, ["demo", "--home", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "refusing to overwrite" in result.output
+    assert (tmp_path / "landing" / "orders").is_dir()
+
+
+def test_summary_without_a_warehouse_says_how_to_build_one(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["summary", "--warehouse", str(tmp_path / "none.duckdb")])
+    assert result.exit_code == 2
+    assert "eqs run" in result.output

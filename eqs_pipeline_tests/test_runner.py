@@ -1,0 +1,162 @@
+"""Tier 3: the whole pipeline materialized into a tmp_path DuckDB file, as `eqs run` does it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from eqs_pipeline.ingest import LandingError
+from eqs_pipeline.runner import RunFailed, run_pipeline
+from eqs_pipeline_tests.conftest import simulate_small
+
+TABLES = (
+    "staging.orders",
+    "staging.child_orders",
+    "staging.executions",
+    "staging.quotes",
+    "staging.market_trades",
+    "staging.quarantine",
+    "quality.fill_quality",
+    "quality.order_quality",
+    "quality.execution_quality_events",
+)
+
+
+def counts(warehouse: Path) -> dict[str, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {t: con.execute(f"select count(*) from {t}").fetchall()[0][0] for t in TABLES}
+
+
+def test_every_table_is_built_and_consistent(built_warehouse) -> None:
+    _, warehouse, report = built_warehouse
+    assert report.check_failures == []
+    n = counts(warehouse)
+    assert n["staging.orders"] == 80 and n["staging.executions"] > 1000
+    assert n["quality.fill_quality"] == n["staging.executions"]
+    assert n["quality.order_quality"] == n["staging.orders"]
+    assert n["quality.execution_quality_events"] == n["staging.orders"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        dupes = con.execute(
+            "select count(*) - count(distinct exec_id) from quality.fill_quality"
+        ).fetchall()[0][0]
+        grades = dict(
+            con.execute(
+                "select quality_grade, count(*) from quality.order_quality group by 1"
+            ).fetchall()
+        )
+    assert dupes == 0
+    assert set(grades) <= {"excellent", "good", "average", "poor"} and sum(grades.values()) == 80
+
+
+def test_events_are_exported_as_json_lines(built_warehouse) -> None:
+    _, warehouse, report = built_warehouse
+    exported = 0
+    for day in report.trade_dates:
+        path = (
+            warehouse.parent
+            / "exports"
+            / "execution_quality_events"
+            / f"date={day}"
+            / "events.jsonl"
+        )
+        lines = path.read_text().splitlines()
+        events = [json.loads(line) for line in lines]
+        assert {e["event_type"] for e in events} == {"ExecutionQualityEvent"}
+        assert all(e["payload"]["order_id"] == e["order_id"] for e in events)
+        exported += len(events)
+    assert exported == counts(warehouse)["quality.execution_quality_events"]
+
+
+def _snapshot(warehouse: Path) -> pl.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute("select * from quality.order_quality order by order_id").pl()
+
+
+def test_rematerializing_replaces_partitions_and_doubles_nothing(tmp_path: Path) -> None:
+    landing = simulate_small(tmp_path / "landing")
+    warehouse = tmp_path / "warehouse.duckdb"
+    first = run_pipeline(landing, warehouse)
+    before, snap = counts(warehouse), _snapshot(warehouse)
+    run_pipeline(landing, warehouse)
+    assert counts(warehouse) == before
+    assert _snapshot(warehouse).equals(snap)
+    # One date alone: still nothing doubled, and the other date is untouched.
+    run_pipeline(landing, warehouse, start=first.trade_dates[0], end=first.trade_dates[0])
+    assert counts(warehouse) == before
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows).write_csv(path)
+
+
+def test_bad_rows_are_quarantined_with_reasons_and_conserved(tmp_path: Path) -> None:
+    landing = simulate_small(tmp_path / "landing")
+    day = sorted((landing / "executions").iterdir())[0].name
+    good = pl.read_parquet(next((landing / "executions" / day).glob("*.parquet"))).row(
+        0, named=True
+    )
+    base = {
+        **{k: v for k, v in good.items()},
+        "exec_ts": good["exec_ts"].isoformat(),
+        "fee": good["fee"],
+    }
+    rows = [
+        {**base, "exec_id": "bad-qty", "qty": -5.0},
+        {**base, "exec_id": "bad-order", "order_id": "nope"},
+        {**base, "exec_id": "bad-flag", "liquidity_flag": "SIDEWAYS"},
+        {**base, "exec_id": good["exec_id"], "price": good["price"] * 1.5},  # conflicting dup
+    ]
+    _write_csv(landing / "executions" / day / "late_corrections.csv", rows)
+    warehouse = tmp_path / "warehouse.duckdb"
+    report = run_pipeline(landing, warehouse)
+    assert report.check_failures == []  # conservation and schemas hold
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        q = con.execute(
+            "select source_file, row_json, reasons from staging.quarantine "
+            "where source_table = 'executions'"
+        ).pl()
+        staged_ids = {
+            r[0] for r in con.execute("select exec_id from staging.executions").fetchall()
+        }
+    reasons = {json.loads(r["row_json"])["exec_id"]: r["reasons"] for r in q.iter_rows(named=True)}
+    assert "non_positive:qty" in reasons["bad-qty"]
+    assert "unknown_order" in reasons["bad-order"]
+    assert "unknown_value:liquidity_flag" in reasons["bad-flag"]
+    assert reasons[good["exec_id"]] == ["duplicate_key_conflict"]
+    assert good["exec_id"] not in staged_ids  # both conflicting copies are quarantined
+
+
+def test_file_level_error_names_the_file_and_writes_nothing(tmp_path: Path) -> None:
+    landing = simulate_small(tmp_path / "landing")
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_pipeline(landing, warehouse)
+    before = counts(warehouse)
+    day = sorted((landing / "orders").iterdir())[0].name
+    _write_csv(landing / "orders" / day / "broken.csv", [{"order_id": "x", "symbol": "S"}])
+    with pytest.raises(RunFailed, match=r"broken\.csv.*(side|order_qty)|missing required column"):
+        run_pipeline(landing, warehouse)
+    assert counts(warehouse) == before
+
+
+def test_a_landing_directory_without_the_contract_layout_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "landing").mkdir()
+    with pytest.raises(LandingError):
+        run_pipeline(tmp_path / "landing", tmp_path / "w.duckdb")
+    with pytest.raises(LandingError):
+        run_pipeline(tmp_path / "missing", tmp_path / "w.duckdb")
+
+
+def test_a_date_range_without_data_is_refused(built_warehouse, tmp_path: Path) -> None:
+    landing, _, _ = built_warehouse
+    copy = tmp_path / "landing"
+    shutil.copytree(landing, copy)
+    from datetime import date
+
+    with pytest.raises(LandingError, match="no trade dates between"):
+        run_pipeline(copy, tmp_path / "w.duckdb", start=date(2030, 1, 1))

@@ -1,0 +1,55 @@
+"""Partition writes replace exactly their partition, in one transaction."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from eqs_pipeline import warehouse
+
+D1, D2 = date(2026, 1, 5), date(2026, 1, 6)
+
+
+def frame(day: date, n: int, extra: bool = False) -> pl.DataFrame:
+    data = {"trade_date": [day] * n, "x": list(range(n))}
+    if extra:
+        data["y"] = [1.5] * n
+    return pl.DataFrame(data)
+
+
+def test_replace_partition_replaces_only_its_date(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    with warehouse.transaction(con):
+        warehouse.replace_partition(con, "quality.t", frame(D1, 3), D1)
+        warehouse.replace_partition(con, "quality.t", frame(D2, 2), D2)
+    with warehouse.transaction(con):
+        warehouse.replace_partition(con, "quality.t", frame(D1, 1), D1)
+    got = dict(con.execute("select trade_date, count(*) from quality.t group by 1").fetchall())
+    assert got == {D1: 1, D2: 2}
+
+
+def test_a_failed_write_leaves_the_previous_rows(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    with warehouse.transaction(con):
+        warehouse.replace_partition(con, "quality.t", frame(D1, 3), D1)
+    with pytest.raises(RuntimeError), warehouse.transaction(con):
+        warehouse.replace_partition(con, "quality.t", frame(D1, 1), D1)
+        raise RuntimeError("crash after the delete")
+    assert warehouse.read_partition(con, "quality.t", D1).height == 3
+
+
+def test_new_columns_are_added_and_old_rows_keep_null(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    with warehouse.transaction(con):
+        warehouse.replace_partition(con, "quality.t", frame(D1, 2), D1)
+        warehouse.replace_partition(con, "quality.t", frame(D2, 2, extra=True), D2)
+    out = warehouse.read_table(con, "quality.t").sort("trade_date")
+    assert out["y"].to_list() == [None, None, 1.5, 1.5]
+
+
+def test_read_only_connection_to_a_missing_file_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="eqs run"):
+        warehouse.connect(tmp_path / "none.duckdb", read_only=True)
