@@ -74,6 +74,7 @@ def order_quality(
             side_sign=side_sign(pl.col("side")),
             filled_qty=pl.col("filled_qty").fill_null(0.0),
             fill_count=pl.col("fill_count").fill_null(0),
+            venue_count=pl.col("venue_count").fill_null(0),
             fees=pl.col("fees").fill_null(0.0),
             order_end_ts=pl.coalesce("end_ts", "last_fill_ts"),
         )

@@ -175,7 +175,7 @@ def ref_order(
         "side_sign": d,
         "filled_qty": filled,
         "fill_count": len(fills),
-        "venue_count": len({f["venue"] for f in fills}) if fills else None,
+        "venue_count": len({f["venue"] for f in fills}),
         "notional": notional if fills else None,
         "fees": fees,
         "first_fill_ts": first,
