@@ -1,0 +1,166 @@
+"""`venue.venue_scorecard`: per venue over the trailing window, mix-adjusted key metrics with
+confidence intervals, the composite score and the rank tier.
+
+Score: sum over `settings.score_weights` of weight x adjusted metric (higher is better). Its
+interval comes from the summed cluster influences of its metrics, so their correlation (the
+same fills feed the all-in cost and the markouts) is accounted for.
+
+Rank tiers: venues sorted by score; the best venue opens tier 1 and every venue whose score is
+not significantly below it (the difference's t statistic, from the influences of the
+difference, below the critical value of `ci_level`) joins it; the best remaining venue opens
+tier 2, and so on. `rank` is the tier, so venues that the data cannot tell apart share a rank.
+Venues with fewer than `min_fills` fills or no estimable score are not ranked (null).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
+from eqs_pipeline.venues.stats import (
+    VenueEstimates,
+    adjusted_means,
+    combine_influence,
+    influence_se,
+    t_quantile,
+)
+
+CELL = pl.concat_str("liquidity_flag", "size_bucket", "liquidity_bucket", separator="|")
+
+
+def metric_estimates(
+    fills: pl.DataFrame, children: pl.DataFrame, settings: VenueSettings
+) -> dict[str, VenueEstimates]:
+    """Adjusted estimates of every key metric (fill metrics over fills, fill rate over children)."""
+    fills = fills.with_columns(cell=CELL)
+    children = children.with_columns(cell=CELL)
+    out = {}
+    for metric in KEY_METRICS:
+        source = children if metric == "fill_rate" else fills
+        out[metric] = adjusted_means(source, metric, "qty", level=settings.ci_level)
+    return out
+
+
+def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
+    def wmean(m: str) -> pl.Expr:
+        known = pl.col("qty").filter(pl.col(m).is_not_null()).sum()
+        return pl.when(known > 0).then((pl.col(m) * pl.col("qty")).sum() / known)
+
+    fill_part = fills.group_by("venue").agg(
+        fills=pl.len(),
+        shares=pl.col("qty").sum(),
+        notional=pl.col("notional").sum(),
+        **{f"{m}_unadjusted": wmean(m) for m in KEY_METRICS if m != "fill_rate"},
+    )
+    child_part = children.group_by("venue").agg(
+        fill_rate_unadjusted=pl.col("filled_qty").sum() / pl.col("qty").sum()
+    )
+    return fill_part.join(child_part, on="venue", how="full", coalesce=True).with_columns(
+        pl.col("fills").fill_null(0),
+        pl.col("shares", "notional").fill_null(0.0),
+        flow_share=pl.col("shares") / pl.col("shares").sum(),
+    )
+
+
+def _tiers(scores: pl.DataFrame, influence: pl.DataFrame, t_crit: float) -> dict[str, int]:
+    """Greedy tiers by significance against each tier's leader (see the module docstring)."""
+    ordered = scores.sort("score", descending=True)["venue"].to_list()
+    value = dict(zip(scores["venue"], scores["score"], strict=True))
+    tier, rank = {}, 1
+    while ordered:
+        leader = ordered[0]
+        members = [leader]
+        for venue in ordered[1:]:
+            se = influence_se(influence, pl.col(leader) - pl.col(venue))
+            significant = se > 0 and (value[leader] - value[venue]) / se > t_crit
+            if not significant:
+                members.append(venue)
+        for venue in members:
+            tier[venue] = rank
+        ordered = [v for v in ordered if v not in members]
+        rank += 1
+    return tier
+
+
+def venue_scorecard(
+    fills: pl.DataFrame,
+    children: pl.DataFrame,
+    window: tuple[date, date, int],
+    settings: VenueSettings | None = None,
+) -> pl.DataFrame:
+    """The scorecard over the fills and children of the window (`frames.venue_fills` /
+    `venue_children` rows); `window` is (first date, last date, number of trade dates)."""
+    settings = settings or VenueSettings()
+    estimates = metric_estimates(fills, children, settings)
+    base = _unadjusted(fills, children)
+    venues = sorted(base["venue"].to_list())
+    for metric, est in estimates.items():
+        base = base.join(
+            est.table.select(
+                "venue",
+                pl.col("estimate").alias(metric),
+                pl.col("ci_low").alias(f"{metric}_ci_low"),
+                pl.col("ci_high").alias(f"{metric}_ci_high"),
+            ),
+            on="venue",
+            how="left",
+        )
+    clusters = max((e.clusters for e in estimates.values()), default=0)
+    t_crit = t_quantile(settings.ci_level, clusters)
+    influence = combine_influence(
+        [(w, estimates[m].influence) for m, w in settings.score_weights.items()], venues
+    )
+    score = pl.sum_horizontal(pl.col(m) * w for m, w in settings.score_weights.items())
+    any_null = pl.any_horizontal(pl.col(m).is_null() for m in settings.score_weights)
+    base = base.with_columns(score=pl.when(~any_null).then(score))
+    se = {v: influence_se(influence, pl.col(v)) for v in venues}
+    base = base.with_columns(score_se=pl.col("venue").replace_strict(se, default=None))
+    rankable = base.filter(
+        pl.col("score").is_not_null() & (pl.col("fills") >= settings.min_fills)
+    ).select("venue", "score")
+    tiers = _tiers(rankable, influence, t_crit) if rankable.height else {}
+    members = {
+        v: ", ".join(sorted(u for u, t in tiers.items() if t == tier)) for v, tier in tiers.items()
+    }
+    start, end, days = window
+    return (
+        base.with_columns(
+            score_ci_low=pl.col("score") - t_crit * pl.col("score_se"),
+            score_ci_high=pl.col("score") + t_crit * pl.col("score_se"),
+            rank=pl.col("venue").replace_strict(tiers, default=None, return_dtype=pl.Int32),
+            rank_tier_members=pl.col("venue").replace_strict(members, default=None),
+            window_start=pl.lit(start),
+            window_end=pl.lit(end),
+            trade_days=pl.lit(days, pl.Int32),
+            clusters=pl.lit(clusters, pl.Int32),
+            ci_method=pl.lit(
+                f"cluster-robust (by {settings.cluster}), mix-adjusted, t {settings.ci_level:.0%}"
+            ),
+        )
+        .with_columns(pl.col("score_ci_low", "score_ci_high").fill_nan(None))
+        .select(
+            "venue",
+            "window_start",
+            "window_end",
+            "trade_days",
+            "score",
+            "score_ci_low",
+            "score_ci_high",
+            "rank",
+            "rank_tier_members",
+            "fills",
+            "shares",
+            "notional",
+            "flow_share",
+            *[
+                c
+                for m in KEY_METRICS
+                for c in (m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_unadjusted")
+            ],
+            "clusters",
+            "ci_method",
+        )
+        .sort(pl.col("rank").is_null(), "rank", pl.col("score").neg(), "venue")
+    )

@@ -1,0 +1,79 @@
+"""Documented defaults of the venue analysis (window, buckets, intervals, score, optimizer).
+
+The Dagster layer exposes every field through `VenueConfig`, whose defaults come from here.
+docs/VENUES.md explains each choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FLAGS: tuple[str, ...] = ("ADD", "REMOVE", "MID")
+SIZE_BUCKETS: tuple[str, ...] = ("small", "medium", "large")
+LIQUIDITY_BUCKETS: tuple[str, ...] = ("low", "mid", "high")
+UNKNOWN = "unknown"
+
+# The metrics of the scorecard: each gets a mix-adjusted estimate and a confidence interval.
+# `fill_rate` is a child-order metric (weight: routed quantity); the others are fill metrics
+# (weight: executed shares).
+KEY_METRICS: tuple[str, ...] = (
+    "all_in_cost_bps",
+    "effective_spread_bps",
+    "price_improvement_bps",
+    "markout_5s_bps",
+    "markout_60s_bps",
+    "markout_300s_bps",
+    "fee_bps",
+    "fill_rate",
+)
+
+
+@dataclass(frozen=True)
+class VenueSettings:
+    """Everything the venue analysis needs.
+
+    window_days: trailing trade dates of the scorecard and the recommendations.
+    size_edges_pct_adv: parent order size (order_qty / ADV, in percent) separating the size
+        buckets small | medium | large.
+    liquidity_edges_usd: symbol dollar ADV (adv_shares x the day's median arrival mid)
+        separating the liquidity buckets low | mid | high.
+    all_in_horizon_s: markout horizon of the all-in cost (all_in = fee_bps - markout_h_bps).
+    ci_level: two-sided level of the confidence intervals.
+    cluster: the resampling unit of the cluster-robust variance: "order" (parent order) or
+        "symbol_day" (every fill of a symbol on a date; more conservative, fewer clusters).
+    score_weights: composite score = sum of weight x mix-adjusted metric (higher is better);
+        the defaults read "bps saved, plus 5 bps per unit of fill rate".
+    min_fills: a venue (or a venue in an optimizer segment) needs this many fills to be scored
+        or re-allocated; below it the scorecard leaves it untiered and the optimizer keeps its
+        current share.
+    capacity_multiple: the optimizer may give a venue at most this multiple of the larger of
+        its current share of our flow and its share of the tape in the segment's symbols.
+    cost_uncertainty_penalty: the optimizer ranks venues by cost + this many standard errors
+        (pessimistic costs, so noise does not move flow); savings use the point estimates.
+    trading_days_per_month: converts the daily saving into a monthly one.
+    """
+
+    window_days: int = 20
+    size_edges_pct_adv: tuple[float, float] = (0.2, 1.0)
+    liquidity_edges_usd: tuple[float, float] = (20e6, 200e6)
+    all_in_horizon_s: int = 60
+    ci_level: float = 0.95
+    cluster: str = "order"
+    score_weights: dict[str, float] = field(
+        default_factory=lambda: {"all_in_cost_bps": -1.0, "fill_rate": 5.0}
+    )
+    min_fills: int = 30
+    capacity_multiple: float = 2.0
+    cost_uncertainty_penalty: float = 1.0
+    trading_days_per_month: float = 21.0
+
+    def __post_init__(self) -> None:
+        if self.cluster not in ("order", "symbol_day"):
+            raise ValueError(f"cluster must be 'order' or 'symbol_day', not {self.cluster!r}")
+        if not 0 < self.ci_level < 1:
+            raise ValueError(f"ci_level must be in (0, 1), not {self.ci_level}")
+        unknown = set(self.score_weights) - set(KEY_METRICS)
+        if unknown:
+            raise ValueError(
+                f"score_weights name unknown metrics {sorted(unknown)}; use {KEY_METRICS}"
+            )
