@@ -53,7 +53,7 @@ def main() -> None:
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Landing directory.")
 def simulate(days, symbols, orders_per_day, seed, start_date, formats, out) -> None:
-    """Simulate a market and a desk's executions into a landing directory (+ truth.json)."""
+    """Simulate a market and a desk's executions into a landing directory (truth in _truth/)."""
     _simulate(days, symbols, orders_per_day, seed, start_date, formats or ("parquet",), out)
 
 

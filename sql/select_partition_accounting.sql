@@ -1,15 +1,16 @@
--- Per source table of one trade date: rows quarantined and identical duplicates collapsed.
+-- Per source table of one trade date (null: the undated instruments): rows quarantined and
+-- identical duplicates collapsed.
 with quarantined as (
     select source_table, count(*) as quarantined_rows
     from staging.quarantine
-    where trade_date = $trade_date
+    where trade_date is not distinct from $trade_date
     group by source_table
 ),
 
 collapsed as (
     select source_table, sum(collapsed_duplicates) as collapsed_duplicates
     from staging.ingest_log
-    where trade_date = $trade_date
+    where trade_date is not distinct from $trade_date
     group by source_table
 )
 

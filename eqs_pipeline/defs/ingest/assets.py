@@ -62,13 +62,13 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
     staged = result.staged["instruments"]
     with paths.connect() as con, warehouse.transaction(con):
         warehouse.replace_table(con, "staging.instruments", staged)
-        warehouse.replace_rows(
-            con,
-            "staging.quarantine",
-            result.quarantine,
-            "delete_quarantine_source",
-            {"source_table": "instruments"},
-        )
+        for table, frame in (
+            ("staging.quarantine", result.quarantine),
+            (INGEST_LOG_TABLE, _ingest_log(result, context.run.run_id)),
+        ):
+            warehouse.replace_rows(
+                con, table, frame, "delete_source_table_rows", {"source_table": "instruments"}
+            )
     return dg.MaterializeResult(
         metadata={
             **frame_metadata("staging.instruments", staged),

@@ -4,20 +4,25 @@ The landed side is recounted from the landing files themselves (independently of
 code path); the other side is counted in the warehouse.
 """
 
+from datetime import date
+
 import dagster as dg
 import polars as pl
 
 from eqs_pipeline import warehouse
 from eqs_pipeline.contract import DATED_TABLES
-from eqs_pipeline.defs.ingest.assets import QUARANTINE_KEY, STAGING_KEYS
+from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY, QUARANTINE_KEY, STAGING_KEYS
 from eqs_pipeline.defs.metadata import markdown_table
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
 from eqs_pipeline.defs.resources import EqsPathsResource
 from eqs_pipeline.ingest import count_landed_rows
 
 
-def conservation_frame(paths: EqsPathsResource, trade_date) -> pl.DataFrame:
-    """landed, staged, quarantined and collapsed rows per table of one trade date."""
+def conservation_frame(
+    paths: EqsPathsResource, tables: tuple[str, ...], trade_date: date | None
+) -> pl.DataFrame:
+    """landed, staged, quarantined and collapsed rows per table of one trade date (None: the
+    undated instruments)."""
     with paths.connect(read_only=True) as con:
         accounting = {
             row[0]: (row[1], row[2])
@@ -26,11 +31,15 @@ def conservation_frame(paths: EqsPathsResource, trade_date) -> pl.DataFrame:
             ).fetchall()
         }
         rows = []
-        for table in DATED_TABLES:
-            staged = con.execute(
-                warehouse.sql("count_partition_rows", table=f"staging.{table}"),
-                {"trade_date": trade_date},
-            ).fetchall()[0][0]
+        for table in tables:
+            if trade_date is None:
+                count = con.execute(warehouse.sql("count_rows", table=f"staging.{table}"))
+            else:
+                count = con.execute(
+                    warehouse.sql("count_partition_rows", table=f"staging.{table}"),
+                    {"trade_date": trade_date},
+                )
+            staged = count.fetchall()[0][0]
             quarantined, collapsed = accounting.get(table, (0, 0))
             rows.append(
                 {
@@ -49,6 +58,18 @@ def conservation_frame(paths: EqsPathsResource, trade_date) -> pl.DataFrame:
     )
 
 
+def _result(frame: pl.DataFrame) -> dg.AssetCheckResult:
+    lost = frame.filter(pl.col("balance") != 0)
+    return dg.AssetCheckResult(
+        passed=lost.height == 0,
+        metadata={
+            "accounting": dg.MetadataValue.md(markdown_table(frame)),
+            "landed_rows": dg.MetadataValue.int(int(frame["landed"].sum())),
+            "unaccounted_rows": dg.MetadataValue.int(int(lost["balance"].abs().sum())),
+        },
+    )
+
+
 @dg.asset_check(
     asset=QUARANTINE_KEY,
     name="conservation",
@@ -61,13 +82,14 @@ def conservation_frame(paths: EqsPathsResource, trade_date) -> pl.DataFrame:
 def conservation(
     context: dg.AssetCheckExecutionContext, paths: EqsPathsResource
 ) -> dg.AssetCheckResult:
-    frame = conservation_frame(paths, partition_date(context))
-    lost = frame.filter(pl.col("balance") != 0)
-    return dg.AssetCheckResult(
-        passed=lost.height == 0,
-        metadata={
-            "accounting": dg.MetadataValue.md(markdown_table(frame)),
-            "landed_rows": dg.MetadataValue.int(int(frame["landed"].sum())),
-            "unaccounted_rows": dg.MetadataValue.int(int(lost["balance"].abs().sum())),
-        },
-    )
+    return _result(conservation_frame(paths, DATED_TABLES, partition_date(context)))
+
+
+@dg.asset_check(
+    asset=INSTRUMENTS_KEY,
+    name="conservation",
+    blocking=True,
+    description="Landed instrument rows = staged + quarantined + collapsed identical duplicates.",
+)
+def instruments_conservation(paths: EqsPathsResource) -> dg.AssetCheckResult:
+    return _result(conservation_frame(paths, ("instruments",), None))
