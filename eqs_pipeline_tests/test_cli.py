@@ -56,3 +56,30 @@ def test_summary_without_a_warehouse_says_how_to_build_one(tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["summary", "--warehouse", str(tmp_path / "none.duckdb")])
     assert result.exit_code == 2
     assert "eqs run" in result.output
+
+
+def test_import_lobster_then_run_stages_the_real_quotes_and_tape(tmp_path: Path) -> None:
+    import duckdb
+    import pytest
+
+    from eqs_pipeline_tests.lobster.samples import ZIPS
+
+    if not all(p.is_file() for p in ZIPS.values()):
+        pytest.skip("LOBSTER samples not found beside the repository (../shared/data/lobster)")
+    runner = CliRunner()
+    landing, warehouse = tmp_path / "lobster", tmp_path / "w.duckdb"
+    imported = runner.invoke(
+        main, ["import-lobster", *map(str, ZIPS.values()), "--out", str(landing)]
+    )
+    assert imported.exit_code == 0, imported.output
+    run = runner.invoke(main, ["run", "--landing", str(landing), "--warehouse", str(warehouse)])
+    assert run.exit_code == 0, run.output
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        quotes, symbols = con.execute(
+            "select count(*), count(distinct symbol) from staging.quotes"
+        ).fetchall()[0]
+        trades = con.execute("select sum(size) from staging.market_trades").fetchall()[0][0]
+        quarantined = con.execute("select count(*) from staging.quarantine").fetchall()[0][0]
+    assert symbols == 2 and quotes > 90_000
+    assert trades == 810_755 + 706_125  # the README's executed shares, AMZN + GOOG
+    assert quarantined == 0
