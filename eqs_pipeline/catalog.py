@@ -261,6 +261,179 @@ TABLES: dict[str, TableDoc] = {
 }
 
 
+# --- venue layer (docs/VENUES.md) ---------------------------------------------------------------
+
+
+def _venue_figure_columns() -> dict[str, str]:
+    cols = {
+        "fills": "Number of fills.",
+        "shares": "Executed shares.",
+        "notional": "Executed notional (qty x price), in the instruments' currency.",
+        "flow_share": "The venue's share of our executed shares (same trade date and bucket).",
+        "child_orders": "Child orders routed to the venue.",
+        "routed_qty": "Quantity routed (sum of child qty).",
+        "executed_qty": "Quantity the child orders executed (fills joined by child_id).",
+        "fill_rate": "Child-order fill rate: executed_qty / routed_qty.",
+        "latency_median_ms": "Median over fills of exec_ts - sent_ts of the fill's child, ms.",
+        "latency_p95_ms": "95th percentile of exec_ts - sent_ts over fills, ms.",
+        "eq_ratio": "E/Q: sum(effective spread x shares) / sum(quoted spread x shares).",
+        "pct_improved": "Share of shares (fills with a quote) filled inside the quote.",
+        "pct_at_quote": "Share of shares filled at the quote.",
+        "pct_outside": "Share of shares filled outside the quote.",
+        "fees_paid": "Fees paid, currency (sum of positive fees).",
+        "rebates_received": "Rebates received, currency (minus the sum of negative fees).",
+        "quoted_spread_bps": "Share-weighted quoted spread, bps.",
+        "effective_spread_bps": "Share-weighted effective spread, bps (positive = cost).",
+        "price_improvement_bps": "Share-weighted price improvement, bps (positive = better).",
+    }
+    for h in HORIZONS_S:
+        cols[f"realized_spread_{h}s_bps"] = f"Share-weighted realized spread at {h} s, bps."
+        cols[f"price_impact_{h}s_bps"] = f"Share-weighted price impact at {h} s, bps."
+        cols[f"markout_{h}s_bps"] = (
+            f"Share-weighted markout at {h} s, bps (negative = adverse selection)."
+        )
+    cols["fee_bps"] = "Share-weighted net fee, bps of notional (negative = net rebate)."
+    cols["all_in_cost_bps"] = (
+        "Share-weighted all-in cost, bps: fee_bps - markout_60s_bps per fill (docs/METRICS.md)."
+    )
+    return cols
+
+
+_BUCKET_COLUMNS = {
+    "liquidity_flag": "ADD / REMOVE / MID (AUCTION) of the fills; a child's flag is implied by "
+    "its style (MIDPEG -> MID, IOC or MARKET -> REMOVE, else ADD); ALL when not broken down.",
+    "size_bucket": "Parent order size: small (< 0.2% ADV), medium (< 1%), large, unknown; ALL "
+    "when not broken down.",
+    "liquidity_bucket": "Symbol dollar ADV: low (< $20M), mid (< $200M), high, unknown; ALL "
+    "when not broken down.",
+}
+
+VENUE_DAILY = TableDoc(
+    "One row per venue and trade date: fill rate and latency, flow, spreads, E/Q, quote "
+    "position, price improvement, realized spread / impact / markouts, fees and the all-in cost "
+    "(docs/VENUES.md).",
+    {"trade_date": "Trade date.", "venue": "Venue MIC.", **_venue_figure_columns()},
+)
+
+VENUE_DAILY_BUCKETS = TableDoc(
+    "The venue_daily figures per venue and trade date broken down by liquidity flag, order-size "
+    "bucket, symbol-liquidity bucket, and by their full cell, so venues compare like for like.",
+    {
+        "breakdown": "liquidity_flag, size_bucket or liquidity_bucket (the other two read ALL), "
+        "or cell (all three set).",
+        "trade_date": "Trade date.",
+        "venue": "Venue MIC.",
+        **_BUCKET_COLUMNS,
+        **_venue_figure_columns(),
+    },
+)
+
+
+def _scorecard_columns() -> dict[str, str]:
+    from eqs_pipeline.venues.settings import KEY_METRICS
+
+    meaning = {
+        "all_in_cost_bps": "all-in cost, bps (lower is better)",
+        "effective_spread_bps": "effective spread, bps",
+        "price_improvement_bps": "price improvement, bps",
+        "markout_5s_bps": "markout at 5 s, bps",
+        "markout_60s_bps": "markout at 60 s, bps",
+        "markout_300s_bps": "markout at 300 s, bps",
+        "fee_bps": "net fee, bps",
+        "fill_rate": "child fill rate (clipped to [0, 1])",
+    }
+    cols: dict[str, str] = {}
+    for m in KEY_METRICS:
+        cols[m] = f"Mix-adjusted {meaning[m]}: the venue's value for the desk's reference mix."
+        cols[f"{m}_ci_low"] = f"Lower bound of the confidence interval of {m}."
+        cols[f"{m}_ci_high"] = f"Upper bound of the confidence interval of {m}."
+        cols[f"{m}_unadjusted"] = (
+            f"Plain share-weighted {m} over the window's fills (view venue.scorecard_from_fills)."
+        )
+    return cols
+
+
+VENUE_SCORECARD = TableDoc(
+    "One row per venue over the trailing window of trade dates: mix-adjusted key metrics with "
+    "cluster-robust confidence intervals, the composite score and the rank tier (docs/VENUES.md).",
+    {
+        "venue": "Venue MIC.",
+        "window_start": "First trade date of the window.",
+        "window_end": "Last trade date of the window.",
+        "trade_days": "Trade dates in the window.",
+        "score": "Composite score: sum of weight x adjusted metric (default -all_in_cost_bps + "
+        "5 x fill_rate); higher is better.",
+        "score_ci_low": "Lower bound of the score's confidence interval.",
+        "score_ci_high": "Upper bound of the score's confidence interval.",
+        "rank": "Rank tier (1 = best); venues not significantly different from their tier's "
+        "leader share it; null when not ranked (too few fills).",
+        "rank_tier_members": "The venues sharing this rank.",
+        "fills": "Fills in the window.",
+        "shares": "Executed shares in the window.",
+        "notional": "Executed notional in the window.",
+        "flow_share": "Share of our executed shares in the window.",
+        **_scorecard_columns(),
+        "clusters": "Independent clusters (parent orders by default) behind the intervals.",
+        "ci_method": "How the intervals were computed.",
+    },
+)
+
+ROUTING_RECOMMENDATIONS = TableDoc(
+    "Per liquidity bucket, liquidity flag and venue: the current and the recommended share of "
+    "executed flow from the cost-minimizing linear program, and the expected saving "
+    "(docs/VENUES.md).",
+    {
+        "liquidity_bucket": "Symbol-liquidity bucket of the segment.",
+        "liquidity_flag": "Liquidity flag of the segment.",
+        "venue": "Venue MIC.",
+        "window_start": "First trade date of the window.",
+        "window_end": "Last trade date of the window.",
+        "fills": "The venue's fills in the segment.",
+        "shares": "The venue's executed shares in the segment.",
+        "current_share": "Current share of the segment's executed shares.",
+        "recommended_share": "Recommended share (the optimizer's solution); sums to 1 per segment.",
+        "share_change": "recommended_share - current_share.",
+        "capacity_share": "Upper bound: capacity_multiple x max(current_share, tape_share), at most 1.",
+        "movable": "Whether the optimizer may move this venue's share (enough fills, a fill rate).",
+        "all_in_cost_bps": "The venue's all-in cost in the segment, adjusted over size buckets.",
+        "all_in_cost_se_bps": "Its cluster-robust standard error.",
+        "fill_rate": "The venue's child fill rate in the segment.",
+        "tape_share": "The venue's share of the consolidated tape in the segment's symbol-days.",
+        "expected_saving_bps": "Segment saving: sum (current - recommended) x cost, bps of "
+        "executed notional (positive = cheaper).",
+        "expected_saving_per_month": "Segment saving in currency per month at the window's "
+        "average daily notional.",
+        "segment_notional_per_day": "The segment's average executed notional per trade date.",
+        "solver_status": "optimal, or why the current allocation was kept.",
+    },
+)
+
+VENUE_PERFORMANCE_EVENTS = TableDoc(
+    "VenuePerformanceEvent records, one per venue each time the scorecard is refreshed, with a "
+    "versioned JSON payload; also exported as JSON Lines per window end.",
+    {
+        "event_id": "Stable id: vpe:<venue>:<window_end>:<schema_version>.",
+        "event_type": "VenuePerformanceEvent.",
+        "schema_version": "Payload schema version (semver).",
+        "window_start": "First trade date of the scorecard window.",
+        "window_end": "Last trade date of the scorecard window.",
+        "venue": "Venue MIC.",
+        "emitted_at": "When the event was materialized (UTC).",
+        "payload": "JSON object: score, rank, tier members and every key metric with its interval.",
+    },
+)
+
+TABLES.update(
+    {
+        "venue.venue_daily": VENUE_DAILY,
+        "venue.venue_daily_buckets": VENUE_DAILY_BUCKETS,
+        "venue.venue_scorecard": VENUE_SCORECARD,
+        "venue.routing_recommendations": ROUTING_RECOMMENDATIONS,
+        "venue.venue_performance_events": VENUE_PERFORMANCE_EVENTS,
+    }
+)
+
+
 def render_markdown() -> str:
     """docs/TABLES.md."""
     lines = [

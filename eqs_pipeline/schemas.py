@@ -252,3 +252,146 @@ SCHEMAS.update(
         "quality.execution_quality_events": EXECUTION_QUALITY_EVENTS,
     }
 )
+
+
+# --- venue layer (docs/VENUES.md) ---------------------------------------------------------------
+
+_UNIT = pa.Check.in_range(0.0, 1.0)
+_FLAG_VALUES = ["ADD", "REMOVE", "MID", "AUCTION", "ALL"]
+
+
+def _venue_figures() -> dict[str, pa.Column]:
+    return {
+        "venue": pa.Column(pl.String, nullable=False),
+        "fills": pa.Column(pl.UInt32, pa.Check.ge(0), nullable=False),
+        "shares": pa.Column(pl.Float64, pa.Check.ge(0), nullable=False),
+        "flow_share": pa.Column(pl.Float64, _UNIT, nullable=True),
+        "fill_rate": pa.Column(pl.Float64, _UNIT, nullable=True),
+        "pct_improved": pa.Column(pl.Float64, _UNIT, nullable=True),
+        "pct_at_quote": pa.Column(pl.Float64, _UNIT, nullable=True),
+        "pct_outside": pa.Column(pl.Float64, _UNIT, nullable=True),
+        "latency_p95_ms": pa.Column(pl.Float64, nullable=True),
+        "all_in_cost_bps": pa.Column(pl.Float64, nullable=True),
+    }
+
+
+VENUE_DAILY = pa.DataFrameSchema(
+    {"trade_date": pa.Column(pl.Date, nullable=False), **_venue_figures()},
+    checks=[
+        _row_check(
+            "median_latency_not_above_p95",
+            "the median fill latency is not above its 95th percentile",
+            pl.col("latency_median_ms") <= pl.col("latency_p95_ms") + 1e-9,
+        )
+    ],
+    unique=["trade_date", "venue"],
+    name="venue.venue_daily",
+    description="One row per venue and trade date.",
+)
+
+VENUE_DAILY_BUCKETS = pa.DataFrameSchema(
+    {
+        "trade_date": pa.Column(pl.Date, nullable=False),
+        "breakdown": pa.Column(
+            pl.String,
+            pa.Check.isin(["liquidity_flag", "size_bucket", "liquidity_bucket", "cell"]),
+            nullable=False,
+        ),
+        "liquidity_flag": pa.Column(pl.String, pa.Check.isin(_FLAG_VALUES), nullable=False),
+        "size_bucket": pa.Column(
+            pl.String, pa.Check.isin(["small", "medium", "large", "unknown", "ALL"])
+        ),
+        "liquidity_bucket": pa.Column(
+            pl.String, pa.Check.isin(["low", "mid", "high", "unknown", "ALL"])
+        ),
+        **_venue_figures(),
+    },
+    unique=[
+        "trade_date",
+        "breakdown",
+        "venue",
+        "liquidity_flag",
+        "size_bucket",
+        "liquidity_bucket",
+    ],
+    name="venue.venue_daily_buckets",
+    description="venue_daily figures per liquidity flag, size bucket, liquidity bucket and cell.",
+)
+
+
+def _ci_check(metric: str) -> pa.Check:
+    return _row_check(
+        f"ci_contains_{metric}",
+        f"{metric}_ci_low <= {metric} <= {metric}_ci_high",
+        (pl.col(f"{metric}_ci_low") <= pl.col(metric) + 1e-9)
+        & (pl.col(metric) <= pl.col(f"{metric}_ci_high") + 1e-9),
+    )
+
+
+VENUE_SCORECARD = pa.DataFrameSchema(
+    {
+        "venue": pa.Column(pl.String, nullable=False, unique=True),
+        "window_start": pa.Column(pl.Date, nullable=False),
+        "window_end": pa.Column(pl.Date, nullable=False),
+        "trade_days": pa.Column(pl.Int32, pa.Check.ge(1), nullable=False),
+        "score": pa.Column(pl.Float64, nullable=True),
+        "rank": pa.Column(pl.Int32, pa.Check.ge(1), nullable=True),
+        "fills": pa.Column(pl.UInt32, pa.Check.ge(0), nullable=False),
+        "flow_share": pa.Column(pl.Float64, _UNIT, nullable=True),
+        "fill_rate": pa.Column(pl.Float64, _UNIT, nullable=True),
+        "fill_rate_ci_low": pa.Column(pl.Float64, _UNIT, nullable=True),
+        "fill_rate_ci_high": pa.Column(pl.Float64, _UNIT, nullable=True),
+        "fill_rate_unadjusted": pa.Column(pl.Float64, _UNIT, nullable=True),
+        "all_in_cost_bps": pa.Column(pl.Float64, nullable=True),
+        "all_in_cost_bps_ci_low": pa.Column(pl.Float64, nullable=True),
+        "all_in_cost_bps_ci_high": pa.Column(pl.Float64, nullable=True),
+    },
+    checks=[_ci_check(m) for m in ("score", "all_in_cost_bps", "fill_rate", "markout_60s_bps")],
+    name="venue.venue_scorecard",
+    description="Per venue over the trailing window: adjusted metrics, intervals, score, rank.",
+)
+
+ROUTING_RECOMMENDATIONS = pa.DataFrameSchema(
+    {
+        "liquidity_bucket": pa.Column(pl.String, nullable=False),
+        "liquidity_flag": pa.Column(pl.String, nullable=False),
+        "venue": pa.Column(pl.String, nullable=False),
+        "current_share": pa.Column(pl.Float64, _UNIT, nullable=False),
+        "recommended_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0 + 1e-9)),
+        "capacity_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0 + 1e-9)),
+        "expected_saving_bps": pa.Column(pl.Float64, nullable=False),
+    },
+    checks=[
+        _row_check(
+            "recommended_within_capacity",
+            "recommended_share <= capacity_share",
+            pl.col("recommended_share") <= pl.col("capacity_share") + 1e-6,
+        )
+    ],
+    unique=["liquidity_bucket", "liquidity_flag", "venue"],
+    name="venue.routing_recommendations",
+    description="Current and recommended allocation per liquidity bucket, flag and venue.",
+)
+
+VENUE_PERFORMANCE_EVENTS = pa.DataFrameSchema(
+    {
+        "event_id": pa.Column(pl.String, nullable=False, unique=True),
+        "event_type": pa.Column(pl.String, pa.Check.isin(["VenuePerformanceEvent"])),
+        "schema_version": pa.Column(pl.String, pa.Check.str_matches(r"^\d+\.\d+\.\d+$")),
+        "window_end": pa.Column(pl.Date, nullable=False),
+        "venue": pa.Column(pl.String, nullable=False),
+        "payload": pa.Column(pl.String, pa.Check.str_startswith("{"), nullable=False),
+    },
+    name="venue.venue_performance_events",
+    description="VenuePerformanceEvent envelope and JSON payload, one per venue per refresh.",
+)
+
+SCHEMAS.update(
+    {
+        "venue.venue_daily": VENUE_DAILY,
+        "venue.venue_daily_buckets": VENUE_DAILY_BUCKETS,
+        "venue.venue_scorecard": VENUE_SCORECARD,
+        "venue.routing_recommendations": ROUTING_RECOMMENDATIONS,
+        "venue.venue_performance_events": VENUE_PERFORMANCE_EVENTS,
+    }
+)

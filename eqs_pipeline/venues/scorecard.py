@@ -10,6 +10,7 @@ not significantly below it (the difference's t statistic, from the influences of
 difference, below the critical value of `ci_level`) joins it; the best remaining venue opens
 tier 2, and so on. `rank` is the tier, so venues that the data cannot tell apart share a rank.
 Venues with fewer than `min_fills` fills or no estimable score are not ranked (null).
+The adjusted fill rate and its interval are clipped to [0, 1] for display.
 """
 
 from __future__ import annotations
@@ -139,7 +140,12 @@ def venue_scorecard(
                 f"cluster-robust (by {settings.cluster}), mix-adjusted, t {settings.ci_level:.0%}"
             ),
         )
-        .with_columns(pl.col("score_ci_low", "score_ci_high").fill_nan(None))
+        .with_columns(
+            pl.col("score_ci_low", "score_ci_high").fill_nan(None),
+            # The additive model can extrapolate a fill rate past [0, 1] for a venue whose
+            # flags are far from the reference mix; the score uses the unclipped value.
+            pl.col("fill_rate", "fill_rate_ci_low", "fill_rate_ci_high").clip(0.0, 1.0),
+        )
         .select(
             "venue",
             "window_start",

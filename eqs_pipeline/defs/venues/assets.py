@@ -1,0 +1,261 @@
+"""Venue performance assets: venue_daily (+ bucket breakdowns) per trade date, and the window
+assets (scorecard, routing recommendations, VenuePerformanceEvents) over the trailing trade
+dates, which `eqs run` materializes after the daily partitions (tag `eqs/cadence: window`).
+
+Thin wrappers around `eqs_pipeline.venues`: read, compute, validate, write in one transaction,
+attach metadata. Methodology: docs/VENUES.md.
+"""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import polars as pl
+
+from eqs_pipeline import warehouse
+from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
+from eqs_pipeline.defs.ingest.assets import STAGING_KEYS
+from eqs_pipeline.defs.jobs import WINDOW_TAGS
+from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
+from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
+from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY, read_staged
+from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource
+from eqs_pipeline.defs.venues import checks
+from eqs_pipeline.defs.venues.resources import VenueConfig
+from eqs_pipeline.venues.chart import cost_chart_svg, markdown_image
+from eqs_pipeline.venues.daily import venue_daily as compute_daily
+from eqs_pipeline.venues.daily import venue_daily_buckets as compute_buckets
+from eqs_pipeline.venues.events import venue_performance_events as build_events
+from eqs_pipeline.venues.frames import venue_children, venue_fills
+from eqs_pipeline.venues.routing import routing_recommendations as compute_routing
+from eqs_pipeline.venues.scorecard import venue_scorecard as compute_scorecard
+from eqs_pipeline.venues.window import NoVenueData, load_window
+
+VENUE_DAILY_KEY = dg.AssetKey(["venue", "venue_daily"])
+VENUE_BUCKETS_KEY = dg.AssetKey(["venue", "venue_daily_buckets"])
+SCORECARD_KEY = dg.AssetKey(["venue", "venue_scorecard"])
+ROUTING_KEY = dg.AssetKey(["venue", "routing_recommendations"])
+EVENTS_KEY = dg.AssetKey(["venue", "venue_performance_events"])
+
+_DAILY_DEPS = [FILL_QUALITY_KEY, ORDER_QUALITY_KEY, STAGING_KEYS["child_orders"]]
+
+
+def _table(key: dg.AssetKey) -> str:
+    return ".".join(key.path)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            VENUE_DAILY_KEY,
+            deps=_DAILY_DEPS,
+            description="One row per venue and trade date: child fill rate, fill latency "
+            "(median, p95), flow and flow share, effective spread, E/Q, quote position, price "
+            "improvement, realized spread / price impact / markouts at 1-300 s, net fees and "
+            "the all-in cost (docs/VENUES.md).",
+            group_name="venue",
+            kinds={"duckdb", "polars"},
+        ),
+        dg.AssetSpec(
+            VENUE_BUCKETS_KEY,
+            deps=_DAILY_DEPS,
+            description="The venue_daily figures broken down by liquidity flag, order-size "
+            "bucket, symbol-liquidity bucket and their full cell (like-for-like comparison).",
+            group_name="venue",
+            kinds={"duckdb", "polars"},
+        ),
+    ],
+    partitions_def=trade_date_partitions,
+    pool=WAREHOUSE_POOL,
+    check_specs=[
+        schema_check_spec(VENUE_DAILY_KEY),
+        schema_check_spec(VENUE_BUCKETS_KEY),
+        checks.spec(checks.FILL_RATE_CHECK, VENUE_DAILY_KEY),
+        checks.spec(checks.FILL_RATE_CHECK, VENUE_BUCKETS_KEY),
+    ],
+)
+def venue_daily(context: dg.AssetExecutionContext, paths: EqsPathsResource, config: VenueConfig):
+    """Per venue and trade date figures and their bucket breakdowns."""
+    trade_date = partition_date(context)
+    settings = config.settings()
+    with paths.connect() as con:
+        fq = warehouse.read_partition(con, "quality.fill_quality", trade_date).lazy()
+        oq = warehouse.read_partition(con, "quality.order_quality", trade_date).lazy()
+        children = read_staged(con, "child_orders", trade_date)
+        fills = venue_fills(fq, children, oq, settings).collect().lazy()
+        kids = venue_children(children, fq, oq, settings).collect().lazy()
+        daily = compute_daily(fills, kids).collect()
+        buckets = compute_buckets(fills, kids).collect()
+        with warehouse.transaction(con):
+            warehouse.replace_partition(con, _table(VENUE_DAILY_KEY), daily, trade_date)
+            warehouse.replace_partition(con, _table(VENUE_BUCKETS_KEY), buckets, trade_date)
+    for key, frame in ((VENUE_DAILY_KEY, daily), (VENUE_BUCKETS_KEY, buckets)):
+        figures = {}
+        if key == VENUE_DAILY_KEY and frame.height:
+            worst = frame.sort("all_in_cost_bps", descending=True, nulls_last=True).row(
+                0, named=True
+            )
+            figures = {
+                "venues": float(frame.height),
+                "worst_all_in_cost_bps": worst["all_in_cost_bps"],
+            }
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata=frame_metadata(_table(key), frame, figures),
+            check_results=[
+                schema_check_result(key, frame),
+                checks.fill_rate_result(key, frame, ["fill_rate", "flow_share"]),
+            ],
+        )
+
+
+def _window_or_fail(con, settings):
+    try:
+        return load_window(con, settings)
+    except NoVenueData as exc:
+        raise dg.Failure(str(exc)) from exc
+
+
+@dg.asset(
+    key=SCORECARD_KEY,
+    deps=[VENUE_DAILY_KEY],
+    group_name="venue",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "polars"},
+    tags=WINDOW_TAGS,
+    check_specs=[
+        schema_check_spec(SCORECARD_KEY),
+        checks.spec(checks.FILL_RATE_CHECK, SCORECARD_KEY),
+        checks.spec(checks.CI_CHECK, SCORECARD_KEY),
+    ],
+)
+def venue_scorecard(paths: EqsPathsResource, config: VenueConfig) -> dg.MaterializeResult:
+    """Per venue over the trailing window (default 20 trade dates): every key metric adjusted
+    for the flow's mix (flag x size x liquidity cells) with a cluster-robust 95% interval, the
+    composite score and the rank tier (venues not significantly different share a rank).
+    The view `venue.scorecard_from_fills` reproduces the unadjusted figures from the fills."""
+    settings = config.settings()
+    with paths.connect() as con:
+        window = _window_or_fail(con, settings)
+        frame = compute_scorecard(window.fills, window.children, window.bounds, settings)
+        with warehouse.transaction(con):
+            warehouse.replace_table(con, _table(SCORECARD_KEY), frame)
+            con.execute(warehouse.sql("create_scorecard_from_fills_view"))
+    shown = frame.select(
+        "rank", "venue", "score", "score_ci_low", "score_ci_high", "all_in_cost_bps",
+        "all_in_cost_bps_ci_low", "all_in_cost_bps_ci_high", "markout_60s_bps",
+        "price_improvement_bps", "fill_rate", "fills",
+    )  # fmt: skip
+    chart = markdown_image(cost_chart_svg(frame), "all-in cost by venue")
+    best = frame.filter(pl.col("rank") == 1)["venue"].to_list()
+    return dg.MaterializeResult(
+        metadata={
+            **frame_metadata(
+                _table(SCORECARD_KEY),
+                frame,
+                {"venues": float(frame.height), "tier_1_venues": float(len(best))},
+            ),
+            "window": dg.MetadataValue.text(f"{window.start} .. {window.end} ({window.days} days)"),
+            "scorecard": dg.MetadataValue.md(markdown_table(shown, max_rows=50)),
+            "all_in_cost_chart": dg.MetadataValue.md(chart),
+            "tier_1": dg.MetadataValue.text(", ".join(best)),
+        },
+        check_results=[
+            schema_check_result(SCORECARD_KEY, frame),
+            checks.fill_rate_result(
+                SCORECARD_KEY,
+                frame,
+                ["fill_rate", "fill_rate_ci_low", "fill_rate_ci_high", "fill_rate_unadjusted"],
+            ),
+            checks.ci_result(SCORECARD_KEY, frame),
+        ],
+    )
+
+
+@dg.asset(
+    key=ROUTING_KEY,
+    deps=[SCORECARD_KEY],
+    group_name="venue",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "polars", "scipy"},
+    tags=WINDOW_TAGS,
+    check_specs=[
+        schema_check_spec(ROUTING_KEY),
+        checks.spec(checks.ALLOCATION_CHECK, ROUTING_KEY),
+    ],
+)
+def routing_recommendations(paths: EqsPathsResource, config: VenueConfig) -> dg.MaterializeResult:
+    """For each liquidity bucket and flag, the allocation of executed flow across venues that
+    minimizes the expected all-in cost (linear program, scipy HiGHS) subject to the current
+    expected fill rate and capacity bounds from each venue's share of volume; with the current
+    allocation and the expected saving in bps and in currency per month."""
+    settings = config.settings()
+    with paths.connect() as con:
+        window = _window_or_fail(con, settings)
+        frame = compute_routing(
+            window.fills, window.children, window.tape_volume, window.bounds, settings
+        )
+        with warehouse.transaction(con):
+            warehouse.replace_table(con, _table(ROUTING_KEY), frame)
+    segments = frame.unique(["liquidity_bucket", "liquidity_flag"])
+    return dg.MaterializeResult(
+        metadata=frame_metadata(
+            _table(ROUTING_KEY),
+            frame,
+            {
+                "expected_saving_per_month": float(segments["expected_saving_per_month"].sum()),
+                "segments": float(segments.height),
+            },
+        ),
+        check_results=[
+            schema_check_result(ROUTING_KEY, frame),
+            checks.allocation_result(ROUTING_KEY, frame),
+        ],
+    )
+
+
+@dg.asset(
+    key=EVENTS_KEY,
+    deps=[SCORECARD_KEY],
+    group_name="venue",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "polars"},
+    tags=WINDOW_TAGS,
+    check_specs=[schema_check_spec(EVENTS_KEY)],
+)
+def venue_performance_events(paths: EqsPathsResource) -> dg.MaterializeResult:
+    """One VenuePerformanceEvent per venue each time the scorecard is refreshed (versioned JSON
+    payload), also exported as JSON Lines to
+    `<exports>/venue_performance_events/window_end=YYYY-MM-DD/events.jsonl`. A refresh of the
+    same window replaces that window's events."""
+    emitted_at = datetime.now(UTC)
+    with paths.connect() as con:
+        scorecard = warehouse.read_table(con, _table(SCORECARD_KEY))
+        frame = build_events(
+            scorecard.lazy(), pl.lit(emitted_at, pl.Datetime("us", "UTC"))
+        ).collect()
+        window_end = scorecard["window_end"].max()
+        with warehouse.transaction(con):
+            warehouse.replace_rows(
+                con, _table(EVENTS_KEY), frame, "delete_window_end", {"window_end": window_end}
+            )
+    export = export_events(frame, paths, window_end)
+    return dg.MaterializeResult(
+        metadata={
+            **frame_metadata(_table(EVENTS_KEY), frame),
+            "export": dg.MetadataValue.path(export),
+        },
+        check_results=[schema_check_result(EVENTS_KEY, frame)],
+    )
+
+
+def export_events(frame: pl.DataFrame, paths: EqsPathsResource, window_end: date) -> str:
+    """Write the refresh's events as JSON Lines (envelope + payload per line), atomically."""
+    folder = paths.exports_dir / "venue_performance_events" / f"window_end={window_end}"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "events.jsonl"
+    tmp = target.with_suffix(".jsonl.tmp")
+    envelope = pl.struct(pl.exclude("payload")).struct.json_encode().str.strip_suffix("}")
+    lines = frame.select(pl.concat_str(envelope, pl.lit(',"payload":'), "payload", pl.lit("}")))
+    tmp.write_text("".join(f"{line}\n" for line in lines.to_series()))
+    tmp.replace(target)
+    return str(target)

@@ -1,0 +1,53 @@
+"""Configuration of the venue assets: a `dg.Config` whose defaults come from
+`eqs_pipeline.venues.settings.VenueSettings` (one default, documented there and in
+docs/VENUES.md). Set it per run in the launchpad (`ops.<asset>.config`)."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+
+from eqs_pipeline.venues.settings import VenueSettings
+
+_D = VenueSettings()
+
+
+class VenueConfig(dg.Config):
+    """Window, buckets, intervals, score weights and optimizer bounds of the venue analysis."""
+
+    window_days: int = Field(_D.window_days, description="Trailing trade dates of the window.")
+    size_edges_pct_adv: list[float] = Field(
+        list(_D.size_edges_pct_adv), description="Order size / ADV (%) edges: small|medium|large."
+    )
+    liquidity_edges_usd: list[float] = Field(
+        list(_D.liquidity_edges_usd), description="Symbol dollar ADV edges: low|mid|high."
+    )
+    all_in_horizon_s: int = Field(_D.all_in_horizon_s, description="Markout horizon of all-in.")
+    ci_level: float = Field(_D.ci_level, description="Confidence level of the intervals.")
+    cluster: str = Field(_D.cluster, description="Cluster unit: order or symbol_day.")
+    score_weights: dict[str, float] = Field(
+        dict(_D.score_weights), description="Composite score weights per key metric."
+    )
+    min_fills: int = Field(_D.min_fills, description="Fills needed to rank or re-allocate.")
+    capacity_multiple: float = Field(_D.capacity_multiple, description="Capacity bound multiple.")
+    cost_uncertainty_penalty: float = Field(
+        _D.cost_uncertainty_penalty, description="Standard errors added to costs by the optimizer."
+    )
+    trading_days_per_month: float = Field(_D.trading_days_per_month)
+
+    def settings(self) -> VenueSettings:
+        low, high = self.size_edges_pct_adv
+        liq_low, liq_high = self.liquidity_edges_usd
+        return VenueSettings(
+            window_days=self.window_days,
+            size_edges_pct_adv=(low, high),
+            liquidity_edges_usd=(liq_low, liq_high),
+            all_in_horizon_s=self.all_in_horizon_s,
+            ci_level=self.ci_level,
+            cluster=self.cluster,
+            score_weights=dict(self.score_weights),
+            min_fills=self.min_fills,
+            capacity_multiple=self.capacity_multiple,
+            cost_uncertainty_penalty=self.cost_uncertainty_penalty,
+            trading_days_per_month=self.trading_days_per_month,
+        )

@@ -1,0 +1,1 @@
+delete from {table} where window_end = $window_end

@@ -1,0 +1,1 @@
+select * from {table} where trade_date between $start and $end

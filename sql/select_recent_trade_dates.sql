@@ -1,0 +1,1 @@
+select distinct trade_date from {table} order by trade_date desc limit $days
