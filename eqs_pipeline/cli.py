@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from eqs_pipeline.ingest import LandingError
+from eqs_pipeline.venues.cli import venues_command
 
 console = Console(stderr=True)
 
@@ -170,6 +171,9 @@ def summary(warehouse: Path) -> None:
         print_summary(warehouse, Console())
     except FileNotFoundError as exc:
         _fail(str(exc))
+
+
+main.add_command(venues_command)
 
 
 if __name__ == "__main__":

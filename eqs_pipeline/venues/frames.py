@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from eqs_pipeline.metrics.fills import horizon_label
 from eqs_pipeline.settings import HORIZONS_S
 from eqs_pipeline.venues.settings import UNKNOWN, VenueSettings
 
@@ -20,7 +19,7 @@ FILL_METRICS: tuple[str, ...] = (
     "effective_spread_bps",
     "price_improvement_bps",
     *[
-        f"{m}_{horizon_label(h)}_bps"
+        f"{m}_{f'{h}s'}_bps"
         for h in HORIZONS_S
         for m in ("realized_spread", "price_impact", "markout")
     ],
@@ -87,7 +86,7 @@ def venue_fills(
     counts as zero (fees are optional in the contract).
     """
     settings = settings or VenueSettings()
-    markout = f"markout_{horizon_label(settings.all_in_horizon_s)}_bps"
+    markout = f"markout_{f'{settings.all_in_horizon_s}s'}_bps"
     buckets = order_buckets(order_quality, settings).drop("symbol")
     sent = child_orders.select("child_id", "sent_ts")
     fills = fill_quality.join(sent, on="child_id", how="left")

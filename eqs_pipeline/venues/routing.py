@@ -6,13 +6,15 @@ In a segment, y_v is venue v's share of our executed shares (sum 1), c_v its all
 (mix-adjusted over size buckets, cluster-robust standard error s_v) and f_v its child fill rate
 (executed / routed quantity of the segment's child orders). The program is
 
-    minimize    sum_v (c_v + lambda s_v) y_v
+    minimize    sum_v (c_v + lambda s_v) y_v + epsilon sum_v |y_v - y_cur_v|
     subject to  sum_v y_v = 1
                 sum_v y_v / f_v <= sum_v y_cur_v / f_v     (routed quantity per executed share,
                                                             i.e. the expected fill rate, no worse)
                 0 <= y_v <= min(1, k max(y_cur_v, tape_v))  (capacity)
 
-with lambda = cost_uncertainty_penalty (pessimistic costs: flow is not moved on noise), k =
+with lambda = cost_uncertainty_penalty (pessimistic costs: flow is not moved on noise),
+epsilon = switching_cost_bps (a move must save more than this per share moved; among venues
+whose penalized costs are within it, the current allocation stays), k =
 capacity_multiple and tape_v the venue's share of the consolidated tape in the segment's
 symbol-days (its observed share of volume bounds what it can absorb). Venues with fewer than
 `min_fills` fills, or no fill rate, keep their current share. The current allocation is
@@ -82,27 +84,39 @@ def solve_allocation(
     fill_rate: np.ndarray,
     capacity: np.ndarray,
     movable: np.ndarray,
+    switching_cost_bps: float = 0.0,
 ) -> tuple[np.ndarray, str]:
     """The linear program of the module docstring; returns (allocation, solver message).
 
-    `cost` already includes the uncertainty penalty; fixed venues keep `current`.
+    `cost` already includes the uncertainty penalty; fixed venues keep `current`. Variables are
+    the shares y and the moves d >= |y - y_cur|, each move costing `switching_cost_bps`.
     """
+    n = len(current)
     lower = np.where(movable, 0.0, current)
     upper = np.where(movable, np.maximum(capacity, current), current)
-    c = np.where(movable, cost, 0.0)
-    inv_f = np.where(movable, 1.0 / fill_rate, 0.0)
+    c = np.concatenate([np.where(movable, cost, 0.0), np.full(n, switching_cost_bps)])
+    inv_f = np.where(movable, 1.0 / np.where(fill_rate > 0, fill_rate, 1.0), 0.0)
+    eye = np.eye(n)
+    a_ub = np.vstack(
+        [
+            np.concatenate([inv_f, np.zeros(n)])[None, :],
+            np.hstack([eye, -eye]),  # y - d <= y_cur
+            np.hstack([-eye, -eye]),  # -y - d <= -y_cur
+        ]
+    )
+    b_ub = np.concatenate([[float(inv_f @ current) + 1e-12], current, -current])
     result = linprog(
         c,
-        A_ub=inv_f[None, :],
-        b_ub=[float(inv_f @ current) + 1e-12],
-        A_eq=np.ones((1, len(current))),
+        A_ub=a_ub,
+        b_ub=b_ub,
+        A_eq=np.concatenate([np.ones(n), np.zeros(n)])[None, :],
         b_eq=[1.0],
-        bounds=list(zip(lower, upper, strict=True)),
+        bounds=[*zip(lower, upper, strict=True), *[(0.0, None)] * n],
         method="highs",
     )
     if not result.success:
         return current.copy(), f"kept current allocation: {result.message}"
-    x = np.clip(result.x, 0.0, None)
+    x = np.clip(result.x[:n], 0.0, None)
     return x / x.sum(), "optimal"
 
 
@@ -140,7 +154,9 @@ def routing_recommendations(
         )
         penalized = np.where(movable, cost + settings.cost_uncertainty_penalty * cost_se, 0.0)
         if movable.sum() >= 2:
-            recommended, status = solve_allocation(current, penalized, rate, capacity, movable)
+            recommended, status = solve_allocation(
+                current, penalized, rate, capacity, movable, settings.switching_cost_bps
+            )
         else:
             recommended, status = current.copy(), "kept current allocation: fewer than 2 venues"
         point = np.where(movable, cost, 0.0)

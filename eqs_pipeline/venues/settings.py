@@ -50,6 +50,8 @@ class VenueSettings:
         its current share of our flow and its share of the tape in the segment's symbols.
     cost_uncertainty_penalty: the optimizer ranks venues by cost + this many standard errors
         (pessimistic costs, so noise does not move flow); savings use the point estimates.
+    switching_cost_bps: the optimizer's cost per unit of share moved, so that venues whose
+        costs differ by less keep their current shares (no churn on ties).
     trading_days_per_month: converts the daily saving into a monthly one.
     """
 
@@ -65,6 +67,7 @@ class VenueSettings:
     min_fills: int = 30
     capacity_multiple: float = 2.0
     cost_uncertainty_penalty: float = 1.0
+    switching_cost_bps: float = 0.25
     trading_days_per_month: float = 21.0
 
     def __post_init__(self) -> None:

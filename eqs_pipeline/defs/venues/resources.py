@@ -33,6 +33,9 @@ class VenueConfig(dg.Config):
     cost_uncertainty_penalty: float = Field(
         _D.cost_uncertainty_penalty, description="Standard errors added to costs by the optimizer."
     )
+    switching_cost_bps: float = Field(
+        _D.switching_cost_bps, description="Optimizer cost per unit of share moved, bps."
+    )
     trading_days_per_month: float = Field(_D.trading_days_per_month)
 
     def settings(self) -> VenueSettings:
@@ -49,5 +52,6 @@ class VenueConfig(dg.Config):
             min_fills=self.min_fills,
             capacity_multiple=self.capacity_multiple,
             cost_uncertainty_penalty=self.cost_uncertainty_penalty,
+            switching_cost_bps=self.switching_cost_bps,
             trading_days_per_month=self.trading_days_per_month,
         )

@@ -1,0 +1,99 @@
+"""`eqs venues`: print the venue scorecard of a warehouse as a table in the terminal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from eqs_pipeline import warehouse
+from eqs_pipeline.venues.scorecard import venue_scorecard
+from eqs_pipeline.venues.settings import VenueSettings
+from eqs_pipeline.venues.window import NoVenueData, load_window
+
+COLUMNS = (
+    ("all_in_cost_bps", "all-in bps"),
+    ("markout_60s_bps", "markout 60s"),
+    ("price_improvement_bps", "PI bps"),
+    ("effective_spread_bps", "eff. spread"),
+    ("fill_rate", "fill rate"),
+)
+
+
+def _interval(row: dict, metric: str) -> str:
+    value, low, high = row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
+    if value is None:
+        return "-"
+    if low is None or high is None:
+        return f"{value:.2f}"
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def render(scorecard: pl.DataFrame, console: Console) -> None:
+    first = scorecard.row(0, named=True)
+    table = Table(
+        title=f"Venue scorecard {first['window_start']} .. {first['window_end']} "
+        f"({first['trade_days']} trade dates; mix-adjusted, 95% intervals)",
+        caption="rank: venues not significantly different from their tier's leader share a rank",
+    )
+    table.add_column("rank", justify="right")
+    table.add_column("venue")
+    table.add_column("score [CI]", justify="right")
+    for _, title in COLUMNS:
+        table.add_column(title, justify="right")
+    table.add_column("fills", justify="right")
+    table.add_column("flow", justify="right")
+    for row in scorecard.iter_rows(named=True):
+        table.add_row(
+            "-" if row["rank"] is None else str(row["rank"]),
+            row["venue"],
+            _interval(row, "score"),
+            *[_interval(row, m) for m, _ in COLUMNS],
+            f"{row['fills']:,}",
+            "-" if row["flow_share"] is None else f"{row['flow_share']:.1%}",
+        )
+    console.print(table)
+
+
+@click.command("venues")
+@click.option(
+    "--warehouse",
+    "warehouse_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="DuckDB warehouse file.",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(1),
+    default=None,
+    help="Trailing trade dates; recomputes the scorecard (default: the stored scorecard, or 20).",
+)
+def venues_command(warehouse_path: Path, window: int | None) -> None:
+    """Print the venue scorecard (rank tiers, score and key metrics with intervals)."""
+    console = Console()
+    try:
+        con = warehouse.connect(warehouse_path, read_only=True)
+    except FileNotFoundError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}")
+        sys.exit(2)
+    try:
+        if window is None and warehouse.table_exists(con, "venue.venue_scorecard"):
+            frame = warehouse.read_table(con, "venue.venue_scorecard")
+        else:
+            settings = VenueSettings(window_days=window or VenueSettings().window_days)
+            data = load_window(con, settings, with_tape=False)
+            frame = venue_scorecard(data.fills, data.children, data.bounds, settings)
+    except NoVenueData as exc:
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}")
+        sys.exit(2)
+    finally:
+        con.close()
+    if frame.height == 0:
+        Console(stderr=True).print("[bold red]error:[/bold red] the scorecard is empty")
+        sys.exit(2)
+    render(frame.sort(pl.col("rank").is_null(), "rank", pl.col("score").neg()), console)
