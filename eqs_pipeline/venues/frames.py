@@ -19,7 +19,7 @@ FILL_METRICS: tuple[str, ...] = (
     "effective_spread_bps",
     "price_improvement_bps",
     *[
-        f"{m}_{f'{h}s'}_bps"
+        f"{m}_{h}s_bps"
         for h in HORIZONS_S
         for m in ("realized_spread", "price_impact", "markout")
     ],
@@ -86,7 +86,7 @@ def venue_fills(
     counts as zero (fees are optional in the contract).
     """
     settings = settings or VenueSettings()
-    markout = f"markout_{f'{settings.all_in_horizon_s}s'}_bps"
+    markout = f"markout_{settings.all_in_horizon_s}s_bps"
     buckets = order_buckets(order_quality, settings).drop("symbol")
     sent = child_orders.select("child_id", "sent_ts")
     fills = fill_quality.join(sent, on="child_id", how="left")
