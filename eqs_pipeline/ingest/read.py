@@ -6,6 +6,11 @@ with Polars expressions. A value that is present but cannot be coerced becomes n
 gets `bad_value:<column>` in `_reasons`; the validation rules decide later where the row goes.
 File-level problems (unreadable file, missing required column, timestamps without a UTC offset)
 raise `LandingError` and nothing of the table and date is returned.
+
+The original text of a row is needed only if the row ends in quarantine. `original_rows`
+re-reads just the files that hold quarantined rows and encodes just those rows, so a clean day
+of tens of millions of quotes costs no JSON encoding (about 0.2 s and 100 bytes per thousand
+rows otherwise).
 """
 
 from __future__ import annotations
@@ -20,12 +25,10 @@ from eqs_pipeline.ingest.layout import LandingError, landed_files
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
-ROW_JSON = "_row_json"
 REASONS = "_reasons"
 PROVENANCE_SCHEMA: dict[str, pl.DataType] = {
     SOURCE_FILE: pl.String(),
     SOURCE_ROW: pl.Int64(),
-    ROW_JSON: pl.String(),
     REASONS: pl.List(pl.String()),
 }
 
@@ -40,18 +43,17 @@ def raw_schema(table: str) -> dict[str, pl.DataType]:
     return {**CONTRACT[table].polars_schema, **PROVENANCE_SCHEMA}
 
 
-def _read_csv(path: Path, contract: TableContract) -> tuple[pl.DataFrame, pl.Series]:
-    df = pl.read_csv(path, infer_schema=False)
-    return df, df.select(_encode_row(df)).to_series()
+def _read_csv(path: Path, contract: TableContract) -> tuple[pl.DataFrame, pl.Series | None]:
+    return pl.read_csv(path, infer_schema=False), None
 
 
-def _read_parquet(path: Path, contract: TableContract) -> tuple[pl.DataFrame, pl.Series]:
-    df = pl.read_parquet(path)
-    return df, df.select(_encode_row(df)).to_series()
+def _read_parquet(path: Path, contract: TableContract) -> tuple[pl.DataFrame, pl.Series | None]:
+    return pl.read_parquet(path), None
 
 
-def _read_jsonl(path: Path, contract: TableContract) -> tuple[pl.DataFrame, pl.Series]:
-    """JSON Lines; contract values read as text, the original line kept as the row's JSON."""
+def _read_jsonl(path: Path, contract: TableContract) -> tuple[pl.DataFrame, pl.Series | None]:
+    """JSON Lines; contract values read as text; also returns the non-blank lines (the rows'
+    original JSON)."""
     lines = pl.read_lines(path).to_series().str.strip_chars()
     lines = lines.filter(lines != "")
     if lines.len() == 0:
@@ -66,13 +68,13 @@ def _read_jsonl(path: Path, contract: TableContract) -> tuple[pl.DataFrame, pl.S
             f"{path}: {lines.len()} non-blank lines but {df.height} JSON rows were parsed; "
             "write one JSON object per line"
         )
-    return df, lines.alias(ROW_JSON)
+    return df, lines
 
 
 def _encode_row(df: pl.DataFrame) -> pl.Expr:
     """All original columns of a row as a JSON object (types JSON lacks become strings)."""
     if not df.columns:
-        return pl.lit(None, pl.String).alias(ROW_JSON)
+        return pl.lit(None, pl.String).alias("row_json")
     native = (pl.Boolean, pl.String, pl.Null, pl.List, pl.Struct, pl.Array, pl.Datetime, pl.Date)
     cols = [
         pl.col(name)
@@ -80,7 +82,7 @@ def _encode_row(df: pl.DataFrame) -> pl.Expr:
         else pl.col(name).cast(pl.String, strict=False)
         for name, dtype in df.schema.items()
     ]
-    return pl.struct(cols).struct.json_encode().alias(ROW_JSON)
+    return pl.struct(cols).struct.json_encode().alias("row_json")
 
 
 _READERS = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
@@ -185,29 +187,56 @@ def _coerce(df: pl.DataFrame, contract: TableContract, where: str) -> pl.DataFra
     return flags.select(*contract.names, reasons.alias(REASONS))
 
 
-def _read_file(landing: Path, path: Path, contract: TableContract) -> pl.DataFrame:
+def _read_raw(landing: Path, path: Path, contract: TableContract):
     where = path.relative_to(landing).as_posix()
     try:
-        df, row_json = _READERS[path.suffix.lower()](path, contract)
+        return where, *_READERS[path.suffix.lower()](path, contract)
     except _READ_ERRORS as e:
         raise LandingError(
             f"{where}: cannot read it as {path.suffix.lstrip('.')} ({type(e).__name__}: {e})"
         ) from e
+
+
+def _read_file(landing: Path, path: Path, contract: TableContract) -> pl.DataFrame:
+    where, df, _ = _read_raw(landing, path, contract)
     out = _coerce(df, contract, where)
     return out.with_columns(
         pl.lit(where, pl.String).alias(SOURCE_FILE),
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(SOURCE_ROW),
-        row_json.alias(ROW_JSON),
     ).select(list(raw_schema(contract.name)))
+
+
+def original_rows(landing: Path, table: str, rows: pl.DataFrame) -> pl.Series:
+    """The original rows, as JSON text, of `rows` (`source_file`, `source_row`), in their order.
+
+    Each file is re-read once and only the requested rows are encoded: every original column
+    is kept, extra ones included; a JSON Lines row is its original line.
+    """
+    if rows.height == 0:
+        return pl.Series("row_json", [], pl.String)
+    landing = Path(landing)
+    contract = CONTRACT[table]
+    order = rows.select("source_file", "source_row").with_row_index("_order")
+    parts = []
+    for (source_file,), wanted in order.group_by("source_file", maintain_order=True):
+        _, df, lines = _read_raw(landing, landing / source_file, contract)
+        index = wanted["source_row"] - 1
+        encoded = (
+            lines.gather(index)
+            if lines is not None
+            else df[index].select(_encode_row(df)).to_series()
+        )
+        parts.append(wanted.select("_order").with_columns(row_json=encoded))
+    return pl.concat(parts).sort("_order")["row_json"]
 
 
 def read_table(landing: Path, table: str, trade_date: date | None) -> pl.DataFrame:
     """All landed rows of one table and date, coerced to the contract, with provenance.
 
     Columns: the contract columns in contract types, `_source_file` (path relative to the
-    landing directory), `_source_row` (1-based data row within its file), `_row_json` (the
-    original row, every original column included) and `_reasons` (coercion problems as
-    `bad_value:<column>`). A table or date that did not land gives zero rows.
+    landing directory), `_source_row` (1-based data row within its file) and `_reasons`
+    (coercion problems as `bad_value:<column>`); `original_rows` gives a row's original text.
+    A table or date that did not land gives zero rows.
 
     Raises `LandingError` naming the file (and column) for an unreadable file, a missing
     required column, a nested value in a contract column, or timestamps without time zone.

@@ -13,11 +13,12 @@ first row and are counted, so landed = staged + quarantined + collapsed for ever
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 
 from eqs_pipeline.contract import CONTRACT, TableContract
-from eqs_pipeline.ingest.read import REASONS, ROW_JSON, SOURCE_FILE, SOURCE_ROW, raw_schema
+from eqs_pipeline.ingest.read import REASONS, SOURCE_FILE, SOURCE_ROW, original_rows, raw_schema
 from eqs_pipeline.ingest.result import (
     COUNTS_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -107,8 +108,10 @@ def _split(
     collapsed: pl.DataFrame,
     contract: TableContract,
     trade_date: date | None,
+    landing: Path,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Staged rows, quarantined rows (reasons in rule order) and per-file counts."""
+    """Staged rows, quarantined rows (reasons in rule order, original text re-read from the
+    landing files) and per-file counts."""
     flags = _flags(flagged)
     bad = _is_bad(flagged)
     day = pl.lit(trade_date, pl.Date)
@@ -124,9 +127,10 @@ def _split(
         day.alias("trade_date"),
         pl.col(SOURCE_FILE).alias("source_file"),
         pl.col(SOURCE_ROW).alias("source_row"),
-        pl.col(ROW_JSON).alias("row_json"),
+        pl.lit(None, pl.String).alias("row_json"),
         pl.concat_list(pl.col(REASONS), *rule_reasons).list.drop_nulls().alias("reasons"),
     )
+    quarantine = quarantine.with_columns(row_json=original_rows(landing, contract.name, quarantine))
     landed = raw.group_by(SOURCE_FILE).agg(pl.len().cast(pl.Int64).alias("landed_rows"))
     per_file = [
         staged.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("staged_rows")),
@@ -179,11 +183,14 @@ def _check_raw(raw: pl.DataFrame, contract: TableContract) -> None:
         raise ValueError(f"{contract.name}: not a read_table frame, it lacks {missing}")
 
 
-def validate_instruments(instruments_raw: pl.DataFrame) -> IngestResult:
-    """Validate the landed instruments (contract rules and duplicate symbols)."""
+def validate_instruments(instruments_raw: pl.DataFrame, *, landing: Path) -> IngestResult:
+    """Validate the landed instruments (contract rules and duplicate symbols).
+
+    `landing` is the directory `instruments_raw` was read from (quarantined rows quote it).
+    """
     contract = CONTRACT["instruments"]
     kept, collapsed = _validate_table(instruments_raw, contract)
-    staged, quarantine, counts = _split(instruments_raw, kept, collapsed, contract, None)
+    staged, quarantine, counts = _split(instruments_raw, kept, collapsed, contract, None, landing)
     return IngestResult({"instruments": staged}, quarantine, counts)
 
 
@@ -290,11 +297,14 @@ def validate_partition(
     trade_date: date,
     instruments: pl.DataFrame | None,
     settings: IngestSettings = IngestSettings(),  # noqa: B008 (frozen dataclass, safe default)
+    *,
+    landing: Path,
 ) -> IngestResult:
     """Validate one trade date's tables (outputs of `read_table`) against the row rules.
 
     `instruments` is the staged instruments table; when given, orders of symbols it lacks are
     quarantined (`unknown_symbol`). A table missing from `raw` counts as landed with no rows.
+    `landing` is the directory `raw` was read from (quarantined rows quote their original text).
     """
     unknown = set(raw) - set(PARTITION_TABLES)
     if unknown:
@@ -303,7 +313,9 @@ def validate_partition(
     kept, collapsed, staged, quarantine, counts = {}, {}, {}, [], []
 
     def finish(table: str, flagged: pl.DataFrame) -> None:
-        s, q, c = _split(frames[table], flagged, collapsed[table], CONTRACT[table], trade_date)
+        s, q, c = _split(
+            frames[table], flagged, collapsed[table], CONTRACT[table], trade_date, landing
+        )
         staged[table] = s
         quarantine.append(q)
         counts.append(c)

@@ -170,7 +170,7 @@ def ingest_landed(
     with_instruments: bool = True,
     settings: IngestSettings = IngestSettings(),  # noqa: B008
 ) -> IngestResult:
-    instruments = validate_instruments(read_table(landing, "instruments", None))
+    instruments = validate_instruments(read_table(landing, "instruments", None), landing=landing)
     raw = {t: read_table(landing, t, DAY) for t in PARTITION_TABLES}
     staged_instruments = instruments.staged["instruments"] if with_instruments else None
-    return validate_partition(raw, DAY, staged_instruments, settings)
+    return validate_partition(raw, DAY, staged_instruments, settings, landing=landing)

@@ -17,7 +17,13 @@ from eqs_pipeline.ingest import (
     raw_schema,
     read_table,
 )
+from eqs_pipeline.ingest.read import original_rows
 from eqs_pipeline_tests.ingest.builders import DAY, folder, good_rows, land, land_day
+
+
+def _provenance(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select(source_file="_source_file", source_row="_source_row")
+
 
 QUOTE = {"symbol": "AAPL", "bid_px": "1", "bid_sz": "1", "ask_px": "2", "ask_sz": "1"}
 
@@ -77,7 +83,7 @@ def test_unparseable_values_are_row_reasons_and_originals_are_kept(tmp_path):
     ]
     path = land(tmp_path, "quotes", rows, "csv", name="q")
     df = read_table(tmp_path, "quotes", DAY)
-    assert df.columns == list(raw_schema("quotes"))  # the extra column lives only in _row_json
+    assert df.columns == list(raw_schema("quotes"))  # the extra column lives only in the file
     assert df["_reasons"].to_list() == [
         [],
         ["bad_value:ts", "bad_value:bid_px"],
@@ -87,7 +93,8 @@ def test_unparseable_values_are_row_reasons_and_originals_are_kept(tmp_path):
     assert df["ask_sz"].to_list() == [1.0, None, 1.0]  # blank is absent, not bad
     assert df["_source_file"].unique().to_list() == ["quotes/date=2024-01-02/q.csv"]
     assert df["_source_row"].to_list() == [1, 2, 3]
-    original = json.loads(df["_row_json"][1])
+    rows_json = original_rows(tmp_path, "quotes", _provenance(df))
+    original = json.loads(rows_json[1])
     assert original == {**rows[1], "ask_sz": " "}
     assert path.exists()
 
@@ -100,7 +107,7 @@ def test_jsonl_keeps_the_original_line_and_numbers(tmp_path):
     ]
     (folder(tmp_path, "quotes") / "q.jsonl").write_text("\n".join(lines) + "\n")
     df = read_table(tmp_path, "quotes", DAY)
-    assert df["_row_json"].to_list() == [lines[0], lines[2]]
+    assert original_rows(tmp_path, "quotes", _provenance(df)).to_list() == [lines[0], lines[2]]
     assert df["_source_row"].to_list() == [1, 2]
     assert df["bid_px"].to_list() == [1.0, None]
     assert df["bid_sz"].to_list() == [2.0, 7.0]

@@ -162,7 +162,7 @@ def test_instrument_rules(tmp_path):
         {"symbol": "AMD", "currency": "USD", "tick_size": 0.01, "adv_shares": 1e6, "lot_size": 100},
     ]
     land(tmp_path, "instruments", rows, "csv")
-    result = validate_instruments(read_table(tmp_path, "instruments", None))
+    result = validate_instruments(read_table(tmp_path, "instruments", None), landing=tmp_path)
     assert quarantined(result, "instruments") == {
         "TSLA": ["missing:currency", "non_positive:tick_size"],
         "NVDA": ["bad_value:lot_size"],
@@ -346,6 +346,6 @@ def test_conservation_report_catches_a_lost_row(tmp_path):
 
 def test_validate_partition_rejects_frames_that_are_not_from_read_table():
     with pytest.raises(ValueError, match="lacks"):
-        validate_partition({"quotes": pl.DataFrame({"symbol": ["A"]})}, DAY, None)
+        validate_partition({"quotes": pl.DataFrame({"symbol": ["A"]})}, DAY, None, landing=Path())
     with pytest.raises(ValueError, match="instruments"):
-        validate_partition({"instruments": pl.DataFrame()}, DAY, None)
+        validate_partition({"instruments": pl.DataFrame()}, DAY, None, landing=Path())

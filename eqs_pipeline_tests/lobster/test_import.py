@@ -84,9 +84,9 @@ def test_the_contract_ingester_stages_every_row(
     """Landing -> `read_table` -> row rules: nothing quarantined, nothing lost."""
     landing, counts = lobster_landing
     trade_date = date.fromisoformat(DATE)
-    instruments = validate_instruments(read_table(landing, "instruments", None))
+    instruments = validate_instruments(read_table(landing, "instruments", None), landing=landing)
     raw = {t: read_table(landing, t, trade_date) for t in ("quotes", "market_trades")}
-    result = validate_partition(raw, trade_date, instruments.staged["instruments"])
+    result = validate_partition(raw, trade_date, instruments.staged["instruments"], landing=landing)
     assert instruments.quarantine.height == result.quarantine.height == 0
     assert instruments.staged["instruments"].height == counts["instruments"]
     for table in ("quotes", "market_trades"):

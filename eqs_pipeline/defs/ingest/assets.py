@@ -58,7 +58,7 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
     """Instrument reference data (symbol, currency, tick size, ADV, volatility, ...), replaced
     whole on every run. Bad rows go to `staging.quarantine` with `source_table = 'instruments'`."""
     raw = _read_or_fail(paths, "instruments")
-    result = validate_instruments(raw)
+    result = validate_instruments(raw, landing=paths.landing_dir)
     staged = result.staged["instruments"]
     with paths.connect() as con, warehouse.transaction(con):
         warehouse.replace_table(con, "staging.instruments", staged)
@@ -126,7 +126,9 @@ def staging_day(
             if warehouse.table_exists(con, "staging.instruments")
             else None
         )
-        result = validate_partition(raw, trade_date, instruments_frame, settings.ingest())
+        result = validate_partition(
+            raw, trade_date, instruments_frame, settings.ingest(), landing=paths.landing_dir
+        )
         with warehouse.transaction(con):
             for table, key in STAGING_KEYS.items():
                 warehouse.replace_partition(con, _table_name(key), result.staged[table], trade_date)
