@@ -187,3 +187,10 @@ def test_conservation_accounts_for_every_row_and_catches_a_lost_one(
         )
     lost = conservation_frame(paths, DATED_TABLES, day).filter(pl.col("balance") != 0)
     assert lost.select("table", "balance").rows() == [("executions", 1)]
+
+
+def test_a_landing_directory_without_instruments_is_refused_clearly(tmp_path: Path) -> None:
+    landing = simulate_small(tmp_path / "landing")
+    shutil.rmtree(landing / "instruments")
+    with pytest.raises(RunFailed, match="no instrument reference data"):
+        run_pipeline(landing, tmp_path / "w.duckdb")

@@ -58,6 +58,12 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
     """Instrument reference data (symbol, currency, tick size, ADV, volatility, ...), replaced
     whole on every run. Bad rows go to `staging.quarantine` with `source_table = 'instruments'`."""
     raw = _read_or_fail(paths, "instruments")
+    if raw.height == 0:
+        raise dg.Failure(
+            description=f"no instrument reference data under {paths.landing_dir / 'instruments'}: "
+            "land a Parquet, CSV or JSON Lines file with symbol, currency, tick_size and "
+            "adv_shares for every symbol traded (docs/INGESTION.md)"
+        )
     result = validate_instruments(raw, landing=paths.landing_dir)
     staged = result.staged["instruments"]
     with paths.connect() as con, warehouse.transaction(con):
