@@ -6,6 +6,14 @@ The quote conventions of DESIGN.md live here and nowhere else:
   session's last quote that is the session's last quote).
 Among quotes with equal `ts` the last one landed wins (the sorts keep landing order).
 
+How the look-ups are done (docs/PERFORMANCE.md): quotes and prints are series of one trade date
+and symbol. Each (trade_date, symbol) pair gets an integer group id, and each row an int64
+key `group * 2**40 + microseconds since the group's first row`, so that one sorted array of
+keys orders all series at once. An as-of look-up is then a binary search (`numpy.searchsorted`)
+of the left keys in the right keys, checked to land in the same group: no hashing of string
+`by` columns, no re-sorting of the left side per horizon, and one prepared `Timeline` serves
+every look-up of the partition.
+
 Interval benchmarks use cumulative sums so that each order costs two as-of look-ups instead of a
 range join: an interval sum is `cum(<= end) - cum(< start)`. Sums are taken of deviations from a
 per-symbol reference price, which keeps the cumulative magnitudes small and the differences exact
@@ -14,6 +22,9 @@ to far below a hundredth of a basis point.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import polars as pl
 
 US_PER_S = 1_000_000
@@ -21,20 +32,109 @@ US_PER_S = 1_000_000
 # Quotes and prints serve only rows of their own trade date and symbol.
 GROUP = ["trade_date", "symbol"]
 
+# Offsets within a group are microseconds since the group's first row, below 2**40 (12.7 days).
+SPAN = 1 << 40
 
-def prepare_quotes(quotes: pl.LazyFrame) -> pl.LazyFrame:
+
+@dataclass(frozen=True)
+class Groups:
+    """The (trade_date, symbol) pairs of a timeline, numbered in (trade_date, symbol) order."""
+
+    days: np.ndarray  # sorted trade dates as days since the epoch
+    symbols: tuple[str, ...]
+
+    @staticmethod
+    def of(frame: pl.DataFrame) -> Groups:
+        days = frame["trade_date"].drop_nulls().unique().cast(pl.Int32).sort().to_numpy()
+        symbols = tuple(sorted(frame["symbol"].drop_nulls().unique().to_list()))
+        return Groups(days.astype(np.int64), symbols)
+
+    def ids(self, frame: pl.DataFrame) -> np.ndarray:
+        """Group id per row (int64); -1 where the date or symbol is null or not in the timeline."""
+        sym = frame["symbol"].cast(pl.Enum(self.symbols), strict=False).to_physical()
+        sym = sym.cast(pl.Int64).fill_null(-1).to_numpy()
+        days = frame["trade_date"].cast(pl.Int32).cast(pl.Int64).fill_null(-1).to_numpy()
+        pos = np.clip(np.searchsorted(self.days, days), 0, max(self.days.size - 1, 0))
+        known = (sym >= 0) & (self.days.size > 0)
+        if self.days.size:
+            known &= self.days[pos] == days
+        return np.where(known, pos * max(len(self.symbols), 1) + sym, -1)
+
+
+def instants_us(values: pl.Series) -> np.ndarray:
+    """A UTC Datetime series as int64 microseconds since the epoch (nulls become 0)."""
+    return values.cast(pl.Datetime("us", "UTC")).dt.epoch("us").fill_null(0).to_numpy()
+
+
+@dataclass
+class Timeline:
+    """Rows of one table (quotes or prints) sorted by trade date, symbol and time, with keys.
+
+    `frame` keeps landing order among equal timestamps; `_qi` is the row's position.
+    """
+
+    frame: pl.DataFrame
+    groups: Groups
+    gid: np.ndarray
+    keys: np.ndarray
+    origins: np.ndarray  # per group id: the first row's instant (us), where offsets count from
+
+    def ids(self, frame: pl.DataFrame) -> np.ndarray:
+        """Group ids of the rows of another frame (with trade_date and symbol) in this timeline."""
+        return self.groups.ids(frame)
+
+    def lookup(self, gid: np.ndarray, instants: pl.Series, *, strict: bool) -> pl.Series:
+        """Row positions (UInt32, null where none) of the last row of the same group at `instants`:
+        `ts < instant` when strict, `ts <= instant` otherwise; a null instant finds nothing."""
+        g = np.maximum(gid, 0)
+        offset = instants_us(instants) - self.origins[g] if self.origins.size else g
+        # Clipping keeps a far-away instant inside its group: before all of its rows, or after.
+        keys = g * SPAN + np.clip(offset, -1, SPAN - 1)
+        pos = np.searchsorted(self.keys, keys, side="left" if strict else "right") - 1
+        safe = np.clip(pos, 0, None)
+        found = (pos >= 0) & (gid >= 0) & instants.is_not_null().to_numpy()
+        found &= self.gid[safe] == gid if self.gid.size else False
+        return pl.Series(safe, dtype=pl.UInt32).scatter(np.flatnonzero(~found), None)
+
+    def take(self, positions: pl.Series, columns: dict[str, str]) -> list[pl.Series]:
+        """Columns of the rows at `positions` (nulls stay null), renamed as `columns` says."""
+        return [self.frame[c].gather(positions).alias(a) for c, a in columns.items()]
+
+
+def _timeline(frame: pl.DataFrame, ts: str = "ts") -> Timeline:
+    frame = frame.filter(pl.col("trade_date").is_not_null() & pl.col("symbol").is_not_null())
+    groups = Groups.of(frame)
+    gid = groups.ids(frame)
+    t = instants_us(frame[ts])
+    step, dt = np.diff(gid), np.diff(t)
+    if not ((step > 0) | ((step == 0) & (dt >= 0))).all():
+        order = np.lexsort((t, gid))  # stable: equal timestamps keep landing order
+        frame, gid, t = frame[order], gid[order], t[order]
+    n = len(groups.symbols) * groups.days.size
+    first = np.minimum(np.searchsorted(gid, np.arange(n)), max(gid.size - 1, 0))
+    origins = t[first] if gid.size else np.zeros(n, dtype=np.int64)
+    offset = t - origins[gid] if gid.size else t
+    if offset.size and offset.max() >= SPAN - 1:
+        raise ValueError(
+            f"the {ts} values of one trade date and symbol span more than 12 days; "
+            "check the timestamps landed for that date"
+        )
+    frame = frame.with_columns(_gid=pl.Series(gid)).with_row_index("_qi")
+    return Timeline(frame, groups, gid, gid * SPAN + offset, origins)
+
+
+def prepare_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> Timeline:
     """Quotes sorted by symbol and time (ties in landing order) with their mid.
 
     Adds the columns the interval TWAP needs: `_qi` (the row's position), `_ref` (the symbol's
     first mid) and `_area_before` (the time integral of `mid - _ref`, in price x seconds, from
     the symbol's first quote to this quote's `ts`).
     """
-    return (
-        quotes.select(*GROUP, "ts", "bid_px", "ask_px", "bid_sz", "ask_sz")
-        .sort(*GROUP, "ts", maintain_order=True)
-        .with_row_index("_qi")
-        .with_columns(mid=(pl.col("bid_px") + pl.col("ask_px")) / 2)
-        .with_columns(_ref=pl.col("mid").first().over(GROUP))
+    frame = _eager(quotes).select(*GROUP, "ts", "bid_px", "ask_px", "bid_sz", "ask_sz")
+    line = _timeline(frame)
+    line.frame = (
+        line.frame.with_columns(mid=(pl.col("bid_px") + pl.col("ask_px")) / 2)
+        .with_columns(_ref=pl.col("mid").first().over("_gid"))
         .with_columns(
             _area_before=(
                 (
@@ -44,61 +144,29 @@ def prepare_quotes(quotes: pl.LazyFrame) -> pl.LazyFrame:
                 .shift(1)
                 .fill_null(0.0)
                 .cum_sum()
-            ).over(GROUP)
+            ).over("_gid")
         )
     )
+    return line
 
 
-def prepare_trades(trades: pl.LazyFrame) -> pl.LazyFrame:
+def prepare_trades(trades: pl.DataFrame | pl.LazyFrame) -> Timeline:
     """Tape sorted by symbol and time with cumulative volume and price x volume.
 
     `_cum_dpv` accumulates `(price - _ref) * size` with `_ref` the symbol's first print, so
     `VWAP = _ref + d(_cum_dpv) / d(_cum_v)` over an interval.
     """
-    return (
-        trades.select(*GROUP, "ts", "price", "size")
-        .sort(*GROUP, "ts", maintain_order=True)
-        .with_columns(_tref=pl.col("price").first().over(GROUP))
-        .with_columns(
-            _cum_v=pl.col("size").cum_sum().over(GROUP),
-            _cum_dpv=((pl.col("price") - pl.col("_tref")) * pl.col("size")).cum_sum().over(GROUP),
-        )
+    frame = _eager(trades).select(*GROUP, "ts", "price", "size")
+    line = _timeline(frame)
+    line.frame = line.frame.with_columns(_tref=pl.col("price").first().over("_gid")).with_columns(
+        _cum_v=pl.col("size").cum_sum().over("_gid"),
+        _cum_dpv=((pl.col("price") - pl.col("_tref")) * pl.col("size")).cum_sum().over("_gid"),
     )
+    return line
 
 
-def asof(
-    left: pl.LazyFrame,
-    on: str | pl.Expr,
-    right: pl.LazyFrame,
-    columns: dict[str, str],
-    *,
-    strict: bool,
-) -> pl.LazyFrame:
-    """Attach, per row of `left`, columns of the last `right` row of the same trade date and
-    symbol at `on`.
-
-    `left` must be sorted by `on` within each trade date and symbol; `right` is a frame from `prepare_quotes` or
-    `prepare_trades`. `columns` maps right-hand column names to output names. `strict=True`
-    takes the last row with `ts < on`, `strict=False` the last with `ts <= on`.
-    """
-    key = "_asof_key"
-    key_expr = pl.col(on) if isinstance(on, str) else on
-    picked = right.select(
-        *GROUP, pl.col("ts").alias("_asof_ts"), *[pl.col(c).alias(a) for c, a in columns.items()]
-    )
-    return (
-        left.with_columns(key_expr.alias(key))
-        .join_asof(
-            picked,
-            left_on=key,
-            right_on="_asof_ts",
-            by=GROUP,
-            strategy="backward",
-            allow_exact_matches=not strict,
-            check_sortedness=False,
-        )
-        .drop(key, "_asof_ts")
-    )
+def _eager(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
 
 
 def seconds_between(start: pl.Expr, end: pl.Expr) -> pl.Expr:

@@ -7,11 +7,13 @@ of its symbol keeps null quote-based metrics and `null_reason = 'no_prior_quote'
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import polars as pl
 
 from eqs_pipeline.contract import side_sign
 from eqs_pipeline.metrics import formulas as f
-from eqs_pipeline.metrics.asof import asof, prepare_quotes
+from eqs_pipeline.metrics.asof import Timeline, prepare_quotes
 from eqs_pipeline.settings import QualitySettings
 
 ORDER_ATTRIBUTES = ("side", "algo", "broker", "trader", "urgency")
@@ -32,18 +34,20 @@ def fill_metric_columns(horizons_s: tuple[int, ...]) -> list[str]:
 
 
 def fill_quality(
-    executions: pl.LazyFrame,
-    quotes: pl.LazyFrame,
-    orders: pl.LazyFrame,
+    executions: pl.LazyFrame | pl.DataFrame,
+    quotes: pl.LazyFrame | pl.DataFrame,
+    orders: pl.LazyFrame | pl.DataFrame,
     settings: QualitySettings | None = None,
     *,
-    prepared_quotes: pl.LazyFrame | None = None,
+    prepared_quotes: Timeline | None = None,
 ) -> pl.LazyFrame:
     """Score every fill against the NBBO.
 
     executions, orders and quotes are staged contract tables of one or more trade dates (quotes
     of a date serve that date's fills). `prepared_quotes` lets a caller that also computes order
-    quality share one `prepare_quotes` result.
+    quality share one `prepare_quotes` result. The frames are collected here (the as-of look-ups
+    are binary searches over numpy keys, see `asof`); the result is returned lazy so callers
+    compose it like any other frame.
     """
     settings = settings or QualitySettings()
     q = prepared_quotes if prepared_quotes is not None else prepare_quotes(quotes)
@@ -52,14 +56,16 @@ def fill_quality(
     bid, ask = pl.col("nbb"), pl.col("nbo")
 
     fills = (
-        executions.join(orders.select("order_id", *ORDER_ATTRIBUTES), on="order_id", how="left")
+        executions.lazy()
+        .join(orders.lazy().select("order_id", *ORDER_ATTRIBUTES), on="order_id", how="left")
         .with_columns(side_sign=side_sign(pl.col("side")), notional=pl.col("qty") * pl.col("price"))
         .sort("trade_date", "symbol", "exec_ts", "exec_id")
+        .collect()
     )
-    fills = asof(
-        fills,
-        "exec_ts",
-        q,
+    gid = q.ids(fills)
+    at_fill = q.lookup(gid, fills["exec_ts"], strict=True)
+    looked_up = q.take(
+        at_fill,
         {
             "ts": "quote_ts",
             "bid_px": "nbb",
@@ -68,16 +74,12 @@ def fill_quality(
             "ask_sz": "nbo_size",
             "mid": "mid",
         },
-        strict=True,
     )
     for h in settings.horizons_s:
-        fills = asof(
-            fills,
-            pl.col("exec_ts") + pl.duration(seconds=h),
-            q,
-            {"mid": f"mid_{horizon_label(h)}"},
-            strict=False,
-        )
+        later = fills["exec_ts"] + timedelta(seconds=h)
+        at_h = q.lookup(gid, later, strict=False)
+        looked_up += q.take(at_h, {"mid": f"mid_{horizon_label(h)}"})
+    fills = fills.with_columns(looked_up).lazy()
 
     pi = f.price_improvement_bps(d, p, bid, ask, m)
     horizon_exprs: list[pl.Expr] = []

@@ -8,11 +8,21 @@ difficulty (see `scoring`). Every order of the partition has a row, unfilled one
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import numpy as np
 import polars as pl
 
 from eqs_pipeline.contract import side_sign
 from eqs_pipeline.metrics import formulas as f
-from eqs_pipeline.metrics.asof import asof, prepare_quotes, prepare_trades, seconds_between
+from eqs_pipeline.metrics.asof import (
+    US_PER_S,
+    Timeline,
+    instants_us,
+    prepare_quotes,
+    prepare_trades,
+    seconds_between,
+)
 from eqs_pipeline.metrics.fills import horizon_label
 from eqs_pipeline.metrics.scoring import expected_cost_bps, quality_grade, quality_score
 from eqs_pipeline.settings import QualitySettings
@@ -48,14 +58,14 @@ def aggregate_fills(fill_quality: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def order_quality(
-    orders: pl.LazyFrame,
-    fill_quality: pl.LazyFrame,
-    quotes: pl.LazyFrame,
-    market_trades: pl.LazyFrame,
-    instruments: pl.LazyFrame,
+    orders: pl.LazyFrame | pl.DataFrame,
+    fill_quality: pl.LazyFrame | pl.DataFrame,
+    quotes: pl.LazyFrame | pl.DataFrame,
+    market_trades: pl.LazyFrame | pl.DataFrame,
+    instruments: pl.LazyFrame | pl.DataFrame,
     settings: QualitySettings | None = None,
     *,
-    prepared_quotes: pl.LazyFrame | None = None,
+    prepared_quotes: Timeline | None = None,
 ) -> pl.LazyFrame:
     """Every order-level metric of DESIGN.md plus the documented extras and the quality score."""
     settings = settings or QualitySettings()
@@ -64,9 +74,10 @@ def order_quality(
     rev_lab = horizon_label(settings.reversion_horizon_s)
 
     base = (
-        orders.join(aggregate_fills(fill_quality), on="order_id", how="left")
+        orders.lazy()
+        .join(aggregate_fills(fill_quality.lazy()), on="order_id", how="left")
         .join(
-            instruments.select("symbol", "adv_shares", "daily_volatility"),
+            instruments.lazy().select("symbol", "adv_shares", "daily_volatility"),
             on="symbol",
             how="left",
         )
@@ -78,87 +89,70 @@ def order_quality(
             fees=pl.col("fees").fill_null(0.0),
             order_end_ts=pl.coalesce("end_ts", "last_fill_ts"),
         )
+        .collect()
     )
-
+    arrival, end = base["arrival_ts"], base["order_end_ts"]
+    qg, tg = q.ids(base), t.ids(base)
     # Arrival quote (at or before arrival) and the TWAP integral's value at arrival.
-    base = asof(
-        base.sort("trade_date", "symbol", "arrival_ts", "order_id"),
-        "arrival_ts",
-        q,
-        {
-            "bid_px": "arrival_bid",
-            "ask_px": "arrival_ask",
-            "mid": "arrival_mid",
-            "ts": "_qa_ts",
-            "_qi": "_qa_i",
-            "_ref": "_qref",
-            "_area_before": "_qa_area",
-        },
-        strict=False,
-    )
-    base = asof(base, "arrival_ts", t, {"_cum_v": "_v_a", "_cum_dpv": "_dpv_a"}, strict=True)
+    qa = q.lookup(qg, arrival, strict=False)
     # End quote and tape at end (both ends of the interval included).
-    base = base.sort("trade_date", "symbol", "order_end_ts", "order_id")
-    base = asof(
-        base,
-        "order_end_ts",
-        q,
-        {"mid": "end_mid", "ts": "_qe_ts", "_qi": "_qe_i", "_area_before": "_qe_area"},
-        strict=False,
+    qe = q.lookup(qg, end, strict=False)
+    later = end + timedelta(seconds=settings.reversion_horizon_s)
+    base = base.with_columns(
+        *q.take(
+            qa,
+            {
+                "bid_px": "arrival_bid",
+                "ask_px": "arrival_ask",
+                "mid": "arrival_mid",
+                "ts": "_qa_ts",
+                "_qi": "_qa_i",
+                "_ref": "_qref",
+                "_area_before": "_qa_area",
+            },
+        ),
+        *t.take(t.lookup(tg, arrival, strict=True), {"_cum_v": "_v_a", "_cum_dpv": "_dpv_a"}),
+        *q.take(qe, {"mid": "end_mid", "ts": "_qe_ts", "_qi": "_qe_i", "_area_before": "_qe_area"}),
+        *t.take(
+            t.lookup(tg, end, strict=False),
+            {"_cum_v": "_v_e", "_cum_dpv": "_dpv_e", "_tref": "_tref"},
+        ),
+        *q.take(q.lookup(qg, later, strict=False), {"mid": f"mid_end_{rev_lab}"}),
     )
-    base = asof(
-        base,
-        "order_end_ts",
-        t,
-        {"_cum_v": "_v_e", "_cum_dpv": "_dpv_e", "_tref": "_tref"},
-        strict=False,
-    )
-    base = asof(
-        base,
-        pl.col("order_end_ts") + pl.duration(seconds=settings.reversion_horizon_s),
-        q,
-        {"mid": f"mid_end_{rev_lab}"},
-        strict=False,
-    )
-    base = base.join(_exact_twap(base, q), on="order_id", how="left")
-    return _order_metrics(base, settings, rev_lab)
+    base = base.with_columns(_twap_exact=_exact_twap(base, q))
+    return _order_metrics(base.lazy(), settings, rev_lab)
 
 
-def _exact_twap(base: pl.LazyFrame, q: pl.LazyFrame) -> pl.LazyFrame:
+def _exact_twap(base: pl.DataFrame, q: Timeline) -> pl.Series:
     """TWAP summed quote by quote for orders whose interval sees few quote changes.
 
     Each quote k from the arrival quote to the end quote prevails from max(ts_k, arrival) to
-    min(ts_k+1, end) (the end quote until end).
+    min(ts_k+1, end) (the end quote until end). Null for the other orders.
     """
-    span = pl.col("_qe_i").cast(pl.Int64) - pl.col("_qa_i").cast(pl.Int64)
-    short = base.filter(
-        (span >= 1)
-        & (span <= EXACT_TWAP_MAX_QUOTES)
-        & (pl.col("order_end_ts") > pl.col("arrival_ts"))
-    ).select(
-        "order_id",
-        "arrival_ts",
-        "order_end_ts",
-        "_qe_i",
-        _qi=pl.int_ranges(pl.col("_qa_i"), pl.col("_qe_i") + 1, dtype=pl.UInt32),
-    )
-    segments = q.select(pl.col("_qi").cast(pl.UInt32), "ts", "mid", _next_ts=pl.col("ts").shift(-1))
-    start = pl.max_horizontal("ts", "arrival_ts")
-    stop = (
-        pl.when(pl.col("_qi") == pl.col("_qe_i"))
-        .then(pl.col("order_end_ts"))
-        .otherwise(pl.min_horizontal("_next_ts", "order_end_ts"))
-    )
-    return (
-        short.explode("_qi")
-        # Keep the exploded order so the sums below add up in the same order on every run.
-        .join(segments, on="_qi", maintain_order="left")
-        .group_by("order_id")
-        .agg(
-            _twap_exact=(pl.col("mid") * seconds_between(start, stop)).sum()
-            / seconds_between(pl.col("arrival_ts").first(), pl.col("order_end_ts").first())
-        )
-    )
+    qa = base["_qa_i"].cast(pl.Int64).fill_null(0).to_numpy()
+    qe = base["_qe_i"].cast(pl.Int64).fill_null(0).to_numpy()
+    arrival = instants_us(base["arrival_ts"])
+    end = instants_us(base["order_end_ts"])
+    known = (base["_qa_i"].is_not_null() & base["_qe_i"].is_not_null()).to_numpy()
+    known &= base["order_end_ts"].is_not_null().to_numpy()
+    span = np.where(known, qe - qa, 0)
+    short = known & (span >= 1) & (span <= EXACT_TWAP_MAX_QUOTES) & (end > arrival)
+    out = np.full(base.height, np.nan)
+    rows = np.flatnonzero(short)
+    if rows.size:
+        counts = span[rows] + 1
+        owner = np.repeat(rows, counts)
+        starts = np.cumsum(counts) - counts
+        k = qa[owner] + (np.arange(owner.size) - np.repeat(starts, counts))
+        ts = instants_us(q.frame["ts"])
+        mids = q.frame["mid"].to_numpy()
+        nxt = ts[np.minimum(k + 1, ts.size - 1)]
+        start = np.maximum(ts[k], arrival[owner])
+        stop = np.where(k == qe[owner], end[owner], np.minimum(nxt, end[owner]))
+        weighted = mids[k] * ((stop - start).astype(np.float64) / US_PER_S)
+        total = np.add.reduceat(weighted, starts)
+        out[rows] = total / ((end[rows] - arrival[rows]).astype(np.float64) / US_PER_S)
+    return pl.Series(out).fill_nan(None).scatter(np.flatnonzero(~short), None)
 
 
 def _order_metrics(base: pl.LazyFrame, settings: QualitySettings, rev_lab: str) -> pl.LazyFrame:
