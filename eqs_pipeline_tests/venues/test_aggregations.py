@@ -1,0 +1,165 @@
+"""Tier 2: the venue aggregations and the mix adjustment against hand-computed values."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from eqs_pipeline.settings import HORIZONS_S
+from eqs_pipeline.venues.daily import venue_daily, venue_daily_buckets
+from eqs_pipeline.venues.frames import venue_children, venue_fills
+from eqs_pipeline.venues.stats import adjusted_means
+
+DAY = dt.date(2024, 3, 4)
+T0 = dt.datetime(2024, 3, 4, 14, 30, tzinfo=dt.UTC)
+
+
+def _ms(ms: float) -> dt.datetime:
+    return T0 + dt.timedelta(microseconds=round(ms * 1000))
+
+
+def _fill(exec_id, child_id, venue, flag, qty, eff, quoted, pi, position, m60, fee, t_ms):
+    row = {
+        "exec_id": exec_id, "trade_date": DAY, "order_id": "O1", "child_id": child_id,
+        "symbol": "XYZ", "venue": venue, "liquidity_flag": flag, "exec_ts": _ms(t_ms),
+        "qty": qty, "price": 10.0, "notional": qty * 10.0, "fee": fee,
+        "fee_bps": None if fee is None else fee / (qty * 10.0) * 1e4,
+        "quoted_spread_bps": quoted, "effective_spread_bps": eff,
+        "price_improvement_bps": pi, "quote_position": position,
+    }  # fmt: skip
+    for h in HORIZONS_S:
+        row[f"markout_{h}s_bps"] = m60 if h == 60 else 0.0
+        row[f"realized_spread_{h}s_bps"] = eff
+        row[f"price_impact_{h}s_bps"] = 0.0
+    return row
+
+
+FILLS = pl.DataFrame(
+    [
+        # venue A: 100 sh at eff 2 / quoted 4, 300 sh at eff 4 / quoted 8; latency 1 ms and 3 ms
+        _fill("E1", "C1", "A", "REMOVE", 100.0, 2.0, 4.0, 0.0, "at_quote", -1.0, 0.3, 1.0),
+        _fill("E2", "C1", "A", "REMOVE", 300.0, 4.0, 8.0, 1.0, "improved", -3.0, None, 3.0),
+        # venue B: one passive fill
+        _fill("E3", "C3", "B", "ADD", 100.0, -4.0, 4.0, 4.0, "improved", 1.0, -0.2, 10.0),
+    ]
+)
+CHILDREN = pl.DataFrame(
+    {
+        "child_id": ["C1", "C2", "C3"],
+        "trade_date": [DAY] * 3,
+        "order_id": ["O1"] * 3,
+        "venue": ["A", "A", "B"],
+        "sent_ts": [_ms(0), _ms(0), _ms(0)],
+        "qty": [500.0, 100.0, 100.0],
+        "order_type": ["LIMIT", "MARKET", "LIMIT"],
+        "tif": ["IOC", "IOC", "DAY"],
+    }
+)
+ORDERS = pl.DataFrame(
+    {
+        "order_id": ["O1"],
+        "trade_date": [DAY],
+        "symbol": ["XYZ"],
+        "size_pct_adv": [0.005],  # 0.5% ADV: medium
+        "adv_shares": [1e6],
+        "arrival_mid": [10.0],  # $10M dollar ADV: low
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def frames() -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    fills = venue_fills(FILLS.lazy(), CHILDREN.lazy(), ORDERS.lazy()).collect().lazy()
+    children = venue_children(CHILDREN.lazy(), FILLS.lazy(), ORDERS.lazy()).collect().lazy()
+    return fills, children
+
+
+def test_venue_daily_hand_computed(frames) -> None:
+    daily = venue_daily(*frames).collect()
+    a = daily.filter(pl.col("venue") == "A").row(0, named=True)
+    b = daily.filter(pl.col("venue") == "B").row(0, named=True)
+    assert a["fills"] == 2 and a["shares"] == 400.0 and a["notional"] == 4000.0
+    assert a["flow_share"] == pytest.approx(0.8) and b["flow_share"] == pytest.approx(0.2)
+    assert a["effective_spread_bps"] == pytest.approx((100 * 2 + 300 * 4) / 400)  # 3.5
+    assert a["eq_ratio"] == pytest.approx((100 * 2 + 300 * 4) / (100 * 4 + 300 * 8))  # 0.5
+    assert a["pct_improved"] == pytest.approx(0.75) and a["pct_at_quote"] == pytest.approx(0.25)
+    assert a["pct_outside"] == 0.0
+    assert a["price_improvement_bps"] == pytest.approx(0.75)
+    # child fill rate: C1 executed 400 of 500, C2 nothing of 100
+    assert a["child_orders"] == 2 and a["fill_rate"] == pytest.approx(400 / 600)
+    assert b["fill_rate"] == pytest.approx(1.0)
+    # latency over fills: 1 ms and 3 ms; linear p95 = 1 + 0.95 * 2
+    assert a["latency_median_ms"] == pytest.approx(2.0)
+    assert a["latency_p95_ms"] == pytest.approx(2.9)
+    # net fee: only E1 has a fee, 0.3 on 1000 notional = 3 bps, share-weighted over known fees
+    assert a["fee_bps"] == pytest.approx(3.0) and a["fees_paid"] == pytest.approx(0.3)
+    assert b["rebates_received"] == pytest.approx(0.2) and b["fee_bps"] == pytest.approx(-2.0)
+    # all-in = fee_bps - markout_60s (missing fee = 0): (100 * (3 + 1) + 300 * 3) / 400
+    assert a["all_in_cost_bps"] == pytest.approx((100 * 4.0 + 300 * 3.0) / 400)
+    assert b["all_in_cost_bps"] == pytest.approx(-2.0 - 1.0)
+
+
+def test_buckets_and_breakdowns(frames) -> None:
+    fills, children = frames
+    f = fills.collect()
+    assert set(f["size_bucket"]) == {"medium"} and set(f["liquidity_bucket"]) == {"low"}
+    c = children.collect().sort("child_id")
+    assert c["liquidity_flag"].to_list() == ["REMOVE", "REMOVE", "ADD"]
+    buckets = venue_daily_buckets(fills, children).collect()
+    by_flag = buckets.filter(pl.col("breakdown") == "liquidity_flag")
+    assert set(by_flag["size_bucket"]) == {"ALL"}
+    a_remove = by_flag.filter((pl.col("venue") == "A") & (pl.col("liquidity_flag") == "REMOVE"))
+    assert a_remove["effective_spread_bps"].item() == pytest.approx(3.5)
+    # each venue is alone in its flag, so it has all of that flag's flow
+    assert by_flag["flow_share"].to_list() == [1.0, 1.0]
+    cells = buckets.filter(pl.col("breakdown") == "cell")
+    assert cells["shares"].sum() == pytest.approx(500.0)
+
+
+def test_mix_adjustment_removes_the_easy_flow_advantage() -> None:
+    """A gets mostly cheap-cell flow, B mostly expensive; within each cell they are equal."""
+    frame = pl.DataFrame(
+        {
+            "venue": ["A", "B", "A", "B"],
+            "cell": ["easy", "easy", "hard", "hard"],
+            "cost": [1.0, 1.0, 5.0, 5.0],
+            "qty": [90.0, 10.0, 10.0, 90.0],
+            "cluster": ["g1", "g2", "g3", "g4"],
+        }
+    )
+    raw = adjusted_means(frame, "cost", cell=None).table.sort("venue")
+    assert raw["estimate"].to_list() == pytest.approx([1.4, 4.6])
+    adjusted = adjusted_means(frame, "cost").table.sort("venue")
+    assert adjusted["estimate"].to_list() == pytest.approx([3.0, 3.0])
+
+
+def test_cluster_robust_se_of_a_plain_mean() -> None:
+    """One observation per cluster: CR1 equals the textbook standard error s / sqrt(n)."""
+    frame = pl.DataFrame(
+        {"venue": ["A"] * 4, "y": [1.0, 2.0, 3.0, 4.0], "qty": [1.0] * 4, "cluster": list("abcd")}
+    )
+    est = adjusted_means(frame, "y", cell=None)
+    row = est.table.row(0, named=True)
+    assert row["estimate"] == pytest.approx(2.5)
+    assert row["se"] == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
+    assert row["ci_low"] < 2.5 < row["ci_high"]
+    # fills of one cluster move together: two clusters of two identical fills have a wider SE
+    paired = frame.with_columns(cluster=pl.Series(["a", "b", "a", "b"]))
+    assert adjusted_means(paired, "y", cell=None).table["se"].item() < row["se"] * 2
+
+
+def test_unidentified_venue_is_null_not_a_guess() -> None:
+    frame = pl.DataFrame(
+        {
+            "venue": ["A", "B", "C"],
+            "cell": ["x", "x", "y"],  # C shares no cell with A or B
+            "y": [1.0, 2.0, 9.0],
+            "qty": [1.0, 1.0, 1.0],
+            "cluster": ["1", "2", "3"],
+        }
+    )
+    table = adjusted_means(frame, "y").table.sort("venue")
+    assert table["estimate"].null_count() == 3  # the reference mix spans both components

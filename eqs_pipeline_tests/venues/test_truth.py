@@ -1,0 +1,132 @@
+"""Tier 2 against the simulator's truth: rankings, intervals, coverage and the optimizer.
+
+Venues' latent parameters (docs/SIMULATOR.md): ELPX has kappa 10 bps (the lit venues 0.5-0.8)
+and the best price improvement on marketable flow (pi_frac 0.15 > IEXG 0.08 > lit 0.01-0.02);
+ARCX and EDGX share kappa 0.7 and pi_frac 0.02.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from eqs_pipeline.simulate import SimulationConfig
+from eqs_pipeline.venues.routing import routing_recommendations
+from eqs_pipeline.venues.scorecard import CELL, venue_scorecard
+from eqs_pipeline.venues.stats import adjusted_means
+from eqs_pipeline_tests.venues.truth import Desk, simulated_desk
+
+LIT = ("XNAS", "XNYS", "ARCX", "BATS", "EDGX")
+
+
+@pytest.fixture(scope="module")
+def desk() -> Desk:
+    return simulated_desk(SimulationConfig(days=3, symbols=8, orders_per_day=200, seed=11))
+
+
+@pytest.fixture(scope="module")
+def scorecard(desk: Desk) -> pl.DataFrame:
+    return venue_scorecard(desk.fills, desk.children, desk.window)
+
+
+def _row(frame: pl.DataFrame, venue: str) -> dict:
+    return frame.filter(pl.col("venue") == venue).row(0, named=True)
+
+
+def _overlap(a: dict, b: dict, metric: str) -> bool:
+    return (
+        a[f"{metric}_ci_low"] <= b[f"{metric}_ci_high"]
+        and b[f"{metric}_ci_low"] <= a[f"{metric}_ci_high"]
+    )
+
+
+def test_toxic_venue_is_ranked_below_every_lit_venue(scorecard: pl.DataFrame) -> None:
+    elpx = _row(scorecard, "ELPX")
+    for venue in LIT:
+        lit = _row(scorecard, venue)
+        # kappa 10 vs <= 0.8 bps: separated intervals, in the true order
+        assert elpx["markout_60s_bps_ci_high"] < lit["markout_60s_bps_ci_low"], venue
+        assert elpx["all_in_cost_bps_ci_low"] > lit["all_in_cost_bps_ci_high"], venue
+        assert elpx["rank"] > lit["rank"], venue
+    assert elpx["rank"] == scorecard["rank"].max()
+    assert elpx["rank_tier_members"] == "ELPX"
+
+
+def test_equal_venues_have_overlapping_intervals(scorecard: pl.DataFrame) -> None:
+    arcx, edgx = _row(scorecard, "ARCX"), _row(scorecard, "EDGX")
+    for metric in ("markout_60s_bps", "price_improvement_bps", "all_in_cost_bps", "score"):
+        assert _overlap(arcx, edgx, metric), metric
+    assert arcx["rank"] == edgx["rank"] or _overlap(arcx, edgx, "score")
+
+
+def test_price_improvement_of_marketable_flow_in_true_order(desk: Desk) -> None:
+    remove = desk.fills.filter(pl.col("liquidity_flag") == "REMOVE").with_columns(cell=CELL)
+    pi = adjusted_means(remove, "price_improvement_bps").table
+    elpx, iexg = _row(pi, "ELPX"), _row(pi, "IEXG")
+    assert elpx["ci_low"] > iexg["ci_high"]  # pi_frac 0.15 vs 0.08
+    for venue in LIT:
+        assert iexg["ci_low"] > _row(pi, venue)["ci_high"], venue  # 0.08 vs <= 0.02
+    arcx, edgx = _row(pi, "ARCX"), _row(pi, "EDGX")  # equal pi_frac 0.02
+    assert arcx["ci_low"] <= edgx["ci_high"] and edgx["ci_low"] <= arcx["ci_high"]
+
+
+COVERAGE_SEEDS = range(100, 130)
+
+
+def test_intervals_cover_the_truth_at_about_the_nominal_rate() -> None:
+    """Over 30 small simulated days, the scorecard's 95% intervals of mix-adjusted price
+    improvement cover the true value (the same adjustment applied to the simulator's per-fill
+    expected price improvement) at about the nominal rate."""
+    hits, total = 0, 0
+    for seed in COVERAGE_SEEDS:
+        desk = simulated_desk(SimulationConfig(days=1, symbols=6, orders_per_day=80, seed=seed))
+        card = venue_scorecard(desk.fills, desk.children, desk.window)
+        truth = adjusted_means(
+            desk.fills.with_columns(cell=CELL), "expected_price_improvement_bps"
+        ).table.select("venue", truth="estimate")
+        joined = card.join(truth, on="venue").drop_nulls(["price_improvement_bps_ci_low", "truth"])
+        covered = (pl.col("price_improvement_bps_ci_low") <= pl.col("truth")) & (
+            pl.col("truth") <= pl.col("price_improvement_bps_ci_high")
+        )
+        hits += joined.select(covered.sum()).item()
+        total += joined.height
+    rate = hits / total
+    print(f"coverage of 95% intervals: {rate:.3f} over {total} intervals")
+    assert total >= 200
+    assert 0.90 <= rate <= 1.0
+
+
+def test_optimizer_moves_flow_from_the_toxic_venue_and_saves_against_the_truth(desk: Desk) -> None:
+    recs = routing_recommendations(desk.fills, desk.children, desk.tape, desk.window)
+    sums = recs.group_by("liquidity_bucket", "liquidity_flag").agg(
+        pl.col("current_share").sum(), pl.col("recommended_share").sum()
+    )
+    assert sums["current_share"].to_list() == pytest.approx([1.0] * sums.height)
+    assert sums["recommended_share"].to_list() == pytest.approx([1.0] * sums.height)
+    elpx = recs.filter((pl.col("venue") == "ELPX") & pl.col("movable"))
+    assert elpx.height >= 2
+    # never more flow to the toxic venue; less wherever another venue has room (a segment can
+    # be pinned by capacity or by the fill-rate constraint)
+    assert (elpx["share_change"] <= 1e-9).all()
+    assert (elpx["share_change"] < 0).sum() >= 2
+
+    true_cost = desk.fills.group_by("liquidity_bucket", "liquidity_flag", "venue").agg(
+        true_cost=(pl.col("true_all_in_cost_bps") * pl.col("qty")).sum() / pl.col("qty").sum()
+    )
+    segments = (
+        recs.join(true_cost, on=["liquidity_bucket", "liquidity_flag", "venue"])
+        .group_by("liquidity_bucket", "liquidity_flag")
+        .agg(
+            estimated=pl.col("expected_saving_bps").first(),
+            true=(
+                (pl.col("current_share") - pl.col("recommended_share")) * pl.col("true_cost")
+            ).sum(),
+            notional=pl.col("segment_notional_per_day").first(),
+        )
+    )
+    weights = segments["notional"] / segments["notional"].sum()
+    estimated = float((segments["estimated"] * weights).sum())
+    true = float((segments["true"] * weights).sum())
+    print(f"desk saving: estimated {estimated:.3f} bps, true {true:.3f} bps")
+    assert estimated > 0 and true > 0
+    assert 1 / 3 <= estimated / true <= 3
