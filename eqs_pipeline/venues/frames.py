@@ -18,11 +18,7 @@ FILL_METRICS: tuple[str, ...] = (
     "quoted_spread_bps",
     "effective_spread_bps",
     "price_improvement_bps",
-    *[
-        f"{m}_{h}s_bps"
-        for h in HORIZONS_S
-        for m in ("realized_spread", "price_impact", "markout")
-    ],
+    *[f"{m}_{h}s_bps" for h in HORIZONS_S for m in ("realized_spread", "price_impact", "markout")],
     "fee_bps",
     "all_in_cost_bps",
 )
