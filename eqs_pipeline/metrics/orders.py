@@ -66,11 +66,16 @@ def order_quality(
     settings: QualitySettings | None = None,
     *,
     prepared_quotes: Timeline | None = None,
+    prepared_trades: Timeline | None = None,
 ) -> pl.LazyFrame:
-    """Every order-level metric of DESIGN.md plus the documented extras and the quality score."""
+    """Every order-level metric of DESIGN.md plus the documented extras and the quality score.
+
+    `prepared_quotes` / `prepared_trades` (from `prepare_quotes` / `prepare_trades`) let a caller
+    that scores many batches against the same quotes and tape prepare them once.
+    """
     settings = settings or QualitySettings()
     q = prepared_quotes if prepared_quotes is not None else prepare_quotes(quotes)
-    t = prepare_trades(market_trades)
+    t = prepared_trades if prepared_trades is not None else prepare_trades(market_trades)
     rev_lab = horizon_label(settings.reversion_horizon_s)
 
     base = (
