@@ -423,6 +423,30 @@ VENUE_PERFORMANCE_EVENTS = TableDoc(
     },
 )
 
+SCORECARD_FROM_FILLS = TableDoc(
+    "View: the scorecard's unadjusted figures recomputed from quality.fill_quality and "
+    "staging.child_orders over the scorecard's window (traceability; docs/VENUES.md).",
+    {
+        "venue": "Venue MIC.",
+        "fills": "Fills in the window.",
+        "shares": "Executed shares in the window.",
+        "notional": "Executed notional in the window.",
+        **{
+            f"{m}_unadjusted": f"Share-weighted {m} over the window's fills."
+            for m in (
+                "all_in_cost_bps",
+                "effective_spread_bps",
+                "price_improvement_bps",
+                "markout_5s_bps",
+                "markout_60s_bps",
+                "markout_300s_bps",
+                "fee_bps",
+            )
+        },
+        "fill_rate_unadjusted": "Executed / routed quantity of the window's child orders.",
+    },
+)
+
 TABLES.update(
     {
         "venue.venue_daily": VENUE_DAILY,
@@ -430,6 +454,7 @@ TABLES.update(
         "venue.venue_scorecard": VENUE_SCORECARD,
         "venue.routing_recommendations": ROUTING_RECOMMENDATIONS,
         "venue.venue_performance_events": VENUE_PERFORMANCE_EVENTS,
+        "venue.scorecard_from_fills": SCORECARD_FROM_FILLS,
     }
 )
 
