@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 import polars as pl
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -16,10 +17,10 @@ from eqs_pipeline.venues.settings import VenueSettings
 from eqs_pipeline.venues.window import NoVenueData, load_window
 
 COLUMNS = (
-    ("all_in_cost_bps", "all-in bps"),
-    ("markout_60s_bps", "markout 60s"),
-    ("price_improvement_bps", "PI bps"),
-    ("effective_spread_bps", "eff. spread"),
+    ("all_in_cost_bps", "all-\nin"),
+    ("markout_60s_bps", "mark-\nout60"),
+    ("price_improvement_bps", "PI"),
+    ("effective_spread_bps", "eff\nsprd"),
     ("fill_rate", "fill rate"),
 )
 
@@ -30,19 +31,24 @@ def _interval(row: dict, metric: str) -> str:
         return "-"
     if low is None or high is None:
         return f"{value:.2f}"
+    if abs((high - value) - (value - low)) <= 1e-9 * max(1.0, abs(value)):
+        return f"{value:.2f} ±{high - value:.2f}"  # symmetric (t) interval: compact form
     return f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def render(scorecard: pl.DataFrame, console: Console) -> None:
     first = scorecard.row(0, named=True)
     table = Table(
+        box=box.SIMPLE_HEAD,
         title=f"Venue scorecard {first['window_start']} .. {first['window_end']} "
         f"({first['trade_days']} trade dates; mix-adjusted, 95% intervals)",
-        caption="rank: venues not significantly different from their tier's leader share a rank",
+        caption="bps unless stated (all-in cost, 60 s markout, price improvement, effective "
+        "spread); ± is the 95% interval's half-width. rank: venues not "
+        "significantly different from their tier's leader share a rank",
     )
     table.add_column("rank", justify="right")
     table.add_column("venue")
-    table.add_column("score [CI]", justify="right")
+    table.add_column("score", justify="right")
     for _, title in COLUMNS:
         table.add_column(title, justify="right")
     table.add_column("fills", justify="right")
