@@ -1,0 +1,300 @@
+"""`make bench`: generate the data sets, run every case in its own process, print and record.
+
+    python -m benchmarks.run                 # 1M and 10M fills, 3 runs each (many minutes)
+    python -m benchmarks.run --quick         # 100k and 1M fills, 1 run (a couple of minutes)
+    python -m benchmarks.run --sizes tiny --cases pipeline,kernel-polars --no-write   # smoke
+
+Every case runs in a fresh subprocess (`benchmarks.cases`); its peak RSS is the child's
+`ru_maxrss` from `os.wait4`. Figures are medians over the runs. The results, with the machine
+they were measured on, are written to docs/PERFORMANCE.md (between the generated markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benchmarks.datasets import CACHE, SPECS, ensure
+
+ROOT = Path(__file__).parents[1]
+DOC = ROOT / "docs" / "PERFORMANCE.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+SIZE_CASES = ["kernel-polars", "kernel-pandas", "kernel-duckdb", "pipeline"]
+GiB = 1024**3
+
+
+def _spawn(case: str, dataset: str, cache: Path, extra: list[str] | None = None) -> dict:
+    """Run a case and measure the child's own peak RSS (wait4 on its pid)."""
+    cmd = [sys.executable, "-m", "benchmarks.cases", case, "--dataset", dataset]
+    cmd += ["--cache", str(cache), *(extra or [])]
+    with open(os.devnull, "wb") as devnull, _tmpfile() as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=devnull)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode()
+    if proc.returncode:
+        raise RuntimeError(
+            f"case {case} on {dataset} failed (exit {proc.returncode}):\n{text[-3000:]}"
+        )
+    result = json.loads(text.strip().splitlines()[-1])
+    result["peak_rss_bytes"] = usage.ru_maxrss * 1024
+    return result
+
+
+def _tmpfile():
+    import tempfile
+
+    return tempfile.TemporaryFile()
+
+
+def _median(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GiB
+    import duckdb
+    import pandas
+    import polars
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "polars": polars.__version__,
+        "duckdb": duckdb.__version__,
+        "pandas": pandas.__version__,
+        "load_average": os.getloadavg(),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
+    parser.add_argument("--quick", action="store_true", help="100k and 1M fills, one run")
+    parser.add_argument(
+        "--sizes", default=None, help="comma-separated data sets (tiny,100k,1m,10m)"
+    )
+    parser.add_argument("--cases", default=None, help="comma-separated cases (default: all)")
+    parser.add_argument("--runs", type=int, default=None, help="runs per case (median reported)")
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--backfill-dates", type=int, default=2)
+    parser.add_argument("--no-write", action="store_true", help="do not update PERFORMANCE.md")
+    args = parser.parse_args(argv)
+    sizes = (args.sizes or ("100k,1m" if args.quick else "1m,10m")).split(",")
+    runs = args.runs or (1 if args.quick else 3)
+    wanted = set(
+        (args.cases or ",".join([*SIZE_CASES, "events", "dagster", "backfill"])).split(",")
+    )
+    console = Console()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    plan: list[tuple[str, str, list[str]]] = []
+    for size in sizes:
+        plan += [(c, size, []) for c in SIZE_CASES if c in wanted for _ in range(runs)]
+    small = sizes[0]
+    if "events" in wanted:
+        plan += [("events", sizes[-1], [])]
+    if "dagster" in wanted:
+        plan += [("dagster", small, [])] * runs
+    if "backfill" in wanted:
+        extra = ["--dates", str(args.backfill_dates)]
+        plan += [("backfill-serial", "tiny", extra), ("backfill-parallel", "tiny", extra)]
+    results: dict[tuple[str, str], list[dict]] = {}
+    info = {}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=console,
+    ) as progress:  # fmt: skip
+        for name in sorted({p[1] for p in plan}, key=list(SPECS).index):
+            task = progress.add_task(f"data set {name} (simulated once, cached)", total=1)
+            info[name] = ensure(SPECS[name], args.cache)[1]
+            progress.advance(task)
+        task = progress.add_task("cases", total=len(plan))
+        for case, size, extra in plan:
+            progress.update(task, description=f"{case} on {size}")
+            results.setdefault((case, size), []).append(_spawn(case, size, args.cache, extra))
+            progress.advance(task)
+    summary = summarize(results, info, sizes, runs)
+    summary["machine"] = machine()
+    summary["when"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print_summary(console, summary)
+    if not args.no_write:
+        write_doc(summary)
+        console.print(f"written to {DOC.relative_to(ROOT)}")
+    return summary
+
+
+def summarize(results, info, sizes, runs) -> dict:
+    rows = []
+    for size in sizes:
+        fills = info[size]["counts"]["executions"]
+        row = {"size": size, "fills": fills, "quotes": info[size]["counts"]["quotes"]}
+        for case in SIZE_CASES:
+            if (case, size) in results:
+                rs = results[(case, size)]
+                row[case] = {
+                    "wall_s": _median(rs, "wall_s"),
+                    "peak_rss_gib": _median(rs, "peak_rss_bytes") / GiB,
+                    "fills_per_s": fills / _median(rs, "wall_s"),
+                    "runs": len(rs),
+                }
+                if case == "pipeline":
+                    row[case]["stages"] = {
+                        k: statistics.median(r["stages"][k] for r in rs) for k in rs[0]["stages"]
+                    }
+        rows.append(row)
+    out: dict = {"sizes": rows, "runs": runs}
+    for key in ("events", "dagster", "backfill-serial", "backfill-parallel"):
+        hits = [v for (c, _), v in results.items() if c == key]
+        if hits:
+            out[key] = hits[0][len(hits[0]) // 2] if key != "dagster" else _dagster(hits[0])
+    return out
+
+
+def _dagster(rs: list[dict]) -> dict:
+    rs = sorted(rs, key=lambda r: r["dagster_s"])
+    return rs[len(rs) // 2]
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def ratios(row: dict) -> dict:
+    wall = {c: row[c]["wall_s"] for c in SIZE_CASES if c in row}
+    return {
+        "pipeline_over_polars": _ratio(wall.get("pipeline"), wall.get("kernel-polars")),
+        "pandas_over_pipeline": _ratio(wall.get("kernel-pandas"), wall.get("pipeline")),
+        "duckdb_over_pipeline": _ratio(wall.get("kernel-duckdb"), wall.get("pipeline")),
+    }
+
+
+def _f(x, fmt="{:.2f}") -> str:
+    return "n/a" if x is None else fmt.format(x)
+
+
+def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    out = []
+    head = ["data set", "case", "wall s (median)", "peak RSS GiB", "fills/s", "runs"]
+    body = []
+    for row in summary["sizes"]:
+        label = f"{row['size']} ({row['fills']:,} fills, {row['quotes']:,} quotes)"
+        for case in SIZE_CASES:
+            if case in row:
+                r = row[case]
+                body.append([label, case, _f(r["wall_s"]), _f(r["peak_rss_gib"]),
+                             f"{r['fills_per_s']:,.0f}", str(r["runs"])])  # fmt: skip
+    out.append(("Batch: full pipeline versus bare kernels", head, body))
+    body = []
+    for row in summary["sizes"]:
+        r = ratios(row)
+        body.append([row["size"], _f(r["pipeline_over_polars"]), _f(r["pandas_over_pipeline"]),
+                     _f(r["duckdb_over_pipeline"])])  # fmt: skip
+    out.append(("Ratios (target: pipeline / Polars kernel <= 3)", ["data set",
+                "pipeline / Polars kernel", "pandas kernel / pipeline",
+                "DuckDB kernel / pipeline"], body))  # fmt: skip
+    rows = [r for r in summary["sizes"] if "pipeline" in r]
+    if len(rows) >= 2:
+        a, b = rows[0], rows[-1]
+        per_fill = (b["pipeline"]["wall_s"] / b["fills"]) / (a["pipeline"]["wall_s"] / a["fills"])
+        out.append(("Scaling (target <= 1.2)", ["from", "to", "time per fill, ratio"],
+                    [[a["size"], b["size"], _f(per_fill)]]))  # fmt: skip
+    stage_rows = [
+        [r["size"], *[_f(r["pipeline"]["stages"][k]) for k in ("read", "fill", "order", "venue")]]
+        for r in rows
+    ]
+    out.append(("Pipeline stages, seconds", ["data set", "read", "fill", "order", "venue"],
+                stage_rows))  # fmt: skip
+    if "events" in summary:
+        e = summary["events"]
+        out.append(("Event path", ["measure", "p50", "p99", "max", "n"], [
+            ["score_fill, ms per event", _f(e["event_ms"]["p50"], "{:.3f}"),
+             _f(e["event_ms"]["p99"], "{:.3f}"), _f(e["event_ms"]["max"], "{:.3f}"),
+             str(e["event_ms"]["n"])],
+            [f"micro-batch of {e['batch_size']:,} fills (fill + order quality), s",
+             _f(e["batch_s"]["p50"], "{:.3f}"), _f(e["batch_s"]["p99"], "{:.3f}"),
+             _f(e["batch_s"]["max"], "{:.3f}"), str(e["batch_s"]["n"])],
+        ]))  # fmt: skip
+    if "dagster" in summary:
+        d = summary["dagster"]
+        out.append(("One daily partition through Dagster", ["measure", "seconds"], [
+            ["whole daily job in process (ingest + quality + venue)", _f(d["dagster_s"])],
+            ["  ingest steps (landing -> staging)", _f(d["ingest_s"])],
+            ["  quality and venue steps", _f(d["quality_steps_s"])],
+            ["pure computation of the same partition (fill + order + venue-daily)",
+             _f(d["compute_s"])],
+            ["  reading its staged rows from DuckDB", _f(d["read_s"])],
+            ["Dagster steps minus pure computation and reads",
+             _f(d["quality_steps_s"] - d["compute_s"] - d["read_s"])],
+        ]))  # fmt: skip
+    if "backfill-serial" in summary and "backfill-parallel" in summary:
+        s, p = summary["backfill-serial"], summary["backfill-parallel"]
+        out.append(("Backfill", ["mode", "partitions", "seconds", "failed", "lock errors"], [
+            ["serial, in process", str(s["partitions"]), _f(s["backfill_s"]), str(s["failed"]),
+             str(s["lock_errors"])],
+            ["parallel runs, multiprocess executor", str(p["partitions"]), _f(p["backfill_s"]),
+             str(p["failed"]), str(p["lock_errors"])],
+        ]))  # fmt: skip
+    return out
+
+
+def print_summary(console: Console, summary: dict) -> None:
+    for title, head, body in tables(summary):
+        table = Table(title=title)
+        for h in head:
+            table.add_column(h)
+        for row in body:
+            table.add_row(*row)
+        console.print(table)
+
+
+def markdown(summary: dict) -> str:
+    m = summary["machine"]
+    lines = [
+        f"Measured {summary['when']} with `python -m benchmarks.run` ({summary['runs']} runs per "
+        "case, medians; each case in its own process).",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}; Python "
+        f"{m['python']}, Polars {m['polars']}, DuckDB {m['duckdb']}, pandas {m['pandas']}; "
+        f"load average at the end {', '.join(f'{x:.1f}' for x in m['load_average'])}.",
+        "",
+    ]
+    for title, head, body in tables(summary):
+        lines += [f"### {title}", "", "| " + " | ".join(head) + " |",
+                  "|" + "---|" * len(head)]  # fmt: skip
+        lines += ["| " + " | ".join(r) + " |" for r in body]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_doc(summary: dict) -> None:
+    text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
+    before, rest = text.split(BEGIN, 1)
+    after = rest.split(END, 1)[1]
+    DOC.write_text(f"{before}{BEGIN}\n{markdown(summary)}\n{END}{after}")
+    (DOC.parent / "performance.json").write_text(json.dumps(summary, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
