@@ -110,6 +110,8 @@ def _run(landing: Path, warehouse: Path, start=None, end=None, exports=None) -> 
             progress.stop()
             _fail(str(exc))
     console.print(f"materialized {len(dates)} trade date(s) into [bold]{warehouse}[/bold]")
+    for note in report.skipped:
+        console.print(f"[yellow]skipped[/yellow] {note}")
     if report.check_failures:
         console.print(
             f"[yellow]{len(report.check_failures)} asset check(s) failed:[/yellow] "

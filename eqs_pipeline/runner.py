@@ -18,6 +18,7 @@ import dagster as dg
 from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, WINDOW_JOB
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.ingest import LandingError, discover_trade_dates
+from eqs_pipeline.warehouse import sql, table_exists
 
 # The CLI reports failures itself (see `_failure_message`); Dagster's console logger stays quiet.
 QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -32,6 +33,7 @@ class RunReport:
     warehouse: Path
     trade_dates: list[date]
     check_failures: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 def run_definitions(paths: EqsPathsResource, settings: MetricSettingsResource) -> dg.Definitions:
@@ -86,6 +88,13 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     return failed
 
 
+def _has_fills(paths: EqsPathsResource) -> bool:
+    with paths.connect(read_only=True) as con:
+        return table_exists(con, "quality.fill_quality") and bool(
+            con.execute(sql("count_fills")).fetchall()[0][0]
+        )
+
+
 def _has_assets(defs: dg.Definitions, job_name: str) -> bool:
     return bool(defs.resolve_job_def(job_name).asset_layer.executable_asset_keys)
 
@@ -127,6 +136,11 @@ def run_pipeline(
         for done, (job_name, partition) in enumerate(steps):
             if on_progress:
                 on_progress(partition or job_name, done, len(steps))
+            if job_name == WINDOW_JOB and not _has_fills(paths):
+                report.skipped.append(
+                    f"{WINDOW_JOB}: the warehouse has no fills, so there is no venue window"
+                )
+                continue
             result = defs.resolve_job_def(job_name).execute_in_process(
                 instance=instance,
                 partition_key=partition,

@@ -1,0 +1,1 @@
+select count(*) from quality.fill_quality
