@@ -16,6 +16,7 @@ from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY, STAGING_KEYS
 from eqs_pipeline.defs.metadata import frame_metadata
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
+from eqs_pipeline.exports import write_events_jsonl
 from eqs_pipeline.metrics.events import execution_quality_events as build_events
 from eqs_pipeline.metrics.fills import fill_quality as compute_fill_quality
 from eqs_pipeline.metrics.orders import order_quality as compute_order_quality
@@ -157,7 +158,9 @@ def execution_quality_events(
         check = schema_check_result(EVENTS_KEY, frame)
         with warehouse.transaction(con):
             warehouse.replace_partition(con, "quality.execution_quality_events", frame, trade_date)
-    export = export_events(frame, paths, trade_date)
+    export = write_events_jsonl(
+        frame, paths.exports_dir / "execution_quality_events" / f"date={trade_date}"
+    )
     return dg.MaterializeResult(
         metadata={
             **frame_metadata("quality.execution_quality_events", frame),
@@ -165,16 +168,3 @@ def execution_quality_events(
         },
         check_results=[check],
     )
-
-
-def export_events(frame: pl.DataFrame, paths: EqsPathsResource, trade_date) -> str:
-    """Write the partition's events as JSON Lines (one envelope + payload per line), atomically."""
-    folder = paths.exports_dir / "execution_quality_events" / f"date={trade_date}"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "events.jsonl"
-    tmp = target.with_suffix(".jsonl.tmp")
-    envelope = pl.struct(pl.exclude("payload")).struct.json_encode().str.strip_suffix("}")
-    lines = frame.select(pl.concat_str(envelope, pl.lit(',"payload":'), "payload", pl.lit("}")))
-    tmp.write_text("".join(f"{line}\n" for line in lines.to_series()))
-    tmp.replace(target)
-    return str(target)

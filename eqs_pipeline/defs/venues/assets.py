@@ -6,7 +6,7 @@ Thin wrappers around `eqs_pipeline.venues`: read, compute, validate, write in on
 attach metadata. Methodology: docs/VENUES.md.
 """
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
@@ -21,6 +21,7 @@ from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource
 from eqs_pipeline.defs.venues import checks
 from eqs_pipeline.defs.venues.resources import VenueConfig
+from eqs_pipeline.exports import write_events_jsonl
 from eqs_pipeline.venues.chart import cost_chart_svg, markdown_image
 from eqs_pipeline.venues.daily import venue_daily as compute_daily
 from eqs_pipeline.venues.daily import venue_daily_buckets as compute_buckets
@@ -238,24 +239,13 @@ def venue_performance_events(paths: EqsPathsResource) -> dg.MaterializeResult:
             warehouse.replace_rows(
                 con, _table(EVENTS_KEY), frame, "delete_window_end", {"window_end": window_end}
             )
-    export = export_events(frame, paths, window_end)
+    export = write_events_jsonl(
+        frame, paths.exports_dir / "venue_performance_events" / f"window_end={window_end}"
+    )
     return dg.MaterializeResult(
         metadata={
             **frame_metadata(_table(EVENTS_KEY), frame),
-            "export": dg.MetadataValue.path(export),
+            "export": dg.MetadataValue.path(str(export)),
         },
         check_results=[schema_check_result(EVENTS_KEY, frame)],
     )
-
-
-def export_events(frame: pl.DataFrame, paths: EqsPathsResource, window_end: date) -> str:
-    """Write the refresh's events as JSON Lines (envelope + payload per line), atomically."""
-    folder = paths.exports_dir / "venue_performance_events" / f"window_end={window_end}"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "events.jsonl"
-    tmp = target.with_suffix(".jsonl.tmp")
-    envelope = pl.struct(pl.exclude("payload")).struct.json_encode().str.strip_suffix("}")
-    lines = frame.select(pl.concat_str(envelope, pl.lit(',"payload":'), "payload", pl.lit("}")))
-    tmp.write_text("".join(f"{line}\n" for line in lines.to_series()))
-    tmp.replace(target)
-    return str(target)
