@@ -25,7 +25,7 @@ from eqs_pipeline.venues.stats import (
     adjusted_means,
     combine_influence,
     influence_se,
-    t_quantile,
+    influence_t,
 )
 
 CELL = pl.concat_str("liquidity_flag", "size_bucket", "liquidity_bucket", separator="|")
@@ -39,8 +39,16 @@ def metric_estimates(
     children = children.with_columns(cell=CELL)
     out = {}
     for metric in KEY_METRICS:
-        source = children if metric == "fill_rate" else fills
-        out[metric] = adjusted_means(source, metric, "qty", level=settings.ci_level)
+        child = metric == "fill_rate"
+        out[metric] = adjusted_means(
+            children if child else fills,
+            metric,
+            "qty",
+            level=settings.ci_level,
+            method=settings.ci_method,
+            flag="liquidity_flag",
+            spread=None if child else "quoted_spread_bps",
+        )
     return out
 
 
@@ -65,8 +73,11 @@ def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _tiers(scores: pl.DataFrame, influence: pl.DataFrame, t_crit: float) -> dict[str, int]:
+def _tiers(
+    scores: pl.DataFrame, influence: pl.DataFrame, settings: VenueSettings
+) -> dict[str, int]:
     """Greedy tiers by significance against each tier's leader (see the module docstring)."""
+    method, level = settings.ci_method, settings.ci_level
     ordered = scores.sort("score", descending=True)["venue"].to_list()
     value = dict(zip(scores["venue"], scores["score"], strict=True))
     tier, rank = {}, 1
@@ -74,7 +85,9 @@ def _tiers(scores: pl.DataFrame, influence: pl.DataFrame, t_crit: float) -> dict
         leader = ordered[0]
         members = [leader]
         for venue in ordered[1:]:
-            se = influence_se(influence, pl.col(leader) - pl.col(venue))
+            diff = pl.col(leader) - pl.col(venue)
+            se = influence_se(influence, diff, method)
+            t_crit = influence_t(influence, diff, level, method)
             significant = se > 0 and (value[leader] - value[venue]) / se > t_crit
             if not significant:
                 members.append(venue)
@@ -83,6 +96,15 @@ def _tiers(scores: pl.DataFrame, influence: pl.DataFrame, t_crit: float) -> dict
         ordered = [v for v in ordered if v not in members]
         rank += 1
     return tier
+
+
+def _ci_method_label(settings: VenueSettings) -> str:
+    if settings.ci_method == "conditional":
+        return (
+            f"cluster-robust CR2 (by {settings.cluster}), conditional on the fills' mix and "
+            f"quotes, mix-adjusted, t(effective clusters) {settings.ci_level:.0%}"
+        )
+    return f"cluster-robust (by {settings.cluster}), mix-adjusted, t {settings.ci_level:.0%}"
 
 
 def venue_scorecard(
@@ -109,36 +131,38 @@ def venue_scorecard(
             how="left",
         )
     clusters = max((e.clusters for e in estimates.values()), default=0)
-    t_crit = t_quantile(settings.ci_level, clusters)
     influence = combine_influence(
         [(w, estimates[m].influence) for m, w in settings.score_weights.items()], venues
     )
     score = pl.sum_horizontal(pl.col(m) * w for m, w in settings.score_weights.items())
     any_null = pl.any_horizontal(pl.col(m).is_null() for m in settings.score_weights)
     base = base.with_columns(score=pl.when(~any_null).then(score))
-    se = {v: influence_se(influence, pl.col(v)) for v in venues}
-    base = base.with_columns(score_se=pl.col("venue").replace_strict(se, default=None))
+    method = settings.ci_method
+    se = {v: influence_se(influence, pl.col(v), method) for v in venues}
+    t_crit = {v: influence_t(influence, pl.col(v), settings.ci_level, method) for v in venues}
+    base = base.with_columns(
+        score_se=pl.col("venue").replace_strict(se, default=None),
+        score_t=pl.col("venue").replace_strict(t_crit, default=None, return_dtype=pl.Float64),
+    )
     rankable = base.filter(
         pl.col("score").is_not_null() & (pl.col("fills") >= settings.min_fills)
     ).select("venue", "score")
-    tiers = _tiers(rankable, influence, t_crit) if rankable.height else {}
+    tiers = _tiers(rankable, influence, settings) if rankable.height else {}
     members = {
         v: ", ".join(sorted(u for u, t in tiers.items() if t == tier)) for v, tier in tiers.items()
     }
     start, end, days = window
     return (
         base.with_columns(
-            score_ci_low=pl.col("score") - t_crit * pl.col("score_se"),
-            score_ci_high=pl.col("score") + t_crit * pl.col("score_se"),
+            score_ci_low=pl.col("score") - pl.col("score_t") * pl.col("score_se"),
+            score_ci_high=pl.col("score") + pl.col("score_t") * pl.col("score_se"),
             rank=pl.col("venue").replace_strict(tiers, default=None, return_dtype=pl.Int32),
             rank_tier_members=pl.col("venue").replace_strict(members, default=None),
             window_start=pl.lit(start),
             window_end=pl.lit(end),
             trade_days=pl.lit(days, pl.Int32),
             clusters=pl.lit(clusters, pl.Int32),
-            ci_method=pl.lit(
-                f"cluster-robust (by {settings.cluster}), mix-adjusted, t {settings.ci_level:.0%}"
-            ),
+            ci_method=pl.lit(_ci_method_label(settings)),
         )
         .with_columns(
             pl.col("score_ci_low", "score_ci_high").fill_nan(None),

@@ -39,6 +39,12 @@ class VenueSettings:
         separating the liquidity buckets low | mid | high.
     all_in_horizon_s: markout horizon of the all-in cost (all_in = fee_bps - markout_h_bps).
     ci_level: two-sided level of the confidence intervals.
+    ci_method: "conditional" (default): the intervals cover the mix-adjusted expected metric
+        given the fills actually sent (their cells, sizes and prevailing quotes), from CR2
+        residuals of a working model that absorbs what the quotes predict and t with each
+        venue's effective number of clusters; "cr1": the Liang-Zeger CR1 sandwich with
+        t(G - 1), conservative for that estimand (it also carries the variation of spreads
+        across fills). docs/VENUES.md, "Confidence intervals".
     cluster: the resampling unit of the cluster-robust variance: "order" (parent order) or
         "symbol_day" (every fill of a symbol on a date; more conservative, fewer clusters).
     score_weights: composite score = sum of weight x mix-adjusted metric (higher is better);
@@ -60,6 +66,7 @@ class VenueSettings:
     liquidity_edges_usd: tuple[float, float] = (20e6, 200e6)
     all_in_horizon_s: int = 60
     ci_level: float = 0.95
+    ci_method: str = "conditional"
     cluster: str = "order"
     score_weights: dict[str, float] = field(
         default_factory=lambda: {"all_in_cost_bps": -1.0, "fill_rate": 5.0}
@@ -73,6 +80,8 @@ class VenueSettings:
     def __post_init__(self) -> None:
         if self.cluster not in ("order", "symbol_day"):
             raise ValueError(f"cluster must be 'order' or 'symbol_day', not {self.cluster!r}")
+        if self.ci_method not in ("conditional", "cr1"):
+            raise ValueError(f"ci_method must be 'conditional' or 'cr1', not {self.ci_method!r}")
         if not 0 < self.ci_level < 1:
             raise ValueError(f"ci_level must be in (0, 1), not {self.ci_level}")
         unknown = set(self.score_weights) - set(KEY_METRICS)
