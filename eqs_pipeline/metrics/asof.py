@@ -108,7 +108,8 @@ def _timeline(frame: pl.DataFrame, ts: str = "ts") -> Timeline:
     t = instants_us(frame[ts])
     step, dt = np.diff(gid), np.diff(t)
     if not ((step > 0) | ((step == 0) & (dt >= 0))).all():
-        order = np.lexsort((t, gid))  # stable: equal timestamps keep landing order
+        # Stable: equal timestamps keep landing order.
+        order = stable_order(gid, t)
         frame, gid, t = frame[order], gid[order], t[order]
     n = len(groups.symbols) * groups.days.size
     first = np.minimum(np.searchsorted(gid, np.arange(n)), max(gid.size - 1, 0))
@@ -121,6 +122,22 @@ def _timeline(frame: pl.DataFrame, ts: str = "ts") -> Timeline:
         )
     frame = frame.with_columns(_gid=pl.Series(gid)).with_row_index("_qi")
     return Timeline(frame, groups, gid, gid * SPAN + offset, origins)
+
+
+def stable_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """Stable argsort by (major, minor), two int64 arrays of non-negative `major`.
+
+    When both fit one int64 (`major * span + minor - min(minor)`, the usual case: one or a few
+    trade dates), one stable sort of that key; otherwise `numpy.lexsort`. Same permutation.
+    """
+    if not minor.size:
+        return np.arange(0, dtype=np.int64)
+    lo, hi = int(minor.min()), int(minor.max())
+    span = hi - lo + 1
+    top = int(major.max()) if major.size else 0
+    if int(major.min()) >= 0 and span < (1 << 62) and (top + 1) * span < (1 << 62):
+        return np.argsort(major * span + (minor - lo), kind="stable")
+    return np.lexsort((minor, major))
 
 
 def prepare_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> Timeline:

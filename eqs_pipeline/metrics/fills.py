@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import polars as pl
 
 from eqs_pipeline.contract import side_sign
 from eqs_pipeline.metrics import formulas as f
-from eqs_pipeline.metrics.asof import Timeline, prepare_quotes
+from eqs_pipeline.metrics.asof import Timeline, prepare_quotes, stable_order
 from eqs_pipeline.settings import QualitySettings
 
 ORDER_ATTRIBUTES = ("side", "algo", "broker", "trader", "urgency")
@@ -59,9 +60,9 @@ def fill_quality(
         executions.lazy()
         .join(orders.lazy().select("order_id", *ORDER_ATTRIBUTES), on="order_id", how="left")
         .with_columns(side_sign=side_sign(pl.col("side")), notional=pl.col("qty") * pl.col("price"))
-        .sort("trade_date", "symbol", "exec_ts", "exec_id")
         .collect()
     )
+    fills = fills[fill_order(fills)]
     gid = q.ids(fills)
     at_fill = q.lookup(gid, fills["exec_ts"], strict=True)
     looked_up = q.take(
@@ -113,6 +114,50 @@ def fill_quality(
         *horizon_exprs,
         pl.when(m.is_null()).then(pl.lit("no_prior_quote")).alias("null_reason"),
     ).select(fill_quality_columns(settings.horizons_s))
+
+
+def fill_order(fills: pl.DataFrame) -> np.ndarray:
+    """The permutation that sorts fills by (trade_date, symbol, exec_ts, exec_id), nulls first.
+
+    The same order as `DataFrame.sort` on those columns, without sorting strings: the symbol is
+    rank-encoded through an Enum of its sorted values, the three integer keys are sorted at once
+    (`stable_order`), and only rows tied on all three (rare) are ordered by exec_id.
+    """
+    if fills.height == 0:
+        return np.arange(0, dtype=np.int64)
+    symbols = fills["symbol"].drop_nulls().unique().sort()
+    keys = fills.select(
+        pl.col("trade_date").is_not_null().cast(pl.Int64).alias("dn"),
+        pl.col("trade_date").cast(pl.Int32).cast(pl.Int64).fill_null(0).alias("d"),
+        pl.col("symbol").cast(pl.Enum(symbols)).to_physical().cast(pl.Int64).fill_null(-1),
+        pl.col("exec_ts").is_not_null().cast(pl.Int64).alias("tn"),
+        pl.col("exec_ts").to_physical().fill_null(0).alias("t"),
+    )
+    dn, d, sym, tn, t = (keys.to_series(i).to_numpy().astype(np.int64) for i in range(5))
+    known_d, known_t = dn == 1, tn == 1
+    days = np.unique(d[known_d])
+    day = np.where(known_d, np.searchsorted(days, d) + 1, 0)
+    # Group number in (date, symbol) order and time, nulls first (0).
+    group = day * (symbols.len() + 1) + sym + 1
+    time = np.where(known_t, t - (t[known_t].min() if known_t.any() else 0) + 1, 0)
+    order = stable_order(group, time)
+    g, t_sorted = group[order], time[order]
+    tied = (g[1:] == g[:-1]) & (t_sorted[1:] == t_sorted[:-1])
+    if tied.any():
+        at = np.zeros(order.size, dtype=bool)
+        at[1:] |= tied
+        at[:-1] |= tied
+        rows = np.flatnonzero(at)
+        sub = pl.DataFrame(
+            {
+                "g": g[rows],
+                "t": t_sorted[rows],
+                "e": fills["exec_id"].gather(order[rows]),
+                "i": order[rows],
+            }
+        ).sort("g", "t", "e")
+        order[rows] = sub["i"].to_numpy()
+    return order
 
 
 def fill_quality_columns(horizons_s: tuple[int, ...]) -> list[str]:
