@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cases", default=None, help="comma-separated cases (default: all)")
     parser.add_argument("--runs", type=int, default=None, help="runs per case (median reported)")
     parser.add_argument("--cache", type=Path, default=CACHE)
-    parser.add_argument("--backfill-dates", type=int, default=2)
+    parser.add_argument("--backfill-dates", type=int, default=4, help="partitions backfilled")
+    parser.add_argument(
+        "--backfill-size", default="1m", help="data set of the backfill case (tiny,100k,1m,10m)"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update PERFORMANCE.md")
     args = parser.parse_args(argv)
     sizes = (args.sizes or ("100k,1m" if args.quick else "1m,10m")).split(",")
@@ -119,7 +122,10 @@ def main(argv: list[str] | None = None) -> dict:
         plan += [("dagster", small, [])] * runs
     if "backfill" in wanted:
         extra = ["--dates", str(args.backfill_dates)]
-        plan += [("backfill-serial", "tiny", extra), ("backfill-parallel", "tiny", extra)]
+        plan += [
+            ("backfill-serial", args.backfill_size, extra),
+            ("backfill-parallel", args.backfill_size, extra),
+        ]
     results: dict[tuple[str, str], list[dict]] = {}
     info = {}
     with Progress(
@@ -244,23 +250,44 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
             ["  quality and venue steps", _f(d["quality_steps_s"])],
             ["pure computation of the same partition (fill + order + venue-daily)",
              _f(d["compute_s"])],
-            ["  reading its staged rows from DuckDB", _f(d["read_s"])],
+            ["  reading its staged rows from the Parquet lake", _f(d["read_s"])],
             ["Dagster steps minus pure computation and reads",
              _f(d["quality_steps_s"] - d["compute_s"] - d["read_s"])],
         ]))  # fmt: skip
     if "backfill-serial" in summary and "backfill-parallel" in summary:
         s, p = summary["backfill-serial"], summary["backfill-parallel"]
-        out.append(("Backfill", ["mode", "partitions", "seconds", "failed", "lock errors"], [
-            ["serial, in process", str(s["partitions"]), _f(s["backfill_s"]), str(s["failed"]),
-             str(s["lock_errors"])],
-            ["parallel runs, multiprocess executor", str(p["partitions"]), _f(p["backfill_s"]),
-             str(p["failed"]), str(p["lock_errors"])],
-        ]))  # fmt: skip
+        out.append(
+            (
+                "Backfill",
+                ["mode", "partitions", "seconds", "speedup", "failed", "lock errors",
+                 "max steps at once", "max pool steps at once", "seconds in pool steps",
+                 "each date loaded once"],
+                [_backfill_row("serial, one process, in-process executor", s, s),
+                 _backfill_row("concurrent runs, multiprocess executor, one instance", p, s)],
+            )
+        )  # fmt: skip
     return out
+
+
+def _backfill_row(mode: str, r: dict, serial: dict) -> list[str]:
+    return [
+        mode,
+        str(r["partitions"]),
+        _f(r["backfill_s"]),
+        _f(_ratio(serial["backfill_s"], r["backfill_s"])),
+        str(r["failed"]),
+        str(r["lock_errors"]),
+        str(r.get("max_concurrent_steps", "n/a")),
+        str(r.get("max_concurrent_pool_steps", "n/a")),
+        _f(r.get("pool_step_s")),
+        "yes" if r.get("partitions_loaded_once") else "no",
+    ]
 
 
 def print_summary(console: Console, summary: dict) -> None:
     for title, head, body in tables(summary):
+        if _partial(summary) and title not in ALONE:
+            continue
         table = Table(title=title)
         for h in head:
             table.add_column(h)
@@ -269,29 +296,71 @@ def print_summary(console: Console, summary: dict) -> None:
         console.print(table)
 
 
+def _machine_line(m: dict) -> str:
+    return (
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}; Python "
+        f"{m['python']}, Polars {m['polars']}, DuckDB {m['duckdb']}, pandas {m['pandas']}; "
+        f"load average at the end {', '.join(f'{x:.1f}' for x in m['load_average'])}."
+    )
+
+
+def _section(title: str, head: list[str], body: list[list[str]], note: str = "") -> list[str]:
+    lines = [f"### {title}", ""]
+    if note:
+        lines += [note, ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    lines.append("")
+    return lines
+
+
 def markdown(summary: dict) -> str:
-    m = summary["machine"]
     lines = [
         f"Measured {summary['when']} with `python -m benchmarks.run` ({summary['runs']} runs per "
         "case, medians; each case in its own process).",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}; Python "
-        f"{m['python']}, Polars {m['polars']}, DuckDB {m['duckdb']}, pandas {m['pandas']}; "
-        f"load average at the end {', '.join(f'{x:.1f}' for x in m['load_average'])}.",
+        _machine_line(summary["machine"]),
         "",
     ]
     for title, head, body in tables(summary):
-        lines += [f"### {title}", "", "| " + " | ".join(head) + " |",
-                  "|" + "---|" * len(head)]  # fmt: skip
-        lines += ["| " + " | ".join(r) + " |" for r in body]
-        lines.append("")
+        lines += _section(title, head, body)
     return "\n".join(lines)
+
+
+# Sections a run without the batch cases measures on their own (merged into the doc).
+ALONE = ("Event path", "One daily partition through Dagster", "Backfill")
+
+
+def _partial(summary: dict) -> bool:
+    """Only some sections were measured (no batch case ran): keep the others in the doc."""
+    return not any(case in row for row in summary["sizes"] for case in SIZE_CASES)
+
+
+def _merge(block: str, summary: dict) -> str:
+    """The generated block with only the sections this run measured replaced (or appended)."""
+    note = f"_This section measured {summary['when']}. {_machine_line(summary['machine'])}_"
+    for title, head, body in tables(summary):
+        if title not in ALONE:
+            continue
+        new = "\n".join(_section(title, head, body, note))
+        marker = f"### {title}\n"
+        if marker in block:
+            start = block.index(marker)
+            nxt = block.find("\n### ", start + len(marker))
+            end = nxt + 1 if nxt != -1 else len(block)
+            block = block[:start] + new + block[end:]
+        else:
+            block = block.rstrip("\n") + "\n\n" + new
+    return block
 
 
 def write_doc(summary: dict) -> None:
     text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
     before, rest = text.split(BEGIN, 1)
-    after = rest.split(END, 1)[1]
+    old, after = rest.split(END, 1)
+    if _partial(summary):
+        DOC.write_text(f"{before}{BEGIN}{_merge(old, summary)}{END}{after}")
+        return
     DOC.write_text(f"{before}{BEGIN}\n{markdown(summary)}\n{END}{after}")
     (DOC.parent / "performance.json").write_text(json.dumps(summary, indent=1, default=str))
 

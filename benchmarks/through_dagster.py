@@ -3,42 +3,27 @@ of several partitions, serial in one process versus parallel runs on the multipr
 
 Each case builds a fresh EQS home under the work folder: `landing` links to the cached data set,
 the Dagster instance (DAGSTER_HOME) carries the project's dagster.yaml, whose pool
-`duckdb_warehouse` (one slot) serializes every step that writes the warehouse.
+`duckdb_warehouse` (one slot) serializes the steps that open the warehouse (the daily load
+step); the compute steps read and write the Parquet lake under the home and run in parallel.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
+from benchmarks.backfill import daily_job, use_home
 from benchmarks.datasets import trade_dates
-
-ROOT = Path(__file__).parents[1]
 
 
 def _home(folder: Path, workdir: Path | None) -> Path:
     home = Path(tempfile.mkdtemp(prefix="eqs-bench-", dir=workdir))
-    (home / "landing").symlink_to(folder.resolve())
-    (home / "dagster").mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
-    os.environ["EQS_HOME"] = str(home)
-    os.environ["DAGSTER_HOME"] = str(home / "dagster")
-    return home
-
-
-def daily_job() -> dg.JobDefinition:
-    """The project's daily job (resources from EQS_HOME), for `dg.reconstructable`."""
-    from eqs_pipeline.definitions import defs
-    from eqs_pipeline.defs.jobs import DAILY_JOB
-
-    return defs().resolve_job_def(DAILY_JOB)
+    return use_home(home, folder)
 
 
 def _reference(instance: dg.DagsterInstance) -> None:
@@ -70,17 +55,16 @@ def _step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]
 def _pure(home: Path, day: date) -> dict:
     """The quality and venue-daily computation of the partition from its staged rows."""
     from benchmarks.cases import pipeline_frames
-    from eqs_pipeline import warehouse
-    from eqs_pipeline.defs.quality.assets import read_staged
+    from eqs_pipeline.defs.quality.assets import read_lake, read_staged
+    from eqs_pipeline.defs.resources import EqsPathsResource
 
     start = time.perf_counter()
-    con = warehouse.connect(home / "warehouse.duckdb", read_only=True)
+    paths = EqsPathsResource(home=str(home))
     frames = {
-        t: read_staged(con, t, day).collect()
+        t: read_staged(paths, t, day).collect()
         for t in ("executions", "quotes", "orders", "market_trades", "child_orders")
     }
-    frames["instruments"] = warehouse.read_table(con, "staging.instruments")
-    con.close()
+    frames["instruments"] = read_lake(paths, "staging.instruments", None).collect()
     read = time.perf_counter() - start
     start = time.perf_counter()
     pipeline_frames(frames)
@@ -113,58 +97,55 @@ def one_partition(folder: Path, workdir: Path | None) -> dict:
     }
 
 
-def _run_partition(day: str) -> tuple[bool, str]:
-    with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(
-            dg.reconstructable(daily_job),
-            instance=instance,
-            tags={"dagster/partition": day},
-            raise_on_error=False,
-        )
-        errors = [
-            e.step_failure_data.error.to_string()
-            for e in result.all_events
-            if e.is_step_failure and e.step_failure_data and e.step_failure_data.error
-        ]
-        return result.success, "\n".join(errors)
-
-
 def backfill(folder: Path, workdir: Path | None, dates: int, parallel: bool) -> dict:
-    from eqs_pipeline.runner import QUIET_LOGGING
+    """N partitions serially (one process, in-process executor) or as concurrent runs on the
+    multiprocess executor against one instance (`benchmarks.backfill`)."""
+    from benchmarks import backfill as bf
 
     home = _home(folder, workdir)
     days = [d.isoformat() for d in trade_dates(folder)[: dates or None]]
-    with dg.DagsterInstance.get() as instance:
-        _reference(instance)
+    bf.run_reference()
     start = time.perf_counter()
     if parallel:
-        with ProcessPoolExecutor(max_workers=len(days)) as pool:
-            outcomes = list(pool.map(_run_partition, days))
+        outcomes = bf.run_concurrently(days)
     else:
         job = daily_job()
         with dg.DagsterInstance.get() as instance:
-            outcomes = [
-                (
-                    job.execute_in_process(
-                        instance=instance,
-                        partition_key=d,
-                        run_config=QUIET_LOGGING,
-                        raise_on_error=False,
-                    ).success,
-                    "",
+            outcomes = []
+            for d in days:
+                result = job.execute_in_process(
+                    instance=instance, partition_key=d, run_config=bf.QUIET, raise_on_error=False
                 )
-                for d in days
-            ]
+                outcomes.append(bf.RunOutcome(d, result.run_id, result.success, ""))
     wall = time.perf_counter() - start
+    intervals = bf.step_intervals([o.run_id for o in outcomes])
+    pooled = bf.pool_step_keys()
+    loaded = _loaded_partitions(home, days)
     shutil.rmtree(home)
-    failures = [err for ok, err in outcomes if not ok]
+    failures = [o.errors for o in outcomes if not o.success]
     return {
         "partitions": len(days),
         "backfill_s": wall,
         "failed": len(failures),
         "lock_errors": sum("lock" in err.lower() for err in failures),
+        "max_concurrent_steps": bf.max_overlap(intervals),
+        "max_concurrent_pool_steps": bf.max_overlap([i for i in intervals if i[1] in pooled]),
+        "pool_step_s": sum(e - s for _, k, s, e in intervals if k in pooled),
+        "partitions_loaded_once": loaded,
         "first_error": failures[0][-2000:] if failures else None,
     }
+
+
+def _loaded_partitions(home: Path, days: list[str]) -> bool:
+    """Every trade date is in the warehouse exactly once (fills unique, orders per date)."""
+    import duckdb
+
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        fills, distinct, loaded = con.execute(
+            "select count(*), count(distinct exec_id), count(distinct trade_date) "
+            "from quality.fill_quality"
+        ).fetchall()[0]
+    return fills == distinct and loaded == len(days)
 
 
 def run_case(case: str, folder: Path, workdir: Path | None, dates: int) -> dict:

@@ -2,7 +2,8 @@
 
 The same Dagster definitions the UI loads are executed job by job: reference data first, then
 every trade date present in the landing directory (optionally limited to a date range), with a
-progress display. Resources point at the given landing directory and warehouse file.
+progress display. Resources point at the given landing directory and warehouse file; the Parquet
+lake of the daily partitions sits beside the warehouse file (`<folder>/lake`) unless given.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def run_pipeline(
     start: date | None = None,
     end: date | None = None,
     exports: Path | None = None,
+    lake: Path | None = None,
     settings: MetricSettingsResource | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> RunReport:
@@ -120,6 +122,7 @@ def run_pipeline(
         landing=str(landing),
         warehouse=str(warehouse),
         exports=str(exports or warehouse.parent / "exports"),
+        lake=str(lake or warehouse.parent / "lake"),
     )
     defs = run_definitions(paths, settings or MetricSettingsResource())
     instance = (

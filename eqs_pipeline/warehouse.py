@@ -136,6 +136,22 @@ def replace_partition(
     replace_rows(con, table, frame, "delete_partition", {"trade_date": trade_date})
 
 
+def replace_partitions(
+    con: duckdb.DuckDBPyConnection, frames: Mapping[str, pl.DataFrame], trade_date: date
+) -> None:
+    """Replace the rows of `trade_date` in every table of `frames`, all in one transaction."""
+    with transaction(con):
+        for table, frame in frames.items():
+            replace_partition(con, table, frame, trade_date)
+
+
+def count_partition(con: duckdb.DuckDBPyConnection, table: str, trade_date: date) -> int:
+    """Rows of `trade_date` in `table`."""
+    return con.execute(
+        sql("count_partition_rows", table=table), {"trade_date": trade_date}
+    ).fetchall()[0][0]
+
+
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     """Replace every row of `table` with `frame` (call inside `transaction`)."""
     replace_rows(con, table, frame, "delete_all")

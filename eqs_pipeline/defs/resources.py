@@ -1,7 +1,7 @@
 """Resources shared by every domain: where data lives, and the metric settings.
 
-Every path derives from one configured root, `EQS_HOME` (landing files, the warehouse file and
-the event exports sit under it unless configured one by one).
+Every path derives from one configured root, `EQS_HOME` (landing files, the Parquet lake, the
+warehouse file and the event exports sit under it unless configured one by one).
 """
 
 from __future__ import annotations
@@ -22,18 +22,26 @@ from eqs_pipeline.settings import (
     ScoreSettings,
 )
 
-# DuckDB allows one writer per file: every asset that writes the warehouse takes this pool,
-# whose limit of 1 is set in dagster.yaml.
+# DuckDB allows one process to open the file read-write, and then no other process can open it
+# at all: every step that opens the warehouse (load steps, window assets, instruments, checks
+# that read it) takes this pool, whose limit of 1 is set in dagster.yaml. Daily compute steps
+# read and write the Parquet lake instead and take no pool.
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 
 class EqsPathsResource(dg.ConfigurableResource):
-    """Locations of the landing directory, the DuckDB warehouse and the event exports."""
+    """Locations of the landing directory, the Parquet lake, the DuckDB warehouse and the event
+    exports."""
 
     home: str = Field(description="Root folder (EQS_HOME); the defaults below live under it.")
     landing: str | None = Field(None, description="Landing directory; default <home>/landing.")
     warehouse: str | None = Field(None, description="DuckDB file; default <home>/warehouse.duckdb.")
     exports: str | None = Field(None, description="Event exports; default <home>/exports.")
+    lake: str | None = Field(
+        None,
+        description="Parquet lake of the daily partitions (a folder, or an object-store URL "
+        "such as s3://bucket/eqs/lake); default <home>/lake.",
+    )
 
     @property
     def landing_dir(self) -> Path:
@@ -46,6 +54,11 @@ class EqsPathsResource(dg.ConfigurableResource):
     @property
     def exports_dir(self) -> Path:
         return Path(self.exports) if self.exports else Path(self.home) / "exports"
+
+    @property
+    def lake_root(self) -> str:
+        """The lake's root: a local folder or an object-store URL (see `eqs_pipeline.lake`)."""
+        return self.lake if self.lake else str(Path(self.home) / "lake")
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -16,6 +16,9 @@ EXPECTED_DAILY = {
     "quality/fill_quality",
     "quality/order_quality",
     "quality/execution_quality_events",
+    "venue/venue_daily",
+    "venue/venue_daily_buckets",
+    "warehouse/day",
 }
 
 
@@ -42,16 +45,39 @@ def test_daily_job_holds_exactly_the_partitioned_assets() -> None:
     assert {k.to_user_string() for k in daily} >= EXPECTED_DAILY
 
 
-def test_every_asset_has_a_blocking_schema_check_and_writers_share_the_pool() -> None:
+def test_every_asset_has_a_blocking_schema_check() -> None:
     defs = load_defs()
     graph = defs.resolve_asset_graph()
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
-    for key in EXPECTED_DAILY | {"staging/instruments"}:
+    for key in EXPECTED_DAILY - {"warehouse/day"} | {"staging/instruments"}:
         assert (key, "schema") in checks, key
+    assert ("warehouse/day", "loaded") in checks
     assert ("staging/quarantine", "conservation") in checks
+
+
+def test_only_steps_that_open_duckdb_take_the_pool() -> None:
+    """Daily compute steps read and write the Parquet lake (no pool, so trade dates run in
+    parallel); every step that opens the DuckDB file holds the one-slot pool."""
+    defs = load_defs()
+    daily = {
+        k.to_user_string()
+        for k in defs.resolve_job_def(DAILY_JOB).asset_layer.executable_asset_keys
+    }
+    pools = {}
     for assets_def in defs.assets:
         if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_executable:
             for spec in assets_def.specs:
-                if spec.key.path[0] in {"staging", "quality", "venue"}:
-                    op_pool = assets_def.op.pool
-                    assert op_pool == WAREHOUSE_POOL, spec.key
+                pools[spec.key.to_user_string()] = (assets_def.op.pool, spec.kinds)
+    for key, (pool, kinds) in pools.items():
+        if "duckdb" in kinds:
+            assert pool == WAREHOUSE_POOL, key
+        else:
+            assert pool is None and key in daily, key
+    assert {k for k in daily if pools[k][0] == WAREHOUSE_POOL} == {"warehouse/day"}
+    check_pools = {
+        (key.asset_key.to_user_string(), key.name): checks_def.node_def.pool
+        for checks_def in defs.asset_checks
+        for key in checks_def.check_keys
+    }
+    assert check_pools[("staging/instruments", "conservation")] == WAREHOUSE_POOL
+    assert check_pools[("staging/quarantine", "conservation")] is None  # counts in the lake

@@ -1,15 +1,19 @@
 """Staging assets: landed files -> validated `staging.*` tables and `staging.quarantine`.
 
 The daily multi-asset reads every contract table of one trade date, applies the row rules of
-`eqs_pipeline.ingest` and writes the staged tables, the quarantined rows and the ingest log in one
-transaction: a file-level problem fails the partition before anything is written, so nothing
-partial ever lands.
+`eqs_pipeline.ingest` and writes the staged tables, the quarantined rows and the ingest log as
+partitions of the Parquet lake (no DuckDB, no pool: trade dates stage in parallel); the load
+step `warehouse/day` copies them into the warehouse in one transaction. A file-level problem
+fails the partition before anything is written, so nothing partial ever lands.
+
+`staging/instruments` (undated, small) writes the warehouse under the pool and keeps a copy in
+the lake, which the daily steps read.
 """
 
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline import warehouse
+from eqs_pipeline import lake, warehouse
 from eqs_pipeline.contract import DATED_TABLES
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
@@ -27,6 +31,12 @@ INSTRUMENTS_KEY = dg.AssetKey(["staging", "instruments"])
 QUARANTINE_KEY = dg.AssetKey(["staging", "quarantine"])
 INGEST_LOG_TABLE = "staging.ingest_log"
 STAGING_KEYS = {table: dg.AssetKey(["staging", table]) for table in DATED_TABLES}
+# Every lake table that staging_day writes for a trade date (the load step copies them all).
+STAGING_LAKE_TABLES = (
+    *(f"staging.{table}" for table in DATED_TABLES),
+    "staging.quarantine",
+    INGEST_LOG_TABLE,
+)
 
 
 def _table_name(key: dg.AssetKey) -> str:
@@ -51,7 +61,7 @@ def _ingest_log(result: IngestResult, run_id: str) -> pl.DataFrame:
     key=INSTRUMENTS_KEY,
     group_name="staging",
     pool=WAREHOUSE_POOL,
-    kinds={"duckdb", "polars"},
+    kinds={"duckdb", "parquet", "polars"},
     check_specs=[schema_check_spec(INSTRUMENTS_KEY)],
 )
 def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.MaterializeResult:
@@ -75,6 +85,7 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
             warehouse.replace_rows(
                 con, table, frame, "delete_source_table_rows", {"source_table": "instruments"}
             )
+    lake.write(paths.lake_root, "staging.instruments", staged, None)
     return dg.MaterializeResult(
         metadata={
             **frame_metadata("staging.instruments", staged),
@@ -91,9 +102,9 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
                 key,
                 group_name="staging",
                 deps=[INSTRUMENTS_KEY],
-                kinds={"duckdb", "polars"},
+                kinds={"parquet", "polars"},
                 description=f"Validated `{table}` rows of the trade date, plus trade_date and "
-                "source_file.",
+                "source_file (a lake partition; in the warehouse after `warehouse/day`).",
             )
             for table, key in STAGING_KEYS.items()
         ],
@@ -101,14 +112,13 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
             QUARANTINE_KEY,
             group_name="staging",
             deps=[INSTRUMENTS_KEY],
-            kinds={"duckdb", "polars"},
+            kinds={"parquet", "polars"},
             description="Every landed row that broke a rule: source table, trade date, source "
             "file and row, the original row as JSON, and every reason.",
         ),
     ],
     check_specs=[schema_check_spec(key) for key in [*STAGING_KEYS.values(), QUARANTINE_KEY]],
     partitions_def=trade_date_partitions,
-    pool=WAREHOUSE_POOL,
     name="staging_day",
 )
 def staging_day(
@@ -117,7 +127,7 @@ def staging_day(
     settings: MetricSettingsResource,
 ):
     """Ingest one trade date of landed files: coerce to the contract, apply every row rule,
-    quarantine bad rows and stage the rest, all in one transaction."""
+    quarantine bad rows and stage the rest as lake partitions."""
     trade_date = partition_date(context)
     raw = {table: _read_or_fail(paths, table, trade_date) for table in DATED_TABLES}
     if not any(frame.height for frame in raw.values()):
@@ -126,22 +136,20 @@ def staging_day(
             f"expected files in <landing>/<table>/date={trade_date}/ for the tables "
             f"{', '.join(DATED_TABLES)}",
         )
-    with paths.connect() as con:
-        instruments_frame = (
-            warehouse.read_table(con, "staging.instruments")
-            if warehouse.table_exists(con, "staging.instruments")
-            else None
-        )
-        result = validate_partition(
-            raw, trade_date, instruments_frame, settings.ingest(), landing=paths.landing_dir
-        )
-        with warehouse.transaction(con):
-            for table, key in STAGING_KEYS.items():
-                warehouse.replace_partition(con, _table_name(key), result.staged[table], trade_date)
-            warehouse.replace_partition(con, "staging.quarantine", result.quarantine, trade_date)
-            warehouse.replace_partition(
-                con, INGEST_LOG_TABLE, _ingest_log(result, context.run.run_id), trade_date
-            )
+    instruments_frame = (
+        lake.read(paths.lake_root, "staging.instruments", None)
+        if lake.exists(paths.lake_root, "staging.instruments", None)
+        else None
+    )
+    result = validate_partition(
+        raw, trade_date, instruments_frame, settings.ingest(), landing=paths.landing_dir
+    )
+    for table, key in STAGING_KEYS.items():
+        lake.write(paths.lake_root, _table_name(key), result.staged[table], trade_date)
+    lake.write(paths.lake_root, "staging.quarantine", result.quarantine, trade_date)
+    lake.write(
+        paths.lake_root, INGEST_LOG_TABLE, _ingest_log(result, context.run.run_id), trade_date
+    )
 
     for table, key in STAGING_KEYS.items():
         staged = result.staged[table]

@@ -1,7 +1,9 @@
 """Fill- and order-level quality assets and the ExecutionQualityEvent stream, per trade date.
 
-Thin wrappers: read the partition's staged rows, call the pure functions of
-`eqs_pipeline.metrics`, validate, replace the partition, attach metadata.
+Thin wrappers: read the partition's staged rows from the Parquet lake, call the pure functions
+of `eqs_pipeline.metrics`, validate, replace the partition's lake file, attach metadata. They
+take no pool and never open the DuckDB file, so trade dates compute in parallel; the load step
+`warehouse/day` puts the results into the warehouse.
 """
 
 from datetime import UTC, datetime
@@ -9,13 +11,13 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline import warehouse
+from eqs_pipeline import lake
 from eqs_pipeline.contract import CONTRACT
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY, STAGING_KEYS
 from eqs_pipeline.defs.metadata import frame_metadata
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
-from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
+from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.exports import write_events_jsonl
 from eqs_pipeline.metrics.events import execution_quality_events as build_events
 from eqs_pipeline.metrics.fills import fill_quality as compute_fill_quality
@@ -26,10 +28,19 @@ ORDER_QUALITY_KEY = dg.AssetKey(["quality", "order_quality"])
 EVENTS_KEY = dg.AssetKey(["quality", "execution_quality_events"])
 
 
-def read_staged(con, table: str, trade_date) -> pl.LazyFrame:
-    """One trade date of a staged contract table, typed as the contract says."""
-    schema = CONTRACT[table].polars_schema
-    return warehouse.read_partition(con, f"staging.{table}", trade_date, schema).lazy()
+def read_lake(
+    paths: EqsPathsResource, table: str, trade_date, schema: dict | None = None
+) -> pl.LazyFrame:
+    """One trade date of a lake table, failing the step clearly if it is not there yet."""
+    try:
+        return lake.read(paths.lake_root, table, trade_date, schema).lazy()
+    except lake.MissingPartition as exc:
+        raise dg.Failure(description=str(exc)) from exc
+
+
+def read_staged(paths: EqsPathsResource, table: str, trade_date) -> pl.LazyFrame:
+    """One trade date of a staged contract table from the lake, typed as the contract says."""
+    return read_lake(paths, f"staging.{table}", trade_date, CONTRACT[table].polars_schema)
 
 
 def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> float | None:
@@ -43,8 +54,7 @@ def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> flo
     deps=[STAGING_KEYS["executions"], STAGING_KEYS["quotes"], STAGING_KEYS["orders"]],
     partitions_def=trade_date_partitions,
     group_name="quality",
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb", "polars"},
+    kinds={"parquet", "polars"},
     check_specs=[schema_check_spec(FILL_QUALITY_KEY)],
 )
 def fill_quality(
@@ -56,16 +66,14 @@ def fill_quality(
     improvement and quote position, spread capture, fees, and realized spread, price impact and
     markout at 1s/5s/15s/60s/300s (docs/METRICS.md)."""
     trade_date = partition_date(context)
-    with paths.connect() as con:
-        frame = compute_fill_quality(
-            read_staged(con, "executions", trade_date),
-            read_staged(con, "quotes", trade_date),
-            read_staged(con, "orders", trade_date),
-            settings.quality(),
-        ).collect()
-        check = schema_check_result(FILL_QUALITY_KEY, frame)
-        with warehouse.transaction(con):
-            warehouse.replace_partition(con, "quality.fill_quality", frame, trade_date)
+    frame = compute_fill_quality(
+        read_staged(paths, "executions", trade_date),
+        read_staged(paths, "quotes", trade_date),
+        read_staged(paths, "orders", trade_date),
+        settings.quality(),
+    ).collect()
+    check = schema_check_result(FILL_QUALITY_KEY, frame)
+    lake.write(paths.lake_root, "quality.fill_quality", frame, trade_date)
     return dg.MaterializeResult(
         metadata=frame_metadata(
             "quality.fill_quality",
@@ -86,8 +94,7 @@ def fill_quality(
     deps=[FILL_QUALITY_KEY, STAGING_KEYS["market_trades"], INSTRUMENTS_KEY],
     partitions_def=trade_date_partitions,
     group_name="quality",
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb", "polars"},
+    kinds={"parquet", "polars"},
     check_specs=[schema_check_spec(ORDER_QUALITY_KEY)],
 )
 def order_quality(
@@ -99,19 +106,16 @@ def order_quality(
     slippage, participation, implementation shortfall and its opportunity cost, fees, spreads,
     passive share, timing, reversion, and the difficulty-aware quality score and grade."""
     trade_date = partition_date(context)
-    with paths.connect() as con:
-        fills = warehouse.read_partition(con, "quality.fill_quality", trade_date).lazy()
-        frame = compute_order_quality(
-            read_staged(con, "orders", trade_date),
-            fills,
-            read_staged(con, "quotes", trade_date),
-            read_staged(con, "market_trades", trade_date),
-            warehouse.read_table(con, "staging.instruments").lazy(),
-            settings.quality(),
-        ).collect()
-        check = schema_check_result(ORDER_QUALITY_KEY, frame)
-        with warehouse.transaction(con):
-            warehouse.replace_partition(con, "quality.order_quality", frame, trade_date)
+    frame = compute_order_quality(
+        read_staged(paths, "orders", trade_date),
+        read_lake(paths, "quality.fill_quality", trade_date),
+        read_staged(paths, "quotes", trade_date),
+        read_staged(paths, "market_trades", trade_date),
+        read_lake(paths, "staging.instruments", None),
+        settings.quality(),
+    ).collect()
+    check = schema_check_result(ORDER_QUALITY_KEY, frame)
+    lake.write(paths.lake_root, "quality.order_quality", frame, trade_date)
     grades = frame["quality_grade"].value_counts()
     return dg.MaterializeResult(
         metadata=frame_metadata(
@@ -141,8 +145,7 @@ def _notional_weighted(frame: pl.DataFrame, metric: str) -> float | None:
     deps=[ORDER_QUALITY_KEY],
     partitions_def=trade_date_partitions,
     group_name="quality",
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb", "polars"},
+    kinds={"parquet", "polars"},
     check_specs=[schema_check_spec(EVENTS_KEY)],
 )
 def execution_quality_events(
@@ -152,12 +155,10 @@ def execution_quality_events(
     to `<exports>/execution_quality_events/date=YYYY-MM-DD/events.jsonl` for consumers."""
     trade_date = partition_date(context)
     emitted_at = datetime.now(UTC)
-    with paths.connect() as con:
-        orders = warehouse.read_partition(con, "quality.order_quality", trade_date).lazy()
-        frame = build_events(orders, pl.lit(emitted_at, pl.Datetime("us", "UTC"))).collect()
-        check = schema_check_result(EVENTS_KEY, frame)
-        with warehouse.transaction(con):
-            warehouse.replace_partition(con, "quality.execution_quality_events", frame, trade_date)
+    orders = read_lake(paths, "quality.order_quality", trade_date)
+    frame = build_events(orders, pl.lit(emitted_at, pl.Datetime("us", "UTC"))).collect()
+    check = schema_check_result(EVENTS_KEY, frame)
+    lake.write(paths.lake_root, "quality.execution_quality_events", frame, trade_date)
     export = write_events_jsonl(
         frame, paths.exports_dir / "execution_quality_events" / f"date={trade_date}"
     )

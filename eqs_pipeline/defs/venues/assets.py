@@ -2,8 +2,10 @@
 assets (scorecard, routing recommendations, VenuePerformanceEvents) over the trailing trade
 dates, which `eqs run` materializes after the daily partitions (tag `eqs/cadence: window`).
 
-Thin wrappers around `eqs_pipeline.venues`: read, compute, validate, write in one transaction,
-attach metadata. Methodology: docs/VENUES.md.
+Thin wrappers around `eqs_pipeline.venues`: read, compute, validate, write, attach metadata.
+venue_daily reads and writes the Parquet lake (no pool, trade dates in parallel; `warehouse/day`
+loads it); the window assets read the warehouse and replace their tables in one transaction,
+under the pool. Methodology: docs/VENUES.md.
 """
 
 from datetime import UTC, datetime
@@ -11,16 +13,22 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline import warehouse
+from eqs_pipeline import lake, warehouse
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.ingest.assets import STAGING_KEYS
 from eqs_pipeline.defs.jobs import WINDOW_TAGS
 from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
-from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY, read_staged
+from eqs_pipeline.defs.quality.assets import (
+    FILL_QUALITY_KEY,
+    ORDER_QUALITY_KEY,
+    read_lake,
+    read_staged,
+)
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource
 from eqs_pipeline.defs.venues import checks
 from eqs_pipeline.defs.venues.resources import VenueConfig
+from eqs_pipeline.defs.warehouse import WAREHOUSE_DAY_KEY
 from eqs_pipeline.exports import write_events_jsonl
 from eqs_pipeline.venues.chart import cost_chart_svg, markdown_image
 from eqs_pipeline.venues.daily import venue_daily as compute_daily
@@ -54,7 +62,7 @@ def _table(key: dg.AssetKey) -> str:
             "improvement, realized spread / price impact / markouts at 1-300 s, net fees and "
             "the all-in cost (docs/VENUES.md).",
             group_name="venue",
-            kinds={"duckdb", "polars"},
+            kinds={"parquet", "polars"},
         ),
         dg.AssetSpec(
             VENUE_BUCKETS_KEY,
@@ -62,11 +70,10 @@ def _table(key: dg.AssetKey) -> str:
             description="The venue_daily figures broken down by liquidity flag, order-size "
             "bucket, symbol-liquidity bucket and their full cell (like-for-like comparison).",
             group_name="venue",
-            kinds={"duckdb", "polars"},
+            kinds={"parquet", "polars"},
         ),
     ],
     partitions_def=trade_date_partitions,
-    pool=WAREHOUSE_POOL,
     check_specs=[
         schema_check_spec(VENUE_DAILY_KEY),
         schema_check_spec(VENUE_BUCKETS_KEY),
@@ -78,17 +85,15 @@ def venue_daily(context: dg.AssetExecutionContext, paths: EqsPathsResource, conf
     """Per venue and trade date figures and their bucket breakdowns."""
     trade_date = partition_date(context)
     settings = config.settings()
-    with paths.connect() as con:
-        fq = warehouse.read_partition(con, "quality.fill_quality", trade_date).lazy()
-        oq = warehouse.read_partition(con, "quality.order_quality", trade_date).lazy()
-        children = read_staged(con, "child_orders", trade_date)
-        fills = venue_fills(fq, children, oq, settings).collect().lazy()
-        kids = venue_children(children, fq, oq, settings).collect().lazy()
-        daily = compute_daily(fills, kids).collect()
-        buckets = compute_buckets(fills, kids).collect()
-        with warehouse.transaction(con):
-            warehouse.replace_partition(con, _table(VENUE_DAILY_KEY), daily, trade_date)
-            warehouse.replace_partition(con, _table(VENUE_BUCKETS_KEY), buckets, trade_date)
+    fq = read_lake(paths, "quality.fill_quality", trade_date)
+    oq = read_lake(paths, "quality.order_quality", trade_date)
+    children = read_staged(paths, "child_orders", trade_date)
+    fills = venue_fills(fq, children, oq, settings).collect().lazy()
+    kids = venue_children(children, fq, oq, settings).collect().lazy()
+    daily = compute_daily(fills, kids).collect()
+    buckets = compute_buckets(fills, kids).collect()
+    lake.write(paths.lake_root, _table(VENUE_DAILY_KEY), daily, trade_date)
+    lake.write(paths.lake_root, _table(VENUE_BUCKETS_KEY), buckets, trade_date)
     for key, frame in ((VENUE_DAILY_KEY, daily), (VENUE_BUCKETS_KEY, buckets)):
         figures = {}
         if key == VENUE_DAILY_KEY and frame.height:
@@ -118,7 +123,7 @@ def _window_or_fail(con, settings):
 
 @dg.asset(
     key=SCORECARD_KEY,
-    deps=[VENUE_DAILY_KEY],
+    deps=[VENUE_DAILY_KEY, WAREHOUSE_DAY_KEY],
     group_name="venue",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "polars"},
