@@ -61,6 +61,7 @@ def fill_quality(
         .join(orders.lazy().select("order_id", *ORDER_ATTRIBUTES), on="order_id", how="left")
         .with_columns(side_sign=side_sign(pl.col("side")), notional=pl.col("qty") * pl.col("price"))
         .collect()
+        .rechunk()  # one chunk: the gather below is several times faster
     )
     fills = fills[fill_order(fills)]
     gid = q.ids(fills)
