@@ -75,30 +75,34 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     )
 
 
-def _sync_columns(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    """Create the table from the frame's schema, or add columns a newer version computes."""
+def _sync_columns(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    source: str,
+    params: Mapping[str, object] | None = None,
+) -> None:
+    """Create the table like its source, or add the columns a newer version computes.
+
+    `source` is `frame` (the frame registered as `_frame`) or `parquet` (the file `$path`).
+    """
+    params = dict(params or {})
+    schema, name = table.split(".")
+    existing = con.execute(sql("select_table_columns"), {"schema": schema, "name": name}).fetchall()
+    if not existing:
+        con.execute(sql(f"create_table_like_{source}", table=table), params)
+        return
+    known = {c for c, _ in existing}
+    types = dict(row[:2] for row in con.execute(sql(f"describe_{source}"), params).fetchall())
+    for column in (c for c in types if c not in known):
+        con.execute(
+            sql("alter_table_add_column", table=table, column=column, data_type=types[column])
+        )
+
+
+def _sync_frame_columns(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     con.register("_frame", frame.head(0).to_arrow())
     try:
-        schema, name = table.split(".")
-        existing = con.execute(
-            sql("select_table_columns"), {"schema": schema, "name": name}
-        ).fetchall()
-        if not existing:
-            con.execute(sql("create_table_like_frame", table=table))
-            return
-        known = {c for c, _ in existing}
-        missing = [c for c in frame.columns if c not in known]
-        if missing:
-            types = {row[0]: row[1] for row in con.execute(sql("describe_frame")).fetchall()}
-            for column in missing:
-                con.execute(
-                    sql(
-                        "alter_table_add_column",
-                        table=table,
-                        column=column,
-                        data_type=types[column],
-                    )
-                )
+        _sync_columns(con, table, "frame")
     finally:
         con.unregister("_frame")
 
@@ -124,7 +128,7 @@ def replace_rows(
 
     Creates the table from the frame's schema first if needed. Call inside `transaction`.
     """
-    _sync_columns(con, table, frame)
+    _sync_frame_columns(con, table, frame)
     con.execute(sql(delete, table=table), dict(params or {}))
     _insert(con, table, frame)
 
@@ -136,13 +140,23 @@ def replace_partition(
     replace_rows(con, table, frame, "delete_partition", {"trade_date": trade_date})
 
 
-def replace_partitions(
-    con: duckdb.DuckDBPyConnection, frames: Mapping[str, pl.DataFrame], trade_date: date
+def load_partitions(
+    con: duckdb.DuckDBPyConnection, files: Mapping[str, str], trade_date: date
 ) -> None:
-    """Replace the rows of `trade_date` in every table of `frames`, all in one transaction."""
+    """Replace the rows of `trade_date` in every table of `files` with the rows of its Parquet
+    file, all in one transaction. DuckDB reads the files itself (in parallel, no round trip
+    through Python), which keeps the pooled load step short."""
     with transaction(con):
-        for table, frame in frames.items():
-            replace_partition(con, table, frame, trade_date)
+        for table, path in files.items():
+            params = {"path": str(path)}
+            _sync_columns(con, table, "parquet", params)
+            con.execute(sql("delete_partition", table=table), {"trade_date": trade_date})
+            con.execute(sql("insert_parquet", table=table), params)
+
+
+def count_parquet_rows(con: duckdb.DuckDBPyConnection, path: str) -> int:
+    """Rows of a Parquet file (from its metadata)."""
+    return con.execute(sql("count_parquet_rows"), {"path": str(path)}).fetchall()[0][0]
 
 
 def count_partition(con: duckdb.DuckDBPyConnection, table: str, trade_date: date) -> int:
@@ -159,7 +173,7 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFram
 
 def append(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     """Insert `frame` into `table`, creating it if needed (call inside `transaction`)."""
-    _sync_columns(con, table, frame)
+    _sync_frame_columns(con, table, frame)
     _insert(con, table, frame)
 
 

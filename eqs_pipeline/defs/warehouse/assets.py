@@ -4,8 +4,8 @@ The daily compute assets (staging, quality, venue_daily) write lake partitions a
 the DuckDB file; this step is the only daily one that does. It takes the pool
 `duckdb_warehouse` (one slot, dagster.yaml) and replaces the trade date's rows of every daily
 warehouse table in one transaction (delete-then-insert), so re-materializing a date never
-doubles or loses a row and a failure leaves the previous contents in place. The lake files are
-read before the warehouse is opened, so the slot is held only for the inserts.
+doubles or loses a row and a failure leaves the previous contents in place. DuckDB reads the
+lake files itself (`read_parquet`), so the slot is held only for a native bulk load.
 """
 
 import dagster as dg
@@ -48,24 +48,26 @@ def day(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.Materi
     fill / order quality, events, venue daily and buckets), replaced from the lake in one
     transaction."""
     trade_date = partition_date(context)
-    try:
-        frames = {table: lake.read(paths.lake_root, table, trade_date) for table in DAILY_TABLES}
-    except lake.MissingPartition as exc:
-        raise dg.Failure(description=str(exc)) from exc
+    missing = [t for t in DAILY_TABLES if not lake.exists(paths.lake_root, t, trade_date)]
+    if missing:
+        raise dg.Failure(
+            description=f"the lake has no {trade_date} partition of {', '.join(missing)} under "
+            f"{paths.lake_root}: materialize the trade date's daily assets first"
+        )
+    files = {t: lake.partition_path(paths.lake_root, t, trade_date) for t in DAILY_TABLES}
     with paths.connect() as con:
-        warehouse.replace_partitions(con, frames, trade_date)
-        loaded = {table: warehouse.count_partition(con, table, trade_date) for table in frames}
-    counts = pl.DataFrame(
-        {
-            "table": list(frames),
-            "lake_rows": [frames[t].height for t in frames],
-            "warehouse_rows": [loaded[t] for t in frames],
-        }
-    )
+        warehouse.load_partitions(con, files, trade_date)
+        counts = pl.DataFrame(
+            {
+                "table": list(files),
+                "lake_rows": [warehouse.count_parquet_rows(con, p) for p in files.values()],
+                "warehouse_rows": [warehouse.count_partition(con, t, trade_date) for t in files],
+            }
+        )
     mismatched = counts.filter(pl.col("lake_rows") != pl.col("warehouse_rows"))
     return dg.MaterializeResult(
         metadata={
-            "tables": dg.MetadataValue.md(markdown_table(counts, max_rows=len(frames))),
+            "tables": dg.MetadataValue.md(markdown_table(counts, max_rows=len(files))),
             "dagster/row_count": dg.MetadataValue.int(int(counts["warehouse_rows"].sum())),
         },
         check_results=[

@@ -1,0 +1,1 @@
+describe select * from read_parquet($path)
