@@ -25,6 +25,10 @@ class VenueConfig(dg.Config):
     all_in_horizon_s: int = Field(_D.all_in_horizon_s, description="Markout horizon of all-in.")
     ci_level: float = Field(_D.ci_level, description="Confidence level of the intervals.")
     cluster: str = Field(_D.cluster, description="Cluster unit: order or symbol_day.")
+    ci_method: str = Field(
+        _D.ci_method,
+        description="Interval method: conditional (CR2, effective-cluster t; default) or cr1.",
+    )
     score_weights: dict[str, float] = Field(
         dict(_D.score_weights), description="Composite score weights per key metric."
     )
@@ -48,6 +52,7 @@ class VenueConfig(dg.Config):
             all_in_horizon_s=self.all_in_horizon_s,
             ci_level=self.ci_level,
             cluster=self.cluster,
+            ci_method=self.ci_method,
             score_weights=dict(self.score_weights),
             min_fills=self.min_fills,
             capacity_multiple=self.capacity_multiple,
