@@ -136,11 +136,12 @@ def staging_day(
             f"expected files in <landing>/<table>/date={trade_date}/ for the tables "
             f"{', '.join(DATED_TABLES)}",
         )
-    instruments_frame = (
-        lake.read(paths.lake_root, "staging.instruments", None)
-        if lake.exists(paths.lake_root, "staging.instruments", None)
-        else None
-    )
+    if not lake.exists(paths.lake_root, "staging.instruments", None):
+        raise dg.Failure(
+            description=f"no staged instruments in the lake {paths.lake_root}: materialize "
+            "staging/instruments (job eqs_reference) before the trade dates"
+        )
+    instruments_frame = lake.read(paths.lake_root, "staging.instruments", None)
     result = validate_partition(
         raw, trade_date, instruments_frame, settings.ingest(), landing=paths.landing_dir
     )
