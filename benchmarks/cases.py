@@ -21,6 +21,8 @@ import polars as pl
 
 from benchmarks.datasets import SPECS, staged, trade_dates
 
+BACKFILL_CASES = ("backfill-inprocess", "backfill-serial", "backfill-parallel")
+
 
 def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """Fill, order and venue-daily quality of one partition's staged frames, with the functions
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.events import run_events
 
         result = run_events(folder)
-    elif args.case in ("dagster", "backfill-serial", "backfill-parallel"):
+    elif args.case in ("dagster", *BACKFILL_CASES):
         from benchmarks.through_dagster import run_case
 
         result = run_case(args.case, folder, args.workdir, args.dates)

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from benchmarks.cases import BACKFILL_CASES
 from benchmarks.datasets import CACHE, SPECS, ensure
 
 ROOT = Path(__file__).parents[1]
@@ -122,10 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
         plan += [("dagster", small, [])] * runs
     if "backfill" in wanted:
         extra = ["--dates", str(args.backfill_dates)]
-        plan += [
-            ("backfill-serial", args.backfill_size, extra),
-            ("backfill-parallel", args.backfill_size, extra),
-        ]
+        plan += [(case, args.backfill_size, extra) for case in BACKFILL_CASES]
     results: dict[tuple[str, str], list[dict]] = {}
     info = {}
     with Progress(
@@ -171,7 +169,7 @@ def summarize(results, info, sizes, runs) -> dict:
                     }
         rows.append(row)
     out: dict = {"sizes": rows, "runs": runs}
-    for key in ("events", "dagster", "backfill-serial", "backfill-parallel"):
+    for key in ("events", "dagster", *BACKFILL_CASES):
         hits = [v for (c, _), v in results.items() if c == key]
         if hits:
             out[key] = hits[0][len(hits[0]) // 2] if key != "dagster" else _dagster(hits[0])
@@ -254,16 +252,17 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
             ["Dagster steps minus pure computation and reads",
              _f(d["quality_steps_s"] - d["compute_s"] - d["read_s"])],
         ]))  # fmt: skip
-    if "backfill-serial" in summary and "backfill-parallel" in summary:
-        s, p = summary["backfill-serial"], summary["backfill-parallel"]
+    if all(case in summary for case in BACKFILL_CASES):
+        i, s, p = (summary[case] for case in BACKFILL_CASES)
         out.append(
             (
                 "Backfill",
                 ["mode", "partitions", "seconds", "speedup", "failed", "lock errors",
                  "max steps at once", "max pool steps at once", "seconds in pool steps",
                  "each date loaded once"],
-                [_backfill_row("serial, one process, in-process executor", s, s),
-                 _backfill_row("concurrent runs, multiprocess executor, one instance", p, s)],
+                [_backfill_row("one run at a time, in-process executor (reference)", i, s),
+                 _backfill_row("one run at a time, multiprocess executor", s, s),
+                 _backfill_row("all runs at once, multiprocess executor, one instance", p, s)],
             )
         )  # fmt: skip
     return out

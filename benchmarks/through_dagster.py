@@ -97,17 +97,21 @@ def one_partition(folder: Path, workdir: Path | None) -> dict:
     }
 
 
-def backfill(folder: Path, workdir: Path | None, dates: int, parallel: bool) -> dict:
-    """N partitions serially (one process, in-process executor) or as concurrent runs on the
-    multiprocess executor against one instance (`benchmarks.backfill`)."""
+def backfill(folder: Path, workdir: Path | None, dates: int, mode: str) -> dict:
+    """N partitions against one instance (`benchmarks.backfill`), in one of three modes:
+    `inprocess` (one run after the other, in-process executor: no step processes at all),
+    `serial` (one run after the other on the multiprocess executor: what a backfill does with
+    one run at a time) and `parallel` (every run at once on the multiprocess executor)."""
     from benchmarks import backfill as bf
 
     home = _home(folder, workdir)
     days = [d.isoformat() for d in trade_dates(folder)[: dates or None]]
     bf.run_reference()
     start = time.perf_counter()
-    if parallel:
+    if mode == "parallel":
         outcomes = bf.run_concurrently(days)
+    elif mode == "serial":
+        outcomes = [bf.run_partition(d) for d in days]
     else:
         job = daily_job()
         with dg.DagsterInstance.get() as instance:
@@ -151,4 +155,4 @@ def _loaded_partitions(home: Path, days: list[str]) -> bool:
 def run_case(case: str, folder: Path, workdir: Path | None, dates: int) -> dict:
     if case == "dagster":
         return one_partition(folder, workdir)
-    return backfill(folder, workdir, dates, parallel=case == "backfill-parallel")
+    return backfill(folder, workdir, dates, mode=case.removeprefix("backfill-"))
