@@ -171,12 +171,6 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFram
     replace_rows(con, table, frame, "delete_all")
 
 
-def append(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    """Insert `frame` into `table`, creating it if needed (call inside `transaction`)."""
-    _sync_frame_columns(con, table, frame)
-    _insert(con, table, frame)
-
-
 def read_partition(
     con: duckdb.DuckDBPyConnection,
     table: str,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from eqs_pipeline.metrics import formulas as f
 from eqs_pipeline.metrics.fills import horizon_label
@@ -165,9 +165,3 @@ def score_fill(
     out["null_reason"] = "no_prior_quote" if m is None else None
     out["pending_horizons"] = pending
     return out
-
-
-def replay_horizon(event: TradeExecutedEvent, settings: QualitySettings | None = None) -> datetime:
-    """When every horizon of the fill is known: exec_ts plus the longest horizon."""
-    settings = settings or QualitySettings()
-    return event.exec_ts + timedelta(seconds=max(settings.horizons_s))
