@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from eqs_pipeline.contract import CONTRACT
 from eqs_pipeline.settings import HORIZONS_S
+from eqs_pipeline.venues.settings import KEY_METRICS as _KEY_METRICS
 
 
 @dataclass(frozen=True)
@@ -330,8 +331,6 @@ VENUE_DAILY_BUCKETS = TableDoc(
 
 
 def _scorecard_columns() -> dict[str, str]:
-    from eqs_pipeline.venues.settings import KEY_METRICS
-
     meaning = {
         "all_in_cost_bps": "all-in cost, bps (lower is better)",
         "effective_spread_bps": "effective spread, bps",
@@ -343,7 +342,7 @@ def _scorecard_columns() -> dict[str, str]:
         "fill_rate": "child fill rate (clipped to [0, 1])",
     }
     cols: dict[str, str] = {}
-    for m in KEY_METRICS:
+    for m in _KEY_METRICS:
         cols[m] = f"Mix-adjusted {meaning[m]}: the venue's value for the desk's reference mix."
         cols[f"{m}_ci_low"] = f"Lower bound of the confidence interval of {m}."
         cols[f"{m}_ci_high"] = f"Upper bound of the confidence interval of {m}."
@@ -432,18 +431,13 @@ SCORECARD_FROM_FILLS = TableDoc(
         "shares": "Executed shares in the window.",
         "notional": "Executed notional in the window.",
         **{
-            f"{m}_unadjusted": f"Share-weighted {m} over the window's fills."
-            for m in (
-                "all_in_cost_bps",
-                "effective_spread_bps",
-                "price_improvement_bps",
-                "markout_5s_bps",
-                "markout_60s_bps",
-                "markout_300s_bps",
-                "fee_bps",
+            f"{m}_unadjusted": (
+                "Executed / routed quantity of the window's child orders."
+                if m == "fill_rate"
+                else f"Share-weighted {m} over the window's fills."
             )
+            for m in _KEY_METRICS
         },
-        "fill_rate_unadjusted": "Executed / routed quantity of the window's child orders.",
     },
 )
 
