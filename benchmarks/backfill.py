@@ -1,7 +1,7 @@
 """A backfill of daily partitions as concurrent runs against one persistent Dagster instance.
 
 Each partition is its own run, launched from its own process with `dg.execute_job` on the
-multiprocess executor (steps forked from a warm forkserver), all sharing one DAGSTER_HOME that
+project's executor (multiprocess, steps forked from a warm server: eqs_pipeline/executor.py), all sharing one DAGSTER_HOME that
 carries the project's dagster.yaml. The pool `duckdb_warehouse` is enforced across the runs by
 the instance's event-log storage (op-level concurrency slots): its slot count is set explicitly
 here, and `step_intervals` / `max_overlap` read the runs' event logs back to show that the
@@ -24,25 +24,6 @@ from eqs_pipeline.defs.resources import WAREHOUSE_POOL
 
 ROOT = Path(__file__).parents[1]
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-PRELOAD = [
-    "dagster",
-    "eqs_pipeline.definitions",
-    "eqs_pipeline.defs.ingest.checks",
-    "eqs_pipeline.defs.warehouse.assets",
-]
-MULTIPROCESS = {
-    **QUIET,
-    "execution": {
-        "config": {
-            "multiprocess": {
-                "start_method": {
-                    # Step processes fork from a server that imported the project once.
-                    "forkserver": {"preload_modules": PRELOAD}
-                }
-            }
-        }
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -99,7 +80,7 @@ def run_partition(partition: str) -> RunOutcome:
             dg.reconstructable(daily_job),
             instance=instance,
             tags={"dagster/partition": partition},
-            run_config=MULTIPROCESS,
+            run_config=QUIET,
             raise_on_error=False,
         )
         errors = [

@@ -29,7 +29,6 @@ from datetime import date
 
 import numpy as np
 import polars as pl
-from scipy.optimize import linprog
 
 from eqs_pipeline.venues.settings import VenueSettings
 from eqs_pipeline.venues.stats import adjusted_means
@@ -105,6 +104,9 @@ def solve_allocation(
         ]
     )
     b_ub = np.concatenate([[float(inv_f @ current) + 1e-12], current, -current])
+    # Imported here: scipy.optimize costs about 0.8 s to import, and only the window job solves.
+    from scipy.optimize import linprog
+
     result = linprog(
         c,
         A_ub=a_ub,

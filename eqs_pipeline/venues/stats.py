@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy.special import stdtrit
 
 _ESTIMABLE_TOL = 1e-7
 
@@ -63,7 +63,7 @@ def _codes(series: pl.Series) -> tuple[np.ndarray, list]:
 
 def t_quantile(level: float, clusters: int) -> float:
     """Two-sided critical value of the t distribution with clusters - 1 degrees of freedom."""
-    return float(stats.t.ppf(0.5 + level / 2, max(clusters - 1, 1)))
+    return float(stdtrit(max(clusters - 1, 1), 0.5 + level / 2))
 
 
 METHODS: tuple[str, ...] = ("conditional", "cr1")
@@ -71,7 +71,7 @@ METHODS: tuple[str, ...] = ("conditional", "cr1")
 
 def t_quantile_df(level: float, df: np.ndarray | float) -> np.ndarray:
     """Two-sided critical value of the t distribution with `df` degrees of freedom (>= 1)."""
-    return stats.t.ppf(0.5 + level / 2, np.maximum(df, 1.0))
+    return stdtrit(np.maximum(df, 1.0), 0.5 + level / 2)
 
 
 def effective_df(influence: np.ndarray, clusters: int) -> np.ndarray:
