@@ -1,0 +1,115 @@
+"""The window assets' computation at scale: the venue scorecard and the routing recommendations
+over every trade date of a benchmark data set (the data set is the trailing window).
+
+The inputs are built day by day with the functions the daily assets call
+(`benchmarks.cases.pipeline_frames`: fill and order quality; `eqs_pipeline.venues.frames`:
+venue fills and children, as `eqs_pipeline.venues.window.load_window` builds them from the
+warehouse) and concatenated, keeping only the columns the scorecard and the optimizer read.
+Then `venue_scorecard` and `routing_recommendations` run on them as the window assets call
+them, with the default `VenueSettings` (conditional intervals, clusters = parent orders).
+
+    .venv/bin/python -m benchmarks.window benchmarks/.cache/1m-d5-s500-o4200-r11
+
+prints one JSON object: fills, children, clusters, seconds per stage and the process's peak
+RSS after each stage (ru_maxrss, which only grows: a stage that does not raise it stayed below
+the earlier peak).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from benchmarks.cases import pipeline_frames
+from benchmarks.datasets import staged, trade_dates
+from eqs_pipeline.venues.frames import venue_children, venue_fills
+from eqs_pipeline.venues.routing import routing_recommendations
+from eqs_pipeline.venues.scorecard import venue_scorecard
+from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
+
+CELL_COLUMNS = ("venue", "liquidity_flag", "size_bucket", "liquidity_bucket", "cluster")
+FILL_COLUMNS = (
+    *CELL_COLUMNS,
+    "qty",
+    "notional",
+    "quoted_spread_bps",
+    *(m for m in KEY_METRICS if m != "fill_rate"),
+)
+CHILD_COLUMNS = ("trade_date", "symbol", *CELL_COLUMNS, "qty", "filled_qty", "fill_rate")
+STAGED = ("executions", "quotes", "orders", "market_trades", "child_orders")
+GiB = 1024**3
+
+
+def _peak_rss_gib() -> float:
+    """This process's peak resident set so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GiB
+
+
+def window_inputs(
+    folder: Path, settings: VenueSettings
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, tuple[date, date, int]]:
+    """(fills, children, tape volume, window bounds) of every trade date of the data set."""
+    instruments = staged(folder, "instruments").collect()
+    fills, children, tape = [], [], []
+    dates = trade_dates(folder)
+    for day in dates:
+        frames = {table: staged(folder, table, [day]).collect() for table in STAGED}
+        out = pipeline_frames({**frames, "instruments": instruments})
+        fq, oq = out["fill_quality"].lazy(), out["order_quality"].lazy()
+        kids = frames["child_orders"].lazy()
+        fills.append(venue_fills(fq, kids, oq, settings).select(FILL_COLUMNS).collect())
+        children.append(venue_children(kids, fq, oq, settings).select(CHILD_COLUMNS).collect())
+        tape.append(
+            frames["market_trades"]
+            .group_by("trade_date", "symbol", "venue")
+            .agg(volume=pl.col("size").sum())
+        )
+        del frames, out, fq, oq, kids
+    return (
+        pl.concat(fills, rechunk=False),
+        pl.concat(children, rechunk=False),
+        pl.concat(tape),
+        (dates[0], dates[-1], len(dates)),
+    )
+
+
+def run_window(folder: Path) -> dict:
+    """Build the window's inputs, then time the scorecard and the routing recommendations."""
+    settings = VenueSettings()
+    start = time.perf_counter()
+    fills, children, tape, window = window_inputs(folder, settings)
+    inputs_s = time.perf_counter() - start
+    inputs_rss = _peak_rss_gib()
+
+    start = time.perf_counter()
+    scorecard = venue_scorecard(fills, children, window, settings)
+    scorecard_s = time.perf_counter() - start
+    scorecard_rss = _peak_rss_gib()
+
+    start = time.perf_counter()
+    routing = routing_recommendations(fills, children, tape, window, settings)
+    routing_s = time.perf_counter() - start
+    return {
+        "trade_dates": window[2],
+        "fills": fills.height,
+        "children": children.height,
+        "clusters": int(scorecard["clusters"].max()),
+        "venues": scorecard.height,
+        "routing_rows": routing.height,
+        "inputs_s": inputs_s,
+        "scorecard_s": scorecard_s,
+        "routing_s": routing_s,
+        "peak_rss_gib_inputs": inputs_rss,
+        "peak_rss_gib_scorecard": scorecard_rss,
+        "peak_rss_gib_routing": _peak_rss_gib(),
+    }
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(run_window(Path(sys.argv[1]))) + "\n")
