@@ -91,9 +91,11 @@ def run_partition(partition: str) -> RunOutcome:
         return RunOutcome(partition, result.run_id, result.success, "\n".join(errors))
 
 
-def run_concurrently(partitions: list[str]) -> list[RunOutcome]:
-    """Every partition at once, each run launched from its own process."""
-    with ProcessPoolExecutor(max_workers=len(partitions)) as pool:
+def run_queued(partitions: list[str], width: int) -> list[RunOutcome]:
+    """Every partition as its own run, at most `width` runs at once, each launched from its
+    own process: what a backfill does through a run queue whose `max_concurrent_runs` is
+    `width`."""
+    with ProcessPoolExecutor(max_workers=width) as pool:
         return list(pool.map(run_partition, partitions))
 
 

@@ -6,7 +6,8 @@ that its peak RSS is its own; it prints one JSON object on its last line of outp
   date at a time (the assets' partition), nothing kept between dates but the tallies.
 - `events`: the in-process event path (`eqs_pipeline.metrics.stream`) and 10k-fill micro-batches.
 - `dagster`: one daily partition through Dagster, against the pure computation of the same rows.
-- `backfill`: several daily partitions, serial in process versus the multiprocess executor.
+- `backfill-*`: several daily partitions: one run at a time in process, and one run at a time,
+  one run per core and every run at once on the project's multiprocess executor.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import polars as pl
 
 from benchmarks.datasets import SPECS, staged, trade_dates
 
-BACKFILL_CASES = ("backfill-inprocess", "backfill-serial", "backfill-parallel")
+BACKFILL_CASES = ("backfill-inprocess", "backfill-serial", "backfill-parallel", "backfill-all")
 
 
 def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:

@@ -253,7 +253,7 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
              _f(d["quality_steps_s"] - d["compute_s"] - d["read_s"])],
         ]))  # fmt: skip
     if all(case in summary for case in BACKFILL_CASES):
-        i, s, p = (summary[case] for case in BACKFILL_CASES)
+        i, s, p, a = (summary[case] for case in BACKFILL_CASES)
         out.append(
             (
                 "Backfill",
@@ -262,7 +262,9 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                  "each date loaded once"],
                 [_backfill_row("one run at a time, in-process executor (reference)", i, s),
                  _backfill_row("one run at a time, multiprocess executor", s, s),
-                 _backfill_row("all runs at once, multiprocess executor, one instance", p, s)],
+                 _backfill_row(f"{p['runs_at_once']} runs at a time (one per core), multiprocess "
+                               "executor", p, s),
+                 _backfill_row("every run at once, multiprocess executor", a, s)],
             )
         )  # fmt: skip
     return out

@@ -9,6 +9,7 @@ step); the compute steps read and write the Parquet lake under the home and run 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -98,20 +99,20 @@ def one_partition(folder: Path, workdir: Path | None) -> dict:
 
 
 def backfill(folder: Path, workdir: Path | None, dates: int, mode: str) -> dict:
-    """N partitions against one instance (`benchmarks.backfill`), in one of three modes:
+    """N partitions against one instance (`benchmarks.backfill`), in one of four modes:
     `inprocess` (one run after the other, in-process executor: no step processes at all),
-    `serial` (one run after the other on the multiprocess executor: what a backfill does with
-    one run at a time) and `parallel` (every run at once on the multiprocess executor)."""
+    `serial` (one run after the other on the project's multiprocess executor: a backfill with
+    one run at a time), `parallel` (as many runs at once as the machine has cores) and `all`
+    (every run at once)."""
     from benchmarks import backfill as bf
 
     home = _home(folder, workdir)
     days = [d.isoformat() for d in trade_dates(folder)[: dates or None]]
     bf.run_reference()
+    width = {"serial": 1, "parallel": os.cpu_count() or 1, "all": len(days)}.get(mode)
     start = time.perf_counter()
-    if mode == "parallel":
-        outcomes = bf.run_concurrently(days)
-    elif mode == "serial":
-        outcomes = [bf.run_partition(d) for d in days]
+    if width is not None:
+        outcomes = bf.run_queued(days, width)
     else:
         job = daily_job()
         with dg.DagsterInstance.get() as instance:
@@ -129,6 +130,7 @@ def backfill(folder: Path, workdir: Path | None, dates: int, mode: str) -> dict:
     failures = [o.errors for o in outcomes if not o.success]
     return {
         "partitions": len(days),
+        "runs_at_once": width or 1,
         "backfill_s": wall,
         "failed": len(failures),
         "lock_errors": sum("lock" in err.lower() for err in failures),

@@ -1,22 +1,44 @@
-"""The executor of every job: Dagster's multiprocess executor, with step processes forked from a
-server that has already imported the whole project.
+"""The executor of every job: Dagster's multiprocess executor, with two changes that matter on
+a small machine.
 
-Dagster runs each step of a run in its own process. Its default start method, `spawn`, starts
-a fresh interpreter per step that imports Dagster, Polars, DuckDB, pandera, SciPy and every
-module under `defs/` again: about 4 s per step on two cores, more than most daily steps compute,
-and the reason a multiprocess backfill used to be no faster than a serial one. With `forkserver`
-and the project's modules preloaded, the server imports all of that once per run and each step
-is a fork of it.
+1. **Step processes fork from a warm server.** Dagster runs each step of a run in its own
+   process. Its default start method, `spawn`, starts a fresh interpreter per step that imports
+   Dagster, Polars, DuckDB, pandera and every module under `defs/` again: about 4 s per step on
+   two cores, more than most daily steps compute. Here the start method is `forkserver` with
+   the project preloaded: the server imports all of that once per run and each step is a fork
+   of it (about 0.3 s from launch to the step's first line). Only imports happen in the server:
+   no module under `defs/` runs a Polars or DuckDB query at import time, so the server has no
+   worker threads that a fork could leave half-copied.
 
-Only imports happen in the server: no module under `defs/` runs a Polars or DuckDB query at
-import time, so the server has no worker threads that a fork could leave half-copied.
+2. **A run waiting for a pool sleeps.** When a step is blocked by a pool (the one-slot
+   `duckdb_warehouse` pool of the loading step) and nothing else of the run is in flight,
+   Dagster 1.13's run loop retries without sleeping: `get_steps_to_execute` returns nothing
+   until the claim's back-off interval has passed and the loop goes round again at once
+   (the in-process loop means to sleep, but `interval_to_next_pending_claim_check` returns
+   `min(0, ...)`, never a positive wait). The run's coordinating process spins at 100% of a
+   core until the slot frees. In a parallel backfill on two cores, every run queued behind the
+   pool burned a core that the run holding the pool needed, and the parallel backfill was
+   slower than a serial one. This executor's loop sleeps `IDLE_POLL_S` whenever it has nothing
+   to start and nothing in flight. `eqs_pipeline_tests/defs/test_executor.py` measures the
+   CPU time of a run waiting for a held slot.
 """
 
 import pkgutil
+import time
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
+from dagster._core.execution.plan.active import ActiveExecution
+from dagster._core.execution.plan.step import ExecutionStep
+from dagster._core.execution.retries import RetryMode, get_retries_config
+from dagster._core.executor import multiprocess
+from dagster._core.executor.multiprocess import MultiprocessExecutor
 
 import eqs_pipeline.defs
+
+IDLE_POLL_S = 0.2
+"""Sleep of a run loop that has nothing to start and nothing in flight (it waits for a pool
+slot or a retry delay; Dagster re-checks a blocked claim after 1 s, growing to 15 s)."""
 
 
 def project_modules() -> list[str]:
@@ -47,7 +69,51 @@ A name a future version no longer has is skipped by the fork server (it ignores 
 PRELOAD_MODULES = ["dagster", "eqs_pipeline.definitions", *project_modules(), *RUNTIME_MODULES]
 """What the fork server imports before it forks a step process."""
 
-executor = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}},
-    name="multiprocess_forkserver",
+
+class _PatientActiveExecution(ActiveExecution):
+    """Dagster's plan state machine, pausing `IDLE_POLL_S` when the run has nothing to start
+    and nothing in flight (a step blocked by a pool)."""
+
+    def get_steps_to_execute(self, limit: int | None = None) -> Sequence[ExecutionStep]:
+        steps = super().get_steps_to_execute(limit)
+        if not steps and not self.has_in_flight_steps and not self.is_complete:
+            time.sleep(IDLE_POLL_S)
+        return steps
+
+
+class PatientMultiprocessExecutor(MultiprocessExecutor):
+    """Dagster's multiprocess executor whose run loop sleeps while it waits for a pool."""
+
+    def execute(self, plan_context, execution_plan) -> Iterator[dg.DagsterEvent]:
+        # The loop builds its ActiveExecution from the module's global name; swap it for the
+        # duration of this run (the run's coordinating process runs one plan at a time).
+        original = multiprocess.ActiveExecution
+        multiprocess.ActiveExecution = _PatientActiveExecution
+        try:
+            yield from super().execute(plan_context, execution_plan)
+        finally:
+            multiprocess.ActiveExecution = original
+
+
+@dg.executor(
+    name="eqs_multiprocess",
+    config_schema={
+        "max_concurrent": dg.Field(
+            int,
+            is_required=False,
+            description="Steps of one run at once (default: the number of CPUs).",
+        ),
+        "retries": get_retries_config(),
+    },
+    requirements=dg.multiple_process_executor_requirements(),
 )
+def executor(init_context: dg.InitExecutorContext) -> PatientMultiprocessExecutor:
+    """Each step in its own process, forked from a server that preloaded the project; a run
+    waiting for a pool sleeps instead of spinning (eqs_pipeline/executor.py)."""
+    config = init_context.executor_config
+    return PatientMultiprocessExecutor(
+        retries=RetryMode.from_config(config["retries"]),
+        max_concurrent=config.get("max_concurrent"),
+        start_method="forkserver",
+        explicit_forkserver_preload=PRELOAD_MODULES,
+    )

@@ -16,7 +16,7 @@ import pytest
 from benchmarks.backfill import (
     max_overlap,
     pool_step_keys,
-    run_concurrently,
+    run_queued,
     run_reference,
     step_intervals,
     use_home,
@@ -43,7 +43,7 @@ def test_concurrent_partition_runs_share_the_pool_and_load_each_date_once(home: 
     days = [d.isoformat() for d in discover_trade_dates(home / "landing")]
     assert len(days) == 3
     run_reference()
-    outcomes = run_concurrently(days)
+    outcomes = run_queued(days, width=len(days))
 
     assert [o.errors for o in outcomes if not o.success] == []
     assert not any("lock" in o.errors.lower() for o in outcomes)

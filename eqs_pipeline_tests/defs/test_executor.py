@@ -1,0 +1,101 @@
+"""The project's executor (eqs_pipeline/executor.py): every job uses it, its fork server can
+import everything it is told to preload, and a run waiting for a pool slot sleeps instead of
+spinning on a core."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from benchmarks.backfill import use_home
+from eqs_pipeline.definitions import defs
+from eqs_pipeline.executor import PRELOAD_MODULES, executor, project_modules
+
+POOL = "eqs_test_pool"
+HOLDER_RUN = "holder-run"
+BLOCKED_WINDOW_S = 3.0
+
+
+@dg.op(pool=POOL)
+def pooled_op() -> None:
+    """Stands for the warehouse load: a step that needs the pool's one slot."""
+
+
+@dg.job(executor_def=executor)
+def pooled_job() -> None:
+    pooled_op()
+
+
+RUN_POOLED_JOB = f"""
+import sys
+import dagster as dg
+from {__name__} import pooled_job
+
+with dg.DagsterInstance.get() as instance:
+    result = dg.execute_job(dg.reconstructable(pooled_job), instance=instance)
+sys.exit(0 if result.success else 1)
+"""
+
+
+def test_every_job_runs_on_the_project_executor() -> None:
+    jobs = defs().resolve_all_job_defs()
+    assert jobs
+    assert {job.name: job.executor_def.name for job in jobs} == {
+        job.name: "eqs_multiprocess" for job in jobs
+    }
+
+
+def test_the_fork_server_can_import_every_preloaded_module() -> None:
+    # The fork server skips a module it cannot import; a renamed module would silently make
+    # every step import it again.
+    assert "eqs_pipeline.defs.warehouse.assets" in project_modules()
+    for name in PRELOAD_MODULES:
+        importlib.import_module(name)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_until_blocked(instance: dg.DagsterInstance, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for run in instance.get_runs():
+            if any(
+                "blocked by limit for pool" in (entry.user_message or "")
+                for entry in instance.all_logs(run.run_id)
+            ):
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"the run did not report a step blocked by the pool {POOL}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_run_waiting_for_a_pool_sleeps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EQS_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    use_home(tmp_path)
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots(POOL, 1)
+        assert storage.claim_concurrency_slot(POOL, HOLDER_RUN, "holder_step").is_claimed
+        child = subprocess.Popen([sys.executable, "-c", RUN_POOLED_JOB], env=os.environ.copy())
+        try:
+            _wait_until_blocked(instance)
+            before = _cpu_seconds(child.pid)
+            time.sleep(BLOCKED_WINDOW_S)
+            used = _cpu_seconds(child.pid) - before
+        finally:
+            storage.free_concurrency_slots_for_run(HOLDER_RUN)
+        assert child.wait(timeout=180) == 0, "the pooled run failed once the slot was free"
+    # Dagster's own loop spins here: about one CPU second per second of waiting.
+    assert used < 0.2 * BLOCKED_WINDOW_S, f"{used:.2f} CPU s while waiting {BLOCKED_WINDOW_S} s"
