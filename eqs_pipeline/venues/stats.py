@@ -29,6 +29,22 @@ given, a venue x flag slope on the fill's quoted spread. The residuals get the C
 uses t with the venue's effective number of clusters, G*_v - 1 where
 G*_v = (sum_g IF_g^2)^2 / sum_g IF_g^4 (a Satterthwaite approximation: few dominant clusters
 give few degrees of freedom), capped at G - 1.
+
+Computation. Both models are indicator designs plus one slope, so the fills of one unit (those
+sharing cluster, cell, venue and, for the working model, flag) have the same regressors but
+for the spread's value. One Polars group-by reduces the fills to per-unit sums (n, sum w,
+sum w y and with a spread s: sum w s, sum w s^2, sum w s y); the normal equations, the residual
+scores sum_{i in unit} w_i e_i and the influences come from those sums, and no fills x
+regressors matrix is formed. CR2 needs per cluster only the scores it feeds to the influences,
+gamma_g = Y_g'(I - H_gg)^-1/2 u_g, where Y_g (fills x unit slots) holds sqrt(w) and sqrt(w) s
+of each unit's fills, u = sqrt(w) e and H_gg = Y_g Q_g Y_g' with Q_g = T_g' N^+ T_g (N the
+working model's Gram, T_g the regressors of the cluster's unit types). By the push-through
+identity gamma_g = f(Sigma_g Q_g) beta_g with f(x) = (1 - x)^-1/2, Sigma_g = Y_g'Y_g (per-unit
+moment blocks) and beta_g = Y_g'u_g: a d x d problem, d = units (x 2 with a spread), instead of
+n_g x n_g. Clusters whose leverage trace is at most 1/2 sum the binomial series of f until its
+remainder is below rounding (batched over clusters of equal d); the others use one batched
+eigendecomposition of F'Q_g F (Sigma_g = F F'), zeroing the directions whose eigenvalue of
+I - H_gg is at most 1e-8 as the direct formula does. docs/VENUES.md, "Computation at scale".
 """
 
 from __future__ import annotations
@@ -40,6 +56,15 @@ import polars as pl
 from scipy.special import stdtrit
 
 _ESTIMABLE_TOL = 1e-7
+# CR2: directions whose eigenvalue of I - H_gg is at or below this are zeroed, not inflated.
+_SINGULAR_TOL = 1e-8
+# Clusters with a larger leverage trace (which bounds H_gg's largest eigenvalue) take the
+# eigendecomposition; the others the binomial series, summed until its remainder is below
+# _SERIES_TOL x |Y_g| |u_g| (rounding).
+_SERIES_MAX_TRACE = 0.5
+_SERIES_TOL = 1e-16
+# Matrix entries per batch of clusters (float64: 32 MiB per batched array).
+_BATCH_ENTRIES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -83,36 +108,169 @@ def effective_df(influence: np.ndarray, clusters: int) -> np.ndarray:
     return np.clip(g_eff - 1.0, 1.0, max(clusters - 1, 1))
 
 
-def _working_residuals(
-    z: np.ndarray, w: np.ndarray, y: np.ndarray, g_idx: np.ndarray, n_g: int
+def _unit_sums(
+    frame: pl.DataFrame,
+    value: str,
+    weight: str,
+    keys: dict[str, pl.Expr],
+    spread: pl.Expr | None,
+) -> pl.DataFrame:
+    """One row per unit (the rows sharing every key) over the rows where `value` is known and
+    the weight positive: n, w = sum w, wy = sum w y and, with a spread s, ws, wss, wsy."""
+    known = pl.col(value).is_not_null() & pl.col(value).is_not_nan() & (pl.col(weight) > 0)
+    columns = {**keys, "_w": pl.col(weight).cast(pl.Float64), "_y": pl.col(value).cast(pl.Float64)}
+    w, y = pl.col("_w"), pl.col("_y")
+    sums = {"n": pl.len(), "w": w.sum(), "wy": (w * y).sum()}
+    if spread is not None:
+        s = pl.col("_s")
+        columns["_s"] = spread
+        sums |= {"ws": (w * s).sum(), "wss": (w * s * s).sum(), "wsy": (w * s * y).sum()}
+    return frame.lazy().filter(known).select(**columns).group_by(*keys).agg(**sums).collect()
+
+
+def _blocks_left(blocks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Block-diagonal (n, U, m, m) times (n, U m, e), batched over n."""
+    n, units, m, _ = blocks.shape
+    shaped = matrix.reshape(n, units, m, -1)
+    return (blocks @ shaped).reshape(n, units * m, -1)
+
+
+def _matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    return (matrix @ vector[..., None])[..., 0]
+
+
+def _series(q: np.ndarray, sigma: np.ndarray, beta: np.ndarray, terms: int) -> np.ndarray:
+    """f(Sigma Q) beta = sum_k c_k (Sigma Q)^k beta, c_k = binom(2k, k) / 4^k."""
+    gamma, term, coef = beta.copy(), beta, 1.0
+    for k in range(1, terms + 1):
+        coef *= (2 * k - 1) / (2 * k)
+        term = _blocks_left(sigma, _matvec(q, term)[..., None])[..., 0]
+        gamma += coef * term
+    return gamma
+
+
+def _eigen(q: np.ndarray, sigma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """f(Sigma Q) beta through the eigendecomposition of C = F'QF, Sigma = F F' (per-unit
+    Cholesky blocks): Y'(f(H) - I) u = Sigma (Q/2 + X psi(L) X') beta with X = Q F V, C = V L V'
+    and psi(l) = ((f(l) - 1) / l - 1/2) / l, f(l) = 0 where 1 - l <= _SINGULAR_TOL."""
+    if sigma.shape[-1] == 1:
+        chol = np.sqrt(sigma)
+    else:
+        a = np.sqrt(sigma[..., 0, 0])
+        b = sigma[..., 1, 0] / a
+        chol = np.zeros_like(sigma)
+        chol[..., 0, 0], chol[..., 1, 0] = a, b
+        chol[..., 1, 1] = np.sqrt(np.maximum(sigma[..., 1, 1] - b * b, 0.0))
+    f_q = _blocks_left(chol.swapaxes(-1, -2), q)  # F'Q
+    lam, vec = np.linalg.eigh(_blocks_left(chol.swapaxes(-1, -2), f_q.swapaxes(1, 2)))
+    x = f_q.swapaxes(1, 2) @ vec
+    gap = 1.0 - lam
+    kept = gap > _SINGULAR_TOL
+    r = np.sqrt(np.where(kept, gap, 1.0))
+    near_one = np.where(kept, 1.0, lam)
+    psi = np.where(kept, (2 + r) / (2 * r * (1 + r) ** 2), -(2 + near_one) / (2 * near_one**2))
+    inner = 0.5 * _matvec(q, beta) + _matvec(x, psi * _matvec(x.swapaxes(1, 2), beta))
+    return beta + _blocks_left(sigma, inner[..., None])[..., 0]
+
+
+def _series_terms(trace: np.ndarray) -> np.ndarray:
+    """Terms of the binomial series per cluster (tail <= trace^(K+1) / (1 - trace)), or -1 where
+    the trace is above _SERIES_MAX_TRACE (eigendecomposition)."""
+    rho = np.clip(trace, 1e-300, _SERIES_MAX_TRACE)
+    terms = np.ceil(np.log(_SERIES_TOL * (1 - rho)) / np.log(rho)).astype(np.int64)
+    return np.where(trace <= 0, 0, np.where(trace <= _SERIES_MAX_TRACE, terms, -1))
+
+
+def _cr2_scores(
+    cluster: np.ndarray,
+    n_g: int,
+    kind: np.ndarray,
+    sigma: np.ndarray,
+    beta: np.ndarray,
+    q_kinds: np.ndarray,
 ) -> np.ndarray:
-    """Residuals of the WLS fit of y on z, CR2-corrected per cluster: (I - H_gg)^-1/2 e_g in
-    the sqrt(w) metric, with H = W^1/2 Z (Z'WZ)^+ Z' W^1/2."""
-    zw = z * np.sqrt(w)[:, None]
-    n_pinv = np.linalg.pinv(zw.T @ zw)
-    e = y - z @ (n_pinv @ (zw.T @ (np.sqrt(w) * y)))
-    u = np.sqrt(w) * e
-    out = np.empty_like(u)
-    order = np.argsort(g_idx, kind="stable")
-    bounds = np.searchsorted(g_idx[order], np.arange(n_g + 1))
-    for k in range(n_g):
-        idx = order[bounds[k] : bounds[k + 1]]
-        if idx.size == 1:
-            h = float(zw[idx[0]] @ n_pinv @ zw[idx[0]])
-            out[idx] = u[idx] / np.sqrt(max(1.0 - h, 1e-8)) if h < 1 - 1e-8 else 0.0
-            continue
-        zg = zw[idx]
-        vals, vecs = np.linalg.eigh(np.eye(idx.size) - zg @ n_pinv @ zg.T)
-        keep = vals > 1e-8
-        scale = np.where(keep, 1.0 / np.sqrt(np.where(keep, vals, 1.0)), 0.0)
-        out[idx] = vecs @ (scale * (vecs.T @ u[idx]))
-    return out / np.sqrt(w)
+    """sum_{i in unit} w_i e*_i per unit, e*_g = (I - H_gg)^-1/2 e_g (module docstring).
+
+    cluster, kind: each unit's cluster and type codes; sigma (units, m, m): its moments
+    [[sum w, sum w s], [sum w s, sum w s^2]] (m = 2) or [[sum w]]; beta (units, m): its
+    residual scores [sum w e, sum w s e]; q_kinds: N^+ between the slots of the unit types.
+    """
+    n_units, m = beta.shape
+    order = np.argsort(cluster, kind="stable")
+    sizes = np.bincount(cluster, minlength=n_g)
+    starts = np.cumsum(sizes) - sizes
+    slots = kind[:, None] * m + np.arange(m)
+    q_own = q_kinds[slots[:, :, None], slots[:, None, :]]
+    trace = np.bincount(cluster, weights=(sigma * q_own).sum(axis=(1, 2)), minlength=n_g)
+    terms = _series_terms(trace)
+    gamma = np.empty((n_units, m))
+    plan = np.lexsort((terms, sizes))
+    for size in np.unique(sizes):
+        members = plan[sizes[plan] == size]
+        d = int(size) * m
+        per = max(1, _BATCH_ENTRIES // (d * d))
+        for eigen in (False, True):
+            chosen = members[(terms[members] < 0) == eigen]
+            for first in range(0, chosen.size, per):
+                batch = chosen[first : first + per]
+                rows = order[starts[batch][:, None] + np.arange(size)]
+                cols = (kind[rows][..., None] * m + np.arange(m)).reshape(batch.size, d)
+                q = q_kinds[cols[:, :, None], cols[:, None, :]]
+                b = beta[rows].reshape(batch.size, d)
+                if eigen:
+                    out = _eigen(q, sigma[rows], b)
+                else:
+                    out = _series(q, sigma[rows], b, int(terms[batch].max()))
+                gamma[rows] = out.reshape(batch.size, int(size), m)
+    return gamma[:, 0]
 
 
-def _indicator(codes: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((codes.size, n))
-    out[np.arange(codes.size), codes] = 1.0
-    return out
+def _working_scores(
+    units: pl.DataFrame, c_idx: np.ndarray, n_c: int, g_idx: np.ndarray, n_g: int
+) -> np.ndarray:
+    """sum_{i in unit} w_i e*_i of the working model (cell effects, venue x flag effects and,
+    with the `ws` sums, venue x flag slopes on the spread), CR2-corrected per cluster."""
+    vf_key = units["venue"] + "|" + units["flag"] if "flag" in units.columns else units["venue"]
+    vf_idx, vf_levels = _codes(vf_key.fill_null(""))
+    n_vf = len(vf_levels)
+    kinds, kind = np.unique(c_idx * n_vf + vf_idx, return_inverse=True)
+    n_k = kinds.size
+    w = units["w"].to_numpy()
+    if "ws" in units.columns:
+        m = 2
+        ws, wss = units["ws"].to_numpy(), units["wss"].to_numpy()
+        sigma = np.stack([w, ws, ws, wss], axis=1).reshape(-1, 2, 2)
+        moments_y = np.stack([units["wy"].to_numpy(), units["wsy"].to_numpy()], axis=1)
+    else:
+        m = 1
+        sigma = w.reshape(-1, 1, 1)
+        moments_y = units["wy"].to_numpy()[:, None]
+    # The regressors of a unit type (columns k m .. k m + m - 1 of T): cell + venue x flag
+    # indicators, and the venue x flag spread slope.
+    q_dim = n_c + m * n_vf
+    design = np.zeros((q_dim, n_k * m))
+    first = np.arange(n_k) * m
+    design[kinds // n_vf, first] = 1.0
+    design[n_c + kinds % n_vf, first] = 1.0
+    if m == 2:
+        design[n_c + n_vf + kinds % n_vf, first + 1] = 1.0
+    sigma_k = np.stack(
+        [
+            np.bincount(kind, weights=sigma[:, a, b], minlength=n_k)
+            for a in range(m)
+            for b in range(m)
+        ],
+        axis=1,
+    ).reshape(n_k, m, m)
+    y_k = np.stack(
+        [np.bincount(kind, weights=moments_y[:, a], minlength=n_k) for a in range(m)], axis=1
+    )
+    spread_design = (design.reshape(q_dim, n_k, 1, m) @ sigma_k).reshape(q_dim, n_k * m)
+    n_pinv = np.linalg.pinv(spread_design @ design.T)
+    coef = n_pinv @ (design @ y_k.reshape(-1))
+    fitted = (design.T @ coef).reshape(n_k, m)[kind]
+    beta = moments_y - (sigma @ fitted[..., None])[..., 0]
+    return _cr2_scores(g_idx, n_g, kind, sigma, beta, design.T @ n_pinv @ design)
 
 
 def adjusted_means(
@@ -137,29 +295,37 @@ def adjusted_means(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-    rows = frame.filter(
-        pl.col(value).is_not_null() & pl.col(value).is_not_nan() & (pl.col(weight) > 0)
+    working = method == "conditional"
+    keys = {
+        "cluster": pl.col(cluster).cast(pl.String),
+        "cell": pl.col(cell) if cell else pl.lit(""),
+        "venue": pl.col(venue),
+    }
+    if working and flag:
+        keys["flag"] = pl.col(flag).cast(pl.String)
+    slope = (
+        pl.col(spread).cast(pl.Float64).fill_nan(None).fill_null(0.0)
+        if working and spread
+        else None
     )
-    if rows.height == 0:
+    units = _unit_sums(frame, value, weight, keys, slope)
+    if units.height == 0:
         empty = pl.DataFrame(
             schema={"venue": pl.String, "estimate": pl.Float64, "se": pl.Float64,
                     "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.UInt32}
         )  # fmt: skip
         return VenueEstimates(empty, pl.DataFrame(schema={"cluster": pl.String}), 0)
-    cells = rows[cell] if cell else pl.Series([""] * rows.height)
-    c_idx, _ = _codes(cells)
-    v_idx, venues = _codes(rows[venue])
-    g_idx, groups = _codes(rows[cluster].cast(pl.String))
-    w = rows[weight].to_numpy().astype(float)
-    y = rows[value].to_numpy().astype(float)
+    c_idx, _ = _codes(units["cell"])
+    v_idx, venues = _codes(units["venue"])
+    g_idx, groups = _codes(units["cluster"])
+    w, wy = units["w"].to_numpy(), units["wy"].to_numpy()
     n_c, n_v, n_g = int(c_idx.max()) + 1, len(venues), len(groups)
     p = n_c + n_v
 
     # Normal equations of the two-way dummy design, built from cell x venue sums.
-    w_cv = np.zeros((n_c, n_v))
-    s_cv = np.zeros((n_c, n_v))
-    np.add.at(w_cv, (c_idx, v_idx), w)
-    np.add.at(s_cv, (c_idx, v_idx), w * y)
+    cv = c_idx * n_v + v_idx
+    w_cv = np.bincount(cv, weights=w, minlength=n_c * n_v).reshape(n_c, n_v)
+    s_cv = np.bincount(cv, weights=wy, minlength=n_c * n_v).reshape(n_c, n_v)
     m = np.zeros((p, p))
     m[:n_c, :n_c] = np.diag(w_cv.sum(axis=1))
     m[n_c:, n_c:] = np.diag(w_cv.sum(axis=0))
@@ -178,30 +344,25 @@ def adjusted_means(
     )
     estimate = contrasts @ theta
 
-    resid = y - theta[c_idx] - theta[n_c + v_idx]
-    if method == "conditional":
-        parts = [_indicator(c_idx, n_c)]
-        vf_key = rows[venue] + "|" + rows[flag].cast(pl.String) if flag else rows[venue]
-        vf_idx, vf_levels = _codes(vf_key.fill_null(""))
-        parts.append(_indicator(vf_idx, len(vf_levels)))
-        if spread:
-            s_val = rows[spread].cast(pl.Float64).fill_nan(None).fill_null(0.0).to_numpy()
-            parts.append(_indicator(vf_idx, len(vf_levels)) * s_val[:, None])
-        resid = _working_residuals(np.hstack(parts), w, y, g_idx, n_g)
-    r = w * resid
+    # sum_{i in unit} w_i e_i: the scorecard model's residuals (cr1) or the working model's,
+    # CR2-corrected (conditional).
+    if working:
+        score = _working_scores(units, c_idx, n_c, g_idx, n_g)
+    else:
+        score = wy - w * (theta[c_idx] + theta[n_c + v_idx])
     loadings = contrasts @ m_pinv  # n_v x p
     influence = np.empty((n_g, n_v))
     for j in range(n_v):  # one vectorized pass per venue
-        contrib = r * (loadings[j, c_idx] + loadings[j, n_c + v_idx])
+        contrib = score * (loadings[j, c_idx] + loadings[j, n_c + v_idx])
         influence[:, j] = np.bincount(g_idx, weights=contrib, minlength=n_g)
-    if method == "conditional":  # CR2 residuals, t with the effective number of clusters
+    if working:  # CR2 residuals, t with the effective number of clusters
         factor = 1.0 if n_g > 1 else np.nan
         t = t_quantile_df(level, effective_df(influence, n_g))
     else:
         factor = n_g / (n_g - 1) if n_g > 1 else np.nan
         t = t_quantile(level, n_g)
     se = np.sqrt(factor * (influence**2).sum(axis=0))
-    counts = np.bincount(v_idx, minlength=n_v)
+    counts = np.bincount(v_idx, weights=units["n"].to_numpy(), minlength=n_v)
     est = np.where(estimable, estimate, np.nan)
     se = np.where(estimable, se, np.nan)
     table = pl.DataFrame(
