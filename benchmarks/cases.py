@@ -4,6 +4,8 @@ that its peak RSS is its own; it prints one JSON object on its last line of outp
 - `kernel-polars`, `kernel-pandas`, `kernel-duckdb`: the bare kernels of `kernels`.
 - `pipeline`: fill -> order -> venue-daily quality with the functions the assets call, one trade
   date at a time (the assets' partition), nothing kept between dates but the tallies.
+- `window`: the window assets' statistics (venue scorecard, routing recommendations) over every
+  trade date of the data set (`benchmarks.window`).
 - `events`: the in-process event path (`eqs_pipeline.metrics.stream`) and 10k-fill micro-batches.
 - `dagster`: one daily partition through Dagster, against the pure computation of the same rows.
 - `backfill-*`: several daily partitions: one run at a time in process, and one run at a time,
@@ -97,6 +99,10 @@ def main(argv: list[str] | None = None) -> None:
         result = kernel(args.case.removeprefix("kernel-"), folder)
     elif args.case == "pipeline":
         result = pipeline(folder)
+    elif args.case == "window":
+        from benchmarks.window import run_window
+
+        result = run_window(folder)
     elif args.case == "events":
         from benchmarks.events import run_events
 

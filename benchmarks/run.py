@@ -32,6 +32,7 @@ ROOT = Path(__file__).parents[1]
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 SIZE_CASES = ["kernel-polars", "kernel-pandas", "kernel-duckdb", "pipeline"]
+WINDOW_TITLE = "Window assets: venue scorecard and routing over the whole data set"
 GiB = 1024**3
 
 
@@ -109,7 +110,9 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = (args.sizes or ("100k,1m" if args.quick else "1m,10m")).split(",")
     runs = args.runs or (1 if args.quick else 3)
     wanted = set(
-        (args.cases or ",".join([*SIZE_CASES, "events", "dagster", "backfill"])).split(",")
+        (args.cases or ",".join([*SIZE_CASES, "window", "events", "dagster", "backfill"])).split(
+            ","
+        )
     )
     console = Console()
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -117,6 +120,8 @@ def main(argv: list[str] | None = None) -> dict:
     for size in sizes:
         plan += [(c, size, []) for c in SIZE_CASES if c in wanted for _ in range(runs)]
     small = sizes[0]
+    if "window" in wanted:
+        plan += [("window", sizes[-1], [])]
     if "events" in wanted:
         plan += [("events", sizes[-1], [])]
     if "dagster" in wanted:
@@ -169,7 +174,7 @@ def summarize(results, info, sizes, runs) -> dict:
                     }
         rows.append(row)
     out: dict = {"sizes": rows, "runs": runs}
-    for key in ("events", "dagster", *BACKFILL_CASES):
+    for key in ("window", "events", "dagster", *BACKFILL_CASES):
         hits = [v for (c, _), v in results.items() if c == key]
         if hits:
             out[key] = hits[0][len(hits[0]) // 2] if key != "dagster" else _dagster(hits[0])
@@ -230,6 +235,14 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     ]
     out.append(("Pipeline stages, seconds", ["data set", "read", "fill", "order", "venue"],
                 stage_rows))  # fmt: skip
+    if "window" in summary:
+        w = summary["window"]
+        out.append((WINDOW_TITLE,
+                    ["trade dates", "fills", "children", "clusters", "inputs s", "scorecard s",
+                     "routing s", "peak RSS GiB"],
+                    [[str(w["trade_dates"]), f"{w['fills']:,}", f"{w['children']:,}",
+                      f"{w['clusters']:,}", _f(w["inputs_s"]), _f(w["scorecard_s"]),
+                      _f(w["routing_s"]), _f(w["peak_rss_bytes"] / GiB)]]))  # fmt: skip
     if "events" in summary:
         e = summary["events"]
         out.append(("Event path", ["measure", "p50", "p99", "max", "n"], [
@@ -329,7 +342,7 @@ def markdown(summary: dict) -> str:
 
 
 # Sections a run without the batch cases measures on their own (merged into the doc).
-ALONE = ("Event path", "One daily partition through Dagster", "Backfill")
+ALONE = (WINDOW_TITLE, "Event path", "One daily partition through Dagster", "Backfill")
 
 
 def _partial(summary: dict) -> bool:
