@@ -49,6 +49,7 @@ I - H_gg is at most 1e-8 as the direct formula does. docs/VENUES.md, "Computatio
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,13 +78,16 @@ class VenueEstimates:
     clusters: int
 
 
-def _codes(series: pl.Series) -> tuple[np.ndarray, list]:
-    levels = series.unique().sort()
-    index = pl.DataFrame({"level": levels, "code": np.arange(len(levels))})
-    codes = (
-        pl.DataFrame({"level": series}).join(index, on="level", how="left", maintain_order="left")
-    )["code"].to_numpy()
-    return codes, levels.to_list()
+def _codes(series: pl.Series) -> tuple[np.ndarray, list[str]]:
+    """Dense codes of a string series in the sorted order of its values, and the values.
+    A private dictionary (random categories) is discarded with the result."""
+    categorical = series.cast(pl.Categorical(pl.Categories.random()))
+    physical = categorical.to_physical().to_numpy()
+    levels = categorical.dtype.categories.to_series()  # by physical code
+    order = levels.arg_sort().to_numpy()
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size, dtype=order.dtype)
+    return rank[physical].astype(np.int64), levels.gather(order).to_list()
 
 
 def t_quantile(level: float, clusters: int) -> float:
@@ -148,12 +152,31 @@ def _matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     return (matrix @ vector[..., None])[..., 0]
 
 
-def _series(q: np.ndarray, sigma: np.ndarray, beta: np.ndarray, terms: int) -> np.ndarray:
-    """f(Sigma Q) beta = sum_k c_k (Sigma Q)^k beta, c_k = binom(2k, k) / 4^k."""
+def _series(
+    local: np.ndarray,
+    n_local: int,
+    columns: np.ndarray,
+    assign: np.ndarray,
+    sigma: np.ndarray,
+    beta: np.ndarray,
+    n_pinv: np.ndarray,
+    terms: int,
+) -> np.ndarray:
+    """f(Sigma_g Q_g) beta_g = sum_k c_k (Sigma_g Q_g)^k beta_g, c_k = binom(2k, k) / 4^k, for a
+    set of clusters at once. Q_g v = T_g' N^+ T_g v scatters v into each cluster's regressors
+    (a clusters x regressors matrix), multiplies it by N^+ and gathers back.
+
+    local: each unit's cluster in 0 .. n_local - 1; columns (units, r): its regressors;
+    assign (r, m): the unit slot of each of them (0/1).
+    """
+    q = n_pinv.shape[0]
+    flat = (local[:, None] * q + columns).ravel()
     gamma, term, coef = beta.copy(), beta, 1.0
     for k in range(1, terms + 1):
         coef *= (2 * k - 1) / (2 * k)
-        term = _blocks_times(sigma, _matvec(q, term))
+        x = np.bincount(flat, weights=(term @ assign.T).ravel(), minlength=n_local * q)
+        back = (x.reshape(n_local, q) @ n_pinv).ravel()[flat].reshape(columns.shape)
+        term = np.einsum("uab,ub->ua", sigma, back @ assign)
         gamma += coef * term
     return gamma
 
@@ -190,47 +213,88 @@ def _series_terms(trace: np.ndarray) -> np.ndarray:
     return np.where(trace <= 0, 0, np.where(trace <= _SERIES_MAX_TRACE, terms, -1))
 
 
+def _type_design(columns: np.ndarray, assign: np.ndarray, n_regressors: int) -> np.ndarray:
+    """T: regressors x (types x m), column k m + a the regressors of slot a of unit type k."""
+    n_types, m = columns.shape[0], assign.shape[1]
+    design = np.zeros((n_regressors, n_types, m))
+    design[columns, np.arange(n_types)[:, None], assign.argmax(axis=1)] = 1.0
+    return design.reshape(n_regressors, n_types * m)
+
+
 def _cr2_scores(
     cluster: np.ndarray,
     n_g: int,
     kind: np.ndarray,
     sigma: np.ndarray,
     beta: np.ndarray,
-    q_kinds: np.ndarray,
+    columns: np.ndarray,
+    assign: np.ndarray,
+    n_pinv: np.ndarray,
 ) -> np.ndarray:
     """sum_{i in unit} w_i e*_i per unit, e*_g = (I - H_gg)^-1/2 e_g (module docstring).
 
     cluster, kind: each unit's cluster and type codes; sigma (units, m, m): its moments
     [[sum w, sum w s], [sum w s, sum w s^2]] (m = 2) or [[sum w]]; beta (units, m): its
-    residual scores [sum w e, sum w s e]; q_kinds: N^+ between the slots of the unit types.
+    residual scores [sum w e, sum w s e]; columns (types, r): the regressors of each unit
+    type, assign (r, m): the slot each belongs to; n_pinv: the working model's N^+.
     """
     n_units, m = beta.shape
-    order = np.argsort(cluster, kind="stable")
-    sizes = np.bincount(cluster, minlength=n_g)
-    starts = np.cumsum(sizes) - sizes
+    design = _type_design(columns, assign, n_pinv.shape[0])
+    q_kinds = design.T @ n_pinv @ design
     slots = kind[:, None] * m + np.arange(m)
     q_own = q_kinds[slots[:, :, None], slots[:, None, :]]
     trace = np.bincount(cluster, weights=(sigma * q_own).sum(axis=(1, 2)), minlength=n_g)
     terms = _series_terms(trace)
     gamma = np.empty((n_units, m))
-    plan = np.lexsort((terms, sizes))
-    for size in np.unique(sizes):
-        members = plan[sizes[plan] == size]
+
+    # Series: clusters grouped by their number of terms, in chunks of at most
+    # _BATCH_ENTRIES / regressors clusters.
+    per = max(1, _BATCH_ENTRIES // n_pinv.shape[0])
+    chosen = np.flatnonzero(terms >= 0)
+    chosen = chosen[np.argsort(terms[chosen], kind="stable")]
+    rank = np.arange(chosen.size) - np.searchsorted(terms[chosen], terms[chosen])
+    chunk_key = terms[chosen] * (n_g + 1) + rank // per
+    chunk_of = np.full(n_g, -1)
+    chunk_of[chosen] = np.unique(chunk_key, return_inverse=True)[1]
+    local_of = np.zeros(n_g, dtype=np.int64)
+    local_of[chosen] = rank % per
+    unit_chunk = chunk_of[cluster]
+    order = np.argsort(unit_chunk, kind="stable")
+    bounds = np.searchsorted(unit_chunk[order], np.arange(int(chunk_of.max()) + 2))
+    for lo, hi in itertools.pairwise(bounds):
+        rows = order[lo:hi]
+        local = local_of[cluster[rows]]
+        gamma[rows] = _series(
+            local,
+            int(local.max()) + 1,
+            columns[kind[rows]],
+            assign,
+            sigma[rows],
+            beta[rows],
+            n_pinv,
+            int(terms[cluster[rows[0]]]),
+        )
+
+    # Eigendecomposition: the clusters above the series' trace, batched by size.
+    eigen = terms < 0
+    rows_all = np.flatnonzero(eigen[cluster])
+    rows_all = rows_all[np.argsort(cluster[rows_all], kind="stable")]
+    sizes = np.bincount(cluster[rows_all], minlength=n_g)
+    starts = np.cumsum(sizes) - sizes
+    for size in np.unique(sizes[eigen]):
+        members = np.flatnonzero(eigen & (sizes == size))
         d = int(size) * m
         per = max(1, _BATCH_ENTRIES // (d * d))
-        for eigen in (False, True):
-            chosen = members[(terms[members] < 0) == eigen]
-            for first in range(0, chosen.size, per):
-                batch = chosen[first : first + per]
-                rows = order[starts[batch][:, None] + np.arange(size)]
-                cols = (kind[rows][..., None] * m + np.arange(m)).reshape(batch.size, d)
-                q = q_kinds[cols[:, :, None], cols[:, None, :]]
-                b = beta[rows].reshape(batch.size, d)
-                if eigen:
-                    out = _eigen(q, sigma[rows], b)
-                else:
-                    out = _series(q, sigma[rows], b, int(terms[batch].max()))
-                gamma[rows] = out.reshape(batch.size, int(size), m)
+        for first in range(0, members.size, per):
+            batch = members[first : first + per]
+            rows = rows_all[starts[batch][:, None] + np.arange(size)]
+            cols = (kind[rows][..., None] * m + np.arange(m)).reshape(batch.size, d)
+            out = _eigen(
+                q_kinds[cols[:, :, None], cols[:, None, :]],
+                sigma[rows],
+                beta[rows].reshape(batch.size, d),
+            )
+            gamma[rows] = out.reshape(batch.size, int(size), m)
     return gamma[:, 0]
 
 
@@ -254,15 +318,16 @@ def _working_scores(
         m = 1
         sigma = w.reshape(-1, 1, 1)
         moments_y = units["wy"].to_numpy()[:, None]
-    # The regressors of a unit type (columns k m .. k m + m - 1 of T): cell + venue x flag
-    # indicators, and the venue x flag spread slope.
+    # The regressors of a unit type: cell and venue x flag indicators (slot 0: weight 1) and
+    # the venue x flag spread slope (slot 1: weight s).
     q_dim = n_c + m * n_vf
-    design = np.zeros((q_dim, n_k * m))
-    first = np.arange(n_k) * m
-    design[kinds // n_vf, first] = 1.0
-    design[n_c + kinds % n_vf, first] = 1.0
+    cell_of, vf_of = kinds // n_vf, n_c + kinds % n_vf
     if m == 2:
-        design[n_c + n_vf + kinds % n_vf, first + 1] = 1.0
+        columns = np.stack([cell_of, vf_of, vf_of + n_vf], axis=1)
+        assign = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    else:
+        columns, assign = np.stack([cell_of, vf_of], axis=1), np.ones((2, 1))
+    design = _type_design(columns, assign, q_dim)
     sigma_k = np.stack(
         [
             np.bincount(kind, weights=sigma[:, a, b], minlength=n_k)
@@ -274,12 +339,12 @@ def _working_scores(
     y_k = np.stack(
         [np.bincount(kind, weights=moments_y[:, a], minlength=n_k) for a in range(m)], axis=1
     )
-    spread_design = (design.reshape(q_dim, n_k, 1, m) @ sigma_k).reshape(q_dim, n_k * m)
-    n_pinv = np.linalg.pinv(spread_design @ design.T)
+    weighted = (design.reshape(q_dim, n_k, 1, m) @ sigma_k).reshape(q_dim, n_k * m)
+    n_pinv = np.linalg.pinv(weighted @ design.T)
     coef = n_pinv @ (design @ y_k.reshape(-1))
     fitted = (design.T @ coef).reshape(n_k, m)[kind]
-    beta = moments_y - (sigma @ fitted[..., None])[..., 0]
-    return _cr2_scores(g_idx, n_g, kind, sigma, beta, design.T @ n_pinv @ design)
+    beta = moments_y - np.einsum("uab,ub->ua", sigma, fitted)
+    return _cr2_scores(g_idx, n_g, kind, sigma, beta, columns, assign, n_pinv)
 
 
 def adjusted_means(
@@ -307,8 +372,8 @@ def adjusted_means(
     working = method == "conditional"
     keys = {
         "cluster": pl.col(cluster).cast(pl.String),
-        "cell": pl.col(cell) if cell else pl.lit(""),
-        "venue": pl.col(venue),
+        "cell": pl.col(cell).cast(pl.String) if cell else pl.lit(""),
+        "venue": pl.col(venue).cast(pl.String),
     }
     if working and flag:
         keys["flag"] = pl.col(flag).cast(pl.String)
