@@ -41,10 +41,12 @@ of each unit's fills, u = sqrt(w) e and H_gg = Y_g Q_g Y_g' with Q_g = T_g' N^+ 
 working model's Gram, T_g the regressors of the cluster's unit types). By the push-through
 identity gamma_g = f(Sigma_g Q_g) beta_g with f(x) = (1 - x)^-1/2, Sigma_g = Y_g'Y_g (per-unit
 moment blocks) and beta_g = Y_g'u_g: a d x d problem, d = units (x 2 with a spread), instead of
-n_g x n_g. Clusters whose leverage trace is at most 1/2 sum the binomial series of f until its
-remainder is below rounding (batched over clusters of equal d); the others use one batched
-eigendecomposition of F'Q_g F (Sigma_g = F F'), zeroing the directions whose eigenvalue of
-I - H_gg is at most 1e-8 as the direct formula does. docs/VENUES.md, "Computation at scale".
+n_g x n_g. Clusters whose leverage trace (sum of their fills' leverages) is at most 1/2 sum the
+binomial series of f until its remainder is below rounding, all such clusters at once: Q_g v is
+a scatter of v into a clusters x regressors matrix, one product with N^+ and a gather back.
+The others (rare outside small samples) take a batched eigendecomposition of F'Q_g F
+(Sigma_g = F F'), zeroing the directions whose eigenvalue of I - H_gg is at most 1e-8 as the
+direct formula does. docs/VENUES.md, "Computation at scale".
 """
 
 from __future__ import annotations
@@ -227,6 +229,80 @@ def _type_design(columns: np.ndarray, assign: np.ndarray, n_regressors: int) -> 
     return design.reshape(n_regressors, n_types * m)
 
 
+def _series_clusters(
+    clusters: np.ndarray,
+    terms: np.ndarray,
+    cluster: np.ndarray,
+    columns: np.ndarray,
+    assign: np.ndarray,
+    sigma: np.ndarray,
+    beta: np.ndarray,
+    n_pinv: np.ndarray,
+    gamma: np.ndarray,
+) -> None:
+    """gamma of the units of `clusters` by the series: clusters grouped by their number of
+    terms, in chunks of at most _BATCH_ENTRIES / regressors clusters."""
+    n_g = terms.size
+    per = max(1, _BATCH_ENTRIES // n_pinv.shape[0])
+    clusters = clusters[np.argsort(terms[clusters], kind="stable")]
+    rank = np.arange(clusters.size) - np.searchsorted(terms[clusters], terms[clusters])
+    chunk_of = np.full(n_g, -1)
+    chunk_of[clusters] = np.unique(terms[clusters] * (n_g + 1) + rank // per, return_inverse=True)[
+        1
+    ]
+    local_of = np.zeros(n_g, dtype=np.int64)
+    local_of[clusters] = rank % per
+    unit_chunk = chunk_of[cluster]
+    order = np.argsort(unit_chunk, kind="stable")
+    bounds = np.searchsorted(unit_chunk[order], np.arange(int(chunk_of.max()) + 2))
+    for lo, hi in itertools.pairwise(bounds):
+        rows = order[lo:hi]
+        local = local_of[cluster[rows]]
+        gamma[rows] = _series(
+            local,
+            int(local.max()) + 1,
+            columns[rows],
+            assign,
+            sigma[rows],
+            beta[rows],
+            n_pinv,
+            int(terms[cluster[rows[0]]]),
+        )
+
+
+def _eigen_clusters(
+    clusters: np.ndarray,
+    cluster: np.ndarray,
+    kind: np.ndarray,
+    sigma: np.ndarray,
+    beta: np.ndarray,
+    q_kinds: np.ndarray,
+    gamma: np.ndarray,
+) -> None:
+    """gamma of the units of `clusters` by the eigendecomposition, batched by cluster size."""
+    m = beta.shape[1]
+    chosen = np.zeros(cluster.max(initial=-1) + 1, dtype=bool)
+    chosen[clusters] = True
+    rows_all = np.flatnonzero(chosen[cluster])
+    rows_all = rows_all[np.argsort(cluster[rows_all], kind="stable")]
+    sizes = np.bincount(cluster[rows_all], minlength=chosen.size)
+    starts = np.cumsum(sizes) - sizes
+    for size in np.unique(sizes[clusters]):
+        members = clusters[sizes[clusters] == size]
+        d = int(size) * m
+        per = max(1, _BATCH_ENTRIES // (d * d))
+        for first in range(0, members.size, per):
+            batch = members[first : first + per]
+            rows = rows_all[starts[batch][:, None] + np.arange(size)]
+            slots = (kind[rows][..., None] * m + np.arange(m)).reshape(batch.size, d)
+            out = _eigen(
+                q_kinds[slots[:, :, None], slots[:, None, :]],
+                sigma[rows],
+                beta[rows].reshape(batch.size, d),
+            )
+            gamma[rows] = out.reshape(batch.size, int(size), m)
+
+
 def _cr2_scores(
     cluster: np.ndarray,
     n_g: int,
@@ -244,63 +320,19 @@ def _cr2_scores(
     residual scores [sum w e, sum w s e]; columns (types, r): the regressors of each unit
     type, assign (r, m): the slot each belongs to; n_pinv: the working model's N^+.
     """
-    n_units, m = beta.shape
+    m = beta.shape[1]
     design = _type_design(columns, assign, n_pinv.shape[0])
     q_kinds = design.T @ n_pinv @ design
     slots = kind[:, None] * m + np.arange(m)
     q_own = q_kinds[slots[:, :, None], slots[:, None, :]]
     trace = np.bincount(cluster, weights=(sigma * q_own).sum(axis=(1, 2)), minlength=n_g)
     terms = _series_terms(trace)
-    gamma = np.empty((n_units, m))
-
-    # Series: clusters grouped by their number of terms, in chunks of at most
-    # _BATCH_ENTRIES / regressors clusters.
-    per = max(1, _BATCH_ENTRIES // n_pinv.shape[0])
-    chosen = np.flatnonzero(terms >= 0)
-    chosen = chosen[np.argsort(terms[chosen], kind="stable")]
-    rank = np.arange(chosen.size) - np.searchsorted(terms[chosen], terms[chosen])
-    chunk_key = terms[chosen] * (n_g + 1) + rank // per
-    chunk_of = np.full(n_g, -1)
-    chunk_of[chosen] = np.unique(chunk_key, return_inverse=True)[1]
-    local_of = np.zeros(n_g, dtype=np.int64)
-    local_of[chosen] = rank % per
-    unit_chunk = chunk_of[cluster]
-    order = np.argsort(unit_chunk, kind="stable")
-    bounds = np.searchsorted(unit_chunk[order], np.arange(int(chunk_of.max()) + 2))
-    for lo, hi in itertools.pairwise(bounds):
-        rows = order[lo:hi]
-        local = local_of[cluster[rows]]
-        gamma[rows] = _series(
-            local,
-            int(local.max()) + 1,
-            columns[kind[rows]],
-            assign,
-            sigma[rows],
-            beta[rows],
-            n_pinv,
-            int(terms[cluster[rows[0]]]),
-        )
-
-    # Eigendecomposition: the clusters above the series' trace, batched by size.
-    eigen = terms < 0
-    rows_all = np.flatnonzero(eigen[cluster])
-    rows_all = rows_all[np.argsort(cluster[rows_all], kind="stable")]
-    sizes = np.bincount(cluster[rows_all], minlength=n_g)
-    starts = np.cumsum(sizes) - sizes
-    for size in np.unique(sizes[eigen]):
-        members = np.flatnonzero(eigen & (sizes == size))
-        d = int(size) * m
-        per = max(1, _BATCH_ENTRIES // (d * d))
-        for first in range(0, members.size, per):
-            batch = members[first : first + per]
-            rows = rows_all[starts[batch][:, None] + np.arange(size)]
-            cols = (kind[rows][..., None] * m + np.arange(m)).reshape(batch.size, d)
-            out = _eigen(
-                q_kinds[cols[:, :, None], cols[:, None, :]],
-                sigma[rows],
-                beta[rows].reshape(batch.size, d),
-            )
-            gamma[rows] = out.reshape(batch.size, int(size), m)
+    gamma = np.empty_like(beta)
+    series = terms >= 0
+    _series_clusters(
+        np.flatnonzero(series), terms, cluster, columns[kind], assign, sigma, beta, n_pinv, gamma
+    )
+    _eigen_clusters(np.flatnonzero(~series), cluster, kind, sigma, beta, q_kinds, gamma)
     return gamma[:, 0]
 
 

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.simulate import SimulationConfig
+from eqs_pipeline.venues import stats
 from eqs_pipeline.venues.scorecard import CELL
 from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
 from eqs_pipeline.venues.stats import METHODS, VenueEstimates, adjusted_means, effective_df
@@ -199,3 +200,13 @@ def test_degenerate_inputs(method: str) -> None:
     assert empty.table.height == 0 and empty.clusters == 0
     one = both(frame, "y", "one cluster", method=method)
     assert one.table["se"].null_count() == 2
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_small_batches_give_the_same_result(monkeypatch, method: str) -> None:
+    """Clusters split over many batches (both CR2 paths) agree with the oracle as well."""
+    desk = simulated_desk(SimulationConfig(days=1, symbols=4, orders_per_day=60, seed=41))
+    fills = desk.fills.with_columns(cell=CELL)
+    monkeypatch.setattr(stats, "_BATCH_ENTRIES", 64)
+    for metric in ("price_improvement_bps", "all_in_cost_bps"):
+        both(fills, metric, method=method, flag="liquidity_flag", spread="quoted_spread_bps")
