@@ -179,14 +179,23 @@ def _series(
     """
     q = n_pinv.shape[0]
     flat = (local[:, None] * q + columns).ravel()
+    slot = assign.argmax(axis=1)
     gamma, term, coef = beta.copy(), beta, 1.0
     for k in range(1, terms + 1):
         coef *= (2 * k - 1) / (2 * k)
-        x = np.bincount(flat, weights=(term @ assign.T).ravel(), minlength=n_local * q)
+        x = np.bincount(flat, weights=term[:, slot].ravel(), minlength=n_local * q)
         back = (x.reshape(n_local, q) @ n_pinv).ravel()[flat].reshape(columns.shape)
-        term = np.einsum("uab,ub->ua", sigma, back @ assign)
+        term = _sigma_times(sigma, back @ assign)
         gamma += coef * term
     return gamma
+
+
+def _sigma_times(sigma: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Per-unit (units, m, m) times (units, m), m <= 2, elementwise (no per-unit matmul)."""
+    out = sigma[:, :, 0] * vector[:, :1]
+    for b in range(1, sigma.shape[2]):
+        out += sigma[:, :, b] * vector[:, b : b + 1]
+    return out
 
 
 def _eigen(q: np.ndarray, sigma: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -253,7 +262,8 @@ def _series_clusters(
     local_of = np.zeros(n_g, dtype=np.int64)
     local_of[clusters] = rank % per
     unit_chunk = chunk_of[cluster]
-    order = np.argsort(unit_chunk, kind="stable")
+    # Units in chunk and cluster order: the scatter and gather then run through memory in order.
+    order = np.argsort(unit_chunk * per + local_of[cluster], kind="stable")
     bounds = np.searchsorted(unit_chunk[order], np.arange(int(chunk_of.max()) + 2))
     for lo, hi in itertools.pairwise(bounds):
         rows = order[lo:hi]
@@ -323,9 +333,10 @@ def _cr2_scores(
     m = beta.shape[1]
     design = _type_design(columns, assign, n_pinv.shape[0])
     q_kinds = design.T @ n_pinv @ design
-    slots = kind[:, None] * m + np.arange(m)
-    q_own = q_kinds[slots[:, :, None], slots[:, None, :]]
-    trace = np.bincount(cluster, weights=(sigma * q_own).sum(axis=(1, 2)), minlength=n_g)
+    n_k = columns.shape[0]
+    q_own = q_kinds.reshape(n_k, m, n_k, m)[np.arange(n_k), :, np.arange(n_k), :]  # (types, m, m)
+    leverage = np.einsum("uab,uab->u", sigma, q_own[kind])  # tr(Sigma_u Q_uu)
+    trace = np.bincount(cluster, weights=leverage, minlength=n_g)
     terms = _series_terms(trace)
     gamma = np.empty_like(beta)
     series = terms >= 0
