@@ -80,12 +80,19 @@ class VenueEstimates:
     clusters: int
 
 
+def _categorical(expr: pl.Expr) -> pl.Expr:
+    """`expr` as strings in a private dictionary (random categories, discarded with the data):
+    a group-by on it hashes 4-byte codes, not strings."""
+    return expr.cast(pl.String).cast(pl.Categorical(pl.Categories.random()))
+
+
 def _codes(series: pl.Series) -> tuple[np.ndarray, list[str]]:
-    """Dense codes of a string series in the sorted order of its values, and the values.
-    A private dictionary (random categories) is discarded with the result."""
-    categorical = series.cast(pl.Categorical(pl.Categories.random()))
-    physical = categorical.to_physical().to_numpy()
-    present = categorical.unique()
+    """Dense codes of a string or categorical series in the sorted order of its values (as
+    strings), and the values."""
+    if not isinstance(series.dtype, pl.Categorical):
+        series = series.cast(pl.Categorical(pl.Categories.random()))
+    physical = series.to_physical().to_numpy()
+    present = series.unique()
     levels = present.cast(pl.String)
     order = levels.arg_sort().to_numpy()
     rank = np.zeros(int(physical.max()) + 1, dtype=np.int64)
@@ -352,7 +359,8 @@ def _working_scores(
 ) -> np.ndarray:
     """sum_{i in unit} w_i e*_i of the working model (cell effects, venue x flag effects and,
     with the `ws` sums, venue x flag slopes on the spread), CR2-corrected per cluster."""
-    vf_key = units["venue"] + "|" + units["flag"] if "flag" in units.columns else units["venue"]
+    venue = units["venue"].cast(pl.String)
+    vf_key = venue + "|" + units["flag"].cast(pl.String) if "flag" in units.columns else venue
     vf_idx, vf_levels = _codes(vf_key.fill_null(""))
     n_vf = len(vf_levels)
     pair = c_idx * n_vf + vf_idx
@@ -424,12 +432,12 @@ def adjusted_means(
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     working = method == "conditional"
     keys = {
-        "cluster": pl.col(cluster).cast(pl.String),
-        "cell": pl.col(cell).cast(pl.String) if cell else pl.lit(""),
-        "venue": pl.col(venue).cast(pl.String),
+        "cluster": _categorical(pl.col(cluster)),
+        "cell": _categorical(pl.col(cell) if cell else pl.lit("")),
+        "venue": _categorical(pl.col(venue)),
     }
     if working and flag:
-        keys["flag"] = pl.col(flag).cast(pl.String)
+        keys["flag"] = _categorical(pl.col(flag))
     slope = (
         pl.col(spread).cast(pl.Float64).fill_nan(None).fill_null(0.0)
         if working and spread
