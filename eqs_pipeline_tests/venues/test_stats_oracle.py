@@ -21,10 +21,11 @@ TABLE_FLOATS = ("estimate", "se", "ci_low", "ci_high")
 
 
 def _close(new: np.ndarray, old: np.ndarray, what: str) -> None:
-    """Equal to TOL relative to the column's scale; nulls (NaN) in the same places."""
+    """Equal to TOL relative to the largest magnitude of `old` (absolute where `old` is all 0);
+    nulls (NaN) in the same places."""
     assert np.array_equal(np.isnan(new), np.isnan(old)), f"{what}: nulls differ"
     known = ~np.isnan(old)
-    scale = max(1.0, float(np.abs(old[known]).max(initial=0.0)))
+    scale = float(np.abs(old[known]).max(initial=0.0)) or 1.0
     np.testing.assert_allclose(new[known], old[known], rtol=TOL, atol=TOL * scale, err_msg=what)
 
 
