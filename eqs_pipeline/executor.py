@@ -66,8 +66,9 @@ RUNTIME_MODULES = [
 """Modules that steps import lazily, on first use: about 2 s per step when imported there.
 A name a future version no longer has is skipped by the fork server (it ignores ImportError)."""
 
-PRELOAD_MODULES = ["dagster", "eqs_pipeline.definitions", *project_modules(), *RUNTIME_MODULES]
-"""What the fork server imports before it forks a step process."""
+PRELOAD_MODULES = ["dagster", *project_modules(), *RUNTIME_MODULES, "eqs_pipeline.preload"]
+"""What the fork server imports before it forks a step process; the last builds the
+definitions."""
 
 
 class _PatientActiveExecution(ActiveExecution):
