@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> dict:
             ","
         )
     )
-    console = Console()
+    # Wide enough for the tables when the output is a file or a CI log (rich assumes 80).
+    console = Console() if sys.stdout.isatty() else Console(width=180)
     args.cache.mkdir(parents=True, exist_ok=True)
     plan: list[tuple[str, str, list[str]]] = []
     for size in sizes:
