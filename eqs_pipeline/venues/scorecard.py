@@ -22,7 +22,7 @@ import polars as pl
 from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
 from eqs_pipeline.venues.stats import (
     VenueEstimates,
-    adjusted_means,
+    adjusted_means_many,
     combine_influence,
     influence_se,
     influence_t,
@@ -37,19 +37,13 @@ def metric_estimates(
     """Adjusted estimates of every key metric (fill metrics over fills, fill rate over children)."""
     fills = fills.with_columns(cell=CELL)
     children = children.with_columns(cell=CELL)
-    out = {}
-    for metric in KEY_METRICS:
-        child = metric == "fill_rate"
-        out[metric] = adjusted_means(
-            children if child else fills,
-            metric,
-            "qty",
-            level=settings.ci_level,
-            method=settings.ci_method,
-            flag="liquidity_flag",
-            spread=None if child else "quoted_spread_bps",
-        )
-    return out
+    common = {"level": settings.ci_level, "method": settings.ci_method, "flag": "liquidity_flag"}
+    # One call per frame: the metrics share the design, its Gram pseudo-inverses and the CR2
+    # leverage machinery (recomputed only for a metric known on other fills).
+    fill_metrics = [m for m in KEY_METRICS if m != "fill_rate"]
+    out = adjusted_means_many(fills, fill_metrics, "qty", spread="quoted_spread_bps", **common)
+    out |= adjusted_means_many(children, ["fill_rate"], "qty", **common)
+    return {m: out[m] for m in KEY_METRICS}
 
 
 def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:

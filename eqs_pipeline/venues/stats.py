@@ -47,6 +47,11 @@ a scatter of v into a clusters x regressors matrix, one product with N^+ and a g
 The others (rare outside small samples) take a batched eigendecomposition of F'Q_g F
 (Sigma_g = F F'), zeroing the directions whose eigenvalue of I - H_gg is at most 1e-8 as the
 direct formula does. docs/VENUES.md, "Computation at scale".
+
+Several metrics of one frame (`adjusted_means_many`): the metrics whose fills enter alike
+(known value, positive weight) share the group-by, the design, the pseudo-inverses and the CR2
+leverage machinery, none of which depends on y; the series and the eigendecompositions run
+once with one column per metric.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from scipy import sparse
 from scipy.special import stdtrit
 
 _ESTIMABLE_TOL = 1e-7
@@ -123,29 +129,39 @@ def effective_df(influence: np.ndarray, clusters: int) -> np.ndarray:
     return np.clip(g_eff - 1.0, 1.0, max(clusters - 1, 1))
 
 
+def _known(value: str, weight: str) -> pl.Expr:
+    """The rows that enter the estimate of `value`: known value, positive weight."""
+    return pl.col(value).is_not_null() & pl.col(value).is_not_nan() & (pl.col(weight) > 0)
+
+
 def _unit_sums(
     frame: pl.DataFrame,
-    value: str,
+    values: list[str],
     weight: str,
     keys: dict[str, pl.Expr],
     spread: pl.Expr | None,
 ) -> pl.DataFrame:
-    """One row per unit (the rows sharing every key) over the rows where `value` is known and
-    the weight positive: n, w = sum w, wy = sum w y and, with a spread s, ws, wss, wsy.
+    """One row per unit (the rows sharing every key) over the rows where the values are known
+    and the weight positive (the values must share that mask; the first one's is used): n,
+    w = sum w and, with a spread s, ws, wss; per value j, wy_j = sum w y and with a spread
+    wsy_j = sum w s y.
 
     The streaming engine aggregates the fills in batches, never holding a filtered copy of
     them: at 10M fills about half the time and memory of the in-memory engine. Like every
     parallel float aggregate (the in-memory engine's included), its sums are reproducible to
     rounding, not bitwise: partial sums merge in scheduling order.
     """
-    known = pl.col(value).is_not_null() & pl.col(value).is_not_nan() & (pl.col(weight) > 0)
-    columns = {**keys, "_w": pl.col(weight).cast(pl.Float64), "_y": pl.col(value).cast(pl.Float64)}
-    w, y = pl.col("_w"), pl.col("_y")
-    sums = {"n": pl.len(), "w": w.sum(), "wy": (w * y).sum()}
+    columns = {**keys, "_w": pl.col(weight).cast(pl.Float64)}
+    columns |= {f"_y{j}": pl.col(v).cast(pl.Float64) for j, v in enumerate(values)}
+    w = pl.col("_w")
+    sums = {"n": pl.len(), "w": w.sum()}
+    sums |= {f"wy_{j}": (w * pl.col(f"_y{j}")).sum() for j in range(len(values))}
     if spread is not None:
         s = pl.col("_s")
         columns["_s"] = spread
-        sums |= {"ws": (w * s).sum(), "wss": (w * s * s).sum(), "wsy": (w * s * y).sum()}
+        sums |= {"ws": (w * s).sum(), "wss": (w * s * s).sum()}
+        sums |= {f"wsy_{j}": (w * s * pl.col(f"_y{j}")).sum() for j in range(len(values))}
+    known = _known(values[0], weight)
     units = frame.lazy().filter(known).select(**columns).group_by(*keys).agg(**sums)
     return units.collect(engine="streaming")
 
@@ -157,58 +173,47 @@ def _blocks_left(blocks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (blocks @ shaped).reshape(n, units * m, -1)
 
 
-def _blocks_times(blocks: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """Block-diagonal (n, U, m, m) times (n, U m), batched over n."""
-    n, units, m, _ = blocks.shape
-    return np.einsum("nuab,nub->nua", blocks, vector.reshape(n, units, m)).reshape(n, units * m)
-
-
-def _matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    return (matrix @ vector[..., None])[..., 0]
-
-
 def _series(
-    local: np.ndarray,
-    n_local: int,
-    columns: np.ndarray,
+    chunk: _SeriesChunk,
     assign: np.ndarray,
     sigma: np.ndarray,
     beta: np.ndarray,
     n_pinv: np.ndarray,
-    terms: int,
 ) -> np.ndarray:
     """f(Sigma_g Q_g) beta_g = sum_k c_k (Sigma_g Q_g)^k beta_g, c_k = binom(2k, k) / 4^k, for a
-    set of clusters at once. Q_g v = T_g' N^+ T_g v scatters v into each cluster's regressors
-    (a clusters x regressors matrix), multiplies it by N^+ and gathers back.
-
-    local: each unit's cluster in 0 .. n_local - 1; columns (units, r): its regressors;
-    assign (r, m): the unit slot of each of them (0/1).
-    """
+    set of clusters and every metric (beta (units, m, metrics)) at once. Q_g v = T_g' N^+ T_g v
+    scatters v into each cluster's regressors (a regressors x clusters matrix per metric),
+    multiplies it by N^+ and gathers back. assign (r, m): the unit slot of each regressor."""
     q = n_pinv.shape[0]
-    flat = (local[:, None] * q + columns).ravel()
+    units, r = chunk.columns.shape
+    n_metrics = beta.shape[2]
     slot = assign.argmax(axis=1)
     gamma, term, coef = beta.copy(), beta, 1.0
-    for k in range(1, terms + 1):
+    for k in range(1, chunk.terms + 1):
         coef *= (2 * k - 1) / (2 * k)
-        x = np.bincount(flat, weights=term[:, slot].ravel(), minlength=n_local * q)
-        back = (x.reshape(n_local, q) @ n_pinv).ravel()[flat].reshape(columns.shape)
-        term = _sigma_times(sigma, back @ assign)
+        x = chunk.scatter @ term[:, slot, :].reshape(units * r, n_metrics)
+        # x: regressors x (clusters x metrics), so that one product applies N^+ to all.
+        x = n_pinv.T @ x.reshape(q, chunk.n_local * n_metrics)
+        back = x.reshape(-1, n_metrics)[chunk.flat].reshape(units, r, n_metrics)
+        term = _sigma_times(sigma, assign.T @ back)
         gamma += coef * term
     return gamma
 
 
 def _sigma_times(sigma: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """Per-unit (units, m, m) times (units, m), m <= 2, elementwise (no per-unit matmul)."""
-    out = sigma[:, :, 0] * vector[:, :1]
+    """Per-unit (units, m, m) times (units, m, metrics), m <= 2, elementwise (no per-unit
+    matmul)."""
+    out = sigma[:, :, :1] * vector[:, :1, :]
     for b in range(1, sigma.shape[2]):
-        out += sigma[:, :, b] * vector[:, b : b + 1]
+        out += sigma[:, :, b : b + 1] * vector[:, b : b + 1, :]
     return out
 
 
 def _eigen(q: np.ndarray, sigma: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """f(Sigma Q) beta through the eigendecomposition of C = F'QF, Sigma = F F' (per-unit
     Cholesky blocks): Y'(f(H) - I) u = Sigma (Q/2 + X psi(L) X') beta with X = Q F V, C = V L V'
-    and psi(l) = ((f(l) - 1) / l - 1/2) / l, f(l) = 0 where 1 - l <= _SINGULAR_TOL."""
+    and psi(l) = ((f(l) - 1) / l - 1/2) / l, f(l) = 0 where 1 - l <= _SINGULAR_TOL.
+    beta: (clusters, d, metrics)."""
     if sigma.shape[-1] == 1:
         chol = np.sqrt(sigma)
     else:
@@ -225,8 +230,8 @@ def _eigen(q: np.ndarray, sigma: np.ndarray, beta: np.ndarray) -> np.ndarray:
     r = np.sqrt(np.where(kept, gap, 1.0))
     near_one = np.where(kept, 1.0, lam)
     psi = np.where(kept, (2 + r) / (2 * r * (1 + r) ** 2), -(2 + near_one) / (2 * near_one**2))
-    inner = 0.5 * _matvec(q, beta) + _matvec(x, psi * _matvec(x.swapaxes(1, 2), beta))
-    return beta + _blocks_times(sigma, inner)
+    inner = 0.5 * (q @ beta) + x @ (psi[..., None] * (x.swapaxes(1, 2) @ beta))
+    return beta + _blocks_left(sigma, inner)
 
 
 def _series_terms(trace: np.ndarray) -> np.ndarray:
@@ -245,21 +250,33 @@ def _type_design(columns: np.ndarray, assign: np.ndarray, n_regressors: int) -> 
     return design.reshape(n_regressors, n_types * m)
 
 
-def _series_clusters(
+@dataclass(frozen=True)
+class _SeriesChunk:
+    """Clusters summed together by the series (metric-independent): their units (rows), each
+    unit's cluster in 0 .. n_local - 1 (local) and regressors (columns (units, r)), their
+    positions in the flattened q x n_local matrix (flat) and its scatter, and the terms."""
+
+    rows: np.ndarray
+    local: np.ndarray
+    n_local: int
+    columns: np.ndarray
+    flat: np.ndarray
+    scatter: sparse.csr_array
+    terms: int
+
+
+def _series_chunks(
     clusters: np.ndarray,
     terms: np.ndarray,
     cluster: np.ndarray,
     columns: np.ndarray,
-    assign: np.ndarray,
-    sigma: np.ndarray,
-    beta: np.ndarray,
-    n_pinv: np.ndarray,
-    gamma: np.ndarray,
-) -> None:
-    """gamma of the units of `clusters` by the series: clusters grouped by their number of
-    terms, in chunks of at most _BATCH_ENTRIES / regressors clusters."""
+    q: int,
+    n_metrics: int,
+) -> list[_SeriesChunk]:
+    """The series' chunks of `clusters`: grouped by their number of terms, at most
+    _BATCH_ENTRIES / (regressors x metrics) clusters each."""
     n_g = terms.size
-    per = max(1, _BATCH_ENTRIES // n_pinv.shape[0])
+    per = max(1, _BATCH_ENTRIES // (q * n_metrics))
     clusters = clusters[np.argsort(terms[clusters], kind="stable")]
     rank = np.arange(clusters.size) - np.searchsorted(terms[clusters], terms[clusters])
     chunk_of = np.full(n_g, -1)
@@ -272,19 +289,20 @@ def _series_clusters(
     # Units in chunk and cluster order: the scatter and gather then run through memory in order.
     order = np.argsort(unit_chunk * per + local_of[cluster], kind="stable")
     bounds = np.searchsorted(unit_chunk[order], np.arange(int(chunk_of.max()) + 2))
+    chunks = []
     for lo, hi in itertools.pairwise(bounds):
         rows = order[lo:hi]
         local = local_of[cluster[rows]]
-        gamma[rows] = _series(
-            local,
-            int(local.max()) + 1,
-            columns[rows],
-            assign,
-            sigma[rows],
-            beta[rows],
-            n_pinv,
-            int(terms[cluster[rows[0]]]),
+        cols = columns[rows]
+        n_local = int(local.max()) + 1
+        flat = (cols * n_local + local[:, None]).ravel()  # regressor-major
+        scatter = sparse.csr_array(
+            (np.ones(flat.size), (flat, np.arange(flat.size))), shape=(n_local * q, flat.size)
         )
+        chunks.append(
+            _SeriesChunk(rows, local, n_local, cols, flat, scatter, int(terms[cluster[rows[0]]]))
+        )
+    return chunks
 
 
 def _eigen_clusters(
@@ -296,8 +314,9 @@ def _eigen_clusters(
     q_kinds: np.ndarray,
     gamma: np.ndarray,
 ) -> None:
-    """gamma of the units of `clusters` by the eigendecomposition, batched by cluster size."""
-    m = beta.shape[1]
+    """gamma of the units of `clusters` by the eigendecomposition, batched by cluster size;
+    beta, gamma: (units, m, metrics)."""
+    m, n_metrics = beta.shape[1], beta.shape[2]
     chosen = np.zeros(cluster.max(initial=-1) + 1, dtype=bool)
     chosen[clusters] = True
     rows_all = np.flatnonzero(chosen[cluster])
@@ -307,7 +326,7 @@ def _eigen_clusters(
     for size in np.unique(sizes[clusters]):
         members = clusters[sizes[clusters] == size]
         d = int(size) * m
-        per = max(1, _BATCH_ENTRIES // (d * d))
+        per = max(1, _BATCH_ENTRIES // (d * max(d, n_metrics)))
         for first in range(0, members.size, per):
             batch = members[first : first + per]
             rows = rows_all[starts[batch][:, None] + np.arange(size)]
@@ -315,50 +334,61 @@ def _eigen_clusters(
             out = _eigen(
                 q_kinds[slots[:, :, None], slots[:, None, :]],
                 sigma[rows],
-                beta[rows].reshape(batch.size, d),
+                beta[rows].reshape(batch.size, d, n_metrics),
             )
-            gamma[rows] = out.reshape(batch.size, int(size), m)
+            gamma[rows] = out.reshape(batch.size, int(size), m, n_metrics)
 
 
-def _cr2_scores(
-    cluster: np.ndarray,
-    n_g: int,
-    kind: np.ndarray,
-    sigma: np.ndarray,
-    beta: np.ndarray,
-    columns: np.ndarray,
-    assign: np.ndarray,
-    n_pinv: np.ndarray,
-) -> np.ndarray:
-    """sum_{i in unit} w_i e*_i per unit, e*_g = (I - H_gg)^-1/2 e_g (module docstring).
+@dataclass(frozen=True)
+class _WorkingModel:
+    """The working model's metric-independent parts (design, Gram pseudo-inverse, CR2
+    leverage machinery): `scores` turns the metrics' per-unit moments into CR2 scores."""
 
-    cluster, kind: each unit's cluster and type codes; sigma (units, m, m): its moments
-    [[sum w, sum w s], [sum w s, sum w s^2]] (m = 2) or [[sum w]]; beta (units, m): its
-    residual scores [sum w e, sum w s e]; columns (types, r): the regressors of each unit
-    type, assign (r, m): the slot each belongs to; n_pinv: the working model's N^+.
-    """
-    m = beta.shape[1]
-    design = _type_design(columns, assign, n_pinv.shape[0])
-    q_kinds = design.T @ n_pinv @ design
-    n_k = columns.shape[0]
-    q_own = q_kinds.reshape(n_k, m, n_k, m)[np.arange(n_k), :, np.arange(n_k), :]  # (types, m, m)
-    leverage = np.einsum("uab,uab->u", sigma, q_own[kind])  # tr(Sigma_u Q_uu)
-    trace = np.bincount(cluster, weights=leverage, minlength=n_g)
-    terms = _series_terms(trace)
-    gamma = np.empty_like(beta)
-    series = terms >= 0
-    _series_clusters(
-        np.flatnonzero(series), terms, cluster, columns[kind], assign, sigma, beta, n_pinv, gamma
-    )
-    _eigen_clusters(np.flatnonzero(~series), cluster, kind, sigma, beta, q_kinds, gamma)
-    return gamma[:, 0]
+    cluster: np.ndarray
+    kind: np.ndarray
+    sigma: np.ndarray
+    columns: np.ndarray
+    assign: np.ndarray
+    design: np.ndarray
+    n_pinv: np.ndarray
+    q_kinds: np.ndarray
+    eigen: np.ndarray
+    chunks: list[_SeriesChunk]
+
+    def scores(self, moments_y: np.ndarray) -> np.ndarray:
+        """sum_{i in unit} w_i e*_i per unit and metric (units, metrics), e*_g = (I - H_gg)^-1/2
+        e_g (module docstring), for moments_y (units, m, metrics): [sum w y, sum w s y]."""
+        n_k = self.columns.shape[0]
+        _, m, n_metrics = moments_y.shape
+        y_k = np.stack(
+            [
+                np.bincount(self.kind, weights=moments_y[:, a, j], minlength=n_k)
+                for a in range(m)
+                for j in range(n_metrics)
+            ],
+            axis=1,
+        ).reshape(n_k, m, n_metrics)
+        coef = self.n_pinv @ (self.design @ y_k.reshape(n_k * m, n_metrics))
+        fitted = (self.design.T @ coef).reshape(n_k, m, n_metrics)[self.kind]
+        beta = moments_y - np.einsum("uab,ubj->uaj", self.sigma, fitted)
+        gamma = np.empty_like(beta)
+        for chunk in self.chunks:
+            gamma[chunk.rows] = _series(
+                chunk, self.assign, self.sigma[chunk.rows], beta[chunk.rows], self.n_pinv
+            )
+        _eigen_clusters(self.eigen, self.cluster, self.kind, self.sigma, beta, self.q_kinds, gamma)
+        return gamma[:, 0, :]
 
 
-def _working_scores(
-    units: pl.DataFrame, c_idx: np.ndarray, n_c: int, g_idx: np.ndarray, n_g: int
-) -> np.ndarray:
-    """sum_{i in unit} w_i e*_i of the working model (cell effects, venue x flag effects and,
-    with the `ws` sums, venue x flag slopes on the spread), CR2-corrected per cluster."""
+def _working_model(
+    units: pl.DataFrame, c_idx: np.ndarray, n_c: int, g_idx: np.ndarray, n_g: int, n_metrics: int
+) -> _WorkingModel:
+    """The working model (cell effects, venue x flag effects and, with the `ws` sums, venue x
+    flag slopes on the spread) of the units, with its CR2 leverage machinery.
+
+    g_idx: each unit's cluster; per unit type the regressors (columns (types, r)) and the slot
+    each belongs to (assign (r, m)); sigma (units, m, m): the units' moments
+    [[sum w, sum w s], [sum w s, sum w s^2]] (m = 2) or [[sum w]]."""
     venue = units["venue"].cast(pl.String)
     vf_key = venue + "|" + units["flag"].cast(pl.String) if "flag" in units.columns else venue
     vf_idx, vf_levels = _codes(vf_key.fill_null(""))
@@ -374,11 +404,9 @@ def _working_scores(
         m = 2
         ws, wss = units["ws"].to_numpy(), units["wss"].to_numpy()
         sigma = np.stack([w, ws, ws, wss], axis=1).reshape(-1, 2, 2)
-        moments_y = np.stack([units["wy"].to_numpy(), units["wsy"].to_numpy()], axis=1)
     else:
         m = 1
         sigma = w.reshape(-1, 1, 1)
-        moments_y = units["wy"].to_numpy()[:, None]
     # The regressors of a unit type: cell and venue x flag indicators (slot 0: weight 1) and
     # the venue x flag spread slope (slot 1: weight s).
     q_dim = n_c + m * n_vf
@@ -397,15 +425,181 @@ def _working_scores(
         ],
         axis=1,
     ).reshape(n_k, m, m)
-    y_k = np.stack(
-        [np.bincount(kind, weights=moments_y[:, a], minlength=n_k) for a in range(m)], axis=1
-    )
     weighted = (design.reshape(q_dim, n_k, 1, m) @ sigma_k).reshape(q_dim, n_k * m)
     n_pinv = np.linalg.pinv(weighted @ design.T)
-    coef = n_pinv @ (design @ y_k.reshape(-1))
-    fitted = (design.T @ coef).reshape(n_k, m)[kind]
-    beta = moments_y - np.einsum("uab,ub->ua", sigma, fitted)
-    return _cr2_scores(g_idx, n_g, kind, sigma, beta, columns, assign, n_pinv)
+    # CR2 leverage: depends on the design and weights only.
+    q_kinds = design.T @ n_pinv @ design
+    q_own = q_kinds.reshape(n_k, m, n_k, m)[np.arange(n_k), :, np.arange(n_k), :]  # (types, m, m)
+    leverage = np.einsum("uab,uab->u", sigma, q_own[kind])  # tr(Sigma_u Q_uu)
+    trace = np.bincount(g_idx, weights=leverage, minlength=n_g)
+    terms = _series_terms(trace)
+    series = terms >= 0
+    chunks = _series_chunks(np.flatnonzero(series), terms, g_idx, columns[kind], q_dim, n_metrics)
+    return _WorkingModel(
+        g_idx,
+        kind,
+        sigma,
+        columns,
+        assign,
+        design,
+        n_pinv,
+        q_kinds,
+        np.flatnonzero(~series),
+        chunks,
+    )
+
+
+def _empty() -> VenueEstimates:
+    empty = pl.DataFrame(
+        schema={"venue": pl.String, "estimate": pl.Float64, "se": pl.Float64,
+                "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.UInt32}
+    )  # fmt: skip
+    return VenueEstimates(empty, pl.DataFrame(schema={"cluster": pl.String}), 0)
+
+
+def _estimates(
+    units: pl.DataFrame, count: int, level: float, working: bool
+) -> list[VenueEstimates]:
+    """The estimates of values 0 .. count - 1 of `units` (`_unit_sums`), sharing the design."""
+    c_idx, _ = _codes(units["cell"])
+    v_idx, venues = _codes(units["venue"])
+    g_idx, groups = _codes(units["cluster"])
+    w = units["w"].to_numpy()
+    n_c, n_v, n_g = int(c_idx.max()) + 1, len(venues), len(groups)
+    p = n_c + n_v
+
+    # Normal equations of the two-way dummy design, built from cell x venue sums.
+    cv = c_idx * n_v + v_idx
+    w_cv = np.bincount(cv, weights=w, minlength=n_c * n_v).reshape(n_c, n_v)
+    m = np.zeros((p, p))
+    m[:n_c, :n_c] = np.diag(w_cv.sum(axis=1))
+    m[n_c:, n_c:] = np.diag(w_cv.sum(axis=0))
+    m[:n_c, n_c:] = w_cv
+    m[n_c:, :n_c] = w_cv.T
+    m_pinv = np.linalg.pinv(m)
+
+    reference = w_cv.sum(axis=1) / w_cv.sum()
+    contrasts = np.zeros((n_v, p))
+    contrasts[:, :n_c] = reference
+    contrasts[:, n_c:] = np.eye(n_v)
+    estimable = np.abs(contrasts @ m_pinv @ m - contrasts).max(axis=1) < _ESTIMABLE_TOL * max(
+        1.0, np.abs(contrasts).max()
+    )
+    loadings = contrasts @ m_pinv  # n_v x p
+    counts = np.bincount(v_idx, weights=units["n"].to_numpy(), minlength=n_v)
+    if working:  # CR2 residuals, t with the effective number of clusters
+        factor = 1.0 if n_g > 1 else np.nan
+    else:
+        factor = n_g / (n_g - 1) if n_g > 1 else np.nan
+        t_cr1 = t_quantile(level, n_g)
+
+    wys = np.stack([units[f"wy_{j}"].to_numpy() for j in range(count)], axis=1)  # units x K
+    s_cv = np.stack(
+        [np.bincount(cv, weights=wys[:, j], minlength=n_c * n_v) for j in range(count)], axis=1
+    ).reshape(n_c, n_v, count)
+    theta = m_pinv @ np.concatenate([s_cv.sum(axis=1), s_cv.sum(axis=0)])  # p x K
+    estimates = contrasts @ theta  # n_v x K
+    # sum_{i in unit} w_i e_i: the scorecard model's residuals (cr1) or the working model's,
+    # CR2-corrected (conditional), for every metric at once.
+    if working:
+        model = _working_model(units, c_idx, n_c, g_idx, n_g, count)
+        moments_y = wys[:, None, :]
+        if model.sigma.shape[1] == 2:
+            wsys = np.stack([units[f"wsy_{j}"].to_numpy() for j in range(count)], axis=1)
+            moments_y = np.stack([wys, wsys], axis=1)
+        scores = model.scores(moments_y)
+    else:
+        scores = wys - w[:, None] * (theta[c_idx] + theta[n_c + v_idx])
+
+    out = []
+    for j in range(count):
+        score, estimate = scores[:, j], estimates[:, j]
+        influence = np.empty((n_g, n_v))
+        for v in range(n_v):  # one vectorized pass per venue
+            contrib = score * (loadings[v, c_idx] + loadings[v, n_c + v_idx])
+            influence[:, v] = np.bincount(g_idx, weights=contrib, minlength=n_g)
+        t = t_quantile_df(level, effective_df(influence, n_g)) if working else t_cr1
+        se = np.sqrt(factor * (influence**2).sum(axis=0))
+        est = np.where(estimable, estimate, np.nan)
+        se = np.where(estimable, se, np.nan)
+        table = pl.DataFrame(
+            {
+                "venue": venues,
+                "estimate": est,
+                "se": se,
+                "ci_low": est - t * se,
+                "ci_high": est + t * se,
+                "n": counts.astype(np.uint32),
+            }
+        ).with_columns(pl.col("estimate", "se", "ci_low", "ci_high").fill_nan(None))
+        infl = pl.DataFrame({"cluster": groups}).with_columns(
+            pl.Series(name, np.where(estimable[v], influence[:, v], 0.0))
+            for v, name in enumerate(venues)
+        )
+        out.append(VenueEstimates(table, infl, n_g))
+    return out
+
+
+def adjusted_means_many(
+    frame: pl.DataFrame,
+    values: list[str] | tuple[str, ...],
+    weight: str = "qty",
+    *,
+    cell: str | None = "cell",
+    venue: str = "venue",
+    cluster: str = "cluster",
+    level: float = 0.95,
+    method: str = "cr1",
+    flag: str | None = None,
+    spread: str | None = None,
+) -> dict[str, VenueEstimates]:
+    """`adjusted_means` of every column of `values` (same arguments), equal to one call per
+    value but computing what does not depend on the metric once: the values whose rows enter
+    (known value, positive weight) are the same share one group-by, one design, its Gram
+    pseudo-inverses and the CR2 leverage machinery; a value with another set of rows gets its
+    own (docs/VENUES.md, "Computation at scale")."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    values = list(dict.fromkeys(values))
+    if not values:
+        return {}
+    working = method == "conditional"
+    keys = {
+        "cluster": _categorical(pl.col(cluster)),
+        "cell": _categorical(pl.col(cell) if cell else pl.lit("")),
+        "venue": _categorical(pl.col(venue)),
+    }
+    if working and flag:
+        keys["flag"] = _categorical(pl.col(flag))
+    slope = (
+        pl.col(spread).cast(pl.Float64).fill_nan(None).fill_null(0.0)
+        if working and spread
+        else None
+    )
+    # Values grouped by their set of entering rows (equal masks share the design).
+    groups: list[list[str]] = []
+    if len(values) == 1:
+        groups = [values]
+    else:
+        masks = frame.select(**{v: _known(v, weight) for v in values})
+        representatives: list[pl.Series] = []
+        for v in values:
+            mask = masks[v]
+            for group, rep in zip(groups, representatives, strict=True):
+                if mask.equals(rep):
+                    group.append(v)
+                    break
+            else:
+                groups.append([v])
+                representatives.append(mask)
+    out: dict[str, VenueEstimates] = {}
+    for group in groups:
+        units = _unit_sums(frame, group, weight, keys, slope)
+        if units.height == 0:
+            out |= {v: _empty() for v in group}
+        else:
+            out |= dict(zip(group, _estimates(units, len(group), level, working), strict=True))
+    return {v: out[v] for v in values}
 
 
 def adjusted_means(
@@ -426,94 +620,21 @@ def adjusted_means(
     With `cell=None` there is one cell and the estimate is the venue's plain weighted mean,
     with the same cluster-robust interval. `method` is "cr1" or "conditional"; the latter's
     working model uses the `flag` column (venue x flag effects) and the `spread` column
-    (venue x flag slopes; a missing spread counts as 0) when given.
+    (venue x flag slopes; a missing spread counts as 0) when given. Several metrics of one
+    frame: `adjusted_means_many`.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-    working = method == "conditional"
-    keys = {
-        "cluster": _categorical(pl.col(cluster)),
-        "cell": _categorical(pl.col(cell) if cell else pl.lit("")),
-        "venue": _categorical(pl.col(venue)),
-    }
-    if working and flag:
-        keys["flag"] = _categorical(pl.col(flag))
-    slope = (
-        pl.col(spread).cast(pl.Float64).fill_nan(None).fill_null(0.0)
-        if working and spread
-        else None
-    )
-    units = _unit_sums(frame, value, weight, keys, slope)
-    if units.height == 0:
-        empty = pl.DataFrame(
-            schema={"venue": pl.String, "estimate": pl.Float64, "se": pl.Float64,
-                    "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.UInt32}
-        )  # fmt: skip
-        return VenueEstimates(empty, pl.DataFrame(schema={"cluster": pl.String}), 0)
-    c_idx, _ = _codes(units["cell"])
-    v_idx, venues = _codes(units["venue"])
-    g_idx, groups = _codes(units["cluster"])
-    w, wy = units["w"].to_numpy(), units["wy"].to_numpy()
-    n_c, n_v, n_g = int(c_idx.max()) + 1, len(venues), len(groups)
-    p = n_c + n_v
-
-    # Normal equations of the two-way dummy design, built from cell x venue sums.
-    cv = c_idx * n_v + v_idx
-    w_cv = np.bincount(cv, weights=w, minlength=n_c * n_v).reshape(n_c, n_v)
-    s_cv = np.bincount(cv, weights=wy, minlength=n_c * n_v).reshape(n_c, n_v)
-    m = np.zeros((p, p))
-    m[:n_c, :n_c] = np.diag(w_cv.sum(axis=1))
-    m[n_c:, n_c:] = np.diag(w_cv.sum(axis=0))
-    m[:n_c, n_c:] = w_cv
-    m[n_c:, :n_c] = w_cv.T
-    b = np.concatenate([s_cv.sum(axis=1), s_cv.sum(axis=0)])
-    m_pinv = np.linalg.pinv(m)
-    theta = m_pinv @ b
-
-    reference = w_cv.sum(axis=1) / w_cv.sum()
-    contrasts = np.zeros((n_v, p))
-    contrasts[:, :n_c] = reference
-    contrasts[:, n_c:] = np.eye(n_v)
-    estimable = np.abs(contrasts @ m_pinv @ m - contrasts).max(axis=1) < _ESTIMABLE_TOL * max(
-        1.0, np.abs(contrasts).max()
-    )
-    estimate = contrasts @ theta
-
-    # sum_{i in unit} w_i e_i: the scorecard model's residuals (cr1) or the working model's,
-    # CR2-corrected (conditional).
-    if working:
-        score = _working_scores(units, c_idx, n_c, g_idx, n_g)
-    else:
-        score = wy - w * (theta[c_idx] + theta[n_c + v_idx])
-    loadings = contrasts @ m_pinv  # n_v x p
-    influence = np.empty((n_g, n_v))
-    for j in range(n_v):  # one vectorized pass per venue
-        contrib = score * (loadings[j, c_idx] + loadings[j, n_c + v_idx])
-        influence[:, j] = np.bincount(g_idx, weights=contrib, minlength=n_g)
-    if working:  # CR2 residuals, t with the effective number of clusters
-        factor = 1.0 if n_g > 1 else np.nan
-        t = t_quantile_df(level, effective_df(influence, n_g))
-    else:
-        factor = n_g / (n_g - 1) if n_g > 1 else np.nan
-        t = t_quantile(level, n_g)
-    se = np.sqrt(factor * (influence**2).sum(axis=0))
-    counts = np.bincount(v_idx, weights=units["n"].to_numpy(), minlength=n_v)
-    est = np.where(estimable, estimate, np.nan)
-    se = np.where(estimable, se, np.nan)
-    table = pl.DataFrame(
-        {
-            "venue": venues,
-            "estimate": est,
-            "se": se,
-            "ci_low": est - t * se,
-            "ci_high": est + t * se,
-            "n": counts.astype(np.uint32),
-        }
-    ).with_columns(pl.col("estimate", "se", "ci_low", "ci_high").fill_nan(None))
-    infl = pl.DataFrame({"cluster": groups}).with_columns(
-        pl.Series(v, np.where(estimable[j], influence[:, j], 0.0)) for j, v in enumerate(venues)
-    )
-    return VenueEstimates(table, infl, n_g)
+    return adjusted_means_many(
+        frame,
+        [value],
+        weight,
+        cell=cell,
+        venue=venue,
+        cluster=cluster,
+        level=level,
+        method=method,
+        flag=flag,
+        spread=spread,
+    )[value]
 
 
 def combine_influence(parts: list[tuple[float, pl.DataFrame]], venues: list[str]) -> pl.DataFrame:
