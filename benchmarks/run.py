@@ -240,10 +240,12 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         w = summary["window"]
         out.append((WINDOW_TITLE,
                     ["trade dates", "fills", "children", "clusters", "inputs s", "scorecard s",
-                     "routing s", "peak RSS GiB"],
+                     "routing s", "peak RSS GiB: inputs / scorecard / routing"],
                     [[str(w["trade_dates"]), f"{w['fills']:,}", f"{w['children']:,}",
                       f"{w['clusters']:,}", _f(w["inputs_s"]), _f(w["scorecard_s"]),
-                      _f(w["routing_s"]), _f(w["peak_rss_bytes"] / GiB)]]))  # fmt: skip
+                      _f(w["routing_s"]),
+                      " / ".join(_f(w[f"peak_rss_gib_{s}"])
+                                 for s in ("inputs", "scorecard", "routing"))]]))  # fmt: skip
     if "events" in summary:
         e = summary["events"]
         out.append(("Event path", ["measure", "p50", "p99", "max", "n"], [
