@@ -1,8 +1,9 @@
 """A backfill of daily partitions as concurrent runs against one persistent Dagster instance.
 
 Each partition is its own run, launched from its own process with `dg.execute_job` on the
-project's executor (multiprocess, steps forked from a warm server: eqs_pipeline/executor.py), all sharing one DAGSTER_HOME that
-carries the project's dagster.yaml. The pool `duckdb_warehouse` is enforced across the runs by
+project's executor (multiprocess, steps forked from a warm server: eqs_pipeline/executor.py),
+at most `width` runs at once, all sharing one DAGSTER_HOME that carries the project's
+dagster.yaml. The pool `duckdb_warehouse` is enforced across the runs by
 the instance's event-log storage (op-level concurrency slots): its slot count is set explicitly
 here, and `step_intervals` / `max_overlap` read the runs' event logs back to show that the
 steps holding the pool never overlapped while the compute steps did.
