@@ -110,11 +110,9 @@ def _timeline(frame: pl.DataFrame, ts: str = "ts") -> Timeline:
     # (a gather over the many chunks of a multi-file read is several times slower).
     frame = frame.drop(GROUP).rechunk()
     t = instants_us(frame[ts])
-    step, dt = np.diff(gid), np.diff(t)
-    if not ((step > 0) | ((step == 0) & (dt >= 0))).all():
-        # Stable: equal timestamps keep landing order.
-        order = stable_order(gid, t)
-        frame, gid, t = frame[order], gid[order], t[order]
+    order, gid, t = _group_sort(gid, t)
+    if order is not None:
+        frame = frame[order]
     n = len(groups.symbols) * groups.days.size
     first = np.minimum(np.searchsorted(gid, np.arange(n)), max(gid.size - 1, 0))
     origins = t[first] if gid.size else np.zeros(n, dtype=np.int64)
@@ -128,20 +126,90 @@ def _timeline(frame: pl.DataFrame, ts: str = "ts") -> Timeline:
     return Timeline(frame, groups, gid, gid * SPAN + offset, origins)
 
 
+def _in_order(major: np.ndarray, minor: np.ndarray) -> bool:
+    return bool(
+        ((major[1:] > major[:-1]) | ((major[1:] == major[:-1]) & (minor[1:] >= minor[:-1]))).all()
+    )
+
+
+def _group_sort(
+    major: np.ndarray, minor: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(permutation or None if already in order, major and minor in (major, minor) order),
+    stable: rows equal on both keep their order."""
+    if _in_order(major, minor):
+        return None, major, minor
+    order = group_order(major)
+    if order is not None:
+        m, t = major[order], minor[order]
+        if ((m[1:] != m[:-1]) | (t[1:] >= t[:-1])).all():
+            return order, m, t
+    lo, hi = int(minor.min()), int(minor.max())
+    span = hi - lo + 1
+    top = int(major.max())
+    if int(major.min()) >= 0 and span < (1 << 62) and (top + 1) * span < (1 << 62):
+        order = np.argsort(major * span + (minor - lo), kind="stable")
+    else:
+        order = np.lexsort((minor, major))
+    return order, major[order], minor[order]
+
+
 def stable_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
     """Stable argsort by (major, minor), two int64 arrays of non-negative `major`.
 
-    When both fit one int64 (`major * span + minor - min(minor)`, the usual case: one or a few
-    trade dates), one stable sort of that key; otherwise `numpy.lexsort`. Same permutation.
+    Rows usually land in time order (a consolidated feed) or in per-symbol blocks already in
+    time order, so `minor` is almost always sorted within each `major` value once the rows are
+    grouped: a stable radix sort of `major` alone (`group_order`) is tried first and kept if it
+    leaves `minor` ordered within groups. Otherwise, when both fit one int64
+    (`major * span + minor - min(minor)`), one stable sort of that key; else `numpy.lexsort`.
+    The same permutation in every case.
     """
-    if not minor.size:
+    order, _, _ = _group_sort(major, minor)
+    return np.arange(major.size, dtype=np.int64) if order is None else order
+
+
+def group_order(major: np.ndarray) -> np.ndarray | None:
+    """Stable argsort of non-negative integers below 2**32 by LSD radix sort, or None if out of
+    range. NumPy's stable sort of 16-bit integers is a radix sort, several times faster than
+    its timsort of int64 (2.6M group ids: about 20 ms against 190); a second 16-bit pass
+    covers ids up to 2**32."""
+    if not major.size:
         return np.arange(0, dtype=np.int64)
-    lo, hi = int(minor.min()), int(minor.max())
-    span = hi - lo + 1
-    top = int(major.max()) if major.size else 0
-    if int(major.min()) >= 0 and span < (1 << 62) and (top + 1) * span < (1 << 62):
-        return np.argsort(major * span + (minor - lo), kind="stable")
-    return np.lexsort((minor, major))
+    lo, hi = int(major.min()), int(major.max())
+    if lo < 0 or hi >= 1 << 32:
+        return None
+    order = np.argsort((major & 0xFFFF).astype(np.uint16), kind="stable")
+    if hi >= 1 << 16:
+        high = (major[order] >> 16).astype(np.uint16)
+        order = order[np.argsort(high, kind="stable")]
+    return order
+
+
+class Segments:
+    """Runs of equal group id in a timeline's (sorted) `gid`: per-group firsts and running sums
+    in numpy, the same values as Polars' `first().over()` / `cum_sum().over()` (sums are added
+    in row order within each group, from zero), without hashing the group column."""
+
+    def __init__(self, gid: np.ndarray) -> None:
+        self.starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]]) if gid.size else gid
+        self.lengths = np.diff(np.r_[self.starts, gid.size])
+
+    def first(self, values: np.ndarray) -> np.ndarray:
+        """Each row's group's first value."""
+        return np.repeat(values[self.starts], self.lengths)
+
+    def cum_sum(self, values: np.ndarray) -> np.ndarray:
+        """Running sum within each group, including the row."""
+        out = np.empty(values.size, dtype=np.float64)
+        for start, length in zip(self.starts.tolist(), self.lengths.tolist(), strict=True):
+            np.cumsum(values[start : start + length], out=out[start : start + length])
+        return out
+
+    def step_starts(self) -> np.ndarray:
+        """True on the first row of each group."""
+        mask = np.zeros(int(self.lengths.sum()), dtype=bool)
+        mask[self.starts] = True
+        return mask
 
 
 def prepare_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> Timeline:
@@ -153,20 +221,17 @@ def prepare_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> Timeline:
     """
     frame = _eager(quotes).select(*GROUP, "ts", "bid_px", "ask_px", "bid_sz", "ask_sz")
     line = _timeline(frame)
-    line.frame = (
-        line.frame.with_columns(mid=(pl.col("bid_px") + pl.col("ask_px")) / 2)
-        .with_columns(_ref=pl.col("mid").first().over("_gid"))
-        .with_columns(
-            _area_before=(
-                (
-                    (pl.col("mid") - pl.col("_ref"))
-                    * seconds_between(pl.col("ts"), pl.col("ts").shift(-1))
-                )
-                .shift(1)
-                .fill_null(0.0)
-                .cum_sum()
-            ).over("_gid")
-        )
+    seg = Segments(line.gid)
+    mid = ((line.frame["bid_px"] + line.frame["ask_px"]) / 2).to_numpy()
+    ref = seg.first(mid)
+    t = instants_us(line.frame["ts"])
+    # Quote i holds from its ts to the next quote's: (mid_i - ref) x seconds, summed over the
+    # group's quotes before this one.
+    held = np.zeros(mid.size)
+    held[1:] = (mid[:-1] - ref[:-1]) * (np.diff(t).astype(np.float64) / US_PER_S)
+    held[seg.step_starts()] = 0.0
+    line.frame = line.frame.with_columns(
+        mid=pl.Series(mid), _ref=pl.Series(ref), _area_before=pl.Series(seg.cum_sum(held))
     )
     return line
 
@@ -179,9 +244,13 @@ def prepare_trades(trades: pl.DataFrame | pl.LazyFrame) -> Timeline:
     """
     frame = _eager(trades).select(*GROUP, "ts", "price", "size")
     line = _timeline(frame)
-    line.frame = line.frame.with_columns(_tref=pl.col("price").first().over("_gid")).with_columns(
-        _cum_v=pl.col("size").cum_sum().over("_gid"),
-        _cum_dpv=((pl.col("price") - pl.col("_tref")) * pl.col("size")).cum_sum().over("_gid"),
+    seg = Segments(line.gid)
+    price, size = line.frame["price"].to_numpy(), line.frame["size"].to_numpy()
+    tref = seg.first(price)
+    line.frame = line.frame.with_columns(
+        _tref=pl.Series(tref),
+        _cum_v=pl.Series(seg.cum_sum(size)),
+        _cum_dpv=pl.Series(seg.cum_sum((price - tref) * size)),
     )
     return line
 
