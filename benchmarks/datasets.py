@@ -3,13 +3,21 @@
 A data set is a landing directory (the data contract's layout); `staged` reads one of its tables
 as the staging layer hands it to the metric engine (contract dtypes plus `trade_date`), so the
 benchmark runs exactly the functions the assets call, on the same frames.
+
+Row order within a day's files is the data set's `layout`. The simulator lands quotes and the
+tape in per-symbol blocks (as a per-symbol extract, or LOBSTER, would) and fills in time order;
+a `time` data set holds the same rows with quotes, tape and fills in time order across symbols,
+as a consolidated feed lands them. Sorting costs differ between the two, for the kernels and
+the pipeline alike, so the benchmark measures both.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -31,6 +39,7 @@ class DatasetSpec:
     symbols: int
     orders_per_day: int
     seed: int = 11
+    layout: str = "blocks"  # "blocks" (as simulated) or "time" (re-sorted from the blocks set)
 
     def config(self) -> SimulationConfig:
         return SimulationConfig(
@@ -49,10 +58,15 @@ class DatasetSpec:
 
 SPECS: dict[str, DatasetSpec] = {
     "tiny": DatasetSpec("tiny", days=2, symbols=20, orders_per_day=150),
+    "tiny-time": DatasetSpec("tiny-time", days=2, symbols=20, orders_per_day=150, layout="time"),
     "100k": DatasetSpec("100k", days=2, symbols=100, orders_per_day=1000),
     "1m": DatasetSpec("1m", days=5, symbols=500, orders_per_day=4200),
     "10m": DatasetSpec("10m", days=20, symbols=1000, orders_per_day=10500),
+    "10m-time": DatasetSpec("10m-time", days=20, symbols=1000, orders_per_day=10500, layout="time"),
 }
+
+# Tables re-sorted for the time layout, with their time column.
+TIME_ORDERED = {"quotes": "ts", "market_trades": "ts", "executions": "exec_ts"}
 
 
 def ensure(spec: DatasetSpec, root: Path | None = None) -> tuple[Path, dict]:
@@ -62,7 +76,14 @@ def ensure(spec: DatasetSpec, root: Path | None = None) -> tuple[Path, dict]:
     if marker.exists():
         return folder, json.loads(marker.read_text())
     start = time.perf_counter()
-    counts = simulate_to_landing(spec.config(), folder)
+    if spec.layout == "time":
+        base, base_info = ensure(
+            replace(spec, name=spec.name.removesuffix("-time"), layout="blocks"), root
+        )
+        counts = base_info["counts"]
+        _time_ordered_copy(base, folder)
+    else:
+        counts = simulate_to_landing(spec.config(), folder)
     info = {
         "spec": asdict(spec),
         "counts": counts,
@@ -71,6 +92,22 @@ def ensure(spec: DatasetSpec, root: Path | None = None) -> tuple[Path, dict]:
     }
     marker.write_text(json.dumps(info, indent=1))
     return folder, info
+
+
+def _time_ordered_copy(base: Path, folder: Path) -> None:
+    """The base data set with quotes, tape and fills of each file in time order (stable); the
+    other tables are hard links to the base's files."""
+    for table in base.iterdir():
+        if not table.is_dir():
+            continue
+        if table.name not in TIME_ORDERED:
+            shutil.copytree(table, folder / table.name, copy_function=os.link, dirs_exist_ok=True)
+            continue
+        for source in sorted(table.rglob("*.parquet")):
+            target = folder / source.relative_to(base)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            frame = pl.read_parquet(source).sort(TIME_ORDERED[table.name], maintain_order=True)
+            frame.write_parquet(target)
 
 
 def trade_dates(folder: Path) -> list[date]:

@@ -1,18 +1,31 @@
 """The benchmark harness runs from a fresh clone: simulate a tiny data set into a temporary
-cache, run the pipeline, the bare Polars kernel and the event path each in its own process, and
-summarize (without touching docs/PERFORMANCE.md)."""
+cache (and its time-ordered copy), run the pipeline, the bare Polars kernel and the event path
+each in its own process, and summarize (without touching docs/PERFORMANCE.md)."""
 
 from __future__ import annotations
 
+import polars as pl
+
+from benchmarks.datasets import SPECS, TIME_ORDERED
 from benchmarks.run import main, markdown, ratios
 
 
 def test_bench_quick_smoke(tmp_path):
     summary = main(
-        ["--sizes", "tiny", "--cases", "kernel-polars,pipeline,events", "--runs", "1",
+        ["--sizes", "tiny,tiny-time", "--cases", "kernel-polars,pipeline,events", "--runs", "1",
          "--no-write", "--cache", str(tmp_path)]
     )  # fmt: skip
-    row = summary["sizes"][0]
+    row, timed = summary["sizes"]
+    assert timed["fills"] == row["fills"] and timed["quotes"] == row["quotes"]
+    blocks = tmp_path / SPECS["tiny"].folder.name
+    by_time = tmp_path / SPECS["tiny-time"].folder.name
+    for table, ts in TIME_ORDERED.items():
+        for path in (blocks / table).rglob("*.parquet"):
+            landed = pl.read_parquet(path)
+            copy = pl.read_parquet(by_time / path.relative_to(blocks))
+            assert copy[ts].is_sorted()
+            assert copy.equals(landed.sort(ts, maintain_order=True))
+    assert not pl.read_parquet(next((blocks / "quotes").rglob("*.parquet")))["ts"].is_sorted()
     assert row["pipeline"]["wall_s"] > 0 and row["pipeline"]["peak_rss_gib"] > 0
     assert row["kernel-polars"]["fills_per_s"] > 0
     assert ratios(row)["pipeline_over_polars"] > 0
