@@ -34,7 +34,7 @@ def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     from eqs_pipeline.metrics.fills import fill_quality
     from eqs_pipeline.metrics.orders import order_quality
     from eqs_pipeline.venues.daily import venue_daily
-    from eqs_pipeline.venues.frames import venue_children, venue_fills
+    from eqs_pipeline.venues.frames import venue_frames
 
     ex, q, o, t, c = (
         frames[n] for n in ("executions", "quotes", "orders", "market_trades", "child_orders")
@@ -48,10 +48,8 @@ def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
         o, fq, q, t, frames["instruments"], prepared_quotes=book, prepared_trades=prepare_trades(t)
     ).collect()
     times["order"] = time.perf_counter() - start - times["fill"]
-    vd = venue_daily(
-        venue_fills(fq.lazy(), c.lazy(), oq.lazy()),
-        venue_children(c.lazy(), fq.lazy(), oq.lazy()),
-    ).collect()
+    vf, vc = venue_frames(fq, c, oq)
+    vd = venue_daily(vf.lazy(), vc.lazy()).collect()
     times["venue"] = time.perf_counter() - start - times["fill"] - times["order"]
     return {"fill_quality": fq, "order_quality": oq, "venue_daily": vd, "times": times}
 

@@ -28,7 +28,7 @@ import polars as pl
 
 from benchmarks.cases import pipeline_frames
 from benchmarks.datasets import staged, trade_dates
-from eqs_pipeline.venues.frames import venue_children, venue_fills
+from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.routing import routing_recommendations
 from eqs_pipeline.venues.scorecard import venue_scorecard
 from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
@@ -69,16 +69,17 @@ def window_inputs(
     for day in dates:
         frames = {table: staged(folder, table, [day]).collect() for table in STAGED}
         out = pipeline_frames({**frames, "instruments": instruments})
-        fq, oq = out["fill_quality"].lazy(), out["order_quality"].lazy()
-        kids = frames["child_orders"].lazy()
-        fills.append(venue_fills(fq, kids, oq, settings).select(FILL_COLUMNS).collect())
-        children.append(venue_children(kids, fq, oq, settings).select(CHILD_COLUMNS).collect())
+        fq, oq = out["fill_quality"], out["order_quality"]
+        kids = frames["child_orders"]
+        day_fills, day_children = venue_frames(fq, kids, oq, settings)
+        fills.append(day_fills.select(FILL_COLUMNS))
+        children.append(day_children.select(CHILD_COLUMNS))
         tape.append(
             frames["market_trades"]
             .group_by("trade_date", "symbol", "venue")
             .agg(volume=pl.col("size").sum())
         )
-        del frames, out, fq, oq, kids
+        del frames, out, fq, oq, kids, day_fills, day_children
     return (
         pl.concat(fills, rechunk=False),
         pl.concat(children, rechunk=False),

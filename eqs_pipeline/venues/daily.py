@@ -103,7 +103,7 @@ def _columns(keys: list[str]) -> list[str]:
 
 
 def venue_daily(fills: pl.LazyFrame, children: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per venue and trade date (frames from `venue_fills` / `venue_children`)."""
+    """One row per venue and trade date (the fill and child rows of `frames.venue_frames`)."""
     return _aggregate(fills, children, []).select(_columns([])).sort("trade_date", "venue")
 
 

@@ -9,6 +9,7 @@ adv_shares, arrival_mid); an order without them is in bucket `unknown`.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from eqs_pipeline.settings import HORIZONS_S
@@ -21,6 +22,40 @@ FILL_METRICS: tuple[str, ...] = (
     *[f"{m}_{h}s_bps" for h in HORIZONS_S for m in ("realized_spread", "price_impact", "markout")],
     "fee_bps",
     "all_in_cost_bps",
+)
+
+# Columns of the venue analysis' fill and child-order rows (`venue_frames`).
+FILL_COLUMNS: tuple[str, ...] = (
+    "trade_date",
+    "exec_id",
+    "order_id",
+    "child_id",
+    "symbol",
+    "venue",
+    "liquidity_flag",
+    "size_bucket",
+    "liquidity_bucket",
+    "cluster",
+    "qty",
+    "notional",
+    "fee",
+    "quote_position",
+    "latency_ms",
+    *FILL_METRICS,
+)
+CHILD_COLUMNS: tuple[str, ...] = (
+    "trade_date",
+    "child_id",
+    "order_id",
+    "symbol",
+    "venue",
+    "liquidity_flag",
+    "size_bucket",
+    "liquidity_bucket",
+    "cluster",
+    "qty",
+    "filled_qty",
+    "fill_rate",
 )
 
 
@@ -63,55 +98,88 @@ def _cluster(settings: VenueSettings) -> pl.Expr:
     return pl.concat_str(pl.col("symbol"), pl.col("trade_date").cast(pl.String), separator="|")
 
 
-def _with_buckets(frame: pl.LazyFrame, buckets: pl.LazyFrame) -> pl.LazyFrame:
-    return frame.join(buckets, on="order_id", how="left").with_columns(
-        pl.col("size_bucket").fill_null(UNKNOWN), pl.col("liquidity_bucket").fill_null(UNKNOWN)
+def _bucket_columns(frame: pl.DataFrame, buckets: pl.DataFrame) -> list[pl.Series]:
+    """The `buckets` columns of each row's parent order, from a join of the order_id column
+    alone (joining the wide frame would copy all of its columns); UNKNOWN bucket where none."""
+    looked_up = frame.select("order_id").join(
+        buckets, on="order_id", how="left", maintain_order="left"
     )
+    return [
+        looked_up[c].fill_null(UNKNOWN) if c.endswith("_bucket") else looked_up[c]
+        for c in buckets.columns
+        if c != "order_id"
+    ]
 
 
-def venue_fills(
-    fill_quality: pl.LazyFrame,
-    child_orders: pl.LazyFrame,
-    order_quality: pl.LazyFrame,
+def venue_frames(
+    fill_quality: pl.LazyFrame | pl.DataFrame,
+    child_orders: pl.LazyFrame | pl.DataFrame,
+    order_quality: pl.LazyFrame | pl.DataFrame,
     settings: VenueSettings | None = None,
-) -> pl.LazyFrame:
-    """One row per fill with its venue, cell, cluster, latency and all-in cost.
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The venue analysis' fill rows and child-order rows.
 
-    all_in_cost_bps = fee_bps - markout_{h}_bps (h = settings.all_in_horizon_s): what was paid
-    against the mid plus fees, plus the adverse move of the mid after the fill. A missing fee
-    counts as zero (fees are optional in the contract).
+    Fills: one row per fill with its venue, cell, cluster, latency (exec_ts - the child's
+    sent_ts) and all-in cost: all_in_cost_bps = fee_bps - markout_{h}_bps (h =
+    settings.all_in_horizon_s), what was paid against the mid plus fees, plus the adverse move
+    of the mid after the fill; a missing fee counts as zero (fees are optional in the contract).
+
+    Children: one row per child order with its venue, cell, routed and executed quantity and
+    fill rate.
+
+    One hash join of the fills' child_id to the child orders serves both: it gives each fill
+    its child's row (hence sent_ts) and each child the sum of its fills' quantities.
     """
     settings = settings or VenueSettings()
+    fills = fill_quality.lazy().collect()
+    children = child_orders.lazy().collect()
+    buckets = order_buckets(order_quality.lazy(), settings).collect()
+    row = (
+        fills.select("child_id")
+        .join(
+            children.select("child_id").with_row_index("_child"),
+            on="child_id",
+            how="left",
+            maintain_order="left",
+        )
+        .get_column("_child")
+    )
+    if row.len() != fills.height:
+        raise ValueError(
+            "child_orders holds a child_id more than once; the staging layer keeps it unique"
+        )
+    known = row.is_not_null()
+    executed = np.bincount(
+        row.filter(known).to_numpy(),
+        weights=fills["qty"].filter(known).fill_null(0.0).to_numpy(),
+        minlength=children.height,
+    )
     markout = f"markout_{settings.all_in_horizon_s}s_bps"
-    buckets = order_buckets(order_quality, settings).drop("symbol")
-    sent = child_orders.select("child_id", "sent_ts")
-    fills = fill_quality.join(sent, on="child_id", how="left")
-    return (
-        _with_buckets(fills, buckets)
+    fill_rows = (
+        fills.with_columns(
+            children["sent_ts"].gather(row), *_bucket_columns(fills, buckets.drop("symbol"))
+        )
         .with_columns(
             latency_ms=(pl.col("exec_ts") - pl.col("sent_ts")).dt.total_microseconds() / 1e3,
             all_in_cost_bps=pl.col("fee_bps").fill_null(0.0) - pl.col(markout),
             cluster=_cluster(settings),
         )
-        .select(
-            "trade_date",
-            "exec_id",
-            "order_id",
-            "child_id",
-            "symbol",
-            "venue",
-            "liquidity_flag",
-            "size_bucket",
-            "liquidity_bucket",
-            "cluster",
-            "qty",
-            "notional",
-            "fee",
-            "quote_position",
-            "latency_ms",
-            *FILL_METRICS,
-        )
+        .select(FILL_COLUMNS)
     )
+    child_rows = (
+        children.with_columns(
+            *_bucket_columns(children, buckets),
+            liquidity_flag=child_flag(),
+            # Over-fills are quarantined at ingestion; the clip guards hand-made inputs.
+            filled_qty=pl.min_horizontal(pl.Series(executed), pl.col("qty")),
+        )
+        .with_columns(
+            fill_rate=pl.col("filled_qty") / pl.col("qty"),
+            cluster=_cluster(settings),
+        )
+        .select(CHILD_COLUMNS)
+    )
+    return fill_rows, child_rows
 
 
 def child_flag() -> pl.Expr:
@@ -122,46 +190,4 @@ def child_flag() -> pl.Expr:
         .when((pl.col("tif") == "IOC") | (pl.col("order_type") == "MARKET"))
         .then(pl.lit("REMOVE"))
         .otherwise(pl.lit("ADD"))
-    )
-
-
-def venue_children(
-    child_orders: pl.LazyFrame,
-    fill_quality: pl.LazyFrame,
-    order_quality: pl.LazyFrame,
-    settings: VenueSettings | None = None,
-) -> pl.LazyFrame:
-    """One row per child order: venue, cell, routed and executed quantity, fill rate."""
-    settings = settings or VenueSettings()
-    executed = (
-        fill_quality.filter(pl.col("child_id").is_not_null())
-        .group_by("child_id")
-        .agg(filled_qty=pl.col("qty").sum())
-    )
-    buckets = order_buckets(order_quality, settings)
-    return (
-        _with_buckets(child_orders.join(executed, on="child_id", how="left"), buckets)
-        .with_columns(
-            liquidity_flag=child_flag(),
-            # Over-fills are quarantined at ingestion; the clip guards hand-made inputs.
-            filled_qty=pl.min_horizontal(pl.col("filled_qty").fill_null(0.0), pl.col("qty")),
-        )
-        .with_columns(
-            fill_rate=pl.col("filled_qty") / pl.col("qty"),
-            cluster=_cluster(settings),
-        )
-        .select(
-            "trade_date",
-            "child_id",
-            "order_id",
-            "symbol",
-            "venue",
-            "liquidity_flag",
-            "size_bucket",
-            "liquidity_bucket",
-            "cluster",
-            "qty",
-            "filled_qty",
-            "fill_rate",
-        )
     )

@@ -107,8 +107,8 @@ def venue_scorecard(
     window: tuple[date, date, int],
     settings: VenueSettings | None = None,
 ) -> pl.DataFrame:
-    """The scorecard over the fills and children of the window (`frames.venue_fills` /
-    `venue_children` rows); `window` is (first date, last date, number of trade dates)."""
+    """The scorecard over the fills and children of the window (`frames.venue_frames`
+    rows); `window` is (first date, last date, number of trade dates)."""
     settings = settings or VenueSettings()
     estimates = metric_estimates(fills, children, settings)
     base = _unadjusted(fills, children)

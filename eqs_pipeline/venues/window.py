@@ -14,7 +14,7 @@ import polars as pl
 
 from eqs_pipeline import warehouse
 from eqs_pipeline.contract import CONTRACT
-from eqs_pipeline.venues.frames import venue_children, venue_fills
+from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.settings import VenueSettings
 
 
@@ -78,11 +78,12 @@ def load_window(
         if with_tape
         else pl.DataFrame()
     )
+    venue_fills, venue_children = venue_frames(fills, children, orders, settings)
     return VenueWindow(
         start=start,
         end=end,
         days=len(dates),
-        fills=venue_fills(fills, children, orders, settings).collect(),
-        children=venue_children(children, fills, orders, settings).collect(),
+        fills=venue_fills,
+        children=venue_children,
         tape_volume=tape,
     )

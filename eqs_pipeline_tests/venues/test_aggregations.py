@@ -10,7 +10,7 @@ import pytest
 
 from eqs_pipeline.settings import HORIZONS_S
 from eqs_pipeline.venues.daily import venue_daily, venue_daily_buckets
-from eqs_pipeline.venues.frames import venue_children, venue_fills
+from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.stats import adjusted_means
 
 DAY = dt.date(2024, 3, 4)
@@ -72,8 +72,8 @@ ORDERS = pl.DataFrame(
 
 @pytest.fixture(scope="module")
 def frames() -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    fills = venue_fills(FILLS.lazy(), CHILDREN.lazy(), ORDERS.lazy()).collect().lazy()
-    children = venue_children(CHILDREN.lazy(), FILLS.lazy(), ORDERS.lazy()).collect().lazy()
+    fills, children = venue_frames(FILLS, CHILDREN, ORDERS)
+    fills, children = fills.lazy(), children.lazy()
     return fills, children
 
 
@@ -163,3 +163,30 @@ def test_unidentified_venue_is_null_not_a_guess() -> None:
     )
     table = adjusted_means(frame, "y").table.sort("venue")
     assert table["estimate"].null_count() == 3  # the reference mix spans both components
+
+
+def test_venue_frames_edge_cases():
+    """A fill without a child, a fill whose child was not landed, a child without fills, an
+    order without buckets; and a duplicated child_id is an error, not doubled fills."""
+    base = FILLS.row(0, named=True)
+    fills = pl.DataFrame(
+        [
+            base,
+            {**base, "exec_id": "E-NOCHILD", "child_id": None},
+            {**base, "exec_id": "E-UNKNOWN", "child_id": "C-NOT-LANDED", "order_id": "O-NONE"},
+        ],
+        schema=FILLS.schema,
+    )
+    vf, vc = venue_frames(fills, CHILDREN, ORDERS)
+    assert vf["exec_id"].to_list() == ["E1", "E-NOCHILD", "E-UNKNOWN"]
+    assert vf["latency_ms"].to_list() == [1.0, None, None]
+    assert vf["size_bucket"].to_list() == ["medium", "medium", "unknown"]
+    assert vf["liquidity_bucket"].to_list() == ["low", "low", "unknown"]
+    # Only E1 reaches a landed child (C1); C2 and C3 have no fills here.
+    assert vc["child_id"].to_list() == ["C1", "C2", "C3"]
+    assert vc["filled_qty"].to_list() == [100.0, 0.0, 0.0]
+    assert vc["fill_rate"].to_list() == [0.2, 0.0, 0.0]
+    assert vc["symbol"].to_list() == ["XYZ"] * 3
+    assert vc["liquidity_flag"].to_list() == ["REMOVE", "REMOVE", "ADD"]
+    with pytest.raises(ValueError, match="child_id more than once"):
+        venue_frames(fills, pl.concat([CHILDREN, CHILDREN.head(1)]), ORDERS)

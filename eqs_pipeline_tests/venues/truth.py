@@ -16,7 +16,7 @@ import polars as pl
 from eqs_pipeline.metrics.fills import fill_quality
 from eqs_pipeline.metrics.orders import order_quality
 from eqs_pipeline.simulate import SimulationConfig, simulate
-from eqs_pipeline.venues.frames import venue_children, venue_fills
+from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.settings import VenueSettings
 
 
@@ -36,23 +36,16 @@ def simulated_desk(cfg: SimulationConfig, settings: VenueSettings | None = None)
     oq = order_quality(
         t["orders"], fq, t["quotes"], t["market_trades"], data.instruments.lazy()
     ).collect()
-    fills = (
-        venue_fills(fq, t["child_orders"], oq.lazy(), settings)
-        .join(
-            data.truth_fills.lazy().select(
-                "exec_id", "expected_price_improvement_bps", "kappa_bps"
-            ),
-            on="exec_id",
-        )
-        .with_columns(
-            true_all_in_cost_bps=pl.col("fee_bps").fill_null(0.0)
-            + pl.col("quoted_spread_bps") / 2
-            - pl.col("expected_price_improvement_bps")
-            + pl.col("kappa_bps")
-        )
-        .collect()
+    fills, children = venue_frames(fq, t["child_orders"], oq, settings)
+    fills = fills.join(
+        data.truth_fills.select("exec_id", "expected_price_improvement_bps", "kappa_bps"),
+        on="exec_id",
+    ).with_columns(
+        true_all_in_cost_bps=pl.col("fee_bps").fill_null(0.0)
+        + pl.col("quoted_spread_bps") / 2
+        - pl.col("expected_price_improvement_bps")
+        + pl.col("kappa_bps")
     )
-    children = venue_children(t["child_orders"], fq, oq.lazy(), settings).collect()
     tape = (
         data.tables["market_trades"]
         .group_by("trade_date", "symbol", "venue")

@@ -34,7 +34,7 @@ from eqs_pipeline.venues.chart import cost_chart_svg, markdown_image
 from eqs_pipeline.venues.daily import venue_daily as compute_daily
 from eqs_pipeline.venues.daily import venue_daily_buckets as compute_buckets
 from eqs_pipeline.venues.events import venue_performance_events as build_events
-from eqs_pipeline.venues.frames import venue_children, venue_fills
+from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.routing import routing_recommendations as compute_routing
 from eqs_pipeline.venues.scorecard import venue_scorecard as compute_scorecard
 from eqs_pipeline.venues.window import NoVenueData, load_window
@@ -88,10 +88,9 @@ def venue_daily(context: dg.AssetExecutionContext, paths: EqsPathsResource, conf
     fq = read_lake(paths, "quality.fill_quality", trade_date)
     oq = read_lake(paths, "quality.order_quality", trade_date)
     children = read_staged(paths, "child_orders", trade_date)
-    fills = venue_fills(fq, children, oq, settings).collect().lazy()
-    kids = venue_children(children, fq, oq, settings).collect().lazy()
-    daily = compute_daily(fills, kids).collect()
-    buckets = compute_buckets(fills, kids).collect()
+    fills, kids = venue_frames(fq, children, oq, settings)
+    daily = compute_daily(fills.lazy(), kids.lazy()).collect()
+    buckets = compute_buckets(fills.lazy(), kids.lazy()).collect()
     lake.write(paths.lake_root, _table(VENUE_DAILY_KEY), daily, trade_date)
     lake.write(paths.lake_root, _table(VENUE_BUCKETS_KEY), buckets, trade_date)
     for key, frame in ((VENUE_DAILY_KEY, daily), (VENUE_BUCKETS_KEY, buckets)):
