@@ -66,6 +66,24 @@ def instants_us(values: pl.Series) -> np.ndarray:
     return values.cast(pl.Datetime("us", "UTC")).dt.epoch("us").fill_null(0).to_numpy()
 
 
+@dataclass(frozen=True)
+class Instants:
+    """Instants to look up: int64 microseconds since the epoch and which are known (not null).
+    Converted from a Datetime series once and shifted in numpy, so the look-ups at several
+    horizons after the same instants cost one conversion."""
+
+    us: np.ndarray
+    known: np.ndarray
+
+    @staticmethod
+    def of(values: pl.Series) -> Instants:
+        return Instants(instants_us(values), values.is_not_null().to_numpy())
+
+    def later(self, seconds: int) -> Instants:
+        """The same instants `seconds` later (as adding a timedelta to the series would)."""
+        return Instants(self.us + seconds * US_PER_S, self.known)
+
+
 @dataclass
 class Timeline:
     """Rows of one table (quotes or prints) sorted by trade date, symbol and time, with keys.
@@ -84,16 +102,18 @@ class Timeline:
         """Group ids of the rows of another frame (with trade_date and symbol) in this timeline."""
         return self.groups.ids(frame)
 
-    def lookup(self, gid: np.ndarray, instants: pl.Series, *, strict: bool) -> pl.Series:
+    def lookup(self, gid: np.ndarray, instants: pl.Series | Instants, *, strict: bool) -> pl.Series:
         """Row positions (UInt32, null where none) of the last row of the same group at `instants`:
         `ts < instant` when strict, `ts <= instant` otherwise; a null instant finds nothing."""
+        if isinstance(instants, pl.Series):
+            instants = Instants.of(instants)
         g = np.maximum(gid, 0)
-        offset = instants_us(instants) - self.origins[g] if self.origins.size else g
+        offset = instants.us - self.origins[g] if self.origins.size else g
         # Clipping keeps a far-away instant inside its group: before all of its rows, or after.
         keys = g * SPAN + np.clip(offset, -1, SPAN - 1)
         pos = np.searchsorted(self.keys, keys, side="left" if strict else "right") - 1
         safe = np.clip(pos, 0, None)
-        found = (pos >= 0) & (gid >= 0) & instants.is_not_null().to_numpy()
+        found = (pos >= 0) & (gid >= 0) & instants.known
         found &= self.gid[safe] == gid if self.gid.size else False
         return pl.Series(safe, dtype=pl.UInt32).scatter(np.flatnonzero(~found), None)
 
@@ -219,7 +239,7 @@ def prepare_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> Timeline:
     first mid) and `_area_before` (the time integral of `mid - _ref`, in price x seconds, from
     the symbol's first quote to this quote's `ts`).
     """
-    frame = _eager(quotes).select(*GROUP, "ts", "bid_px", "ask_px", "bid_sz", "ask_sz")
+    frame = eager(quotes).select(*GROUP, "ts", "bid_px", "ask_px", "bid_sz", "ask_sz")
     line = _timeline(frame)
     seg = Segments(line.gid)
     mid = ((line.frame["bid_px"] + line.frame["ask_px"]) / 2).to_numpy()
@@ -242,7 +262,7 @@ def prepare_trades(trades: pl.DataFrame | pl.LazyFrame) -> Timeline:
     `_cum_dpv` accumulates `(price - _ref) * size` with `_ref` the symbol's first print, so
     `VWAP = _ref + d(_cum_dpv) / d(_cum_v)` over an interval.
     """
-    frame = _eager(trades).select(*GROUP, "ts", "price", "size")
+    frame = eager(trades).select(*GROUP, "ts", "price", "size")
     line = _timeline(frame)
     seg = Segments(line.gid)
     price, size = line.frame["price"].to_numpy(), line.frame["size"].to_numpy()
@@ -255,7 +275,7 @@ def prepare_trades(trades: pl.DataFrame | pl.LazyFrame) -> Timeline:
     return line
 
 
-def _eager(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def eager(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
 
 

@@ -7,14 +7,12 @@ of its symbol keeps null quote-based metrics and `null_reason = 'no_prior_quote'
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import numpy as np
 import polars as pl
 
 from eqs_pipeline.contract import side_sign
 from eqs_pipeline.metrics import formulas as f
-from eqs_pipeline.metrics.asof import Timeline, prepare_quotes, stable_order
+from eqs_pipeline.metrics.asof import Instants, Timeline, eager, prepare_quotes, stable_order
 from eqs_pipeline.settings import QualitySettings
 
 ORDER_ATTRIBUTES = ("side", "algo", "broker", "trader", "urgency")
@@ -56,16 +54,24 @@ def fill_quality(
     p, m = pl.col("price"), pl.col("mid")
     bid, ask = pl.col("nbb"), pl.col("nbo")
 
+    fills = eager(executions)
+    # The order's attributes from a join of the order_id column alone (joining the wide frame
+    # would copy every column of it).
+    attributes = fills.select("order_id").join(
+        orders.lazy().select("order_id", *ORDER_ATTRIBUTES).collect(),
+        on="order_id",
+        how="left",
+        maintain_order="left",
+    )
     fills = (
-        executions.lazy()
-        .join(orders.lazy().select("order_id", *ORDER_ATTRIBUTES), on="order_id", how="left")
+        fills.hstack(attributes.drop("order_id"))
         .with_columns(side_sign=side_sign(pl.col("side")), notional=pl.col("qty") * pl.col("price"))
-        .collect()
         .rechunk()  # one chunk: the gather below is several times faster
     )
     fills = fills[fill_order(fills)]
     gid = q.ids(fills)
-    at_fill = q.lookup(gid, fills["exec_ts"], strict=True)
+    instants = Instants.of(fills["exec_ts"])
+    at_fill = q.lookup(gid, instants, strict=True)
     looked_up = q.take(
         at_fill,
         {
@@ -78,8 +84,7 @@ def fill_quality(
         },
     )
     for h in settings.horizons_s:
-        later = fills["exec_ts"] + timedelta(seconds=h)
-        at_h = q.lookup(gid, later, strict=False)
+        at_h = q.lookup(gid, instants.later(h), strict=False)
         looked_up += q.take(at_h, {"mid": f"mid_{horizon_label(h)}"})
     fills = fills.with_columns(looked_up).lazy()
 
