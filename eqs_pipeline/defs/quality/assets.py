@@ -19,6 +19,7 @@ from eqs_pipeline.defs.metadata import frame_metadata
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.exports import write_events_jsonl
+from eqs_pipeline.metrics.asof import prepare_quotes
 from eqs_pipeline.metrics.events import execution_quality_events as build_events
 from eqs_pipeline.metrics.fills import fill_quality as compute_fill_quality
 from eqs_pipeline.metrics.orders import order_quality as compute_order_quality
@@ -49,75 +50,88 @@ def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> flo
     return float((known[metric] * known[weight]).sum() / total) if total else None
 
 
-@dg.asset(
-    key=FILL_QUALITY_KEY,
-    deps=[STAGING_KEYS["executions"], STAGING_KEYS["quotes"], STAGING_KEYS["orders"]],
-    partitions_def=trade_date_partitions,
-    group_name="quality",
-    kinds={"parquet", "polars"},
-    check_specs=[schema_check_spec(FILL_QUALITY_KEY)],
-)
-def fill_quality(
-    context: dg.AssetExecutionContext,
-    paths: EqsPathsResource,
-    settings: MetricSettingsResource,
-) -> dg.MaterializeResult:
-    """One row per fill: the prevailing NBBO (nbb, nbo, mid), quoted and effective spread, price
-    improvement and quote position, spread capture, fees, and realized spread, price impact and
-    markout at 1s/5s/15s/60s/300s (docs/METRICS.md)."""
-    trade_date = partition_date(context)
-    frame = compute_fill_quality(
-        read_staged(paths, "executions", trade_date),
-        read_staged(paths, "quotes", trade_date),
-        read_staged(paths, "orders", trade_date),
-        settings.quality(),
-    ).collect()
-    check = schema_check_result(FILL_QUALITY_KEY, frame)
-    lake.write(paths.lake_root, "quality.fill_quality", frame, trade_date)
-    return dg.MaterializeResult(
-        metadata=frame_metadata(
-            "quality.fill_quality",
-            frame,
-            {
-                "effective_spread_bps": share_weighted(frame, "effective_spread_bps"),
-                "price_improvement_bps": share_weighted(frame, "price_improvement_bps"),
-                "markout_60s_bps": share_weighted(frame, "markout_60s_bps"),
-                "fills_without_quote": float(frame["null_reason"].is_not_null().sum()),
-            },
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            FILL_QUALITY_KEY,
+            deps=[STAGING_KEYS["executions"], STAGING_KEYS["quotes"], STAGING_KEYS["orders"]],
+            description="One row per fill: the prevailing NBBO (nbb, nbo, mid), quoted and "
+            "effective spread, price improvement and quote position, spread capture, fees, and "
+            "realized spread, price impact and markout at 1s/5s/15s/60s/300s (docs/METRICS.md).",
+            group_name="quality",
+            kinds={"parquet", "polars"},
         ),
-        check_results=[check],
-    )
-
-
-@dg.asset(
-    key=ORDER_QUALITY_KEY,
-    deps=[FILL_QUALITY_KEY, STAGING_KEYS["market_trades"], INSTRUMENTS_KEY],
+        dg.AssetSpec(
+            ORDER_QUALITY_KEY,
+            deps=[FILL_QUALITY_KEY, STAGING_KEYS["market_trades"], INSTRUMENTS_KEY],
+            description="One row per parent order: fill rate, average price, arrival / "
+            "interval VWAP / TWAP slippage, participation, implementation shortfall and its "
+            "opportunity cost, fees, spreads, passive share, timing, reversion, and the "
+            "difficulty-aware quality score and grade.",
+            group_name="quality",
+            kinds={"parquet", "polars"},
+        ),
+    ],
     partitions_def=trade_date_partitions,
-    group_name="quality",
-    kinds={"parquet", "polars"},
-    check_specs=[schema_check_spec(ORDER_QUALITY_KEY)],
+    check_specs=[schema_check_spec(FILL_QUALITY_KEY), schema_check_spec(ORDER_QUALITY_KEY)],
+    can_subset=True,
 )
-def order_quality(
+def quality(
     context: dg.AssetExecutionContext,
     paths: EqsPathsResource,
     settings: MetricSettingsResource,
-) -> dg.MaterializeResult:
-    """One row per parent order: fill rate, average price, arrival / interval VWAP / TWAP
-    slippage, participation, implementation shortfall and its opportunity cost, fees, spreads,
-    passive share, timing, reversion, and the difficulty-aware quality score and grade."""
+):
+    """Fill and order quality of one trade date in one step: both look up the same NBBO, so the
+    quotes are read and prepared once (`prepare_quotes`), and the order metrics take the fills
+    from memory. Either asset can be materialized alone: order quality then reads the fills'
+    lake file."""
     trade_date = partition_date(context)
+    selected = context.selected_asset_keys
+    metric_settings = settings.quality()
+    quotes = read_staged(paths, "quotes", trade_date)
+    book = prepare_quotes(quotes)
+    if FILL_QUALITY_KEY in selected:
+        fills = compute_fill_quality(
+            read_staged(paths, "executions", trade_date),
+            quotes,
+            read_staged(paths, "orders", trade_date),
+            metric_settings,
+            prepared_quotes=book,
+        ).collect()
+        check = schema_check_result(FILL_QUALITY_KEY, fills)
+        lake.write(paths.lake_root, "quality.fill_quality", fills, trade_date)
+        yield dg.MaterializeResult(
+            asset_key=FILL_QUALITY_KEY,
+            metadata=frame_metadata(
+                "quality.fill_quality",
+                fills,
+                {
+                    "effective_spread_bps": share_weighted(fills, "effective_spread_bps"),
+                    "price_improvement_bps": share_weighted(fills, "price_improvement_bps"),
+                    "markout_60s_bps": share_weighted(fills, "markout_60s_bps"),
+                    "fills_without_quote": float(fills["null_reason"].is_not_null().sum()),
+                },
+            ),
+            check_results=[check],
+        )
+    else:
+        fills = read_lake(paths, "quality.fill_quality", trade_date)
+    if ORDER_QUALITY_KEY not in selected:
+        return
     frame = compute_order_quality(
         read_staged(paths, "orders", trade_date),
-        read_lake(paths, "quality.fill_quality", trade_date),
-        read_staged(paths, "quotes", trade_date),
+        fills,
+        quotes,
         read_staged(paths, "market_trades", trade_date),
         read_lake(paths, "staging.instruments", None),
-        settings.quality(),
+        metric_settings,
+        prepared_quotes=book,
     ).collect()
     check = schema_check_result(ORDER_QUALITY_KEY, frame)
     lake.write(paths.lake_root, "quality.order_quality", frame, trade_date)
     grades = frame["quality_grade"].value_counts()
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key=ORDER_QUALITY_KEY,
         metadata=frame_metadata(
             "quality.order_quality",
             frame,
