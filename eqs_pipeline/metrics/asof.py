@@ -130,9 +130,8 @@ def _timeline(frame: pl.DataFrame, ts: str = "ts") -> Timeline:
     # (a gather over the many chunks of a multi-file read is several times slower).
     frame = frame.drop(GROUP).rechunk()
     t = instants_us(frame[ts])
-    order, gid, t = _group_sort(gid, t)
-    if order is not None:
-        frame = frame[order]
+    if not _in_order(gid, t):
+        frame, gid, t = _regroup(frame, gid, t, ts)
     n = len(groups.symbols) * groups.days.size
     first = np.minimum(np.searchsorted(gid, np.arange(n)), max(gid.size - 1, 0))
     origins = t[first] if gid.size else np.zeros(n, dtype=np.int64)
@@ -146,32 +145,52 @@ def _timeline(frame: pl.DataFrame, ts: str = "ts") -> Timeline:
     return Timeline(frame, groups, gid, gid * SPAN + offset, origins)
 
 
+def _regroup(
+    frame: pl.DataFrame, gid: np.ndarray, t: np.ndarray, ts: str
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The rows in (group, time) order, stable. First by group alone (radix sort), which is
+    enough when each group's rows landed in time order (a consolidated feed, or per-symbol
+    blocks in any order); the sorted times come from the gathered frame, so nothing is
+    gathered twice. Otherwise by the full key."""
+    order = group_order(gid)
+    if order is not None:
+        grouped = frame[order]
+        g, tt = _sorted_groups(gid, order), instants_us(grouped[ts])
+        if _within_groups_in_order(g, tt):
+            return grouped, g, tt
+    order = _key_order(gid, t)
+    return frame[order], gid[order], t[order]
+
+
 def _in_order(major: np.ndarray, minor: np.ndarray) -> bool:
     return bool(
         ((major[1:] > major[:-1]) | ((major[1:] == major[:-1]) & (minor[1:] >= minor[:-1]))).all()
     )
 
 
-def _group_sort(
-    major: np.ndarray, minor: np.ndarray
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """(permutation or None if already in order, major and minor in (major, minor) order),
-    stable: rows equal on both keep their order."""
-    if _in_order(major, minor):
-        return None, major, minor
-    order = group_order(major)
-    if order is not None:
-        m, t = major[order], minor[order]
-        if ((m[1:] != m[:-1]) | (t[1:] >= t[:-1])).all():
-            return order, m, t
+def _within_groups_in_order(major: np.ndarray, minor: np.ndarray) -> bool:
+    """`minor` ascends within each run of `major` (`major` already grouped)."""
+    return bool(((major[1:] != major[:-1]) | (minor[1:] >= minor[:-1])).all())
+
+
+def _sorted_groups(major: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """`major[order]` for a stable sort of `major`: from the counts when the ids are dense (no
+    random-access gather), else gathered."""
+    if major.size and int(major.max()) < 4 * major.size:
+        counts = np.bincount(major)
+        return np.repeat(np.arange(counts.size, dtype=major.dtype), counts)
+    return major[order]
+
+
+def _key_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """Stable argsort by (major, minor): one stable sort of `major * span + minor - min(minor)`
+    when that fits an int64 (the usual case), else `numpy.lexsort`."""
     lo, hi = int(minor.min()), int(minor.max())
     span = hi - lo + 1
     top = int(major.max())
     if int(major.min()) >= 0 and span < (1 << 62) and (top + 1) * span < (1 << 62):
-        order = np.argsort(major * span + (minor - lo), kind="stable")
-    else:
-        order = np.lexsort((minor, major))
-    return order, major[order], minor[order]
+        return np.argsort(major * span + (minor - lo), kind="stable")
+    return np.lexsort((minor, major))
 
 
 def stable_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
@@ -180,12 +199,15 @@ def stable_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
     Rows usually land in time order (a consolidated feed) or in per-symbol blocks already in
     time order, so `minor` is almost always sorted within each `major` value once the rows are
     grouped: a stable radix sort of `major` alone (`group_order`) is tried first and kept if it
-    leaves `minor` ordered within groups. Otherwise, when both fit one int64
-    (`major * span + minor - min(minor)`), one stable sort of that key; else `numpy.lexsort`.
-    The same permutation in every case.
+    leaves `minor` ordered within groups; otherwise `_key_order`. The same permutation in every
+    case.
     """
-    order, _, _ = _group_sort(major, minor)
-    return np.arange(major.size, dtype=np.int64) if order is None else order
+    if _in_order(major, minor):
+        return np.arange(major.size, dtype=np.int64)
+    order = group_order(major)
+    if order is not None and _within_groups_in_order(_sorted_groups(major, order), minor[order]):
+        return order
+    return _key_order(major, minor)
 
 
 def group_order(major: np.ndarray) -> np.ndarray | None:
