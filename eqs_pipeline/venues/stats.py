@@ -57,6 +57,7 @@ once with one column per metric.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -272,9 +273,10 @@ def _series_chunks(
     columns: np.ndarray,
     q: int,
     n_metrics: int,
-) -> list[_SeriesChunk]:
+) -> Iterator[_SeriesChunk]:
     """The series' chunks of `clusters`: grouped by their number of terms, at most
-    _BATCH_ENTRIES / (regressors x metrics) clusters each."""
+    _BATCH_ENTRIES / (regressors x metrics) clusters each. Built one at a time as they are
+    used, so only one chunk's scatter matrix and indices are held at once."""
     n_g = terms.size
     per = max(1, _BATCH_ENTRIES // (q * n_metrics))
     clusters = clusters[np.argsort(terms[clusters], kind="stable")]
@@ -289,7 +291,6 @@ def _series_chunks(
     # Units in chunk and cluster order: the scatter and gather then run through memory in order.
     order = np.argsort(unit_chunk * per + local_of[cluster], kind="stable")
     bounds = np.searchsorted(unit_chunk[order], np.arange(int(chunk_of.max()) + 2))
-    chunks = []
     for lo, hi in itertools.pairwise(bounds):
         rows = order[lo:hi]
         local = local_of[cluster[rows]]
@@ -299,10 +300,7 @@ def _series_chunks(
         scatter = sparse.csr_array(
             (np.ones(flat.size), (flat, np.arange(flat.size))), shape=(n_local * q, flat.size)
         )
-        chunks.append(
-            _SeriesChunk(rows, local, n_local, cols, flat, scatter, int(terms[cluster[rows[0]]]))
-        )
-    return chunks
+        yield _SeriesChunk(rows, local, n_local, cols, flat, scatter, int(terms[cluster[rows[0]]]))
 
 
 def _eigen_clusters(
@@ -353,7 +351,8 @@ class _WorkingModel:
     n_pinv: np.ndarray
     q_kinds: np.ndarray
     eigen: np.ndarray
-    chunks: list[_SeriesChunk]
+    series: np.ndarray
+    terms: np.ndarray
 
     def scores(self, moments_y: np.ndarray) -> np.ndarray:
         """sum_{i in unit} w_i e*_i per unit and metric (units, metrics), e*_g = (I - H_gg)^-1/2
@@ -372,7 +371,11 @@ class _WorkingModel:
         fitted = (self.design.T @ coef).reshape(n_k, m, n_metrics)[self.kind]
         beta = moments_y - np.einsum("uab,ubj->uaj", self.sigma, fitted)
         gamma = np.empty_like(beta)
-        for chunk in self.chunks:
+        q = self.n_pinv.shape[0]
+        unit_columns = self.columns[self.kind]
+        for chunk in _series_chunks(
+            self.series, self.terms, self.cluster, unit_columns, q, n_metrics
+        ):
             gamma[chunk.rows] = _series(
                 chunk, self.assign, self.sigma[chunk.rows], beta[chunk.rows], self.n_pinv
             )
@@ -381,7 +384,7 @@ class _WorkingModel:
 
 
 def _working_model(
-    units: pl.DataFrame, c_idx: np.ndarray, n_c: int, g_idx: np.ndarray, n_g: int, n_metrics: int
+    units: pl.DataFrame, c_idx: np.ndarray, n_c: int, g_idx: np.ndarray, n_g: int
 ) -> _WorkingModel:
     """The working model (cell effects, venue x flag effects and, with the `ws` sums, venue x
     flag slopes on the spread) of the units, with its CR2 leverage machinery.
@@ -434,7 +437,6 @@ def _working_model(
     trace = np.bincount(g_idx, weights=leverage, minlength=n_g)
     terms = _series_terms(trace)
     series = terms >= 0
-    chunks = _series_chunks(np.flatnonzero(series), terms, g_idx, columns[kind], q_dim, n_metrics)
     return _WorkingModel(
         g_idx,
         kind,
@@ -445,7 +447,8 @@ def _working_model(
         n_pinv,
         q_kinds,
         np.flatnonzero(~series),
-        chunks,
+        np.flatnonzero(series),
+        terms,
     )
 
 
@@ -502,7 +505,7 @@ def _estimates(
     # sum_{i in unit} w_i e_i: the scorecard model's residuals (cr1) or the working model's,
     # CR2-corrected (conditional), for every metric at once.
     if working:
-        model = _working_model(units, c_idx, n_c, g_idx, n_g, count)
+        model = _working_model(units, c_idx, n_c, g_idx, n_g)
         moments_y = wys[:, None, :]
         if model.sigma.shape[1] == 2:
             wsys = np.stack([units[f"wsy_{j}"].to_numpy() for j in range(count)], axis=1)
