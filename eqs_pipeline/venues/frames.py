@@ -25,11 +25,8 @@ FILL_METRICS: tuple[str, ...] = (
 )
 
 # Columns of the venue analysis' fill and child-order rows (`venue_frames`).
-FILL_COLUMNS: tuple[str, ...] = (
-    "trade_date",
-    "exec_id",
-    "order_id",
-    "child_id",
+# What a fill row and a child row share: who and where, the comparison cell, the quantity.
+_CELL_COLUMNS = (
     "symbol",
     "venue",
     "liquidity_flag",
@@ -37,6 +34,13 @@ FILL_COLUMNS: tuple[str, ...] = (
     "liquidity_bucket",
     "cluster",
     "qty",
+)
+FILL_COLUMNS: tuple[str, ...] = (
+    "trade_date",
+    "exec_id",
+    "order_id",
+    "child_id",
+    *_CELL_COLUMNS,
     "notional",
     "fee",
     "quote_position",
@@ -47,13 +51,7 @@ CHILD_COLUMNS: tuple[str, ...] = (
     "trade_date",
     "child_id",
     "order_id",
-    "symbol",
-    "venue",
-    "liquidity_flag",
-    "size_bucket",
-    "liquidity_bucket",
-    "cluster",
-    "qty",
+    *_CELL_COLUMNS,
     "filled_qty",
     "fill_rate",
 )

@@ -98,21 +98,17 @@ def quality(
             metric_settings,
             prepared_quotes=book,
         ).collect()
-        check = schema_check_result(FILL_QUALITY_KEY, fills)
-        lake.write(paths.lake_root, "quality.fill_quality", fills, trade_date)
-        yield dg.MaterializeResult(
-            asset_key=FILL_QUALITY_KEY,
-            metadata=frame_metadata(
-                "quality.fill_quality",
-                fills,
-                {
-                    "effective_spread_bps": share_weighted(fills, "effective_spread_bps"),
-                    "price_improvement_bps": share_weighted(fills, "price_improvement_bps"),
-                    "markout_60s_bps": share_weighted(fills, "markout_60s_bps"),
-                    "fills_without_quote": float(fills["null_reason"].is_not_null().sum()),
-                },
-            ),
-            check_results=[check],
+        yield _written(
+            paths,
+            FILL_QUALITY_KEY,
+            fills,
+            trade_date,
+            {
+                "effective_spread_bps": share_weighted(fills, "effective_spread_bps"),
+                "price_improvement_bps": share_weighted(fills, "price_improvement_bps"),
+                "markout_60s_bps": share_weighted(fills, "markout_60s_bps"),
+                "fills_without_quote": float(fills["null_reason"].is_not_null().sum()),
+            },
         )
     else:
         fills = read_lake(paths, "quality.fill_quality", trade_date)
@@ -127,25 +123,33 @@ def quality(
         metric_settings,
         prepared_quotes=book,
     ).collect()
-    check = schema_check_result(ORDER_QUALITY_KEY, frame)
-    lake.write(paths.lake_root, "quality.order_quality", frame, trade_date)
     grades = frame["quality_grade"].value_counts()
-    yield dg.MaterializeResult(
-        asset_key=ORDER_QUALITY_KEY,
-        metadata=frame_metadata(
-            "quality.order_quality",
-            frame,
-            {
-                "implementation_shortfall_bps": _notional_weighted(
-                    frame, "implementation_shortfall_bps"
-                ),
-                "arrival_slippage_bps": _notional_weighted(frame, "arrival_slippage_bps"),
-                "fill_rate": float(frame["fill_rate"].mean() or 0.0),
-                "mean_quality_score": frame["quality_score"].mean(),
-                **{f"orders_{g}": float(n) for g, n in grades.iter_rows()},
-            },
-        ),
-        check_results=[check],
+    yield _written(
+        paths,
+        ORDER_QUALITY_KEY,
+        frame,
+        trade_date,
+        {
+            "implementation_shortfall_bps": _notional_weighted(
+                frame, "implementation_shortfall_bps"
+            ),
+            "arrival_slippage_bps": _notional_weighted(frame, "arrival_slippage_bps"),
+            "fill_rate": float(frame["fill_rate"].mean() or 0.0),
+            "mean_quality_score": frame["quality_score"].mean(),
+            **{f"orders_{g}": float(n) for g, n in grades.iter_rows()},
+        },
+    )
+
+
+def _written(
+    paths: EqsPathsResource, key: dg.AssetKey, frame: pl.DataFrame, trade_date, figures: dict
+) -> dg.MaterializeResult:
+    """Validate the partition's rows, replace its lake file and describe it."""
+    table = ".".join(key.path)
+    check = schema_check_result(key, frame)
+    lake.write(paths.lake_root, table, frame, trade_date)
+    return dg.MaterializeResult(
+        asset_key=key, metadata=frame_metadata(table, frame, figures), check_results=[check]
     )
 
 
