@@ -26,8 +26,8 @@ def polars_kernel(folder: Path) -> pl.DataFrame:
     """Per symbol: fills, share-weighted effective and realized (60 s) spread in bps.
 
     Sorted by time alone and joined by symbol (trade dates never overlap in time, so the symbol
-    keeps each fill in its own day): the fastest of the idiomatic forms measured, 20-50% faster
-    than sorting and joining by (trade_date, symbol) (docs/PERFORMANCE.md, "The kernels").
+    keeps each fill in its own day): the fastest of the idiomatic forms measured, 1.3-2x as
+    fast as sorting and joining by (trade_date, symbol) (docs/PERFORMANCE.md, "The kernels").
     """
     quotes = (
         staged(folder, "quotes", columns=["symbol", "ts", "bid_px", "ask_px"])

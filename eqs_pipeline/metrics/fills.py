@@ -63,6 +63,10 @@ def fill_quality(
         how="left",
         maintain_order="left",
     )
+    if attributes.height != fills.height:
+        raise ValueError(
+            "orders holds an order_id more than once; the staging layer keeps it unique"
+        )
     fills = (
         fills.hstack(attributes.drop("order_id"))
         .with_columns(side_sign=side_sign(pl.col("side")), notional=pl.col("qty") * pl.col("price"))

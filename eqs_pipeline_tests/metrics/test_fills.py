@@ -263,6 +263,12 @@ def test_order_attributes_are_carried() -> None:
     )
 
 
+def test_an_order_landed_twice_is_an_error_not_doubled_fills() -> None:
+    twice = [order("O1", "BUY", 100, 0), order("O1", "BUY", 100, 0)]
+    with pytest.raises(ValueError, match="order_id more than once"):
+        run_fills([fill("E1", "O1", 10, 100, 100.0)], QUOTES, twice)
+
+
 def test_one_row_per_exec_id_and_custom_horizons() -> None:
     settings = QualitySettings(horizons_s=(2, 30))
     df = run_fills(
