@@ -59,6 +59,7 @@ PHASES: dict[str, list[tuple[str, str, bool]]] = {
         ("eqs_pipeline.defs.ingest.checks", "count_landed_rows", False),
     ],
     "quality and venue-daily computation": [
+        ("eqs_pipeline.defs.quality.assets", "prepare_quotes", False),
         ("eqs_pipeline.defs.quality.assets", "compute_fill_quality", True),
         ("eqs_pipeline.defs.quality.assets", "compute_order_quality", True),
         ("eqs_pipeline.defs.quality.assets", "build_events", False),
