@@ -27,6 +27,7 @@ from rich.table import Table
 
 from benchmarks.cases import BACKFILL_CASES
 from benchmarks.datasets import CACHE, SPECS, ensure
+from eqs_pipeline import POLARS_ALLOCATOR_ENV
 
 ROOT = Path(__file__).parents[1]
 DOC = ROOT / "docs" / "PERFORMANCE.md"
@@ -88,6 +89,7 @@ def machine() -> dict:
         "polars": polars.__version__,
         "duckdb": duckdb.__version__,
         "pandas": pandas.__version__,
+        "allocator": os.environ.get(POLARS_ALLOCATOR_ENV, "Polars' default"),
         "load_average": os.getloadavg(),
     }
 
@@ -323,7 +325,7 @@ def _machine_line(m: dict) -> str:
     return (
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}; Python "
         f"{m['python']}, Polars {m['polars']}, DuckDB {m['duckdb']}, pandas {m['pandas']}; "
-        f"load average at the end {', '.join(f'{x:.1f}' for x in m['load_average'])}."
+        f"Polars allocator `{m.get('allocator', 'not recorded')}`; load average at the end {', '.join(f'{x:.1f}' for x in m['load_average'])}."
     )
 
 

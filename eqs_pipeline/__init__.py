@@ -1,0 +1,18 @@
+"""Execution Quality Service: best-execution and transaction-cost analysis as Dagster assets.
+
+Importing the package sets one process-wide default before anything imports Polars: how soon
+Polars' allocator (jemalloc) gives freed memory back to the kernel. Polars' own default hands
+it back almost at once, so a partition that allocates and frees a few hundred MB per step pays
+again and again for the kernel to zero fresh pages: at 10M fills that was 12-14 s of system
+time in a 30 s pipeline. Kept for 10 s, freed pages are reused by the next step or partition
+(pipeline 30 s -> 26 s, peak RSS 2.0 -> 2.6 GiB; docs/PERFORMANCE.md, "Allocator"). Set
+`_RJEM_MALLOC_CONF` yourself to choose otherwise (`muzzy_decay_ms:0` gives memory back at
+once); an explicit setting is never overridden.
+"""
+
+import os
+
+POLARS_ALLOCATOR_ENV = "_RJEM_MALLOC_CONF"
+POLARS_ALLOCATOR_CONF = "muzzy_decay_ms:10000"
+
+os.environ.setdefault(POLARS_ALLOCATOR_ENV, POLARS_ALLOCATOR_CONF)

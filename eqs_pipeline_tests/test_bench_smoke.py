@@ -31,3 +31,13 @@ def test_bench_quick_smoke(tmp_path):
     assert ratios(row)["pipeline_over_polars"] > 0
     assert 0 < summary["events"]["event_ms"]["n"] <= row["fills"]
     assert "| tiny |" in markdown(summary)
+
+
+def test_phase_seconds_count_overlapping_calls_once():
+    from benchmarks.through_dagster import _covered
+
+    assert _covered([]) == 0
+    # Nested, overlapping, touching and disjoint calls (the tape prepared on a second thread).
+    spans = [(0.0, 4.0), (1.0, 2.0), (3.0, 6.0), (6.0, 7.0), (9.0, 10.0)]
+    assert _covered(spans) == 8.0
+    assert _covered(list(reversed(spans))) == 8.0

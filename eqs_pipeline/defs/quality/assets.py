@@ -6,6 +6,7 @@ take no pool and never open the DuckDB file, so trade dates compute in parallel;
 `warehouse/day` puts the results into the warehouse.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -19,7 +20,7 @@ from eqs_pipeline.defs.metadata import frame_metadata
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.exports import write_events_jsonl
-from eqs_pipeline.metrics.asof import prepare_quotes
+from eqs_pipeline.metrics.asof import prepare_quotes, prepare_trades
 from eqs_pipeline.metrics.events import execution_quality_events as build_events
 from eqs_pipeline.metrics.fills import fill_quality as compute_fill_quality
 from eqs_pipeline.metrics.orders import order_quality as compute_order_quality
@@ -83,46 +84,53 @@ def quality(
 ):
     """Fill and order quality of one trade date in one step: both look up the same NBBO, so the
     quotes are read and prepared once (`prepare_quotes`), and the order metrics take the fills
-    from memory. Either asset can be materialized alone: order quality then reads the fills'
-    lake file."""
+    from memory. The tape, which only the order metrics need, is prepared on a second thread
+    while the fills are computed and written (Polars and NumPy release the GIL; about 10% of the
+    step on two cores). Either asset can be materialized alone: order quality then reads the
+    fills' lake file."""
     trade_date = partition_date(context)
     selected = context.selected_asset_keys
     metric_settings = settings.quality()
-    quotes = read_staged(paths, "quotes", trade_date)
-    book = prepare_quotes(quotes)
-    if FILL_QUALITY_KEY in selected:
-        fills = compute_fill_quality(
-            read_staged(paths, "executions", trade_date),
-            quotes,
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eqs-tape") as background:
+        if ORDER_QUALITY_KEY in selected:
+            trades = read_staged(paths, "market_trades", trade_date)
+            tape = background.submit(prepare_trades, trades)
+        quotes = read_staged(paths, "quotes", trade_date)
+        book = prepare_quotes(quotes)
+        if FILL_QUALITY_KEY in selected:
+            fills = compute_fill_quality(
+                read_staged(paths, "executions", trade_date),
+                quotes,
+                read_staged(paths, "orders", trade_date),
+                metric_settings,
+                prepared_quotes=book,
+            ).collect()
+            yield _written(
+                paths,
+                FILL_QUALITY_KEY,
+                fills,
+                trade_date,
+                {
+                    "effective_spread_bps": share_weighted(fills, "effective_spread_bps"),
+                    "price_improvement_bps": share_weighted(fills, "price_improvement_bps"),
+                    "markout_60s_bps": share_weighted(fills, "markout_60s_bps"),
+                    "fills_without_quote": float(fills["null_reason"].is_not_null().sum()),
+                },
+            )
+        else:
+            fills = read_lake(paths, "quality.fill_quality", trade_date)
+        if ORDER_QUALITY_KEY not in selected:
+            return
+        frame = compute_order_quality(
             read_staged(paths, "orders", trade_date),
+            fills,
+            quotes,
+            trades,
+            read_lake(paths, "staging.instruments", None),
             metric_settings,
             prepared_quotes=book,
+            prepared_trades=tape.result(),
         ).collect()
-        yield _written(
-            paths,
-            FILL_QUALITY_KEY,
-            fills,
-            trade_date,
-            {
-                "effective_spread_bps": share_weighted(fills, "effective_spread_bps"),
-                "price_improvement_bps": share_weighted(fills, "price_improvement_bps"),
-                "markout_60s_bps": share_weighted(fills, "markout_60s_bps"),
-                "fills_without_quote": float(fills["null_reason"].is_not_null().sum()),
-            },
-        )
-    else:
-        fills = read_lake(paths, "quality.fill_quality", trade_date)
-    if ORDER_QUALITY_KEY not in selected:
-        return
-    frame = compute_order_quality(
-        read_staged(paths, "orders", trade_date),
-        fills,
-        quotes,
-        read_staged(paths, "market_trades", trade_date),
-        read_lake(paths, "staging.instruments", None),
-        metric_settings,
-        prepared_quotes=book,
-    ).collect()
     grades = frame["quality_grade"].value_counts()
     yield _written(
         paths,
