@@ -18,6 +18,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +39,7 @@ GiB = 1024**3
 
 
 def _spawn(case: str, dataset: str, cache: Path, extra: list[str] | None = None) -> dict:
-    """Run a case and measure the child's own peak RSS (wait4 on its pid)."""
+    """Run a case and measure the child's own peak RSS and CPU time (wait4 on its pid)."""
     cmd = [sys.executable, "-m", "benchmarks.cases", case, "--dataset", dataset]
     cmd += ["--cache", str(cache), *(extra or [])]
     with open(os.devnull, "wb") as devnull, _tmpfile() as out:
@@ -53,6 +54,7 @@ def _spawn(case: str, dataset: str, cache: Path, extra: list[str] | None = None)
         )
     result = json.loads(text.strip().splitlines()[-1])
     result["peak_rss_bytes"] = usage.ru_maxrss * 1024
+    result["user_s"], result["system_s"] = usage.ru_utime, usage.ru_stime
     return result
 
 
@@ -89,9 +91,32 @@ def machine() -> dict:
         "polars": polars.__version__,
         "duckdb": duckdb.__version__,
         "pandas": pandas.__version__,
-        "allocator": os.environ.get(POLARS_ALLOCATOR_ENV, "Polars' default"),
+        "allocator": allocator_setting(),
         "load_average": os.getloadavg(),
+        "fresh_memory_s_per_gib": fresh_memory_s_per_gib(),
     }
+
+
+def allocator_setting() -> str:
+    """Polars' jemalloc setting in effect: Polars puts its defaults first and the caller's
+    `_RJEM_MALLOC_CONF` after them, and the last value of an option wins."""
+    conf = os.environ.get(POLARS_ALLOCATOR_ENV, "")
+    options = dict(pair.split(":", 1) for pair in conf.split(",") if ":" in pair)
+    return ",".join(f"{k}:{v}" for k, v in options.items()) or "Polars' default"
+
+
+def fresh_memory_s_per_gib() -> float:
+    """Seconds to allocate and write 1 GiB of fresh memory. Every case pays this for memory it
+    touches for the first time; on a virtual machine whose host backs guest memory lazily it
+    can be several times a bare machine's 0.1-0.3 s, which weighs most on cases that hold a
+    whole data set at once (the bare kernels)."""
+    import numpy as np
+
+    start = time.perf_counter()
+    block = np.ones(GiB // 8)
+    seconds = time.perf_counter() - start
+    del block
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -171,6 +196,8 @@ def summarize(results, info, sizes, runs) -> dict:
                     "wall_s": _median(rs, "wall_s"),
                     "peak_rss_gib": _median(rs, "peak_rss_bytes") / GiB,
                     "fills_per_s": fills / _median(rs, "wall_s"),
+                    "user_s": _median(rs, "user_s"),
+                    "system_s": _median(rs, "system_s"),
                     "runs": len(rs),
                 }
                 if case == "pipeline":
@@ -210,7 +237,8 @@ def _f(x, fmt="{:.2f}") -> str:
 
 def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     out = []
-    head = ["data set", "case", "wall s (median)", "peak RSS GiB", "fills/s", "runs"]
+    head = ["data set", "case", "wall s (median)", "peak RSS GiB", "fills/s", "CPU s user",
+            "CPU s system", "runs"]  # fmt: skip
     body = []
     for row in summary["sizes"]:
         label = f"{row['size']} ({row['fills']:,} fills, {row['quotes']:,} quotes)"
@@ -218,7 +246,8 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
             if case in row:
                 r = row[case]
                 body.append([label, case, _f(r["wall_s"]), _f(r["peak_rss_gib"]),
-                             f"{r['fills_per_s']:,.0f}", str(r["runs"])])  # fmt: skip
+                             f"{r['fills_per_s']:,.0f}", _f(r.get("user_s"), "{:.1f}"),
+                             _f(r.get("system_s"), "{:.1f}"), str(r["runs"])])  # fmt: skip
     out.append(("Batch: full pipeline versus bare kernels", head, body))
     body = []
     for row in summary["sizes"]:
@@ -325,7 +354,8 @@ def _machine_line(m: dict) -> str:
     return (
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}; Python "
         f"{m['python']}, Polars {m['polars']}, DuckDB {m['duckdb']}, pandas {m['pandas']}; "
-        f"Polars allocator `{m.get('allocator', 'not recorded')}`; load average at the end {', '.join(f'{x:.1f}' for x in m['load_average'])}."
+        f"Polars allocator `{m.get('allocator', 'not recorded')}`; 1 GiB of fresh memory "
+        f"written in {m.get('fresh_memory_s_per_gib', float('nan')):.2f} s; load average at the end {', '.join(f'{x:.1f}' for x in m['load_average'])}."
     )
 
 

@@ -27,10 +27,16 @@ def test_code_location_sets_the_default_before_polars_is_imported():
         "import sys, dagster, dagster_duckdb, pandera\n"
         "assert 'polars' not in sys.modules, 'polars imported before eqs_pipeline'\n"
         "import eqs_pipeline.definitions, os\n"
+        f"print(os.environ[{POLARS_ALLOCATOR_ENV!r}])\n"
+        "import polars as pl\n"
+        "pl.DataFrame({'a': [1, 2]}).sum()\n"
         f"print(os.environ[{POLARS_ALLOCATOR_ENV!r}])"
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == POLARS_ALLOCATOR_CONF
+    before, after = out.stdout.split()
+    assert before == POLARS_ALLOCATOR_CONF
+    # Polars puts its own defaults first and the caller's setting after them (the last wins).
+    assert after.endswith("," + POLARS_ALLOCATOR_CONF) and after != POLARS_ALLOCATOR_CONF
     assert "<jemalloc>" not in out.stderr  # a valid setting: jemalloc complains of none
 
 
