@@ -145,8 +145,11 @@ def main(argv: list[str] | None = None) -> dict:
     console = Console() if sys.stdout.isatty() else Console(width=180)
     args.cache.mkdir(parents=True, exist_ok=True)
     plan: list[tuple[str, str, list[str]]] = []
+    # Runs of the cases of a data set take turns (kernels, pipeline, kernels, pipeline, ...), so
+    # that a slow spell of a shared machine falls on every case alike rather than on one case's
+    # runs.
     for size in sizes:
-        plan += [(c, size, []) for c in SIZE_CASES if c in wanted for _ in range(runs)]
+        plan += [(c, size, []) for _ in range(runs) for c in SIZE_CASES if c in wanted]
     small = sizes[0]
     # The window and event cases run on the largest data set as simulated.
     large = [s for s in sizes if SPECS[s].layout == "blocks"][-1]
