@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -412,6 +413,32 @@ def _merge(block: str, summary: dict) -> str:
     return block
 
 
+def _section_text(block: str, title: str) -> str | None:
+    marker = f"### {title}\n"
+    if marker not in block:
+        return None
+    start = block.index(marker)
+    end = block.find("\n### ", start + len(marker))
+    return block[start : end + 1 if end != -1 else len(block)].rstrip("\n")
+
+
+def _carried(old: str, new: str) -> str:
+    """`new` plus the sections a run that measured the batch cases but not the others finds in
+    the previous block, each marked with when and where it was measured."""
+    when = re.search(r"Measured (.+?) with", old)
+    machine_line = next((ln for ln in old.splitlines() if ln.startswith("Machine:")), "")
+    for title in ALONE:
+        section = _section_text(old, title)
+        if section is None or f"### {title}\n" in new:
+            continue
+        if "_This section measured" not in section and when:
+            note = f"_This section measured {when.group(1)}. {machine_line}_"
+            head, _, table = section.partition("\n\n")
+            section = f"{head}\n\n{note}\n\n{table}"
+        new = new.rstrip("\n") + "\n\n" + section + "\n"
+    return new
+
+
 def write_doc(summary: dict) -> None:
     text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
     before, rest = text.split(BEGIN, 1)
@@ -419,7 +446,8 @@ def write_doc(summary: dict) -> None:
     if _partial(summary):
         DOC.write_text(f"{before}{BEGIN}{_merge(old, summary)}{END}{after}")
         return
-    DOC.write_text(f"{before}{BEGIN}\n{markdown(summary)}\n{END}{after}")
+    block = _carried(old, markdown(summary))
+    DOC.write_text(f"{before}{BEGIN}\n{block}\n{END}{after}")
     (DOC.parent / "performance.json").write_text(json.dumps(summary, indent=1, default=str))
 
 

@@ -41,3 +41,29 @@ def test_phase_seconds_count_overlapping_calls_once():
     spans = [(0.0, 4.0), (1.0, 2.0), (3.0, 6.0), (6.0, 7.0), (9.0, 10.0)]
     assert _covered(spans) == 8.0
     assert _covered(list(reversed(spans))) == 8.0
+
+
+def test_a_batch_only_run_keeps_the_other_sections_with_their_date():
+    from benchmarks.run import _carried
+
+    old = (
+        "Measured 2026-11-01 10:00 UTC with `python -m benchmarks.run` (3 runs).\n\n"
+        "Machine: old box.\n\n"
+        "### Batch: full pipeline versus bare kernels\n\n| a |\n|---|\n| 1 |\n\n"
+        "### Event path\n\n| p99 |\n|---|\n| 0.02 |\n\n"
+        "### Backfill\n\n_This section measured 2026-10-30 08:00 UTC. Machine: older._\n\n"
+        "| s |\n|---|\n| 34 |\n"
+    )
+    new = (
+        "Measured 2026-11-02 with x.\n\nMachine: new box.\n\n"
+        "### Batch: full pipeline versus bare kernels\n\n| a |\n|---|\n| 2 |\n"
+    )
+    out = _carried(old, new)
+    assert out.startswith(new.rstrip("\n"))
+    assert "| 1 |" not in out  # the batch section is this run's
+    assert (
+        "### Event path\n\n_This section measured 2026-11-01 10:00 UTC. Machine: old box._\n\n"
+        "| p99 |\n|---|\n| 0.02 |" in out
+    )
+    assert "_This section measured 2026-10-30 08:00 UTC. Machine: older._\n\n| s |" in out
+    assert out.count("### Backfill") == 1
