@@ -108,9 +108,9 @@ def allocator_setting() -> str:
 
 def fresh_memory_s_per_gib() -> float:
     """Seconds to allocate and write 1 GiB of fresh memory. Every case pays this for memory it
-    touches for the first time; on a virtual machine whose host backs guest memory lazily it
-    can be several times a bare machine's 0.1-0.3 s, which weighs most on cases that hold a
-    whole data set at once (the bare kernels)."""
+    touches for the first time; on a virtual machine whose host takes back free guest memory
+    (free page reporting) it can be ten times a bare machine's 0.1-0.2 s, which weighs most on
+    cases that hold a whole data set at once (the bare kernels)."""
     import numpy as np
 
     start = time.perf_counter()
@@ -355,11 +355,13 @@ def print_summary(console: Console, summary: dict) -> None:
 
 
 def _machine_line(m: dict) -> str:
+    load = ", ".join(f"{x:.1f}" for x in m["load_average"])
     return (
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}; Python "
         f"{m['python']}, Polars {m['polars']}, DuckDB {m['duckdb']}, pandas {m['pandas']}; "
         f"Polars allocator `{m.get('allocator', 'not recorded')}`; 1 GiB of fresh memory "
-        f"written in {m.get('fresh_memory_s_per_gib', float('nan')):.2f} s; load average at the end {', '.join(f'{x:.1f}' for x in m['load_average'])}."
+        f"written in {m.get('fresh_memory_s_per_gib', float('nan')):.2f} s; "
+        f"load average at the end {load}."
     )
 
 
