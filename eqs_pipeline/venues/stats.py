@@ -59,11 +59,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from scipy import sparse
-from scipy.special import stdtrit
+
+# scipy is imported where it is used: only the window job estimates, and every run of the daily
+# jobs loads this module with the code location (scipy.sparse and scipy.special cost about
+# 0.4 s to import, twice per run: in the run worker and in the executor's fork server).
+if TYPE_CHECKING:
+    from scipy import sparse
 
 _ESTIMABLE_TOL = 1e-7
 # CR2: directions whose eigenvalue of I - H_gg is at or below this are zeroed, not inflated.
@@ -109,6 +114,8 @@ def _codes(series: pl.Series) -> tuple[np.ndarray, list[str]]:
 
 def t_quantile(level: float, clusters: int) -> float:
     """Two-sided critical value of the t distribution with clusters - 1 degrees of freedom."""
+    from scipy.special import stdtrit
+
     return float(stdtrit(max(clusters - 1, 1), 0.5 + level / 2))
 
 
@@ -117,6 +124,8 @@ METHODS: tuple[str, ...] = ("conditional", "cr1")
 
 def t_quantile_df(level: float, df: np.ndarray | float) -> np.ndarray:
     """Two-sided critical value of the t distribution with `df` degrees of freedom (>= 1)."""
+    from scipy.special import stdtrit
+
     return stdtrit(np.maximum(df, 1.0), 0.5 + level / 2)
 
 
@@ -277,6 +286,8 @@ def _series_chunks(
     """The series' chunks of `clusters`: grouped by their number of terms, at most
     _BATCH_ENTRIES / (regressors x metrics) clusters each. Built one at a time as they are
     used, so only one chunk's scatter matrix and indices are held at once."""
+    from scipy import sparse
+
     n_g = terms.size
     per = max(1, _BATCH_ENTRIES // (q * n_metrics))
     clusters = clusters[np.argsort(terms[clusters], kind="stable")]

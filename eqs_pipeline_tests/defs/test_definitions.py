@@ -81,3 +81,23 @@ def test_only_steps_that_open_duckdb_take_the_pool() -> None:
     }
     assert check_pools[("staging/instruments", "conservation")] == WAREHOUSE_POOL
     assert check_pools[("staging/quarantine", "conservation")] is None  # counts in the lake
+
+
+def test_loading_the_code_location_imports_no_scipy() -> None:
+    # Every run loads the code location twice (run worker and the executor's fork server);
+    # scipy (about 0.4 s) is imported only by the window job's estimation, where it is used.
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, eqs_pipeline.preload\nprint('scipy' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.strip() == "False"
