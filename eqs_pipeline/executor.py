@@ -58,6 +58,8 @@ RUNTIME_MODULES = [
     "alembic.command",
     # pandera's Polars backend, registered on the first validation of a step.
     "pandera.backends.polars.register",
+    # The tables' pandera schemas, imported by the first check a step runs.
+    "eqs_pipeline.schemas",
     "pandera.backends.polars.builtin_checks",
     # Parquet datasets and paths of the lake.
     "pyarrow.dataset",
