@@ -30,10 +30,10 @@ BACKFILL_CASES = ("backfill-inprocess", "backfill-serial", "backfill-parallel", 
 
 def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """Fill, order and venue-daily quality of one partition's staged frames, with the functions
-    the assets call, as the `quality` step calls them: the tape prepared on a second thread
-    while the quotes are prepared and the fills computed."""
+    the assets call, as the `quality` step calls them: the fills and then the tape prepared on a
+    second thread while the quotes are prepared and the fills scored."""
     from eqs_pipeline.metrics.asof import prepare_quotes, prepare_trades
-    from eqs_pipeline.metrics.fills import fill_quality
+    from eqs_pipeline.metrics.fills import fill_quality, prepare_fills
     from eqs_pipeline.metrics.orders import order_quality
     from eqs_pipeline.venues.daily import venue_daily
     from eqs_pipeline.venues.frames import venue_frames
@@ -44,9 +44,12 @@ def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     times = {}
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1) as background:
+        fills_ready = background.submit(prepare_fills, ex, o)
         tape = background.submit(prepare_trades, t)
         book = prepare_quotes(q)
-        fq = fill_quality(ex, q, o, prepared_quotes=book).collect()
+        fq = fill_quality(
+            ex, q, o, prepared_quotes=book, prepared_fills=fills_ready.result()
+        ).collect()
         times["fill"] = time.perf_counter() - start
         oq = order_quality(
             o, fq, q, t, frames["instruments"], prepared_quotes=book, prepared_trades=tape.result()

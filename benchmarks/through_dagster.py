@@ -60,7 +60,9 @@ PHASES: dict[str, list[tuple[str, str, bool]]] = {
     ],
     "quality and venue-daily computation": [
         ("eqs_pipeline.defs.quality.assets", "prepare_quotes", False),
-        ("eqs_pipeline.defs.quality.assets", "prepare_trades", False),  # on a second thread
+        # On a second thread, overlapping prepare_quotes and the fill scoring.
+        ("eqs_pipeline.defs.quality.assets", "prepare_fills", False),
+        ("eqs_pipeline.defs.quality.assets", "prepare_trades", False),
         ("eqs_pipeline.defs.quality.assets", "compute_fill_quality", True),
         ("eqs_pipeline.defs.quality.assets", "compute_order_quality", True),
         ("eqs_pipeline.defs.quality.assets", "build_events", False),

@@ -7,6 +7,8 @@ of its symbol keeps null quote-based metrics and `null_reason = 'no_prior_quote'
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
@@ -32,28 +34,21 @@ def fill_metric_columns(horizons_s: tuple[int, ...]) -> list[str]:
     return cols
 
 
-def fill_quality(
-    executions: pl.LazyFrame | pl.DataFrame,
-    quotes: pl.LazyFrame | pl.DataFrame,
-    orders: pl.LazyFrame | pl.DataFrame,
-    settings: QualitySettings | None = None,
-    *,
-    prepared_quotes: Timeline | None = None,
-) -> pl.LazyFrame:
-    """Score every fill against the NBBO.
+@dataclass(frozen=True)
+class PreparedFills:
+    """Fills in (trade_date, symbol, exec_ts, exec_id) order with their order's attributes,
+    side_sign and notional, and their execution instants: what scoring needs that does not
+    depend on the quotes (`prepare_fills`)."""
 
-    executions, orders and quotes are staged contract tables of one or more trade dates (quotes
-    of a date serve that date's fills). `prepared_quotes` lets a caller that also computes order
-    quality share one `prepare_quotes` result. The frames are collected here (the as-of look-ups
-    are binary searches over numpy keys, see `asof`); the result is returned lazy so callers
-    compose it like any other frame.
-    """
-    settings = settings or QualitySettings()
-    q = prepared_quotes if prepared_quotes is not None else prepare_quotes(quotes)
-    d = pl.col("side_sign")
-    p, m = pl.col("price"), pl.col("mid")
-    bid, ask = pl.col("nbb"), pl.col("nbo")
+    frame: pl.DataFrame
+    instants: Instants
 
+
+def prepare_fills(
+    executions: pl.LazyFrame | pl.DataFrame, orders: pl.LazyFrame | pl.DataFrame
+) -> PreparedFills:
+    """The quote-independent part of `fill_quality`, so that a caller can run it while the
+    quotes are prepared (the `quality` step does, on a second thread)."""
     fills = eager(executions)
     # The order's attributes from a join of the order_id column alone (joining the wide frame
     # would copy every column of it).
@@ -73,8 +68,37 @@ def fill_quality(
         .rechunk()  # one chunk: the gather below is several times faster
     )
     fills = fills[fill_order(fills)]
+    return PreparedFills(fills, Instants.of(fills["exec_ts"]))
+
+
+def fill_quality(
+    executions: pl.LazyFrame | pl.DataFrame,
+    quotes: pl.LazyFrame | pl.DataFrame,
+    orders: pl.LazyFrame | pl.DataFrame,
+    settings: QualitySettings | None = None,
+    *,
+    prepared_quotes: Timeline | None = None,
+    prepared_fills: PreparedFills | None = None,
+) -> pl.LazyFrame:
+    """Score every fill against the NBBO.
+
+    executions, orders and quotes are staged contract tables of one or more trade dates (quotes
+    of a date serve that date's fills). `prepared_quotes` (from `prepare_quotes`) lets a caller
+    that also computes order quality share one preparation of the quotes; `prepared_fills`
+    (from `prepare_fills` of the same executions and orders) lets it prepare the fills
+    meanwhile. The frames are collected here (the as-of look-ups are binary searches
+    over numpy keys, see `asof`); the result is returned lazy so callers compose it like any
+    other frame.
+    """
+    settings = settings or QualitySettings()
+    q = prepared_quotes if prepared_quotes is not None else prepare_quotes(quotes)
+    prepared = prepared_fills if prepared_fills is not None else prepare_fills(executions, orders)
+    fills, instants = prepared.frame, prepared.instants
+    d = pl.col("side_sign")
+    p, m = pl.col("price"), pl.col("mid")
+    bid, ask = pl.col("nbb"), pl.col("nbo")
+
     gid = q.ids(fills)
-    instants = Instants.of(fills["exec_ts"])
     at_fill = q.lookup(gid, instants, strict=True)
     looked_up = q.take(
         at_fill,

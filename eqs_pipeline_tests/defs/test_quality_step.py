@@ -45,3 +45,29 @@ def test_each_quality_asset_alone_gives_what_the_pipeline_gave(built_warehouse, 
         assert [c.asset_key for c in checks] == [key] and checks[0].passed
         assert lake.read(paths.lake_root, tables[key], day).equals(built[key])
         assert os.stat(untouched).st_mtime_ns == stamp
+
+
+def test_the_step_gives_what_the_functions_give_unprepared(built_warehouse):
+    # The step prepares the fills and the tape on a second thread and shares the quotes; the
+    # functions called with the staged tables alone prepare everything themselves.
+    from eqs_pipeline.contract import CONTRACT
+    from eqs_pipeline.metrics.fills import fill_quality
+    from eqs_pipeline.metrics.orders import order_quality
+
+    _, warehouse, report = built_warehouse
+    root = warehouse.parent / "lake"
+    day = report.trade_dates[0]
+
+    def staged(table: str):
+        return lake.read(root, f"staging.{table}", day, CONTRACT[table].polars_schema)
+
+    fills = fill_quality(staged("executions"), staged("quotes"), staged("orders")).collect()
+    orders = order_quality(
+        staged("orders"),
+        fills,
+        staged("quotes"),
+        staged("market_trades"),
+        lake.read(root, "staging.instruments", None),
+    ).collect()
+    assert fills.equals(lake.read(root, "quality.fill_quality", day))
+    assert orders.equals(lake.read(root, "quality.order_quality", day))
