@@ -6,7 +6,7 @@ Polars' allocator (jemalloc) gives freed memory back to the kernel. Polars' own 
 second, so a partition that allocates and frees a few hundred MB per step pays again and again
 for the kernel to supply fresh zeroed pages: at 10M fills that was 12-14 s of system time in a
 30 s pipeline. Kept for 10 s, freed pages are reused by the next step or partition (pipeline
-30 s -> 25-26 s, peak RSS 2.0 -> 2.6-2.8 GiB; docs/PERFORMANCE.md, "Allocator"). Polars appends
+30 s -> 25-26 s, peak RSS 2.0 -> 2.6-3.1 GiB; docs/PERFORMANCE.md, "Allocator"). Polars appends
 `_RJEM_MALLOC_CONF` to its own setting, so the value here (or yours) wins. Set it yourself to
 choose otherwise (`muzzy_decay_ms:0` gives memory back at once); an explicit setting is never
 overridden.
