@@ -88,17 +88,17 @@ def quality(
     from memory. What does not depend on the quotes is prepared on a second thread meanwhile
     (Polars and NumPy release the GIL): the fills (`prepare_fills`: order attributes and fill
     order) while the quotes are prepared, then the tape, which only the order metrics need,
-    while the fills are scored and written. About 15-20% of the step on two cores. Either asset can be materialized alone: order quality then reads the
-    fills' lake file."""
+    while the fills are scored and written. About 15-20% of the step on two cores. Either
+    asset can be materialized alone: order quality then reads the fills' lake file."""
     trade_date = partition_date(context)
     selected = context.selected_asset_keys
     metric_settings = settings.quality()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eqs-quality") as background:
         # The second thread prepares what does not depend on the quotes, in the order it is
         # needed: the fills (for fill quality), then the tape (for order quality).
+        orders = read_staged(paths, "orders", trade_date)  # both assets use the orders
         if FILL_QUALITY_KEY in selected:
             executions = read_staged(paths, "executions", trade_date)
-            orders = read_staged(paths, "orders", trade_date)
             fills_ready = background.submit(prepare_fills, executions, orders)
         if ORDER_QUALITY_KEY in selected:
             trades = read_staged(paths, "market_trades", trade_date)
@@ -131,7 +131,7 @@ def quality(
         if ORDER_QUALITY_KEY not in selected:
             return
         frame = compute_order_quality(
-            read_staged(paths, "orders", trade_date),
+            orders,
             fills,
             quotes,
             trades,
