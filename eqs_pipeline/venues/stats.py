@@ -64,9 +64,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-# scipy is imported where it is used: only the window job estimates, and every run of the daily
-# jobs loads this module with the code location (scipy.sparse and scipy.special cost about
-# 0.4 s to import, twice per run: in the run worker and in the executor's fork server).
+# scipy is imported where it is used: only the window job estimates, while every run of the
+# daily jobs loads this module with the code location (in its worker and in the executor's fork
+# server), where importing scipy.sparse and scipy.special would cost about 0.4 s each time.
 if TYPE_CHECKING:
     from scipy import sparse
 
