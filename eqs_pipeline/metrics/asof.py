@@ -9,10 +9,11 @@ Among quotes with equal `ts` the last one landed wins (the sorts keep landing or
 How the look-ups are done (docs/PERFORMANCE.md): quotes and prints are series of one trade date
 and symbol. Each (trade_date, symbol) pair gets an integer group id, and each row an int64
 key `group * 2**40 + microseconds since the group's first row`, so that one sorted array of
-keys orders all series at once. An as-of look-up is then a binary search (`numpy.searchsorted`)
-of the left keys in the right keys, checked to land in the same group: no hashing of string
-`by` columns, no re-sorting of the left side per horizon, and one prepared `Timeline` serves
-every look-up of the partition.
+keys orders all series at once. An as-of look-up is then a search of the left keys in the right
+keys (a linear merge when the left keys ascend, as a partition's sorted fills do; otherwise a
+binary search), checked to land in the same group: no hashing of string `by` columns, no
+re-sorting of the left side per horizon, and one prepared `Timeline` serves every look-up of
+the partition.
 
 Interval benchmarks use cumulative sums so that each order costs two as-of look-ups instead of a
 range join: an interval sum is `cum(<= end) - cum(< start)`. Sums are taken of deviations from a
@@ -22,6 +23,7 @@ to far below a hundredth of a basis point.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,19 +48,27 @@ class Groups:
     @staticmethod
     def of(frame: pl.DataFrame) -> Groups:
         days = frame["trade_date"].drop_nulls().unique().cast(pl.Int32).sort().to_numpy()
-        symbols = tuple(sorted(frame["symbol"].drop_nulls().unique().to_list()))
-        return Groups(days.astype(np.int64), symbols)
+        # Lazily, Polars finds the distinct symbols of a frame's chunks in parallel (a day of
+        # quotes: 13 ms against 27).
+        found = frame.lazy().select(pl.col("symbol").drop_nulls().unique()).collect()
+        return Groups(days.astype(np.int64), tuple(sorted(found.to_series().to_list())))
 
     def ids(self, frame: pl.DataFrame) -> np.ndarray:
-        """Group id per row (int64); -1 where the date or symbol is null or not in the timeline."""
-        sym = frame["symbol"].cast(pl.Enum(self.symbols), strict=False).to_physical()
-        sym = sym.cast(pl.Int64).fill_null(-1).to_numpy()
-        days = frame["trade_date"].cast(pl.Int32).cast(pl.Int64).fill_null(-1).to_numpy()
-        pos = np.clip(np.searchsorted(self.days, days), 0, max(self.days.size - 1, 0))
-        known = (sym >= 0) & (self.days.size > 0)
-        if self.days.size:
-            known &= self.days[pos] == days
-        return np.where(known, pos * max(len(self.symbols), 1) + sym, -1)
+        """Group id per row (int64); -1 where the date or symbol is null or not in the timeline.
+        One Polars expression (the symbol's rank through an Enum of the sorted symbols, the
+        date's rank among the days), evaluated in parallel over the frame's chunks."""
+        if not self.days.size:
+            return np.full(frame.height, -1, dtype=np.int64)
+        symbol = pl.col("symbol").cast(pl.Enum(self.symbols), strict=False).to_physical()
+        day = pl.col("trade_date").cast(pl.Int32)
+        if self.days.size == 1:  # a daily partition
+            rank = pl.when(day == int(self.days[0])).then(pl.lit(0, pl.Int64))
+        else:
+            rank = day.replace_strict(
+                self.days.tolist(), list(range(self.days.size)), default=None, return_dtype=pl.Int64
+            )
+        gid = rank * len(self.symbols) + symbol.cast(pl.Int64)
+        return frame.select(gid.fill_null(-1)).to_series().to_numpy()
 
 
 def instants_us(values: pl.Series) -> np.ndarray:
@@ -111,11 +121,35 @@ class Timeline:
         offset = instants.us - self.origins[g] if self.origins.size else g
         # Clipping keeps a far-away instant inside its group: before all of its rows, or after.
         keys = g * SPAN + np.clip(offset, -1, SPAN - 1)
-        pos = np.searchsorted(self.keys, keys, side="left" if strict else "right") - 1
-        safe = np.clip(pos, 0, None)
+        pos = self._last_before(keys, strict=strict)
+        safe = np.maximum(pos, 0)
         found = (pos >= 0) & (gid >= 0) & instants.known
         found &= self.gid[safe] == gid if self.gid.size else False
         return pl.Series(safe, dtype=pl.UInt32).scatter(np.flatnonzero(~found), None)
+
+    def _last_before(self, keys: np.ndarray, *, strict: bool) -> np.ndarray:
+        """Per key, the position of the last row whose key is below it (strict) or at most it,
+        -1 where there is none; among equal keys the last row. Keys in ascending order (a
+        partition's fills, in their (group, time) order, and any shift of them) are merged with
+        the sorted row keys in one linear pass of Polars' backward as-of join, 2-3x faster than
+        a binary search per key (500k fills in 2.6M quotes: 7 ms against 15); other keys are
+        binary searched. Both give the same positions."""
+        if keys.size > 1 and bool((keys[1:] >= keys[:-1]).all()):
+            left = pl.DataFrame({"_key": keys}).set_sorted("_key")
+            found = left.join_asof(
+                self._row_keys,
+                on="_key",
+                strategy="backward",
+                allow_exact_matches=not strict,
+                check_sortedness=False,  # both sides are ascending, checked or by construction
+            )
+            return found["_row"].cast(pl.Int64).fill_null(-1).to_numpy()
+        return np.searchsorted(self.keys, keys, side="left" if strict else "right") - 1
+
+    @functools.cached_property
+    def _row_keys(self) -> pl.DataFrame:
+        """The row keys (ascending) with their positions, the right side of `_last_before`."""
+        return pl.DataFrame({"_key": self.keys}).with_row_index("_row").set_sorted("_key")
 
     def take(self, positions: pl.Series, columns: dict[str, str]) -> list[pl.Series]:
         """Columns of the rows at `positions` (nulls stay null), renamed as `columns` says."""
