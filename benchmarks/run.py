@@ -441,16 +441,43 @@ def _carried(old: str, new: str) -> str:
     return new
 
 
+# The summary's sections, as `summarize` names them; "sizes" holds the batch cases.
+SECTIONS = ("sizes", "window", "events", "dagster", *BACKFILL_CASES)
+
+
+def merged_json(old: dict, summary: dict) -> dict:
+    """`summary` plus the sections of the previous results (`old`) that this run did not
+    measure, as the markdown keeps them; `measured` says when and on what machine each section
+    was measured."""
+    out = dict(summary)
+    measured = {}
+    previous = old.get("measured", {})
+    for key in SECTIONS:
+        ran = not _partial(summary) if key == "sizes" else key in summary
+        if ran:
+            measured[key] = {"when": summary["when"], "machine": summary["machine"]}
+        elif key in old:
+            out[key] = old[key]
+            measured[key] = previous.get(
+                key, {"when": old.get("when"), "machine": old.get("machine")}
+            )
+    out["measured"] = measured
+    return out
+
+
 def write_doc(summary: dict) -> None:
     text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
     before, rest = text.split(BEGIN, 1)
     old, after = rest.split(END, 1)
     if _partial(summary):
         DOC.write_text(f"{before}{BEGIN}{_merge(old, summary)}{END}{after}")
-        return
-    block = _carried(old, markdown(summary))
-    DOC.write_text(f"{before}{BEGIN}\n{block}\n{END}{after}")
-    (DOC.parent / "performance.json").write_text(json.dumps(summary, indent=1, default=str))
+    else:
+        block = _carried(old, markdown(summary))
+        DOC.write_text(f"{before}{BEGIN}\n{block}\n{END}{after}")
+    results = DOC.parent / "performance.json"
+    previous = json.loads(results.read_text()) if results.exists() else {}
+    merged = merged_json(previous, json.loads(json.dumps(summary, default=str)))
+    results.write_text(json.dumps(merged, indent=1))
 
 
 if __name__ == "__main__":

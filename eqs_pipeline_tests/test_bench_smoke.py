@@ -67,3 +67,44 @@ def test_a_batch_only_run_keeps_the_other_sections_with_their_date():
     )
     assert "_This section measured 2026-10-30 08:00 UTC. Machine: older._\n\n| s |" in out
     assert out.count("### Backfill") == 1
+
+
+def test_the_results_json_keeps_the_sections_a_run_did_not_measure():
+    from benchmarks.run import merged_json
+
+    full = {
+        "when": "2026-11-01 10:00 UTC",
+        "machine": {"cores": 2},
+        "runs": 3,
+        "sizes": [{"size": "1m", "pipeline": {"wall_s": 2.0}}],
+        "events": {"p99": 0.02},
+        "dagster": {"dagster_s": 6.0},
+    }
+    first = merged_json({}, full)
+    assert first["measured"]["events"]["when"] == "2026-11-01 10:00 UTC"
+
+    batch = {
+        "when": "2026-11-02 09:00 UTC",
+        "machine": {"cores": 4},
+        "runs": 3,
+        "sizes": [{"size": "1m", "pipeline": {"wall_s": 1.5}}],
+    }
+    second = merged_json(first, batch)
+    assert second["sizes"] == batch["sizes"]  # this run's batch figures
+    assert second["events"] == {"p99": 0.02} and second["dagster"] == {"dagster_s": 6.0}
+    assert second["measured"]["sizes"] == {"when": "2026-11-02 09:00 UTC", "machine": {"cores": 4}}
+    assert second["measured"]["events"] == {"when": "2026-11-01 10:00 UTC", "machine": {"cores": 2}}
+
+    dagster_only = {
+        "when": "2026-11-03 08:00 UTC",
+        "machine": {"cores": 4},
+        "runs": 1,
+        "sizes": [{"size": "1m", "fills": 10}],  # no batch case ran
+        "dagster": {"dagster_s": 5.0},
+    }
+    third = merged_json(second, dagster_only)
+    assert third["sizes"] == batch["sizes"] and third["dagster"] == {"dagster_s": 5.0}
+    assert third["measured"]["sizes"]["when"] == "2026-11-02 09:00 UTC"
+    assert third["measured"]["dagster"]["when"] == "2026-11-03 08:00 UTC"
+    assert third["measured"]["events"]["when"] == "2026-11-01 10:00 UTC"
+    assert "window" not in third and "window" not in third["measured"]

@@ -62,7 +62,7 @@ def _timeline_of_keys(keys: np.ndarray) -> Timeline:
 def test_last_before_agrees_with_a_binary_search_for_sorted_and_unsorted_keys(strict):
     rng = np.random.default_rng(5)
     side = "left" if strict else "right"
-    for n, m in ((0, 10), (1, 5), (2_000, 500), (20_000, 20_000)):
+    for n, m in ((0, 10), (1, 5), (2_000, 500), (20_000, 20_000), (20_000, 10)):
         rows = _timeline_of_keys(np.sort(rng.integers(0, 300, n)))  # many equal keys
         for keys in (np.sort(rng.integers(-5, 305, m)), rng.integers(-5, 305, m)):
             expected = np.searchsorted(rows.keys, keys, side=side) - 1
