@@ -409,7 +409,8 @@ def _merge(block: str, summary: dict) -> str:
             start = block.index(marker)
             nxt = block.find("\n### ", start + len(marker))
             end = nxt + 1 if nxt != -1 else len(block)
-            block = block[:start] + new + block[end:]
+            rest = block[end:]
+            block = block[:start] + new + ("\n" + rest if rest else rest)
         else:
             block = block.rstrip("\n") + "\n\n" + new
     return block

@@ -108,3 +108,26 @@ def test_the_results_json_keeps_the_sections_a_run_did_not_measure():
     assert third["measured"]["dagster"]["when"] == "2026-11-03 08:00 UTC"
     assert third["measured"]["events"]["when"] == "2026-11-01 10:00 UTC"
     assert "window" not in third and "window" not in third["measured"]
+
+
+def test_a_run_of_some_sections_replaces_them_and_keeps_a_blank_line_before_the_next(monkeypatch):
+    import benchmarks.run as run
+
+    block = (
+        "\nMeasured x.\n\n### Event path\n\n| a |\n|---|\n| 1 |\n\n"
+        "### Backfill\n\n| b |\n|---|\n| 2 |\n"
+    )
+    monkeypatch.setattr(run, "_machine_line", lambda machine: "Machine: box.")
+    monkeypatch.setattr(run, "tables", lambda summary: [("Event path", ["a"], [["9"]])])
+    out = run._merge(block, {"when": "2026-11-24 14:11 UTC", "machine": {}})
+    assert out == (
+        "\nMeasured x.\n\n### Event path\n\n"
+        "_This section measured 2026-11-24 14:11 UTC. Machine: box._\n\n| a |\n|---|\n| 9 |\n\n"
+        "### Backfill\n\n| b |\n|---|\n| 2 |\n"
+    )
+    monkeypatch.setattr(run, "tables", lambda summary: [("Backfill", ["b"], [["3"]])])
+    last = run._merge(out, {"when": "2026-11-24 14:12 UTC", "machine": {}})
+    assert last.startswith(out[: out.index("### Backfill")])
+    assert last.endswith(
+        "_This section measured 2026-11-24 14:12 UTC. Machine: box._\n\n| b |\n|---|\n| 3 |\n"
+    )
