@@ -23,8 +23,7 @@ to far below a hundredth of a basis point.
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -111,6 +110,12 @@ class Timeline:
     gid: np.ndarray
     keys: np.ndarray
     origins: np.ndarray  # per group id: the first row's instant (us), where offsets count from
+    # The keys with their positions: the right side of the merged look-ups (`_last_before`).
+    # Built here, not on first use, so that look-ups on several threads share one.
+    row_keys: pl.DataFrame = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.row_keys = pl.DataFrame({"_key": self.keys}).with_row_index("_row").set_sorted("_key")
 
     def ids(self, frame: pl.DataFrame) -> np.ndarray:
         """Group ids of the rows of another frame (with trade_date and symbol) in this timeline."""
@@ -143,7 +148,7 @@ class Timeline:
         if many and bool((keys[1:] >= keys[:-1]).all()):
             left = pl.DataFrame({"_key": keys}).set_sorted("_key")
             found = left.join_asof(
-                self._row_keys,
+                self.row_keys,
                 on="_key",
                 strategy="backward",
                 allow_exact_matches=not strict,
@@ -151,11 +156,6 @@ class Timeline:
             )
             return found["_row"].cast(pl.Int64).fill_null(-1).to_numpy()
         return np.searchsorted(self.keys, keys, side="left" if strict else "right") - 1
-
-    @functools.cached_property
-    def _row_keys(self) -> pl.DataFrame:
-        """The row keys (ascending) with their positions, the right side of `_last_before`."""
-        return pl.DataFrame({"_key": self.keys}).with_row_index("_row").set_sorted("_key")
 
     def take(self, positions: pl.Series, columns: dict[str, str]) -> list[pl.Series]:
         """Columns of the rows at `positions` (nulls stay null), renamed as `columns` says."""

@@ -7,6 +7,7 @@ of its symbol keeps null quote-based metrics and `null_reason = 'no_prior_quote'
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,17 @@ from eqs_pipeline.metrics.asof import Instants, Timeline, eager, prepare_quotes,
 from eqs_pipeline.settings import QualitySettings
 
 ORDER_ATTRIBUTES = ("side", "algo", "broker", "trader", "urgency")
+
+# The prevailing quote's columns at a fill, and their names in `quality.fill_quality`.
+_AT_FILL = {
+    "ts": "quote_ts",
+    "bid_px": "nbb",
+    "ask_px": "nbo",
+    "bid_sz": "nbb_size",
+    "ask_sz": "nbo_size",
+    "mid": "mid",
+}
+LOOKUP_THREADS = 2
 
 
 def horizon_label(seconds: int) -> str:
@@ -99,21 +111,18 @@ def fill_quality(
     bid, ask = pl.col("nbb"), pl.col("nbo")
 
     gid = q.ids(fills)
-    at_fill = q.lookup(gid, instants, strict=True)
-    looked_up = q.take(
-        at_fill,
-        {
-            "ts": "quote_ts",
-            "bid_px": "nbb",
-            "ask_px": "nbo",
-            "bid_sz": "nbb_size",
-            "ask_sz": "nbo_size",
-            "mid": "mid",
-        },
-    )
-    for h in settings.horizons_s:
-        at_h = q.lookup(gid, instants.later(h), strict=False)
-        looked_up += q.take(at_h, {"mid": f"mid_{horizon_label(h)}"})
+    # The quote at the fill and the mid at each horizon: independent look-ups, run on two
+    # threads (NumPy and Polars release the GIL; one look-up mostly keeps one core busy).
+    searches = [(instants, True, _AT_FILL)] + [
+        (instants.later(h), False, {"mid": f"mid_{horizon_label(h)}"}) for h in settings.horizons_s
+    ]
+
+    def look_up(search: tuple[Instants, bool, dict[str, str]]) -> list[pl.Series]:
+        at, strict, columns = search
+        return q.take(q.lookup(gid, at, strict=strict), columns)
+
+    with ThreadPoolExecutor(max_workers=LOOKUP_THREADS) as pool:
+        looked_up = [column for found in pool.map(look_up, searches) for column in found]
     fills = fills.with_columns(looked_up).lazy()
 
     pi = f.price_improvement_bps(d, p, bid, ask, m)
