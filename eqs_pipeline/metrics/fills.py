@@ -29,6 +29,8 @@ _AT_FILL = {
     "ask_sz": "nbo_size",
     "mid": "mid",
 }
+# `fill_quality`'s look-ups at once: two keep the target machine's two cores busy, and more
+# would only share them (each look-up is mostly one core's work).
 LOOKUP_THREADS = 2
 
 
