@@ -7,11 +7,21 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from eqs_pipeline.settings import HORIZONS_S
-from eqs_pipeline.venues.daily import venue_daily, venue_daily_buckets
+from eqs_pipeline.simulate import SimulationConfig
+from eqs_pipeline.venues.daily import (
+    ALL,
+    DIMENSIONS,
+    _aggregate,
+    _columns,
+    venue_daily,
+    venue_daily_buckets,
+)
 from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.stats import adjusted_means
+from eqs_pipeline_tests.venues.truth import simulated_desk
 
 DAY = dt.date(2024, 3, 4)
 T0 = dt.datetime(2024, 3, 4, 14, 30, tzinfo=dt.UTC)
@@ -190,3 +200,39 @@ def test_venue_frames_edge_cases():
     assert vc["liquidity_flag"].to_list() == ["REMOVE", "REMOVE", "ADD"]
     with pytest.raises(ValueError, match="child_id more than once"):
         venue_frames(fills, pl.concat([CHILDREN, CHILDREN.head(1)]), ORDERS)
+
+
+def test_breakdowns_added_up_from_cell_sums_equal_each_grouping_computed_from_the_fills():
+    """`venue_daily_buckets` sums the fills' figures per cell once and adds them up per
+    breakdown; every figure must equal the same grouping computed from the fills directly."""
+    desk = simulated_desk(SimulationConfig(days=2, symbols=6, orders_per_day=150, seed=23))
+    # Fills without a fee, rebates, and fills without a quote (the simulated desk has none) must
+    # be summed as the direct grouping does.
+    row = pl.int_range(pl.len())
+    fills = desk.fills.lazy().with_columns(
+        fee=pl.when(row % 11 == 0).then(None).when(row % 5 == 0).then(-pl.col("fee"))
+        .otherwise(pl.col("fee")),
+        **{
+            c: pl.when(row % 7 == 0).then(None).otherwise(pl.col(c))
+            for c in ("quoted_spread_bps", "effective_spread_bps", "quote_position")
+        },
+    )  # fmt: skip
+    buckets = venue_daily_buckets(fills, desk.children.lazy()).collect()
+    assert set(buckets["breakdown"]) == {*DIMENSIONS, "cell"}
+    for keys in [[d] for d in DIMENSIONS] + [list(DIMENSIONS)]:
+        name = keys[0] if len(keys) == 1 else "cell"
+        got = buckets.filter(pl.col("breakdown") == name)
+        for d in DIMENSIONS:
+            if d not in keys:
+                assert set(got[d]) == {ALL}
+        direct = _aggregate(fills, desk.children.lazy(), keys).collect()
+        columns = _columns(keys)
+        order = ["trade_date", "venue", *keys]
+        assert got.height == direct.height > 1
+        assert_frame_equal(
+            got.select(columns).sort(order),
+            direct.select(columns).sort(order),
+            check_exact=False,
+            rel_tol=1e-9,
+            abs_tol=1e-9,
+        )
