@@ -172,6 +172,10 @@ def _coerce(df: pl.DataFrame, contract: TableContract, where: str) -> pl.DataFra
         source = df.schema[col.name]
         value = _coerce_column(col.name, source, col.dtype, where).alias(col.name)
         coerced.append(value)
+        if source == pl.String and col.dtype == pl.String:
+            # The value is the stripped text itself: it cannot fail to coerce, and checking it
+            # anyway stripped every string twice (a day of 200k fills: 54 ms -> 20 ms).
+            continue
         present = (
             _as_text(col.name, source) if source == pl.String else pl.col(col.name)
         ).is_not_null()

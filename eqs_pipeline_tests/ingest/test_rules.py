@@ -349,3 +349,21 @@ def test_validate_partition_rejects_frames_that_are_not_from_read_table():
         validate_partition({"quotes": pl.DataFrame({"symbol": ["A"]})}, DAY, None, landing=Path())
     with pytest.raises(ValueError, match="instruments"):
         validate_partition({"instruments": pl.DataFrame()}, DAY, None, landing=Path())
+
+
+def test_a_day_without_repeated_keys_skips_the_duplicate_pass_with_the_same_result(tmp_path):
+    """Keys that never repeat (rows without a key aside, even identical ones) take the short
+    path of `_collapse_duplicates`; it must give what the full pass gives."""
+    from eqs_pipeline.ingest.rules import _collapse_duplicates, _collapse_repeated_keys
+
+    rows = good_rows()
+    keyless = {**extra_row("executions"), "exec_id": None}
+    rows["executions"] = [*rows["executions"], keyless, keyless]
+    rows["orders"] = [*rows["orders"], {**extra_row("orders"), "order_id": None}]
+    landing = land_day(tmp_path, rows)
+    for table in ("orders", "child_orders", "executions"):
+        raw = read_table(landing, table, DAY)
+        kept, collapsed = _collapse_duplicates(raw, CONTRACT[table])
+        full_kept, full_collapsed = _collapse_repeated_keys(raw, CONTRACT[table])
+        assert kept.equals(full_kept) and kept.height == raw.height
+        assert collapsed.equals(full_collapsed) and collapsed.height == 0
