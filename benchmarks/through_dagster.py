@@ -95,9 +95,10 @@ PHASES: dict[str, list[tuple[str, str, bool]]] = {
 @contextmanager
 def timed_phases() -> Iterator[dict[str, float]]:
     """Wrap what the steps call (see PHASES) with timers; yields the seconds per phase, filled in
-    when the block ends. A phase's seconds are the wall time covered by its calls (the tape is
-    prepared on a second thread while the quotes and fills are computed: overlapping seconds
-    count once); the key `ACCOUNTED` holds the wall time covered by any phase."""
+    when the block ends. A phase's seconds are the wall time covered by its calls (the fills
+    and the tape are prepared on a second thread while the quotes are prepared and the fills
+    scored: overlapping seconds count once); the key `ACCOUNTED` holds the wall time covered by
+    any phase."""
     spans: dict[str, list[tuple[float, float]]] = {phase: [] for phase in PHASES}
     seconds: dict[str, float] = {}
     patched = []
