@@ -75,12 +75,21 @@ def _simulate(days, symbols, orders_per_day, seed, start_date, formats, out: Pat
 @click.option("--start", default=None, callback=_date, help="First trade date (YYYY-MM-DD).")
 @click.option("--end", default=None, callback=_date, help="Last trade date (YYYY-MM-DD).")
 @click.option("--exports", default=None, type=click.Path(path_type=Path), help="Event exports.")
-def run(landing: Path, warehouse: Path, start, end, exports) -> None:
+@click.option(
+    "--lake",
+    default=None,
+    help="Parquet lake of the daily partitions: a folder or an object-store URL such as "
+    "s3://bucket/eqs/lake (credentials from the environment).  [default: <warehouse "
+    "folder>/lake]",
+)
+def run(landing: Path, warehouse: Path, start, end, exports, lake) -> None:
     """Materialize every asset for the trade dates present in a landing directory."""
-    _run(landing, warehouse, start, end, exports)
+    _run(landing, warehouse, start, end, exports, lake)
 
 
-def _run(landing: Path, warehouse: Path, start=None, end=None, exports=None) -> None:
+def _run(
+    landing: Path, warehouse: Path, start=None, end=None, exports=None, lake: str | None = None
+) -> None:
     from eqs_pipeline.ingest import discover_trade_dates
     from eqs_pipeline.runner import RunFailed, run_pipeline, select_dates
     from eqs_pipeline.summary import print_summary
@@ -104,7 +113,13 @@ def _run(landing: Path, warehouse: Path, start=None, end=None, exports=None) -> 
 
         try:
             report = run_pipeline(
-                landing, warehouse, start=start, end=end, exports=exports, on_progress=advance
+                landing,
+                warehouse,
+                start=start,
+                end=end,
+                exports=exports,
+                lake=lake,
+                on_progress=advance,
             )
         except (LandingError, RunFailed) as exc:
             progress.stop()

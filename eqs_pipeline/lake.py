@@ -11,8 +11,14 @@ warehouse (see `warehouse.load_partitions`). A write replaces the whole file ato
 temporary file in the same folder, then a rename), so a reader sees the old or the new
 partition, never half of one, and re-materializing a partition never doubles a row.
 
-The root may also be an object-store URL (`s3://bucket/eqs/lake`): paths are then joined as
-text and Polars writes the object directly (a PUT is atomic on object storage).
+The root may also be an object-store URL (`s3://bucket/eqs/lake`, `gs://...`, `az://...`):
+paths are then joined as text and Polars reads and writes the objects itself (a PUT is atomic
+on object storage, so a reader again sees the old or the new partition). Credentials and the
+endpoint come from the environment as Polars' object store reads them (`AWS_ACCESS_KEY_ID`,
+`AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` for an S3-compatible store such as
+MinIO, `AWS_ALLOW_HTTP=true` for one served over plain HTTP). A missing object is a missing
+partition, as a missing file is; `eqs_pipeline_tests/test_object_store_lake.py` runs the whole
+pipeline against an S3 API.
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ class MissingPartition(FileNotFoundError):
     """A lake partition an asset needs has not been written yet."""
 
 
-def _remote(root: str | Path) -> bool:
-    return "://" in str(root)
+def is_remote(path: str | Path) -> bool:
+    """Whether `path` is an object-store URL rather than a local path."""
+    return "://" in str(path)
 
 
 def _join(root: str | Path, *parts: str) -> str:
@@ -49,14 +56,21 @@ def partition_path(root: str | Path, table: str, trade_date: date | None) -> str
 
 
 def exists(root: str | Path, table: str, trade_date: date | None) -> bool:
+    """Whether the partition has been written (on object storage: whether its footer reads)."""
     path = partition_path(root, table, trade_date)
-    return True if _remote(path) else Path(path).is_file()
+    if not is_remote(path):
+        return Path(path).is_file()
+    try:
+        pl.read_parquet_schema(path)  # the footer: one ranged GET
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def write(root: str | Path, table: str, frame: pl.DataFrame, trade_date: date | None) -> str:
     """Replace the partition's file with `frame` (atomically); returns its path."""
     path = partition_path(root, table, trade_date)
-    if _remote(path):
+    if is_remote(path):
         frame.write_parquet(path)
         return path
     target = Path(path)
@@ -80,13 +94,14 @@ def read(
 ) -> pl.DataFrame:
     """The partition's rows; `schema` casts columns to the contract types when given."""
     path = partition_path(root, table, trade_date)
-    if not exists(root, table, trade_date):
+    try:
+        frame = pl.read_parquet(path)
+    except FileNotFoundError as missing:
         what = f"trade date {trade_date}" if trade_date else "its rows"
         raise MissingPartition(
             f"{table} has no lake partition for {what} at {path}: materialize the upstream "
             "asset for this partition first"
-        )
-    frame = pl.read_parquet(path)
+        ) from missing
     if schema:
         frame = frame.with_columns(
             pl.col(c).cast(t) for c, t in schema.items() if c in frame.columns
@@ -96,6 +111,8 @@ def read(
 
 def count(root: str | Path, table: str, trade_date: date | None) -> int:
     """Rows of the partition (0 when it does not exist), from the Parquet footer."""
-    if not exists(root, table, trade_date):
+    path = partition_path(root, table, trade_date)
+    try:
+        return pl.scan_parquet(path).select(pl.len()).collect()[0, 0]
+    except FileNotFoundError:
         return 0
-    return pl.scan_parquet(partition_path(root, table, trade_date)).select(pl.len()).collect()[0, 0]

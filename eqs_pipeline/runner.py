@@ -107,14 +107,15 @@ def run_pipeline(
     start: date | None = None,
     end: date | None = None,
     exports: Path | None = None,
-    lake: Path | None = None,
+    lake: Path | str | None = None,
     settings: MetricSettingsResource | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> RunReport:
     """Materialize reference data, every selected trade date, then the window assets.
 
-    `on_progress(step, done, total)` is called before each job and once at the end. Raises
-    RunFailed when a job fails (blocking checks included).
+    `lake` is a folder or an object-store URL (`eqs_pipeline.lake`); default `<warehouse
+    folder>/lake`. `on_progress(step, done, total)` is called before each job and once at the
+    end. Raises RunFailed when a job fails (blocking checks included).
     """
     dates = select_dates(discover_trade_dates(landing), start, end)
     paths = EqsPathsResource(

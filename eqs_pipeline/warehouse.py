@@ -20,6 +20,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from eqs_pipeline import lake
+
 SCHEMAS = ("staging", "quality", "venue", "algo", "model", "benchmark", "monitor")
 
 
@@ -144,24 +146,34 @@ def load_partitions(
     con: duckdb.DuckDBPyConnection, files: Mapping[str, str], trade_date: date
 ) -> None:
     """Replace the rows of `trade_date` in every table of `files` with the rows of its Parquet
-    file, all in one transaction. DuckDB reads the files itself (in parallel, no round trip
+    file, all in one transaction. DuckDB reads local files itself (in parallel, no round trip
     through Python), which keeps the pooled load step short. Row order inside a table carries
     no meaning (queries sort), so the insert may write row groups in any order: that lets
-    DuckDB insert with every thread (the fill table of a 200k-fill day: 0.33 s instead of 0.76)."""
+    DuckDB insert with every thread (the fill table of a 200k-fill day: 0.33 s instead of 0.76).
+
+    A file on object storage (`lake.is_remote`) is read by Polars, with the credentials of the
+    lake's other readers, and inserted from Arrow: DuckDB would need its `httpfs` extension,
+    which it downloads on first use, and a machine without internet cannot."""
     con.execute("set preserve_insertion_order = false")
     try:
         with transaction(con):
             for table, path in files.items():
+                delete = {"trade_date": trade_date}
+                if lake.is_remote(path):
+                    replace_rows(con, table, pl.read_parquet(path), "delete_partition", delete)
+                    continue
                 params = {"path": str(path)}
                 _sync_columns(con, table, "parquet", params)
-                con.execute(sql("delete_partition", table=table), {"trade_date": trade_date})
+                con.execute(sql("delete_partition", table=table), delete)
                 con.execute(sql("insert_parquet", table=table), params)
     finally:
         con.execute("reset preserve_insertion_order")
 
 
 def count_parquet_rows(con: duckdb.DuckDBPyConnection, path: str) -> int:
-    """Rows of a Parquet file (from its metadata)."""
+    """Rows of a Parquet file, from its footer (read by Polars when on object storage)."""
+    if lake.is_remote(path):
+        return pl.scan_parquet(path).select(pl.len()).collect()[0, 0]
     return con.execute(sql("count_parquet_rows"), {"path": str(path)}).fetchall()[0][0]
 
 

@@ -37,9 +37,16 @@ def test_simulate_then_run_then_summary(tmp_path: Path) -> None:
     )
     assert sim.exit_code == 0, sim.output
     assert (landing / "orders").is_dir() and (landing / "_truth" / "truth.json").is_file()
-    run = runner.invoke(main, ["run", "--landing", str(landing), "--warehouse", str(warehouse)])
+    lake = tmp_path / "elsewhere"
+    run = runner.invoke(
+        main,
+        ["run", "--landing", str(landing), "--warehouse", str(warehouse), "--lake", str(lake)],
+    )
     assert run.exit_code == 0, run.output
     assert "parent orders" in run.output and "20" in run.output
+    # The daily partitions went to the lake given, not beside the warehouse.
+    assert len(list((lake / "quality" / "fill_quality").glob("trade_date=*/*.parquet"))) == 1
+    assert not (tmp_path / "lake").exists()
     summary = runner.invoke(main, ["summary", "--warehouse", str(warehouse)])
     assert summary.exit_code == 0 and "implementation shortfall" in summary.output
 

@@ -6,6 +6,7 @@ warehouse file and the event exports sit under it unless configured one by one).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,7 +117,11 @@ class MetricSettingsResource(dg.ConfigurableResource):
 def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
-            "paths": EqsPathsResource(home=dg.EnvVar("EQS_HOME")),
+            # EQS_LAKE, when set, moves the lake (to object storage, say) for every run,
+            # scheduled ones and backfills included; unset, it sits under EQS_HOME.
+            "paths": EqsPathsResource(
+                home=dg.EnvVar("EQS_HOME"), lake=os.environ.get("EQS_LAKE") or None
+            ),
             "settings": MetricSettingsResource(),
         }
     )

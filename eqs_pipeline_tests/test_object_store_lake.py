@@ -1,0 +1,138 @@
+"""The Parquet lake on object storage (docs/SCALING.md, "Past one machine"): the lake functions
+and the whole pipeline against an S3 API served on localhost by moto, configured only through
+the lake URL and the standard AWS environment variables, as a desk would point it at a bucket.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from eqs_pipeline import lake
+from eqs_pipeline.runner import run_pipeline
+
+BUCKET = "eqs-lake"
+DAY = date(2026, 11, 2)
+# Columns that name the run or the moment they were written, so differ between two runs.
+RUN_COLUMNS = {"run_id", "ingested_at", "loaded_at", "created_at", "emitted_at"}
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[str]:
+    """An empty bucket on a local S3 API; yields its URL. The AWS variables are what Polars'
+    object store reads (an endpoint over plain HTTP needs AWS_ALLOW_HTTP)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": "us-east-1",
+        }.items():
+            env.setenv(name, value)
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{BUCKET}", method="PUT"))
+        try:
+            yield f"s3://{BUCKET}"
+        finally:
+            server.stop()
+
+
+def test_lake_functions_on_object_storage(s3: str) -> None:
+    root = f"{s3}/functions"
+    frame = pl.DataFrame({"exec_id": ["a", "b", "c"], "qty": [100.0, 200.0, 50.0]})
+    assert not lake.exists(root, "staging.executions", DAY)
+    assert lake.count(root, "staging.executions", DAY) == 0
+
+    path = lake.write(root, "staging.executions", frame, DAY)
+    assert path == f"{root}/staging/executions/trade_date=2026-11-02/part-0.parquet"
+    assert lake.exists(root, "staging.executions", DAY)
+    assert lake.count(root, "staging.executions", DAY) == 3
+    assert_frame_equal(lake.read(root, "staging.executions", DAY), frame)
+    # Replacing a partition replaces it whole.
+    lake.write(root, "staging.executions", frame.head(1), DAY)
+    assert lake.count(root, "staging.executions", DAY) == 1
+
+    # Another date, or a table never written, is a missing partition that says where it looked.
+    with pytest.raises(lake.MissingPartition, match=r"trade date 2026-11-03 at s3://eqs-lake/"):
+        lake.read(root, "staging.executions", date(2026, 11, 3))
+    assert not lake.exists(root, "staging.quotes", DAY)
+
+
+def _tables(warehouse: Path) -> dict[str, pl.DataFrame]:
+    """Every table of the warehouse, without run-specific columns, in a canonical row order; an
+    event's JSON payload as its fields (so that its figures compare to a tolerance)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = [
+            f"{schema}.{table}"
+            for schema, table in con.execute(
+                "select table_schema, table_name from information_schema.tables "
+                "where table_type = 'BASE TABLE' order by all"
+            ).fetchall()
+        ]
+        frames = {}
+        for name in names:
+            frame = con.execute(f"select * from {name}").pl()
+            frame = frame.drop([c for c in frame.columns if c in RUN_COLUMNS])
+            if "payload" in frame.columns:
+                fields = frame["payload"].str.json_decode(infer_schema_length=None).struct.unnest()
+                frame = frame.drop("payload").hstack(fields.rename(lambda c: f"payload.{c}"))
+            frames[name] = frame.sort(frame.columns, nulls_last=True)
+    return frames
+
+
+@pytest.mark.slow
+def test_the_pipeline_with_its_lake_on_object_storage_equals_a_local_lake(
+    s3: str, built_warehouse, tmp_path: Path
+) -> None:
+    landing, local_warehouse, local_report = built_warehouse
+    warehouse = tmp_path / "warehouse.duckdb"
+    root = f"{s3}/lake"
+
+    report = run_pipeline(landing, warehouse, lake=root, exports=tmp_path / "exports")
+
+    assert report.check_failures == local_report.check_failures == []
+    assert report.trade_dates == local_report.trade_dates
+    assert not (tmp_path / "lake").exists()  # nothing fell back to a local folder
+    for day in report.trade_dates:
+        assert lake.count(root, "quality.fill_quality", day) > 0
+    assert lake.exists(root, "staging.instruments", None)
+
+    remote, local = _tables(warehouse), _tables(local_warehouse)
+    assert remote.keys() == local.keys()
+    assert {"quality.fill_quality", "venue.venue_daily", "staging.quotes"} <= remote.keys()
+    # Equal up to the window statistics' rounding: DuckDB keeps a table's rows in no set order
+    # (the load inserts them in parallel), and the window's sums add them in the order read.
+    for name, frame in local.items():
+        assert frame.height > 0 or name == "staging.quarantine", name
+        try:
+            assert_frame_equal(remote[name], frame, rel_tol=1e-9, abs_tol=1e-9)
+        except AssertionError as differs:
+            raise AssertionError(f"{name}: {differs}") from None
+
+
+def test_eqs_lake_moves_the_lake_of_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code location's paths (what scheduled runs and backfills use) take the lake from
+    EQS_LAKE when it is set, and put it under EQS_HOME when not."""
+    from eqs_pipeline.defs.resources import resources
+
+    monkeypatch.setenv("EQS_HOME", "/srv/eqs")
+    monkeypatch.setenv("EQS_LAKE", "s3://desk-bucket/eqs/lake")
+    assert resources().resources["paths"].lake_root == "s3://desk-bucket/eqs/lake"
+    monkeypatch.delenv("EQS_LAKE")
+    paths = resources().resources["paths"]
+    assert paths.lake is None
