@@ -24,6 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from benchmarks.datasets import SPECS, staged, trade_dates
+from benchmarks.memory import status_bytes
 
 BACKFILL_CASES = ("backfill-inprocess", "backfill-serial", "backfill-parallel", "backfill-all")
 
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         raise SystemExit(f"unknown case {args.case!r}")
     result["wall_s"] = result.get("wall_s", time.perf_counter() - start)
+    result["own_peak_rss_bytes"] = status_bytes("VmHWM")
     sys.stdout.write("\n" + json.dumps(result) + "\n")
 
 

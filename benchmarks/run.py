@@ -4,8 +4,9 @@
     python -m benchmarks.run --quick         # 100k and 1M fills, 1 run (a couple of minutes)
     python -m benchmarks.run --sizes tiny --cases pipeline,kernel-polars --no-write   # smoke
 
-Every case runs in a fresh subprocess (`benchmarks.cases`); its peak RSS is the child's
-`ru_maxrss` from `os.wait4`. Figures are medians over the runs. The results, with the machine
+Every case runs in a fresh subprocess (`benchmarks.cases`); its peak RSS is the child's own
+`VmHWM`, which it reports (`ru_maxrss` from `os.wait4` where /proc is missing: it can include
+this process's peak, see `benchmarks.memory`); its CPU time comes from `os.wait4`. Figures are medians over the runs. The results, with the machine
 they were measured on, are written to docs/PERFORMANCE.md (between the generated markers).
 """
 
@@ -54,7 +55,10 @@ def _spawn(case: str, dataset: str, cache: Path, extra: list[str] | None = None)
             f"case {case} on {dataset} failed (exit {proc.returncode}):\n{text[-3000:]}"
         )
     result = json.loads(text.strip().splitlines()[-1])
-    result["peak_rss_bytes"] = usage.ru_maxrss * 1024
+    # The case's own high-water mark; wait4's ru_maxrss includes this process's (the data sets
+    # are generated here), so it is only the fallback where /proc is missing.
+    own_peak = result.pop("own_peak_rss_bytes", None)
+    result["peak_rss_bytes"] = own_peak or usage.ru_maxrss * 1024
     result["user_s"], result["system_s"] = usage.ru_utime, usage.ru_stime
     return result
 

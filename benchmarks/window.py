@@ -28,6 +28,7 @@ import polars as pl
 
 from benchmarks.cases import pipeline_frames
 from benchmarks.datasets import staged, trade_dates
+from benchmarks.memory import reset_peak, status_bytes
 from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.routing import routing_recommendations
 from eqs_pipeline.venues.scorecard import venue_scorecard
@@ -48,15 +49,10 @@ GiB = 1024**3
 
 def _memory_gib(field: str) -> float:
     """VmRSS (resident now) or VmHWM (peak since the last reset) of this process."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) * 1024 / GiB
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> None:
-    """Reset this process's VmHWM to its current resident set."""
-    Path("/proc/self/clear_refs").write_text("5")
+    value = status_bytes(field)
+    if value is None:
+        raise RuntimeError(f"{field} not in /proc/self/status (the window case needs Linux)")
+    return value / GiB
 
 
 def window_inputs(
@@ -101,12 +97,12 @@ def run_window(folder: Path) -> dict:
         "peak_rss_gib_inputs": _memory_gib("VmHWM"),
         "rss_gib_after_inputs": _memory_gib("VmRSS"),
     }
-    _reset_peak()
+    reset_peak()
     start = time.perf_counter()
     scorecard = venue_scorecard(fills, children, window, settings)
     result["scorecard_s"] = time.perf_counter() - start
     result["peak_rss_gib_scorecard"] = _memory_gib("VmHWM")
-    _reset_peak()
+    reset_peak()
     start = time.perf_counter()
     routing = routing_recommendations(fills, children, tape, window, settings)
     result["routing_s"] = time.perf_counter() - start

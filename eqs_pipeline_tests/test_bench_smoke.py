@@ -131,3 +131,22 @@ def test_a_run_of_some_sections_replaces_them_and_keeps_a_blank_line_before_the_
     assert last.endswith(
         "_This section measured 2026-11-24 14:12 UTC. Machine: box._\n\n| b |\n|---|\n| 3 |\n"
     )
+
+
+def test_a_case_reports_its_own_peak_not_the_launchers(tmp_path):
+    """A child's wait4 ru_maxrss includes the launching process's peak (Linux carries it across
+    exec); the benchmark reports the case's own VmHWM. Here the launcher holds 1 GiB and the
+    tiny kernel needs a fraction of it."""
+    import numpy as np
+
+    from benchmarks.datasets import ensure
+    from benchmarks.memory import status_bytes
+    from benchmarks.run import GiB, _spawn
+
+    ensure(SPECS["tiny"], tmp_path)
+    held = np.ones(GiB // 8)  # written, so resident
+    assert status_bytes("VmHWM") >= GiB
+    result = _spawn("kernel-polars", "tiny", tmp_path)
+    assert 0 < result["peak_rss_bytes"] < 0.8 * GiB, result["peak_rss_bytes"] / GiB
+    assert "own_peak_rss_bytes" not in result
+    del held
