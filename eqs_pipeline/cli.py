@@ -78,6 +78,8 @@ def _simulate(days, symbols, orders_per_day, seed, start_date, formats, out: Pat
 @click.option(
     "--lake",
     default=None,
+    envvar="EQS_LAKE",
+    show_envvar=True,
     help="Parquet lake of the daily partitions: a folder or an object-store URL such as "
     "s3://bucket/eqs/lake (credentials from the environment).  [default: <warehouse "
     "folder>/lake]",

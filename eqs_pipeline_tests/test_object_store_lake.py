@@ -126,13 +126,49 @@ def test_the_pipeline_with_its_lake_on_object_storage_equals_a_local_lake(
 
 
 def test_eqs_lake_moves_the_lake_of_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The code location's paths (what scheduled runs and backfills use) take the lake from
-    EQS_LAKE when it is set, and put it under EQS_HOME when not."""
-    from eqs_pipeline.defs.resources import resources
+    """The lake is the configured one, else EQS_LAKE (read when a step asks, so a process whose
+    definitions were built before it was set follows it too), else under the home."""
+    from eqs_pipeline.defs.resources import EqsPathsResource
 
-    monkeypatch.setenv("EQS_HOME", "/srv/eqs")
+    paths = EqsPathsResource(home="/srv/eqs")
+    monkeypatch.delenv("EQS_LAKE", raising=False)
+    assert paths.lake_root == "/srv/eqs/lake"
     monkeypatch.setenv("EQS_LAKE", "s3://desk-bucket/eqs/lake")
-    assert resources().resources["paths"].lake_root == "s3://desk-bucket/eqs/lake"
-    monkeypatch.delenv("EQS_LAKE")
-    paths = resources().resources["paths"]
-    assert paths.lake is None
+    assert paths.lake_root == "s3://desk-bucket/eqs/lake"
+    configured = EqsPathsResource(home="/srv/eqs", lake="/mnt/lake")
+    assert configured.lake_root == "/mnt/lake"  # a run's own configuration wins
+
+
+@pytest.mark.slow
+def test_concurrent_runs_on_the_multiprocess_executor_share_a_lake_on_object_storage(
+    s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scale-out configuration on one machine: two trade dates as two runs at once, each
+    step a forked process writing and reading the lake on object storage, set by EQS_LAKE
+    alone; each run's load step fills the warehouse with exactly the lake's rows."""
+    from benchmarks.backfill import run_queued, run_reference, use_home
+    from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
+    from eqs_pipeline.ingest import discover_trade_dates
+    from eqs_pipeline_tests.conftest import simulate_small
+
+    root = f"{s3}/backfill"
+    monkeypatch.setenv("EQS_LAKE", root)
+    monkeypatch.setenv("EQS_HOME", str(tmp_path))  # use_home sets both; restored after
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    days = discover_trade_dates(simulate_small(tmp_path / "landing"))
+    use_home(tmp_path)
+    run_reference()
+
+    outcomes = run_queued([d.isoformat() for d in days], width=len(days))
+
+    assert [o.errors for o in outcomes if not o.success] == []
+    assert not (tmp_path / "lake").exists()
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        for table in DAILY_TABLES:
+            for day in days:
+                loaded = con.execute(
+                    f"select count(*) from {table} where trade_date = ?", [day]
+                ).fetchall()[0][0]
+                assert loaded == lake.count(root, table, day), (table, day)
+        fills = con.execute("select count(*) from quality.fill_quality").fetchall()[0][0]
+    assert fills > 1000

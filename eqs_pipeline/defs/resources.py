@@ -41,7 +41,7 @@ class EqsPathsResource(dg.ConfigurableResource):
     lake: str | None = Field(
         None,
         description="Parquet lake of the daily partitions (a folder, or an object-store URL "
-        "such as s3://bucket/eqs/lake); default <home>/lake.",
+        "such as s3://bucket/eqs/lake); default EQS_LAKE when set, else <home>/lake.",
     )
 
     @property
@@ -58,8 +58,11 @@ class EqsPathsResource(dg.ConfigurableResource):
 
     @property
     def lake_root(self) -> str:
-        """The lake's root: a local folder or an object-store URL (see `eqs_pipeline.lake`)."""
-        return self.lake if self.lake else str(Path(self.home) / "lake")
+        """The lake's root, a local folder or an object-store URL (see `eqs_pipeline.lake`):
+        `lake` when configured, else the environment's `EQS_LAKE` (read when the step runs,
+        as `EQS_HOME` is, so it moves the lake of every run, scheduled runs and backfills
+        included), else `<home>/lake`."""
+        return self.lake or os.environ.get("EQS_LAKE") or str(Path(self.home) / "lake")
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -117,11 +120,7 @@ class MetricSettingsResource(dg.ConfigurableResource):
 def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
-            # EQS_LAKE, when set, moves the lake (to object storage, say) for every run,
-            # scheduled ones and backfills included; unset, it sits under EQS_HOME.
-            "paths": EqsPathsResource(
-                home=dg.EnvVar("EQS_HOME"), lake=os.environ.get("EQS_LAKE") or None
-            ),
+            "paths": EqsPathsResource(home=dg.EnvVar("EQS_HOME")),
             "settings": MetricSettingsResource(),
         }
     )
