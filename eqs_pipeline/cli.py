@@ -74,7 +74,12 @@ def _simulate(days, symbols, orders_per_day, seed, start_date, formats, out: Pat
 @click.option("--warehouse", required=True, type=click.Path(path_type=Path))
 @click.option("--start", default=None, callback=_date, help="First trade date (YYYY-MM-DD).")
 @click.option("--end", default=None, callback=_date, help="Last trade date (YYYY-MM-DD).")
-@click.option("--exports", default=None, type=click.Path(path_type=Path), help="Event exports.")
+@click.option(
+    "--exports",
+    default=None,
+    help="Event exports (JSON Lines): a folder or an object-store URL.  [default: <warehouse "
+    "folder>/exports]",
+)
 @click.option(
     "--lake",
     default=None,

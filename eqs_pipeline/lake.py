@@ -43,7 +43,8 @@ def is_remote(path: str | Path) -> bool:
     return "://" in str(path)
 
 
-def _join(root: str | Path, *parts: str) -> str:
+def join(root: str | Path, *parts: str) -> str:
+    """`root/part/...` as text, for a folder or an object-store URL alike."""
     return "/".join([str(root).rstrip("/"), *parts])
 
 
@@ -51,8 +52,8 @@ def partition_path(root: str | Path, table: str, trade_date: date | None) -> str
     """Where `schema.table` of `trade_date` (None: the undated table) lives in the lake."""
     schema, name = table.split(".")
     if trade_date is None:
-        return _join(root, schema, name, PART)
-    return _join(root, schema, name, f"trade_date={trade_date.isoformat()}", PART)
+        return join(root, schema, name, PART)
+    return join(root, schema, name, f"trade_date={trade_date.isoformat()}", PART)
 
 
 def exists(root: str | Path, table: str, trade_date: date | None) -> bool:

@@ -106,7 +106,7 @@ def run_pipeline(
     *,
     start: date | None = None,
     end: date | None = None,
-    exports: Path | None = None,
+    exports: Path | str | None = None,
     lake: Path | str | None = None,
     settings: MetricSettingsResource | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,

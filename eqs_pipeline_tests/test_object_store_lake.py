@@ -104,11 +104,13 @@ def test_the_pipeline_with_its_lake_on_object_storage_equals_a_local_lake(
     warehouse = tmp_path / "warehouse.duckdb"
     root = f"{s3}/lake"
 
-    report = run_pipeline(landing, warehouse, lake=root, exports=tmp_path / "exports")
+    exports = f"{s3}/exports"
+    report = run_pipeline(landing, warehouse, lake=root, exports=exports)
 
     assert report.check_failures == local_report.check_failures == []
     assert report.trade_dates == local_report.trade_dates
     assert not (tmp_path / "lake").exists()  # nothing fell back to a local folder
+    assert not (tmp_path / "exports").exists()
     for day in report.trade_dates:
         assert lake.count(root, "quality.fill_quality", day) > 0
     assert lake.exists(root, "staging.instruments", None)
@@ -124,6 +126,17 @@ def test_the_pipeline_with_its_lake_on_object_storage_equals_a_local_lake(
             assert_frame_equal(remote[name], frame, rel_tol=1e-9, abs_tol=1e-9)
         except AssertionError as differs:
             raise AssertionError(f"{name}: {differs}") from None
+
+    # The JSON Lines exports went to object storage too, one object per partition and window,
+    # the same lines as the local run's but for the moment they were emitted.
+    exported = [(f"execution_quality_events/date={day}", "order_id") for day in report.trade_dates]
+    window_end = local["venue.venue_performance_events"]["window_end"].max()
+    exported.append((f"venue_performance_events/window_end={window_end}", "venue"))
+    for folder, key in exported:
+        events = pl.read_ndjson(f"{exports}/{folder}/events.jsonl").drop("emitted_at")
+        mine = pl.read_ndjson(local_warehouse.parent / "exports" / folder / "events.jsonl")
+        assert events.height == mine.height > 0, folder
+        assert_frame_equal(events.sort(key), mine.drop("emitted_at").sort(key), rel_tol=1e-9)
 
 
 def test_eqs_lake_moves_the_lake_of_every_run(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,7 +37,11 @@ class EqsPathsResource(dg.ConfigurableResource):
     home: str = Field(description="Root folder (EQS_HOME); the defaults below live under it.")
     landing: str | None = Field(None, description="Landing directory; default <home>/landing.")
     warehouse: str | None = Field(None, description="DuckDB file; default <home>/warehouse.duckdb.")
-    exports: str | None = Field(None, description="Event exports; default <home>/exports.")
+    exports: str | None = Field(
+        None,
+        description="Event exports (a folder, or an object-store URL such as "
+        "s3://bucket/eqs/exports); default <home>/exports.",
+    )
     lake: str | None = Field(
         None,
         description="Parquet lake of the daily partitions (a folder, or an object-store URL "
@@ -53,8 +57,9 @@ class EqsPathsResource(dg.ConfigurableResource):
         return Path(self.warehouse) if self.warehouse else Path(self.home) / "warehouse.duckdb"
 
     @property
-    def exports_dir(self) -> Path:
-        return Path(self.exports) if self.exports else Path(self.home) / "exports"
+    def exports_root(self) -> str:
+        """Where the JSON Lines event exports go: a folder or an object-store URL."""
+        return self.exports or str(Path(self.home) / "exports")
 
     @property
     def lake_root(self) -> str:

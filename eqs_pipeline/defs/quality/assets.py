@@ -195,12 +195,12 @@ def execution_quality_events(
     check = schema_check_result(EVENTS_KEY, frame)
     lake.write(paths.lake_root, "quality.execution_quality_events", frame, trade_date)
     export = write_events_jsonl(
-        frame, paths.exports_dir / "execution_quality_events" / f"date={trade_date}"
+        frame, paths.exports_root, "execution_quality_events", f"date={trade_date}"
     )
     return dg.MaterializeResult(
         metadata={
             **frame_metadata("quality.execution_quality_events", frame),
-            "export": dg.MetadataValue.path(str(export)),
+            "export": dg.MetadataValue.path(export),
         },
         check_results=[check],
     )

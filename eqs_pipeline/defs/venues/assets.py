@@ -244,12 +244,12 @@ def venue_performance_events(paths: EqsPathsResource) -> dg.MaterializeResult:
                 con, _table(EVENTS_KEY), frame, "delete_window_end", {"window_end": window_end}
             )
     export = write_events_jsonl(
-        frame, paths.exports_dir / "venue_performance_events" / f"window_end={window_end}"
+        frame, paths.exports_root, "venue_performance_events", f"window_end={window_end}"
     )
     return dg.MaterializeResult(
         metadata={
             **frame_metadata(_table(EVENTS_KEY), frame),
-            "export": dg.MetadataValue.path(str(export)),
+            "export": dg.MetadataValue.path(export),
         },
         check_results=[schema_check_result(EVENTS_KEY, frame)],
     )
