@@ -186,3 +186,20 @@ def test_concurrent_runs_on_the_multiprocess_executor_share_a_lake_on_object_sto
                 assert loaded == lake.count(root, table, day), (table, day)
         fills = con.execute("select count(*) from quality.fill_quality").fetchall()[0][0]
     assert fills > 1000
+
+
+def test_a_lake_in_a_missing_bucket_fails_the_first_step_naming_it(
+    s3: str, built_warehouse, tmp_path: Path
+) -> None:
+    """The reference job's first lake write fails, and the message names the step, the object
+    and why."""
+    from eqs_pipeline.runner import RunFailed
+
+    landing, _, _ = built_warehouse
+    with pytest.raises(RunFailed) as failed:
+        run_pipeline(landing, tmp_path / "w.duckdb", lake="s3://no-such-bucket/lake")
+    message = str(failed.value)
+    assert message.startswith("job eqs_reference failed")
+    assert "step staging__instruments" in message
+    assert "s3://no-such-bucket/lake/staging/instruments/part-0.parquet" in message
+    assert "The specified bucket does not exist" in message
