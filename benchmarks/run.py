@@ -6,8 +6,9 @@
 
 Every case runs in a fresh subprocess (`benchmarks.cases`); its peak RSS is the child's own
 `VmHWM`, which it reports (`ru_maxrss` from `os.wait4` where /proc is missing: it can include
-this process's peak, see `benchmarks.memory`); its CPU time comes from `os.wait4`. Figures are medians over the runs. The results, with the machine
-they were measured on, are written to docs/PERFORMANCE.md (between the generated markers).
+this process's peak, see `benchmarks.memory`); its CPU time comes from `os.wait4`. Figures are
+medians over the runs. The results, with the machine they were measured on, are written to
+docs/PERFORMANCE.md (between the generated markers).
 """
 
 from __future__ import annotations
