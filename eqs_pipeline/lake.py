@@ -112,8 +112,12 @@ def read(
 
 def count(root: str | Path, table: str, trade_date: date | None) -> int:
     """Rows of the partition (0 when it does not exist), from the Parquet footer."""
-    path = partition_path(root, table, trade_date)
     try:
-        return pl.scan_parquet(path).select(pl.len()).collect()[0, 0]
+        return parquet_rows(partition_path(root, table, trade_date))
     except FileNotFoundError:
         return 0
+
+
+def parquet_rows(path: str | Path) -> int:
+    """Rows of one Parquet file or object, from its footer."""
+    return pl.scan_parquet(path).select(pl.len()).collect()[0, 0]

@@ -173,7 +173,7 @@ def load_partitions(
 def count_parquet_rows(con: duckdb.DuckDBPyConnection, path: str) -> int:
     """Rows of a Parquet file, from its footer (read by Polars when on object storage)."""
     if lake.is_remote(path):
-        return pl.scan_parquet(path).select(pl.len()).collect()[0, 0]
+        return lake.parquet_rows(path)
     return con.execute(sql("count_parquet_rows"), {"path": str(path)}).fetchall()[0][0]
 
 
