@@ -70,7 +70,14 @@ def _simulate(days, symbols, orders_per_day, seed, start_date, formats, out: Pat
 
 
 @main.command()
-@click.option("--landing", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--landing",
+    required=True,
+    envvar="EQS_LANDING",
+    show_envvar=True,
+    help="Landing directory: a folder or an object-store URL such as s3://bucket/eqs/landing "
+    "(credentials from the environment).",
+)
 @click.option("--warehouse", required=True, type=click.Path(path_type=Path))
 @click.option("--start", default=None, callback=_date, help="First trade date (YYYY-MM-DD).")
 @click.option("--end", default=None, callback=_date, help="Last trade date (YYYY-MM-DD).")
@@ -89,13 +96,18 @@ def _simulate(days, symbols, orders_per_day, seed, start_date, formats, out: Pat
     "s3://bucket/eqs/lake (credentials from the environment).  [default: <warehouse "
     "folder>/lake]",
 )
-def run(landing: Path, warehouse: Path, start, end, exports, lake) -> None:
+def run(landing: str, warehouse: Path, start, end, exports, lake) -> None:
     """Materialize every asset for the trade dates present in a landing directory."""
     _run(landing, warehouse, start, end, exports, lake)
 
 
 def _run(
-    landing: Path, warehouse: Path, start=None, end=None, exports=None, lake: str | None = None
+    landing: Path | str,
+    warehouse: Path,
+    start=None,
+    end=None,
+    exports=None,
+    lake: str | None = None,
 ) -> None:
     from eqs_pipeline.ingest import discover_trade_dates
     from eqs_pipeline.runner import RunFailed, run_pipeline, select_dates

@@ -17,7 +17,7 @@ on object storage, so a reader again sees the old or the new partition). Credent
 endpoint come from the environment as Polars' object store reads them (`AWS_ACCESS_KEY_ID`,
 `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` for an S3-compatible store such as
 MinIO, `AWS_ALLOW_HTTP=true` for one served over plain HTTP). A missing object is a missing
-partition, as a missing file is; `eqs_pipeline_tests/test_object_store_lake.py` runs the whole
+partition, as a missing file is; `eqs_pipeline_tests/test_object_storage.py` runs the whole
 pipeline against an S3 API.
 """
 

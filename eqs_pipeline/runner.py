@@ -101,7 +101,7 @@ def _has_assets(defs: dg.Definitions, job_name: str) -> bool:
 
 
 def run_pipeline(
-    landing: Path,
+    landing: Path | str,
     warehouse: Path,
     *,
     start: date | None = None,
@@ -113,8 +113,8 @@ def run_pipeline(
 ) -> RunReport:
     """Materialize reference data, every selected trade date, then the window assets.
 
-    `lake` is a folder or an object-store URL (`eqs_pipeline.lake`); default `<warehouse
-    folder>/lake`. `on_progress(step, done, total)` is called before each job and once at the
+    `landing` is a folder or an object-store URL (`eqs_pipeline.ingest.store`), and so is `lake`
+    (`eqs_pipeline.lake`; default `<warehouse folder>/lake`). `on_progress(step, done, total)` is called before each job and once at the
     end. Raises RunFailed when a job fails (blocking checks included).
     """
     dates = select_dates(discover_trade_dates(landing), start, end)

@@ -38,9 +38,10 @@ def test_simulate_then_run_then_summary(tmp_path: Path) -> None:
     assert sim.exit_code == 0, sim.output
     assert (landing / "orders").is_dir() and (landing / "_truth" / "truth.json").is_file()
     lake = tmp_path / "elsewhere"
-    run = runner.invoke(
+    run = runner.invoke(  # the landing directory from EQS_LANDING, as a deployment sets it
         main,
-        ["run", "--landing", str(landing), "--warehouse", str(warehouse), "--lake", str(lake)],
+        ["run", "--warehouse", str(warehouse), "--lake", str(lake)],
+        env={"EQS_LANDING": str(landing)},
     )
     assert run.exit_code == 0, run.output
     assert "parent orders" in run.output and "20" in run.output

@@ -35,7 +35,11 @@ class EqsPathsResource(dg.ConfigurableResource):
     exports."""
 
     home: str = Field(description="Root folder (EQS_HOME); the defaults below live under it.")
-    landing: str | None = Field(None, description="Landing directory; default <home>/landing.")
+    landing: str | None = Field(
+        None,
+        description="Landing directory (a folder, or an object-store URL such as "
+        "s3://bucket/eqs/landing); default EQS_LANDING when set, else <home>/landing.",
+    )
     warehouse: str | None = Field(None, description="DuckDB file; default <home>/warehouse.duckdb.")
     exports: str | None = Field(
         None,
@@ -49,8 +53,12 @@ class EqsPathsResource(dg.ConfigurableResource):
     )
 
     @property
-    def landing_dir(self) -> Path:
-        return Path(self.landing) if self.landing else Path(self.home) / "landing"
+    def landing_root(self) -> str:
+        """Where the desk lands its files, a local folder or an object-store URL (see
+        `eqs_pipeline.ingest.store`): `landing` when configured, else the environment's
+        `EQS_LANDING` (read when a step or the sensor asks, as `EQS_LAKE` is), else
+        `<home>/landing`."""
+        return self.landing or os.environ.get("EQS_LANDING") or str(Path(self.home) / "landing")
 
     @property
     def warehouse_path(self) -> Path:

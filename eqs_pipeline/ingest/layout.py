@@ -5,19 +5,28 @@ tables and `<landing>/instruments/<any-name>.{parquet,csv,jsonl}`. Entries whose
 `.` or `_` (editor files, `_SUCCESS` markers) are ignored; anything else that does not fit the
 layout is a `LandingError`, because a row in a misplaced file would otherwise be silently lost.
 
+The landing is a local folder or an object-store URL (`s3://bucket/eqs/landing`); every function
+here takes either and lists it through `eqs_pipeline.ingest.store`.
+
 `count_landed_rows` recounts the raw files by a different route from the reader (Parquet
 metadata, a CSV row scan, non-blank JSON lines) for the conservation check.
 """
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 import pyarrow.parquet as pq
 
 from eqs_pipeline.contract import CONTRACT, DATED_TABLES, FILE_SUFFIXES
+from eqs_pipeline.ingest import store
+from eqs_pipeline.ingest.store import Entry
+from eqs_pipeline.lake import join
 
 DATE_PREFIX = "date="
 
@@ -26,17 +35,30 @@ EXPECTED_LAYOUT = (
     f"({', '.join(DATED_TABLES)}) and <landing>/instruments/<name>.{{parquet,csv,jsonl}}"
 )
 
+T = TypeVar("T")
+
 
 class LandingError(Exception):
     """The landing directory or one of its files cannot be ingested; the message says where and why."""
 
 
-def _is_hidden(path: Path) -> bool:
-    return path.name.startswith((".", "_"))
+def is_hidden(name: str) -> bool:
+    """Whether the layout ignores an entry of this name (`.` or `_` first: editor files,
+    `_SUCCESS` markers)."""
+    return name.startswith((".", "_"))
 
 
-def _visible(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not _is_hidden(p))
+def _store(location: str | Path, call: Callable[[], T]) -> T:
+    """`call()`, with the store's own errors (a missing bucket, a refused credential, an
+    unreadable folder) raised as `LandingError` naming the location."""
+    try:
+        return call()
+    except OSError as e:
+        raise LandingError(f"{location}: cannot list or read it ({e})") from e
+
+
+def _visible(folder: str | Path) -> list[Entry]:
+    return [e for e in _store(folder, lambda: store.list_folder(folder)) if not is_hidden(e.name)]
 
 
 def _contract(table: str):
@@ -45,67 +67,68 @@ def _contract(table: str):
     return CONTRACT[table]
 
 
-def _parse_date_folder(folder: Path) -> date:
+def _parse_date_folder(folder: Entry) -> date:
     text = folder.name.removeprefix(DATE_PREFIX)
-    if not folder.name.startswith(DATE_PREFIX) or not folder.is_dir():
-        raise LandingError(f"{folder}: not a date=YYYY-MM-DD folder; {EXPECTED_LAYOUT}")
+    if not folder.name.startswith(DATE_PREFIX) or not folder.is_dir:
+        raise LandingError(f"{folder.location}: not a date=YYYY-MM-DD folder; {EXPECTED_LAYOUT}")
     try:
         return date.fromisoformat(text)
     except ValueError as e:
         raise LandingError(
-            f"{folder}: {text!r} is not a valid YYYY-MM-DD date; {EXPECTED_LAYOUT}"
+            f"{folder.location}: {text!r} is not a valid YYYY-MM-DD date; {EXPECTED_LAYOUT}"
         ) from e
 
 
-def discover_trade_dates(landing: Path) -> list[date]:
+def landing_exists(landing: str | Path) -> bool:
+    """Whether the landing folder exists (on object storage: whether objects are under it)."""
+    return _store(landing, lambda: store.is_dir(landing))
+
+
+def discover_trade_dates(landing: str | Path) -> list[date]:
     """The trade dates with a `date=YYYY-MM-DD` folder in any dated table folder, ascending.
 
     Raises `LandingError` when `landing` does not exist, holds no contract table folder, holds a
     folder that is not a contract table, or a dated table folder holds anything but date folders.
     """
-    landing = Path(landing)
-    if not landing.is_dir():
+    if not landing_exists(landing):
         raise LandingError(f"landing directory {landing} does not exist; {EXPECTED_LAYOUT}")
     entries = _visible(landing)
-    unknown = [p.name for p in entries if p.name not in CONTRACT]
+    unknown = [e.name for e in entries if e.name not in CONTRACT]
     if unknown:
         raise LandingError(
             f"{landing}: unexpected entries {unknown}; only the contract table folders "
             f"{sorted(CONTRACT)} may be there; {EXPECTED_LAYOUT}"
         )
-    tables = [p for p in entries if p.is_dir()]
+    tables = [e for e in entries if e.is_dir]
     if not tables:
         raise LandingError(f"{landing} holds no contract table folder; {EXPECTED_LAYOUT}")
     dates: set[date] = set()
     for folder in tables:
         if folder.name in DATED_TABLES:
-            dates.update(_parse_date_folder(sub) for sub in _visible(folder))
+            dates.update(_parse_date_folder(sub) for sub in _visible(folder.location))
     return sorted(dates)
 
 
-def table_folder(landing: Path, table: str, trade_date: date | None) -> Path:
+def table_folder(landing: str | Path, table: str, trade_date: date | None) -> str:
     """The folder that holds `table`'s files for `trade_date` (None for the undated instruments)."""
     contract = _contract(table)
     if contract.dated and trade_date is None:
         raise ValueError(f"{table} is dated: pass a trade_date")
     if not contract.dated and trade_date is not None:
         raise ValueError(f"{table} is not dated: pass trade_date=None")
-    folder = Path(landing) / table
-    if trade_date is not None:
-        folder = folder / f"{DATE_PREFIX}{trade_date.isoformat()}"
-    return folder
+    if trade_date is None:
+        return join(landing, table)
+    return join(landing, table, f"{DATE_PREFIX}{trade_date.isoformat()}")
 
 
-def landed_files(landing: Path, table: str, trade_date: date | None) -> list[Path]:
+def landed_files(landing: str | Path, table: str, trade_date: date | None) -> list[Entry]:
     """The data files of one table and date, sorted by name; [] when the folder does not exist.
 
     Raises `LandingError` for anything in the folder that is not a Parquet, CSV or JSON Lines file.
     """
     folder = table_folder(landing, table, trade_date)
-    if not folder.is_dir():
-        return []
     files = _visible(folder)
-    stray = [p.name for p in files if not p.is_file() or p.suffix.lower() not in FILE_SUFFIXES]
+    stray = [e.name for e in files if e.is_dir or e.suffix not in FILE_SUFFIXES]
     if stray:
         raise LandingError(
             f"{folder}: {stray} are not {'/'.join(FILE_SUFFIXES)} files; move them out of the "
@@ -114,19 +137,21 @@ def landed_files(landing: Path, table: str, trade_date: date | None) -> list[Pat
     return files
 
 
-def _count_file(path: Path) -> int:
-    suffix = path.suffix.lower()
+def _count_file(file: Entry) -> int:
     try:
-        if suffix == ".parquet":
-            return pq.ParquetFile(path).metadata.num_rows
-        if suffix == ".csv":
-            return pl.scan_csv(path, infer_schema=False).select(pl.len()).collect().item()
-        with path.open("rb") as f:
-            return sum(1 for line in f if line.strip())
+        if file.suffix == ".parquet":
+            with store.open_input(file.location) as f:
+                return pq.ParquetFile(f).metadata.num_rows
+        if file.suffix == ".csv":
+            data = store.source(file.location)
+            src = io.BytesIO(data) if isinstance(data, bytes) else data
+            return pl.scan_csv(src, infer_schema=False).select(pl.len()).collect().item()
+        with store.open_binary(file.location) as lines:
+            return sum(1 for line in lines if line.strip())
     except (OSError, pl.exceptions.PolarsError, ValueError) as e:
-        raise LandingError(f"{path}: cannot count its rows ({e})") from e
+        raise LandingError(f"{file.location}: cannot count its rows ({e})") from e
 
 
-def count_landed_rows(landing: Path, table: str, trade_date: date | None) -> int:
+def count_landed_rows(landing: str | Path, table: str, trade_date: date | None) -> int:
     """Data rows in the landed files of one table and date, counted without the reader."""
-    return sum(_count_file(p) for p in landed_files(landing, table, trade_date))
+    return sum(_count_file(f) for f in landed_files(landing, table, trade_date))

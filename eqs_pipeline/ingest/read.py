@@ -15,13 +15,16 @@ rows otherwise).
 
 from __future__ import annotations
 
+import io
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import polars as pl
 
 from eqs_pipeline.contract import CONTRACT, TS, TableContract
+from eqs_pipeline.ingest import store
 from eqs_pipeline.ingest.layout import LandingError, landed_files
+from eqs_pipeline.lake import join
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
@@ -43,29 +46,44 @@ def raw_schema(table: str) -> dict[str, pl.DataType]:
     return {**CONTRACT[table].polars_schema, **PROVENANCE_SCHEMA}
 
 
-def _read_csv(path: Path, contract: TableContract) -> tuple[pl.DataFrame, pl.Series | None]:
-    return pl.read_csv(path, infer_schema=False), None
+# A reader gets a file's path (local) or its bytes (object storage, one GET: see `store.source`).
+Source = str | bytes
 
 
-def _read_parquet(path: Path, contract: TableContract) -> tuple[pl.DataFrame, pl.Series | None]:
-    return pl.read_parquet(path), None
+def _open(source: Source) -> str | io.BytesIO:
+    """The source as Polars reads it; bytes get a fresh stream for every read."""
+    return io.BytesIO(source) if isinstance(source, bytes) else source
 
 
-def _read_jsonl(path: Path, contract: TableContract) -> tuple[pl.DataFrame, pl.Series | None]:
+def _read_csv(
+    source: Source, contract: TableContract, where: str
+) -> tuple[pl.DataFrame, pl.Series | None]:
+    return pl.read_csv(_open(source), infer_schema=False), None
+
+
+def _read_parquet(
+    source: Source, contract: TableContract, where: str
+) -> tuple[pl.DataFrame, pl.Series | None]:
+    return pl.read_parquet(_open(source)), None
+
+
+def _read_jsonl(
+    source: Source, contract: TableContract, where: str
+) -> tuple[pl.DataFrame, pl.Series | None]:
     """JSON Lines; contract values read as text; also returns the non-blank lines (the rows'
     original JSON)."""
-    lines = pl.read_lines(path).to_series().str.strip_chars()
+    lines = pl.read_lines(_open(source)).to_series().str.strip_chars()
     lines = lines.filter(lines != "")
     if lines.len() == 0:
         return pl.DataFrame(schema=dict.fromkeys(contract.names, pl.String)), lines
-    keys = pl.scan_ndjson(path, infer_schema_length=None).collect_schema().names()
+    keys = pl.scan_ndjson(_open(source), infer_schema_length=None).collect_schema().names()
     present = {c: pl.String() for c in contract.names if c in keys}
     if not present:
         return pl.DataFrame(), lines
-    df = pl.read_ndjson(path, schema=present)
+    df = pl.read_ndjson(_open(source), schema=present)
     if df.height != lines.len():
         raise LandingError(
-            f"{path}: {lines.len()} non-blank lines but {df.height} JSON rows were parsed; "
+            f"{where}: {lines.len()} non-blank lines but {df.height} JSON rows were parsed; "
             "write one JSON object per line"
         )
     return df, lines
@@ -191,18 +209,19 @@ def _coerce(df: pl.DataFrame, contract: TableContract, where: str) -> pl.DataFra
     return flags.select(*contract.names, reasons.alias(REASONS))
 
 
-def _read_raw(landing: Path, path: Path, contract: TableContract):
-    where = path.relative_to(landing).as_posix()
+def _read_raw(landing: str | Path, location: str, contract: TableContract):
+    where = store.relative(location, landing)
+    suffix = PurePosixPath(location).suffix.lower()
     try:
-        return where, *_READERS[path.suffix.lower()](path, contract)
+        return where, *_READERS[suffix](store.source(location), contract, where)
     except _READ_ERRORS as e:
         raise LandingError(
-            f"{where}: cannot read it as {path.suffix.lstrip('.')} ({type(e).__name__}: {e})"
+            f"{where}: cannot read it as {suffix.lstrip('.')} ({type(e).__name__}: {e})"
         ) from e
 
 
-def _read_file(landing: Path, path: Path, contract: TableContract) -> pl.DataFrame:
-    where, df, _ = _read_raw(landing, path, contract)
+def _read_file(landing: str | Path, location: str, contract: TableContract) -> pl.DataFrame:
+    where, df, _ = _read_raw(landing, location, contract)
     out = _coerce(df, contract, where)
     return out.with_columns(
         pl.lit(where, pl.String).alias(SOURCE_FILE),
@@ -210,7 +229,7 @@ def _read_file(landing: Path, path: Path, contract: TableContract) -> pl.DataFra
     ).select(list(raw_schema(contract.name)))
 
 
-def original_rows(landing: Path, table: str, rows: pl.DataFrame) -> pl.Series:
+def original_rows(landing: str | Path, table: str, rows: pl.DataFrame) -> pl.Series:
     """The original rows, as JSON text, of `rows` (`source_file`, `source_row`), in their order.
 
     Each file is re-read once and only the requested rows are encoded: every original column
@@ -218,12 +237,11 @@ def original_rows(landing: Path, table: str, rows: pl.DataFrame) -> pl.Series:
     """
     if rows.height == 0:
         return pl.Series("row_json", [], pl.String)
-    landing = Path(landing)
     contract = CONTRACT[table]
     order = rows.select("source_file", "source_row").with_row_index("_order")
     parts = []
     for (source_file,), wanted in order.group_by("source_file", maintain_order=True):
-        _, df, lines = _read_raw(landing, landing / source_file, contract)
+        _, df, lines = _read_raw(landing, join(landing, source_file), contract)
         index = wanted["source_row"] - 1
         encoded = (
             lines.gather(index)
@@ -234,7 +252,7 @@ def original_rows(landing: Path, table: str, rows: pl.DataFrame) -> pl.Series:
     return pl.concat(parts).sort("_order")["row_json"]
 
 
-def read_table(landing: Path, table: str, trade_date: date | None) -> pl.DataFrame:
+def read_table(landing: str | Path, table: str, trade_date: date | None) -> pl.DataFrame:
     """All landed rows of one table and date, coerced to the contract, with provenance.
 
     Columns: the contract columns in contract types, `_source_file` (path relative to the
@@ -245,9 +263,9 @@ def read_table(landing: Path, table: str, trade_date: date | None) -> pl.DataFra
     Raises `LandingError` naming the file (and column) for an unreadable file, a missing
     required column, a nested value in a contract column, or timestamps without time zone.
     """
-    landing = Path(landing)
     contract = CONTRACT[table]
-    frames = [_read_file(landing, p, contract) for p in landed_files(landing, table, trade_date)]
+    files = landed_files(landing, table, trade_date)
+    frames = [_read_file(landing, f.location, contract) for f in files]
     if not frames:
         return pl.DataFrame(schema=raw_schema(table))
     return pl.concat(frames, how="vertical")

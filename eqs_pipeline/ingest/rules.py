@@ -126,7 +126,7 @@ def _split(
     collapsed: pl.DataFrame,
     contract: TableContract,
     trade_date: date | None,
-    landing: Path,
+    landing: str | Path,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Staged rows, quarantined rows (reasons in rule order, original text re-read from the
     landing files) and per-file counts."""
@@ -201,7 +201,7 @@ def _check_raw(raw: pl.DataFrame, contract: TableContract) -> None:
         raise ValueError(f"{contract.name}: not a read_table frame, it lacks {missing}")
 
 
-def validate_instruments(instruments_raw: pl.DataFrame, *, landing: Path) -> IngestResult:
+def validate_instruments(instruments_raw: pl.DataFrame, *, landing: str | Path) -> IngestResult:
     """Validate the landed instruments (contract rules and duplicate symbols).
 
     `landing` is the directory `instruments_raw` was read from (quarantined rows quote it).
@@ -316,7 +316,7 @@ def validate_partition(
     instruments: pl.DataFrame | None,
     settings: IngestSettings = IngestSettings(),  # noqa: B008 (frozen dataclass, safe default)
     *,
-    landing: Path,
+    landing: str | Path,
 ) -> IngestResult:
     """Validate one trade date's tables (outputs of `read_table`) against the row rules.
 

@@ -45,11 +45,11 @@ def _table_name(key: dg.AssetKey) -> str:
 
 def _read_or_fail(paths: EqsPathsResource, table: str, trade_date=None) -> pl.DataFrame:
     try:
-        return read_table(paths.landing_dir, table, trade_date)
+        return read_table(paths.landing_root, table, trade_date)
     except LandingError as exc:
         raise dg.Failure(
             description=f"{table}: {exc}",
-            metadata={"landing": str(paths.landing_dir), "table": table},
+            metadata={"landing": paths.landing_root, "table": table},
         ) from exc
 
 
@@ -70,11 +70,11 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
     raw = _read_or_fail(paths, "instruments")
     if raw.height == 0:
         raise dg.Failure(
-            description=f"no instrument reference data under {paths.landing_dir / 'instruments'}: "
+            description=f"no instrument reference data under {lake.join(paths.landing_root, 'instruments')}: "
             "land a Parquet, CSV or JSON Lines file with symbol, currency, tick_size and "
             "adv_shares for every symbol traded (docs/INGESTION.md)"
         )
-    result = validate_instruments(raw, landing=paths.landing_dir)
+    result = validate_instruments(raw, landing=paths.landing_root)
     staged = result.staged["instruments"]
     with paths.connect() as con, warehouse.transaction(con):
         warehouse.replace_table(con, "staging.instruments", staged)
@@ -132,7 +132,7 @@ def staging_day(
     raw = {table: _read_or_fail(paths, table, trade_date) for table in DATED_TABLES}
     if not any(frame.height for frame in raw.values()):
         raise dg.Failure(
-            description=f"no landed data for trade date {trade_date} under {paths.landing_dir}: "
+            description=f"no landed data for trade date {trade_date} under {paths.landing_root}: "
             f"expected files in <landing>/<table>/date={trade_date}/ for the tables "
             f"{', '.join(DATED_TABLES)}",
         )
@@ -143,7 +143,7 @@ def staging_day(
         )
     instruments_frame = lake.read(paths.lake_root, "staging.instruments", None)
     result = validate_partition(
-        raw, trade_date, instruments_frame, settings.ingest(), landing=paths.landing_dir
+        raw, trade_date, instruments_frame, settings.ingest(), landing=paths.landing_root
     )
     for table, key in STAGING_KEYS.items():
         lake.write(paths.lake_root, _table_name(key), result.staged[table], trade_date)

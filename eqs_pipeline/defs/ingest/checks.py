@@ -56,7 +56,7 @@ def _frame(paths: EqsPathsResource, trade_date: date | None, staged, accounting)
         rows.append(
             {
                 "table": table,
-                "landed": count_landed_rows(paths.landing_dir, table, trade_date),
+                "landed": count_landed_rows(paths.landing_root, table, trade_date),
                 "staged": count,
                 "quarantined": quarantined,
                 "collapsed_duplicates": collapsed,

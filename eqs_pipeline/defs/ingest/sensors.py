@@ -1,40 +1,40 @@
 """Watch the landing directory: a new or changed trade-date folder requests its partition.
 
-The cursor maps each `<table>/date=YYYY-MM-DD` folder to a fingerprint of its files (names,
-sizes, modification times), so a late or corrected file re-runs exactly its trade date, and a
-change to the instruments files re-stages the reference data first.
+The cursor maps each trade date (over the `<table>/date=YYYY-MM-DD` folders of every dated
+table) to a fingerprint of its files (names, sizes, modification times), so a late or corrected
+file re-runs exactly its trade date, and a change to the instruments files re-stages the
+reference data first. A tick lists the whole landing once (on object storage one paginated
+LIST of the prefix, not one per folder), so it stays cheap with years of dates landed.
 """
 
 import json
-from pathlib import Path
+from collections import defaultdict
 
 import dagster as dg
 
 from eqs_pipeline.contract import DATED_TABLES
 from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, daily_job, reference_job
 from eqs_pipeline.defs.resources import EqsPathsResource
-from eqs_pipeline.ingest.layout import landed_files
+from eqs_pipeline.ingest.layout import DATE_PREFIX, is_hidden, landing_exists
+from eqs_pipeline.ingest.store import Entry, walk
 
 
-def _fingerprint(files: list[Path]) -> str:
-    return json.dumps(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+def _fingerprint(files: list[Entry]) -> str:
+    return json.dumps(sorted((f.name.rsplit("/", 1)[-1], f.size, f.mtime_ns) for f in files))
 
 
-def landing_fingerprints(landing: Path) -> dict[str, str]:
+def landing_fingerprints(landing: str) -> dict[str, str]:
     """Fingerprint per trade date (over all dated tables) and for `instruments`."""
-    prints: dict[str, list[Path]] = {}
-    for table in DATED_TABLES:
-        root = landing / table
-        if not root.is_dir():
-            continue
-        for folder in sorted(root.glob("date=*")):
-            prints.setdefault(folder.name.removeprefix("date="), []).extend(
-                sorted(folder.iterdir())
-            )
-    result = {day: _fingerprint(files) for day, files in prints.items()}
-    if (landing / "instruments").is_dir():
-        result["instruments"] = _fingerprint(landed_files(landing, "instruments", None))
-    return result
+    prints: defaultdict[str, list[Entry]] = defaultdict(list)
+    for entry in walk(landing):
+        parts = entry.name.split("/")
+        if parts[0] in DATED_TABLES and len(parts) in (2, 3) and parts[1].startswith(DATE_PREFIX):
+            files = prints[parts[1].removeprefix(DATE_PREFIX)]  # an empty folder counts too
+            if len(parts) == 3:
+                files.append(entry)
+        elif parts[0] == "instruments" and len(parts) == 2 and not is_hidden(parts[1]):
+            prints["instruments"].append(entry)
+    return {key: _fingerprint(files) for key, files in prints.items()}
 
 
 @dg.sensor(
@@ -44,8 +44,8 @@ def landing_fingerprints(landing: Path) -> dict[str, str]:
 )
 def landing_sensor(context: dg.SensorEvaluationContext, paths: EqsPathsResource):
     """Request the partitions whose landed files are new or changed since the last tick."""
-    landing = paths.landing_dir
-    if not landing.is_dir():
+    landing = paths.landing_root
+    if not landing_exists(landing):
         return dg.SkipReason(f"landing directory {landing} does not exist yet")
     seen = json.loads(context.cursor) if context.cursor else {}
     current = landing_fingerprints(landing)

@@ -1,6 +1,7 @@
-"""The Parquet lake on object storage (docs/SCALING.md, "Past one machine"): the lake functions
-and the whole pipeline against an S3 API served on localhost by moto, configured only through
-the lake URL and the standard AWS environment variables, as a desk would point it at a bucket.
+"""The landing directory, the Parquet lake and the event exports on object storage
+(docs/SCALING.md, "Past one machine"): the landing and lake functions, the landing sensor and
+the whole pipeline against an S3 API served on localhost by moto, configured only through URLs
+and the standard AWS environment variables, as a desk would point it at a bucket.
 """
 
 from __future__ import annotations
@@ -11,13 +12,25 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import polars as pl
+import pyarrow.fs as pafs
 import pytest
 from polars.testing import assert_frame_equal
 
 from eqs_pipeline import lake
+from eqs_pipeline.contract import CONTRACT, DATED_TABLES
+from eqs_pipeline.defs.resources import EqsPathsResource
+from eqs_pipeline.ingest import (
+    LandingError,
+    count_landed_rows,
+    discover_trade_dates,
+    read_table,
+    validate_partition,
+)
 from eqs_pipeline.runner import run_pipeline
+from eqs_pipeline_tests.conftest import SMALL, simulate_small
 
 BUCKET = "eqs-lake"
 DAY = date(2026, 11, 2)
@@ -51,6 +64,102 @@ def s3() -> Iterator[str]:
             yield f"s3://{BUCKET}"
         finally:
             server.stop()
+
+
+def _upload(folder: Path, url: str) -> str:
+    """Copy a local landing directory, hidden entries included, to `url`; returns `url`."""
+    pafs.copy_files(str(folder.resolve()), url)
+    return url
+
+
+def _spoil_first_row(path: Path) -> None:
+    """Make the first row's first numeric contract column unreadable ('oops'), keeping the file's
+    format: the row must then be quarantined with its original text."""
+    table = path.parent.parent.name
+    column = next(c.name for c in CONTRACT[table].columns if c.dtype == pl.Float64)
+    oops = pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("oops")).otherwise(pl.col(column))
+    if path.suffix == ".csv":
+        pl.read_csv(path, infer_schema=False).with_columns(oops.alias(column)).write_csv(path)
+    else:
+        frame = pl.read_ndjson(path).with_columns(pl.col(column).cast(pl.String))
+        frame.with_columns(oops.alias(column)).write_ndjson(path)
+
+
+def test_a_landing_on_object_storage_reads_as_the_same_landing_on_disk(
+    s3: str, tmp_path: Path
+) -> None:
+    """Every format, hidden entries, the row counts of the conservation check, and the original
+    text of quarantined rows (re-read from the objects) equal those of the local folder."""
+    from eqs_pipeline.simulate import simulate_to_landing
+
+    local = tmp_path / "landing"
+    simulate_to_landing(SMALL, local, formats=("parquet", "csv", "jsonl"))
+    spoiled = [next(local.glob(f"*/date=*/*.{suffix}")) for suffix in ("csv", "jsonl")]
+    for path in spoiled:
+        _spoil_first_row(path)
+    (local / "executions" / "_SUCCESS").write_text("")  # ignored, as on disk
+    remote = _upload(local, f"{s3}/mixed/landing")
+
+    days = discover_trade_dates(remote)
+    assert days == discover_trade_dates(local) and len(days) == SMALL.days
+    for day in days:
+        raws = [{t: read_table(root, t, day) for t in DATED_TABLES} for root in (local, remote)]
+        for table in DATED_TABLES:
+            assert_frame_equal(raws[1][table], raws[0][table])
+            assert count_landed_rows(remote, table, day) == raws[0][table].height > 0
+        results = [
+            validate_partition(raw, day, None, landing=root)
+            for raw, root in zip(raws, (local, remote), strict=True)
+        ]
+        assert_frame_equal(results[1].quarantine, results[0].quarantine)
+        assert_frame_equal(results[1].counts, results[0].counts)
+    assert_frame_equal(
+        read_table(remote, "instruments", None), read_table(local, "instruments", None)
+    )
+
+    # The spoiled rows were quarantined, quoting their original text read from the objects.
+    quarantined = pl.concat(
+        validate_partition(
+            {t: read_table(remote, t, d) for t in DATED_TABLES}, d, None, landing=remote
+        ).quarantine
+        for d in days
+    )
+    for path in spoiled:
+        source = path.relative_to(local).as_posix()
+        row = quarantined.filter(pl.col("source_file") == source, pl.col("source_row") == 1)
+        assert row.height == 1 and "oops" in row["row_json"].item(), source
+
+
+def test_a_landing_in_a_missing_bucket_or_prefix_is_refused_naming_it(s3: str) -> None:
+    with pytest.raises(LandingError, match=r"s3://no-such-bucket/landing"):
+        discover_trade_dates("s3://no-such-bucket/landing")
+    with pytest.raises(LandingError, match=rf"landing directory {s3}/nothing does not exist"):
+        discover_trade_dates(f"{s3}/nothing")
+
+
+def test_the_landing_sensor_watches_a_landing_on_object_storage(s3: str, tmp_path: Path) -> None:
+    from eqs_pipeline.defs.ingest.sensors import landing_sensor
+    from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB
+
+    local = simulate_small(tmp_path / "landing")
+    remote = _upload(local, f"{s3}/watched/landing")
+    paths = EqsPathsResource(home=str(tmp_path), landing=remote)
+
+    def tick(cursor: str | None):
+        with dg.build_sensor_context(cursor=cursor, resources={"paths": paths}) as context:
+            return landing_sensor(context)
+
+    first = tick(None)
+    days = [d.isoformat() for d in discover_trade_dates(local)]
+    requested = {(r.job_name, r.partition_key) for r in first.run_requests}
+    assert requested == {(REFERENCE_JOB, None), *((DAILY_JOB, d) for d in days)}
+    assert isinstance(tick(first.cursor), dg.SkipReason)
+
+    # A corrected file for the second date (fewer rows) re-runs that date alone.
+    corrected = f"{remote}/executions/date={days[1]}/part-0.parquet"
+    pl.read_parquet(corrected).head(3).write_parquet(corrected)
+    changed = tick(first.cursor)
+    assert [(r.job_name, r.partition_key) for r in changed.run_requests] == [(DAILY_JOB, days[1])]
 
 
 def test_lake_functions_on_object_storage(s3: str) -> None:
@@ -97,11 +206,13 @@ def _tables(warehouse: Path) -> dict[str, pl.DataFrame]:
 
 
 @pytest.mark.slow
-def test_the_pipeline_with_its_lake_on_object_storage_equals_a_local_lake(
+def test_the_pipeline_on_object_storage_equals_a_local_run(
     s3: str, built_warehouse, tmp_path: Path
 ) -> None:
-    landing, local_warehouse, local_report = built_warehouse
+    """Landing, lake and exports in a bucket; only the warehouse file is local."""
+    local_landing, local_warehouse, local_report = built_warehouse
     warehouse = tmp_path / "warehouse.duckdb"
+    landing = _upload(local_landing, f"{s3}/landing")
     root = f"{s3}/lake"
 
     exports = f"{s3}/exports"
@@ -139,18 +250,23 @@ def test_the_pipeline_with_its_lake_on_object_storage_equals_a_local_lake(
         assert_frame_equal(events.sort(key), mine.drop("emitted_at").sort(key), rel_tol=1e-9)
 
 
-def test_eqs_lake_moves_the_lake_of_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The lake is the configured one, else EQS_LAKE (read when a step asks, so a process whose
-    definitions were built before it was set follows it too), else under the home."""
-    from eqs_pipeline.defs.resources import EqsPathsResource
-
+def test_eqs_lake_and_eqs_landing_move_those_of_every_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lake (landing) is the configured one, else EQS_LAKE (EQS_LANDING), read when a step
+    asks, so a process whose definitions were built before it was set follows it too, else
+    under the home."""
     paths = EqsPathsResource(home="/srv/eqs")
     monkeypatch.delenv("EQS_LAKE", raising=False)
-    assert paths.lake_root == "/srv/eqs/lake"
+    monkeypatch.delenv("EQS_LANDING", raising=False)
+    assert (paths.lake_root, paths.landing_root) == ("/srv/eqs/lake", "/srv/eqs/landing")
     monkeypatch.setenv("EQS_LAKE", "s3://desk-bucket/eqs/lake")
+    monkeypatch.setenv("EQS_LANDING", "s3://desk-bucket/eqs/landing")
     assert paths.lake_root == "s3://desk-bucket/eqs/lake"
-    configured = EqsPathsResource(home="/srv/eqs", lake="/mnt/lake")
-    assert configured.lake_root == "/mnt/lake"  # a run's own configuration wins
+    assert paths.landing_root == "s3://desk-bucket/eqs/landing"
+    configured = EqsPathsResource(home="/srv/eqs", lake="/mnt/lake", landing="/mnt/landing")
+    # A run's own configuration wins.
+    assert (configured.lake_root, configured.landing_root) == ("/mnt/lake", "/mnt/landing")
 
 
 @pytest.mark.slow
@@ -162,8 +278,6 @@ def test_concurrent_runs_on_the_multiprocess_executor_share_a_lake_on_object_sto
     alone; each run's load step fills the warehouse with exactly the lake's rows."""
     from benchmarks.backfill import run_queued, run_reference, use_home
     from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
-    from eqs_pipeline.ingest import discover_trade_dates
-    from eqs_pipeline_tests.conftest import simulate_small
 
     root = f"{s3}/backfill"
     monkeypatch.setenv("EQS_LAKE", root)
