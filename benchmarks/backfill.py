@@ -1,9 +1,11 @@
 """A backfill of daily partitions as concurrent runs against one persistent Dagster instance.
 
-Each partition is its own run, launched from its own process with `dg.execute_job` on the
-project's executor (multiprocess, steps forked from a warm server: eqs_pipeline/executor.py),
-at most `width` runs at once, all sharing one DAGSTER_HOME that carries the project's
-dagster.yaml. The pool `duckdb_warehouse` is enforced across the runs by
+Each partition is its own run in a fresh interpreter, as a run launcher starts one (`dagster api
+execute_run`): the process imports Dagster and the project and builds the definitions itself,
+then runs the partition with `dg.execute_job` on the project's executor (multiprocess, steps
+forked from a warm server: eqs_pipeline/executor.py) or with every step in that process (the
+in-process executor); at most `width` runs at once, all sharing one DAGSTER_HOME that carries
+the project's dagster.yaml. The pool `duckdb_warehouse` is enforced across the runs by
 the instance's event-log storage (op-level concurrency slots): its slot count is set explicitly
 here, and `step_intervals` / `max_overlap` read the runs' event logs back to show that the
 steps holding the pool never overlapped while the compute steps did.
@@ -13,10 +15,12 @@ Used by the benchmark's backfill case and by eqs_pipeline_tests/defs/test_parall
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -74,16 +78,24 @@ def run_reference() -> None:
         assert info.slot_count == 1, info
 
 
-def run_partition(partition: str) -> RunOutcome:
-    """One partition as its own run on the multiprocess executor (in the calling process)."""
+def run_partition(partition: str, executor: str = "multiprocess") -> RunOutcome:
+    """One partition as its own run, coordinated by the calling process: on the project's
+    multiprocess executor, or with `executor="in_process"` every step in this process."""
     with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(
-            dg.reconstructable(daily_job),
-            instance=instance,
-            tags={"dagster/partition": partition},
-            run_config=QUIET,
-            raise_on_error=False,
-        )
+        if executor == "in_process":
+            result = daily_job().execute_in_process(
+                instance=instance, partition_key=partition, run_config=QUIET, raise_on_error=False
+            )
+        elif executor == "multiprocess":
+            result = dg.execute_job(
+                dg.reconstructable(daily_job),
+                instance=instance,
+                tags={"dagster/partition": partition},
+                run_config=QUIET,
+                raise_on_error=False,
+            )
+        else:
+            raise ValueError(f"executor must be 'multiprocess' or 'in_process', not {executor!r}")
         errors = [
             f"{e.step_key}: {e.step_failure_data.error.to_string()}"
             for e in result.all_events
@@ -92,12 +104,19 @@ def run_partition(partition: str) -> RunOutcome:
         return RunOutcome(partition, result.run_id, result.success, "\n".join(errors))
 
 
-def run_queued(partitions: list[str], width: int) -> list[RunOutcome]:
-    """Every partition as its own run, at most `width` runs at once, each launched from its
-    own process: what a backfill does through a run queue whose `max_concurrent_runs` is
-    `width`."""
-    with ProcessPoolExecutor(max_workers=width) as pool:
-        return list(pool.map(run_partition, partitions))
+def run_queued(
+    partitions: list[str], width: int, executor: str = "multiprocess"
+) -> list[RunOutcome]:
+    """Every partition as its own run, at most `width` runs at once, each in a fresh process:
+    what a backfill does through a run queue whose `max_concurrent_runs` is `width`.
+
+    The processes are spawned, not forked, and each runs one partition: a run launcher's
+    process starts cold and imports everything (several seconds here), and a fork of this
+    process would inherit its imports and hide that cost.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=width, mp_context=spawn, max_tasks_per_child=1) as pool:
+        return list(pool.map(partial(run_partition, executor=executor), partitions))
 
 
 def step_intervals(run_ids: list[str]) -> list[tuple[str, str, float, float]]:

@@ -26,7 +26,13 @@ import polars as pl
 from benchmarks.datasets import SPECS, staged, trade_dates
 from benchmarks.memory import status_bytes
 
-BACKFILL_CASES = ("backfill-inprocess", "backfill-serial", "backfill-parallel", "backfill-all")
+BACKFILL_CASES = (
+    "backfill-inprocess",
+    "backfill-serial",
+    "backfill-parallel",
+    "backfill-all",
+    "backfill-parallel-inprocess",
+)
 
 
 def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:

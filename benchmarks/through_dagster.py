@@ -165,9 +165,10 @@ def _pure(home: Path, day: date) -> dict:
 
 
 def one_partition(folder: Path, workdir: Path | None) -> dict:
-    """The first trade date through the daily job in process, its time split by phase; the same
-    partition again on the project's multiprocess executor; and the pure computation."""
-    from benchmarks.backfill import run_partition
+    """The first trade date through the daily job in this (warm) process, its time split by
+    phase; the same partition again as a launched run, in a fresh process, with the in-process
+    and then the project's multiprocess executor; and the pure computation."""
+    from benchmarks.backfill import run_queued
     from eqs_pipeline.runner import QUIET_LOGGING
 
     home = _home(folder, workdir)
@@ -182,10 +183,12 @@ def one_partition(folder: Path, workdir: Path | None) -> dict:
             )
             wall = time.perf_counter() - start
         assert result.success
-    start = time.perf_counter()
-    outcome = run_partition(day.isoformat())
-    multiprocess_s = time.perf_counter() - start
-    assert outcome.success, outcome.errors
+    launched = {}
+    for executor in ("in_process", "multiprocess"):
+        start = time.perf_counter()
+        [outcome] = run_queued([day.isoformat()], 1, executor)
+        launched[executor] = time.perf_counter() - start
+        assert outcome.success, outcome.errors
     pure = _pure(home, day)
     shutil.rmtree(home)
     return {
@@ -193,35 +196,33 @@ def one_partition(folder: Path, workdir: Path | None) -> dict:
         "dagster_s": wall,
         "phases": {k: v for k, v in phases.items() if k != ACCOUNTED},
         "bookkeeping_s": wall - phases[ACCOUNTED],
-        "multiprocess_s": multiprocess_s,
+        "fresh_inprocess_s": launched["in_process"],
+        "multiprocess_s": launched["multiprocess"],
         **pure,
     }
 
 
 def backfill(folder: Path, workdir: Path | None, dates: int, mode: str) -> dict:
-    """N partitions against one instance (`benchmarks.backfill`), in one of four modes:
-    `inprocess` (one run after the other, in-process executor: no step processes at all),
-    `serial` (one run after the other on the project's multiprocess executor: a backfill with
-    one run at a time), `parallel` (as many runs at once as the machine has cores) and `all`
-    (every run at once)."""
+    """N partitions against one instance (`benchmarks.backfill`), each its own run in a fresh
+    process, in one of five modes: `serial` (one run after the other on the project's
+    multiprocess executor: a backfill with one run at a time), `parallel` (as many runs at once
+    as the machine has cores), `all` (every run at once), and `inprocess` / `parallel-inprocess`
+    (one at a time / one per core, every step of a run in its run's process)."""
     from benchmarks import backfill as bf
 
     home = _home(folder, workdir)
     days = [d.isoformat() for d in trade_dates(folder)[: dates or None]]
     bf.run_reference()
-    width = {"serial": 1, "parallel": os.cpu_count() or 1, "all": len(days)}.get(mode)
+    cores = os.cpu_count() or 1
+    width, executor = {
+        "serial": (1, "multiprocess"),
+        "parallel": (cores, "multiprocess"),
+        "all": (len(days), "multiprocess"),
+        "inprocess": (1, "in_process"),
+        "parallel-inprocess": (cores, "in_process"),
+    }[mode]
     start = time.perf_counter()
-    if width is not None:
-        outcomes = bf.run_queued(days, width)
-    else:
-        job = daily_job()
-        with dg.DagsterInstance.get() as instance:
-            outcomes = []
-            for d in days:
-                result = job.execute_in_process(
-                    instance=instance, partition_key=d, run_config=bf.QUIET, raise_on_error=False
-                )
-                outcomes.append(bf.RunOutcome(d, result.run_id, result.success, ""))
+    outcomes = bf.run_queued(days, width, executor)
     wall = time.perf_counter() - start
     intervals = bf.step_intervals([o.run_id for o in outcomes])
     pooled = bf.pool_step_keys()
@@ -230,7 +231,7 @@ def backfill(folder: Path, workdir: Path | None, dates: int, mode: str) -> dict:
     failures = [o.errors for o in outcomes if not o.success]
     return {
         "partitions": len(days),
-        "runs_at_once": width or 1,
+        "runs_at_once": width,
         "backfill_s": wall,
         "failed": len(failures),
         "lock_errors": sum("lock" in err.lower() for err in failures),

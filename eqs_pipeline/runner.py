@@ -114,8 +114,9 @@ def run_pipeline(
     """Materialize reference data, every selected trade date, then the window assets.
 
     `landing` is a folder or an object-store URL (`eqs_pipeline.ingest.store`), and so is `lake`
-    (`eqs_pipeline.lake`; default `<warehouse folder>/lake`). `on_progress(step, done, total)` is called before each job and once at the
-    end. Raises RunFailed when a job fails (blocking checks included).
+    (`eqs_pipeline.lake`; default `<warehouse folder>/lake`). `on_progress(step, done, total)`
+    is called before each job and once at the end. Raises RunFailed when a job fails (blocking
+    checks included).
     """
     dates = select_dates(discover_trade_dates(landing), start, end)
     paths = EqsPathsResource(

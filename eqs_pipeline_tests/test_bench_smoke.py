@@ -131,6 +131,10 @@ def test_a_run_of_some_sections_replaces_them_and_keeps_a_blank_line_before_the_
     assert last.endswith(
         "_This section measured 2026-11-24 14:12 UTC. Machine: box._\n\n| b |\n|---|\n| 3 |\n"
     )
+    # The block as the full run writes it ends with a blank line before the end marker; a
+    # replaced last section keeps it.
+    again = run._merge(out + "\n", {"when": "2026-11-24 14:13 UTC", "machine": {}})
+    assert again.endswith("| 3 |\n\n")
 
 
 def test_a_case_reports_its_own_peak_not_the_launchers(tmp_path):
@@ -150,3 +154,34 @@ def test_a_case_reports_its_own_peak_not_the_launchers(tmp_path):
     assert 0 < result["peak_rss_bytes"] < 0.8 * GiB, result["peak_rss_bytes"] / GiB
     assert "own_peak_rss_bytes" not in result
     del held
+
+
+def test_the_dagster_and_backfill_tables_split_start_up_and_compare_with_serial():
+    """The Dagster section splits a launched run's start-up into the process's own and the
+    multiprocess executor's; every backfill mode's speedup is against one multiprocess run at a
+    time."""
+    from benchmarks.cases import BACKFILL_CASES
+    from benchmarks.run import tables
+
+    def mode(seconds: float, width: int) -> dict:
+        return {"partitions": 4, "runs_at_once": width, "backfill_s": seconds, "failed": 0,
+                "lock_errors": 0, "max_concurrent_steps": width, "max_concurrent_pool_steps": 1,
+                "pool_step_s": 8.0, "partitions_loaded_once": True}  # fmt: skip
+
+    dagster = {"dagster_s": 5.0, "phases": {"ingest": 0.5}, "bookkeeping_s": 0.5,
+               "fresh_inprocess_s": 11.0, "multiprocess_s": 18.5, "compute_s": 0.4,
+               "read_s": 0.1}  # fmt: skip
+    modes = [mode(48.0, 1), mode(72.0, 1), mode(48.0, 2), mode(60.0, 4), mode(36.0, 2)]
+    summary = {"sizes": [], "dagster": dagster, **dict(zip(BACKFILL_CASES, modes, strict=True))}
+    found = {title: rows for title, _, rows in tables(summary)}
+    split = dict(found["One daily partition through Dagster"])
+    assert split["  the process's start: interpreter, imports, definitions"] == "6.00"
+    assert split["  the executor's start-up: fork server, step processes"] == "7.50"
+    speedups = {row[0]: row[3] for row in found["Backfill"]}
+    assert speedups == {
+        "one run at a time, multiprocess executor": "1.00",
+        "2 runs at a time (one per core), multiprocess executor": "1.50",
+        "every run at once, multiprocess executor": "1.20",
+        "one run at a time, in-process executor": "1.50",
+        "2 runs at a time (one per core), in-process executor": "2.00",
+    }

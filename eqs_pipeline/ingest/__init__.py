@@ -1,9 +1,10 @@
 """Pure ingestion: read the landing directory of DESIGN.md and validate it, losing nothing.
 
 `discover_trade_dates` and `read_table` read the landing directory, a folder or an object-store
-URL (`store`; file-level problems raise `LandingError`); `validate_instruments` and `validate_partition` apply the row rules and split
-the rows into staged and quarantined ones; `count_landed_rows` and `conservation_report` prove
-that landed = staged + quarantined + collapsed duplicates. docs/INGESTION.md lists the rules.
+URL (`store`; file-level problems raise `LandingError`); `validate_instruments` and
+`validate_partition` apply the row rules and split the rows into staged and quarantined ones;
+`count_landed_rows` and `conservation_report` prove that landed = staged + quarantined +
+collapsed duplicates. docs/INGESTION.md lists the rules.
 """
 
 from eqs_pipeline.ingest.layout import LandingError, count_landed_rows, discover_trade_dates

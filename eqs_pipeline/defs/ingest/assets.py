@@ -69,10 +69,11 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
     whole on every run. Bad rows go to `staging.quarantine` with `source_table = 'instruments'`."""
     raw = _read_or_fail(paths, "instruments")
     if raw.height == 0:
+        folder = lake.join(paths.landing_root, "instruments")
         raise dg.Failure(
-            description=f"no instrument reference data under {lake.join(paths.landing_root, 'instruments')}: "
-            "land a Parquet, CSV or JSON Lines file with symbol, currency, tick_size and "
-            "adv_shares for every symbol traded (docs/INGESTION.md)"
+            description=f"no instrument reference data under {folder}: land a Parquet, CSV or "
+            "JSON Lines file with symbol, currency, tick_size and adv_shares for every symbol "
+            "traded (docs/INGESTION.md)"
         )
     result = validate_instruments(raw, landing=paths.landing_root)
     staged = result.staged["instruments"]
