@@ -2,9 +2,9 @@
 
 Each partition is its own run in a fresh interpreter, as a run launcher starts one (`dagster api
 execute_run`): the process imports Dagster and the project and builds the definitions itself,
-then runs the partition with `dg.execute_job` on the project's executor (multiprocess, steps
-forked from a warm server: eqs_pipeline/executor.py) or with every step in that process (the
-in-process executor); at most `width` runs at once, all sharing one DAGSTER_HOME that carries
+then runs the partition with `dg.execute_job` on the project's executor, with steps forked from
+a warm server (multiprocess) or every step in that process (`in_process`; eqs_pipeline/
+executor.py); at most `width` runs at once, all sharing one DAGSTER_HOME that carries
 the project's dagster.yaml. The pool `duckdb_warehouse` is enforced across the runs by
 the instance's event-log storage (op-level concurrency slots): its slot count is set explicitly
 here, and `step_intervals` / `max_overlap` read the runs' event logs back to show that the
@@ -79,23 +79,20 @@ def run_reference() -> None:
 
 
 def run_partition(partition: str, executor: str = "multiprocess") -> RunOutcome:
-    """One partition as its own run, coordinated by the calling process: on the project's
-    multiprocess executor, or with `executor="in_process"` every step in this process."""
+    """One partition as its own run, coordinated by the calling process, on the project's
+    executor: steps in their own processes (`multiprocess`) or in this one (`in_process`, the
+    executor's `in_process` config)."""
+    if executor not in ("multiprocess", "in_process"):
+        raise ValueError(f"executor must be 'multiprocess' or 'in_process', not {executor!r}")
+    run_config = {**QUIET, "execution": {"config": {"in_process": executor == "in_process"}}}
     with dg.DagsterInstance.get() as instance:
-        if executor == "in_process":
-            result = daily_job().execute_in_process(
-                instance=instance, partition_key=partition, run_config=QUIET, raise_on_error=False
-            )
-        elif executor == "multiprocess":
-            result = dg.execute_job(
-                dg.reconstructable(daily_job),
-                instance=instance,
-                tags={"dagster/partition": partition},
-                run_config=QUIET,
-                raise_on_error=False,
-            )
-        else:
-            raise ValueError(f"executor must be 'multiprocess' or 'in_process', not {executor!r}")
+        result = dg.execute_job(
+            dg.reconstructable(daily_job),
+            instance=instance,
+            tags={"dagster/partition": partition},
+            run_config=run_config,
+            raise_on_error=False,
+        )
         errors = [
             f"{e.step_key}: {e.step_failure_data.error.to_string()}"
             for e in result.all_events

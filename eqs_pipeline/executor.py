@@ -21,22 +21,39 @@ a small machine.
    slower than a serial one. This executor's loop sleeps `IDLE_POLL_S` whenever it has nothing
    to start and nothing in flight. `eqs_pipeline_tests/defs/test_executor.py` measures the
    CPU time of a run waiting for a held slot.
+
+**Steps in the run's own process, by configuration.** A launched run pays its process's start
+(the interpreter, imports and the definitions: about 6.6 s here) and then, on the multiprocess
+executor, the fork server's and the step processes' start (about 7 s more), against about 5 s of
+work for a 200k-fill trade date. Where partitions are that small and the machine has few cores,
+a backfill of several runs at once already keeps the cores busy, and running every step in its
+run's process is faster (docs/PERFORMANCE.md, "Backfill": 2.2x one multiprocess run at a time,
+1.45x two). `in_process: true` in the run's executor config, or `EQS_EXECUTOR=in_process` in the
+environment of the processes that run the runs, selects Dagster's in-process executor, with the
+same patient wait for a pool. Pools, retries and checks are the same; only steps that could run
+side by side within one run (the quality and venue branches) then run one after the other.
 """
 
+import os
 import pkgutil
 import time
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
+from dagster._core.execution.plan import active
 from dagster._core.execution.plan.active import ActiveExecution
 from dagster._core.execution.plan.step import ExecutionStep
 from dagster._core.execution.retries import RetryMode, get_retries_config
 from dagster._core.executor import multiprocess
+from dagster._core.executor.in_process import InProcessExecutor
 from dagster._core.executor.multiprocess import MultiprocessExecutor
 
 import eqs_pipeline.defs
 
 IDLE_POLL_S = 0.2
+EXECUTOR_ENV = "EQS_EXECUTOR"
+"""`in_process` runs every step of a run in the run's process; `multiprocess` (the default) forks
+a process per step. A run's `in_process` executor config wins."""
 """Sleep of a run loop that has nothing to start and nothing in flight (it waits for a pool
 slot or a retry delay; Dagster re-checks a blocked claim after 1 s, growing to 15 s)."""
 
@@ -84,18 +101,39 @@ class _PatientActiveExecution(ActiveExecution):
         return steps
 
 
+def _patiently(module, steps: Iterator[dg.DagsterEvent]) -> Iterator[dg.DagsterEvent]:
+    """`steps` with `module.ActiveExecution`, the name the run loop builds its plan state from,
+    swapped for the patient one while they run (a run's coordinating process runs one plan at
+    a time)."""
+    original = module.ActiveExecution
+    module.ActiveExecution = _PatientActiveExecution
+    try:
+        yield from steps
+    finally:
+        module.ActiveExecution = original
+
+
 class PatientMultiprocessExecutor(MultiprocessExecutor):
     """Dagster's multiprocess executor whose run loop sleeps while it waits for a pool."""
 
     def execute(self, plan_context, execution_plan) -> Iterator[dg.DagsterEvent]:
-        # The loop builds its ActiveExecution from the module's global name; swap it for the
-        # duration of this run (the run's coordinating process runs one plan at a time).
-        original = multiprocess.ActiveExecution
-        multiprocess.ActiveExecution = _PatientActiveExecution
-        try:
-            yield from super().execute(plan_context, execution_plan)
-        finally:
-            multiprocess.ActiveExecution = original
+        yield from _patiently(multiprocess, super().execute(plan_context, execution_plan))
+
+
+class PatientInProcessExecutor(InProcessExecutor):
+    """Dagster's in-process executor whose run loop sleeps while it waits for a pool (its loop
+    has the same spin; the plan builds its state from `active.ActiveExecution`)."""
+
+    def execute(self, plan_context, execution_plan) -> Iterator[dg.DagsterEvent]:
+        yield from _patiently(active, super().execute(plan_context, execution_plan))
+
+
+def in_process_by_default() -> bool:
+    """Whether `EQS_EXECUTOR` asks for the in-process executor (read when a run starts)."""
+    value = os.environ.get(EXECUTOR_ENV, "multiprocess").strip().lower()
+    if value not in ("multiprocess", "in_process"):
+        raise ValueError(f"{EXECUTOR_ENV}={value!r}: expected 'multiprocess' or 'in_process'")
+    return value == "in_process"
 
 
 @dg.executor(
@@ -107,13 +145,26 @@ class PatientMultiprocessExecutor(MultiprocessExecutor):
             description="Steps of one run at once (default: the number of CPUs).",
         ),
         "retries": get_retries_config(),
+        "in_process": dg.Field(
+            bool,
+            is_required=False,
+            description="Run every step in the run's own process (faster for small partitions "
+            "backfilled several runs at once on few cores). Default: EQS_EXECUTOR=in_process "
+            "in the environment, else false.",
+        ),
     },
     requirements=dg.multiple_process_executor_requirements(),
 )
-def executor(init_context: dg.InitExecutorContext) -> PatientMultiprocessExecutor:
-    """Each step in its own process, forked from a server that preloaded the project; a run
-    waiting for a pool sleeps instead of spinning (eqs_pipeline/executor.py)."""
+def executor(
+    init_context: dg.InitExecutorContext,
+) -> PatientMultiprocessExecutor | PatientInProcessExecutor:
+    """Each step in its own process, forked from a server that preloaded the project, or every
+    step in the run's process (`in_process`); a run waiting for a pool sleeps instead of
+    spinning (eqs_pipeline/executor.py)."""
     config = init_context.executor_config
+    in_process = config.get("in_process")
+    if in_process if in_process is not None else in_process_by_default():
+        return PatientInProcessExecutor(retries=RetryMode.from_config(config["retries"]))
     return PatientMultiprocessExecutor(
         retries=RetryMode.from_config(config["retries"]),
         max_concurrent=config.get("max_concurrent"),

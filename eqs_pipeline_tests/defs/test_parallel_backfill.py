@@ -1,7 +1,7 @@
 """Tier 3: trade dates backfilled as concurrent runs, in separate processes, on one instance.
 
-Every run uses the multiprocess executor; compute steps read and write the Parquet lake without
-a pool, and only the steps that open the DuckDB file take the one slot of `duckdb_warehouse`.
+Every run uses the project's executor, with its steps in their own processes (multiprocess) or
+in the run's (`in_process`); compute steps read and write the Parquet lake without a pool, and only the steps that open the DuckDB file take the one slot of `duckdb_warehouse`.
 All runs must succeed without a DuckDB lock error, the pool steps must never overlap, and the
 warehouse must hold every partition exactly once.
 """
@@ -39,11 +39,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return use_home(tmp_path)
 
 
-def test_concurrent_partition_runs_share_the_pool_and_load_each_date_once(home: Path) -> None:
+@pytest.mark.parametrize("executor", ["multiprocess", "in_process"])
+def test_concurrent_partition_runs_share_the_pool_and_load_each_date_once(
+    executor: str, home: Path
+) -> None:
     days = [d.isoformat() for d in discover_trade_dates(home / "landing")]
     assert len(days) == 3
     run_reference()
-    outcomes = run_queued(days, width=len(days))
+    outcomes = run_queued(days, width=len(days), executor=executor)
 
     assert [o.errors for o in outcomes if not o.success] == []
     assert not any("lock" in o.errors.lower() for o in outcomes)
