@@ -27,8 +27,8 @@ a small machine.
 executor, the fork server's and the step processes' start (about 7 s more), against about 5 s of
 work for a 200k-fill trade date. Where partitions are that small and the machine has few cores,
 a backfill of several runs at once already keeps the cores busy, and running every step in its
-run's process is faster (docs/PERFORMANCE.md, "Backfill": 2.2x one multiprocess run at a time,
-1.45x two). `in_process: true` in the run's executor config, or `EQS_EXECUTOR=in_process` in the
+run's process is faster (docs/PERFORMANCE.md, "Backfill": 1.9-2.2x one multiprocess run at a
+time, 1.3-1.45x two). `in_process: true` in the run's executor config, or `EQS_EXECUTOR=in_process` in the
 environment of the processes that run the runs, selects Dagster's in-process executor, with the
 same patient wait for a pool. Pools, retries and checks are the same; only steps that could run
 side by side within one run (the quality and venue branches) then run one after the other.
@@ -51,11 +51,12 @@ from dagster._core.executor.multiprocess import MultiprocessExecutor
 import eqs_pipeline.defs
 
 IDLE_POLL_S = 0.2
+"""Sleep of a run loop that has nothing to start and nothing in flight (it waits for a pool
+slot or a retry delay; Dagster re-checks a blocked claim after 1 s, growing to 15 s)."""
+
 EXECUTOR_ENV = "EQS_EXECUTOR"
 """`in_process` runs every step of a run in the run's process; `multiprocess` (the default) forks
 a process per step. A run's `in_process` executor config wins."""
-"""Sleep of a run loop that has nothing to start and nothing in flight (it waits for a pool
-slot or a retry delay; Dagster re-checks a blocked claim after 1 s, growing to 15 s)."""
 
 
 def project_modules() -> list[str]:

@@ -1,6 +1,6 @@
 """The landing directory as a local folder or an object-store prefix, listed and read alike.
 
-`landing` is a folder or a URL (`s3://bucket/eqs/landing`, `gs://...`, `abfs://...`: anything
+`landing` is a folder or a URL (`s3://bucket/eqs/landing`, `gs://...`: anything
 `pyarrow.fs.FileSystem.from_uri` takes). Listing goes through pyarrow's file systems, so a
 folder on object storage is a key prefix (one paginated LIST per folder, or per landing for
 `walk`), and a file's size and modification time are the object's. A landed file is read whole
