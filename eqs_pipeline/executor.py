@@ -23,8 +23,8 @@ a small machine.
    CPU time of a run waiting for a held slot.
 
 **Steps in the run's own process, by configuration.** A launched run pays its process's start
-(the interpreter, imports and the definitions: about 6.6 s here) and then, on the multiprocess
-executor, the fork server's and the step processes' start (about 7 s more), against about 5 s of
+(the interpreter, imports and the definitions: 6.6-8.1 s here) and then, on the multiprocess
+executor, the fork server's and the step processes' start (6.3-7.1 s more), against about 5 s of
 work for a 200k-fill trade date. Where partitions are that small and the machine has few cores,
 a backfill of several runs at once already keeps the cores busy, and running every step in its
 run's process is faster (docs/PERFORMANCE.md, "Backfill": 1.9-2.2x one multiprocess run at a
