@@ -1,5 +1,5 @@
-"""The executor of every job: Dagster's multiprocess executor, with two changes that matter on
-a small machine.
+"""The executor of every job: Dagster's multiprocess executor (or, by configuration, its
+in-process one), with two changes that matter on a small machine.
 
 1. **Step processes fork from a warm server.** Dagster runs each step of a run in its own
    process. Its default start method, `spawn`, starts a fresh interpreter per step that imports
@@ -28,9 +28,9 @@ executor, the fork server's and the step processes' start (6.3-7.1 s more), agai
 work for a 200k-fill trade date. Where partitions are that small and the machine has few cores,
 a backfill of several runs at once already keeps the cores busy, and running every step in its
 run's process is faster (docs/PERFORMANCE.md, "Backfill": 1.9-2.2x one multiprocess run at a
-time, 1.3-1.45x two). `in_process: true` in the run's executor config, or `EQS_EXECUTOR=in_process` in the
-environment of the processes that run the runs, selects Dagster's in-process executor, with the
-same patient wait for a pool. Pools, retries and checks are the same; only steps that could run
+time, 1.3-1.45x two). `in_process: true` in the run's executor config, or
+`EQS_EXECUTOR=in_process` in the environment of the processes that run the runs, selects
+Dagster's in-process executor, with the same patient wait for a pool. Pools, retries and checks are the same; only steps that could run
 side by side within one run (the quality and venue branches) then run one after the other.
 """
 
