@@ -30,8 +30,9 @@ a backfill of several runs at once already keeps the cores busy, and running eve
 run's process is faster (docs/PERFORMANCE.md, "Backfill": 1.9-2.2x one multiprocess run at a
 time, 1.3-1.45x two). `in_process: true` in the run's executor config, or
 `EQS_EXECUTOR=in_process` in the environment of the processes that run the runs, selects
-Dagster's in-process executor, with the same patient wait for a pool. Pools, retries and checks are the same; only steps that could run
-side by side within one run (the quality and venue branches) then run one after the other.
+Dagster's in-process executor, with the same patient wait for a pool. Pools, retries and checks
+are the same; only steps that could run side by side within one run (the quality and venue
+branches) then run one after the other.
 """
 
 import os
