@@ -14,7 +14,6 @@ metadata, a CSV row scan, non-blank JSON lines) for the conservation check.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -143,8 +142,7 @@ def _count_file(file: Entry) -> int:
             with store.open_input(file.location) as f:
                 return pq.ParquetFile(f).metadata.num_rows
         if file.suffix == ".csv":
-            data = store.source(file.location)
-            src = io.BytesIO(data) if isinstance(data, bytes) else data
+            src = store.readable(store.source(file.location))
             return pl.scan_csv(src, infer_schema=False).select(pl.len()).collect().item()
         with store.open_binary(file.location) as lines:
             return sum(1 for line in lines if line.strip())

@@ -15,7 +15,6 @@ rows otherwise).
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from pathlib import Path, PurePosixPath
 
@@ -46,25 +45,21 @@ def raw_schema(table: str) -> dict[str, pl.DataType]:
     return {**CONTRACT[table].polars_schema, **PROVENANCE_SCHEMA}
 
 
-# A reader gets a file's path (local) or its bytes (object storage, one GET: see `store.source`).
+# A reader gets a file's path (local) or its bytes (object storage, one GET: see `store.source`)
+# and opens it with `store.readable` for each read.
 Source = str | bytes
-
-
-def _open(source: Source) -> str | io.BytesIO:
-    """The source as Polars reads it; bytes get a fresh stream for every read."""
-    return io.BytesIO(source) if isinstance(source, bytes) else source
 
 
 def _read_csv(
     source: Source, contract: TableContract, where: str
 ) -> tuple[pl.DataFrame, pl.Series | None]:
-    return pl.read_csv(_open(source), infer_schema=False), None
+    return pl.read_csv(store.readable(source), infer_schema=False), None
 
 
 def _read_parquet(
     source: Source, contract: TableContract, where: str
 ) -> tuple[pl.DataFrame, pl.Series | None]:
-    return pl.read_parquet(_open(source)), None
+    return pl.read_parquet(store.readable(source)), None
 
 
 def _read_jsonl(
@@ -72,15 +67,15 @@ def _read_jsonl(
 ) -> tuple[pl.DataFrame, pl.Series | None]:
     """JSON Lines; contract values read as text; also returns the non-blank lines (the rows'
     original JSON)."""
-    lines = pl.read_lines(_open(source)).to_series().str.strip_chars()
+    lines = pl.read_lines(store.readable(source)).to_series().str.strip_chars()
     lines = lines.filter(lines != "")
     if lines.len() == 0:
         return pl.DataFrame(schema=dict.fromkeys(contract.names, pl.String)), lines
-    keys = pl.scan_ndjson(_open(source), infer_schema_length=None).collect_schema().names()
+    keys = pl.scan_ndjson(store.readable(source), infer_schema_length=None).collect_schema().names()
     present = {c: pl.String() for c in contract.names if c in keys}
     if not present:
         return pl.DataFrame(), lines
-    df = pl.read_ndjson(_open(source), schema=present)
+    df = pl.read_ndjson(store.readable(source), schema=present)
     if df.height != lines.len():
         raise LandingError(
             f"{where}: {lines.len()} non-blank lines but {df.height} JSON rows were parsed; "

@@ -95,6 +95,12 @@ def source(location: str | Path) -> str | bytes:
         return f.read()
 
 
+def readable(source: str | bytes) -> str | io.BytesIO:
+    """What `source` returned, as a Polars reader takes it: a path as it is, bytes as a fresh
+    stream (one per read, so the same bytes can be read several times)."""
+    return io.BytesIO(source) if isinstance(source, bytes) else source
+
+
 def open_binary(location: str | Path) -> BinaryIO:
     """The file as a binary stream to iterate by lines: the file itself when local, its bytes
     (one GET) when remote."""
