@@ -33,9 +33,10 @@ def run_events(folder: Path) -> dict:
     )
     instruments = staged(folder, "instruments").collect()
     # Quote state of the session in memory (a replay: the whole day's NBBO is known).
-    book = QuoteBook().load(
+    book = QuoteBook(day[0]).load(
         q.select("symbol", "ts", "bid_px", "ask_px", "bid_sz", "ask_sz").iter_rows()
     )
+    book.close()
     names = list(TradeExecutedEvent.__dataclass_fields__)
     fills = ex.join(o.select("order_id", "side"), on="order_id").sort("exec_ts")
     events = [

@@ -8,6 +8,8 @@ the same ids and consumers can de-duplicate.
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 EVENT_TYPE = "ExecutionQualityEvent"
@@ -38,16 +40,32 @@ PAYLOAD_FIELDS: tuple[str, ...] = (
     "pct_passive",
     "time_to_first_fill_s",
     "duration_s",
-    "reversion_300s_bps",
+    "reversion_300s_bps",  # named after the configured horizon: see `payload_fields`
     "expected_cost_bps",
     "quality_score",
     "quality_grade",
 )
 
 
+_REVERSION = re.compile(r"reversion_\w+_bps")
+
+
+def payload_fields(columns: list[str]) -> list[str]:
+    """The payload's fields among the order rows' columns, in PAYLOAD_FIELDS' order. Reversion is
+    named after `QualitySettings.reversion_horizon_s` (`reversion_60s_bps` when it is 60 s), and
+    the payload carries it under the same name as the table."""
+    fields = []
+    for name in PAYLOAD_FIELDS:
+        if _REVERSION.fullmatch(name):
+            fields += [c for c in columns if _REVERSION.fullmatch(c)]
+        elif name in columns:
+            fields.append(name)
+    return fields
+
+
 def execution_quality_events(order_quality: pl.LazyFrame, emitted_at: pl.Expr) -> pl.LazyFrame:
     """Events for every order row; `emitted_at` is the materialization instant (a literal)."""
-    fields = [c for c in PAYLOAD_FIELDS if c in order_quality.collect_schema()]
+    fields = payload_fields(order_quality.collect_schema().names())
     event_ts = pl.coalesce("order_end_ts", "arrival_ts")
     return order_quality.select(
         pl.concat_str(pl.lit("eqe:"), pl.col("order_id"), pl.lit(f":{SCHEMA_VERSION}")).alias(

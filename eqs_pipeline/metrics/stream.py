@@ -1,15 +1,18 @@
 """The in-process event path: a `TradeExecutedEvent` scored into a fill-level
 `ExecutionQualityEvent` the moment it arrives, against NBBO state held in memory.
 
-    book = QuoteBook()
+    book = QuoteBook(trade_date)                             # one book per session
     book.on_quote("XYZ", ts, bid, ask, bid_sz, ask_sz)      # as quotes arrive
     event = score_fill(TradeExecutedEvent(...), book)        # one fill, microseconds
+    book.close()                                             # the session is over
 
 The formulas are those of `formulas` (the batch path evaluates the very same functions on
 Polars expressions) and the quote conventions those of `asof`: the prevailing quote is the last
-strictly before the fill, the mid at t + h the last at or before t + h. A horizon the book has
-not reached yet (no quote after t + h has arrived) is reported as pending and left null; scoring
-the fill again later fills it in. Micro-batches go through `fill_quality` / `order_quality` with
+of the fill's trade date strictly before the fill, the mid at t + h the last at or before t + h,
+and after the session's last quote the session's last quote. Crossed quotes (bid above ask) are
+refused, as staging quarantines them. A horizon the book cannot settle yet (no quote after t + h
+has arrived and the session is still open) is listed in `pending_horizons` and its figures are
+left null; scoring the fill again later (or after `close()`) fills them in. Micro-batches go through `fill_quality` / `order_quality` with
 a prepared `Timeline` (see `asof`), so nothing here is a second implementation of a metric.
 """
 
@@ -58,9 +61,14 @@ class _Series:
 
 
 class QuoteBook:
-    """The NBBO history of the session, per symbol, in memory (append in time order is O(1))."""
+    """The NBBO history of one session (trade date), per symbol, in memory (append in time order
+    is O(1)). Events of another trade date are refused: a fill before its session's first quote
+    has no prevailing quote, never the previous session's last."""
 
-    def __init__(self) -> None:
+    def __init__(self, trade_date: date) -> None:
+        self.trade_date = trade_date
+        self.closed = False
+        self.refused = 0
         self._series: dict[str, _Series] = {}
 
     def on_quote(
@@ -71,7 +79,12 @@ class QuoteBook:
         ask: float,
         bid_sz: float | None = None,
         ask_sz: float | None = None,
-    ) -> None:
+    ) -> bool:
+        """Add one quote; False (and counted in `refused`) for a crossed quote, which staging
+        would quarantine (`crossed_quote`), so that the event path uses the quotes batch uses."""
+        if bid > ask:
+            self.refused += 1
+            return False
         s = self._series.setdefault(symbol, _Series())
         t = _us(ts)
         # Ties and late quotes go after every quote with the same or an earlier stamp, which is
@@ -79,6 +92,12 @@ class QuoteBook:
         at = len(s.ts) if not s.ts or t >= s.ts[-1] else bisect.bisect_right(s.ts, t)
         s.ts.insert(at, t)
         s.quotes.insert(at, (bid, ask, bid_sz, ask_sz, ts))
+        return True
+
+    def close(self) -> None:
+        """The session is over: no quote will come, every horizon is settled (after the last
+        quote, by the last quote, as in batch)."""
+        self.closed = True
 
     def load(self, rows) -> QuoteBook:
         """Add quotes from an iterable of (symbol, ts, bid, ask, bid_sz, ask_sz)."""
@@ -91,7 +110,7 @@ class QuoteBook:
         if s is None:
             return None, False
         i = (bisect.bisect_left if strict else bisect.bisect_right)(s.ts, t) - 1
-        reached = bool(s.ts) and s.ts[-1] > t
+        reached = self.closed or (bool(s.ts) and s.ts[-1] > t)
         return (s.quotes[i] if i >= 0 else None), reached
 
 
@@ -100,8 +119,15 @@ def score_fill(
 ) -> dict:
     """The fill's quality event: every fill metric of `quality.fill_quality`, by name.
 
-    `pending_horizons` lists the horizons whose t + h the book has not passed yet.
+    `pending_horizons` lists the horizons whose t + h the book has not passed yet (their figures
+    are null until it has, or until the book is closed). An event of another trade date than the
+    book's is a ValueError.
     """
+    if event.trade_date != book.trade_date:
+        raise ValueError(
+            f"fill {event.exec_id} of trade date {event.trade_date} scored against the quote book "
+            f"of {book.trade_date}: keep one QuoteBook per session"
+        )
     settings = settings or QualitySettings()
     d = 1.0 if event.side == "BUY" else -1.0
     p = event.price
@@ -156,7 +182,7 @@ def score_fill(
         later, reached = book._at(event.symbol, t + h * 1_000_000, strict=False)
         if not reached:
             pending.append(h)
-        m_h = None if later is None else f.mid(later[0], later[1])
+        m_h = None if later is None or not reached else f.mid(later[0], later[1])
         out[f"mid_{lab}"] = m_h
         known = m is not None and m_h is not None
         out[f"realized_spread_{lab}_bps"] = f.realized_spread_bps(d, p, m, m_h) if known else None

@@ -15,12 +15,13 @@ import pytest
 
 from eqs_pipeline.metrics.events import EVENT_TYPE, PAYLOAD_FIELDS, SCHEMA_VERSION
 from eqs_pipeline.metrics.events import execution_quality_events as events
+from eqs_pipeline.settings import QualitySettings
 from eqs_pipeline_tests.metrics.conftest import fill, order, quote, run_orders, trade
 
 EMITTED = dt.datetime(2024, 3, 5, 6, 0, tzinfo=dt.UTC)
 
 
-def _order_quality() -> pl.DataFrame:
+def _order_quality(settings: QualitySettings | None = None) -> pl.DataFrame:
     """Four orders covering filled, partial, unfilled-with-end and unfilled-without-end."""
     quotes = [quote(0, 99.99, 100.01), quote(30, 100.01, 100.03), quote(90, 100.0, 100.02)]
     orders = [
@@ -35,7 +36,7 @@ def _order_quality() -> pl.DataFrame:
         fill("F3", "B", 31, 50, 100.00),
     ]
     trades = [trade(10, 100.01, 500), trade(31, 100.0, 400)]
-    return run_orders(orders, fills, quotes, trades)
+    return run_orders(orders, fills, quotes, trades, settings=settings)
 
 
 def _events(oq: pl.DataFrame, emitted: dt.datetime = EMITTED) -> pl.DataFrame:
@@ -80,6 +81,18 @@ def test_payload_parses_and_equals_the_row(order_id: str) -> None:
         # exact: JSON floats round-trip, nulls stay null
         assert payload[c] == row[c], c
     assert set(payload) == {"event_type", "schema_version", "trade_date", "event_ts", *fields}
+
+
+def test_payload_reversion_follows_the_configured_horizon() -> None:
+    """`reversion_horizon_s` renames the table's column; the payload carries it by that name."""
+    oq = _order_quality(QualitySettings(reversion_horizon_s=60))
+    assert "reversion_60s_bps" in oq.columns and "reversion_300s_bps" not in oq.columns
+    ev = _events(oq).filter(pl.col("order_id") == "A")
+    payload = json.loads(ev["payload"].item())
+    row = oq.filter(pl.col("order_id") == "A").row(0, named=True)
+    assert row["reversion_60s_bps"] is not None
+    assert payload["reversion_60s_bps"] == row["reversion_60s_bps"]
+    assert not any(k.startswith("reversion_") and k != "reversion_60s_bps" for k in payload)
 
 
 def test_payload_keeps_nulls_as_null() -> None:

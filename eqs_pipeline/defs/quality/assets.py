@@ -151,7 +151,7 @@ def quality(
                 frame, "implementation_shortfall_bps"
             ),
             "arrival_slippage_bps": _notional_weighted(frame, "arrival_slippage_bps"),
-            "fill_rate": float(frame["fill_rate"].mean() or 0.0),
+            "fill_rate": frame["fill_rate"].mean(),
             "mean_quality_score": frame["quality_score"].mean(),
             **{f"orders_{g}": float(n) for g, n in grades.iter_rows()},
         },
