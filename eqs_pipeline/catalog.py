@@ -206,7 +206,9 @@ EVENTS = TableDoc(
         "symbol": "Symbol.",
         "event_ts": "Business time of the event: the order's end (else arrival).",
         "emitted_at": "When the event was materialized (UTC).",
-        "payload": "JSON object of the order's quality figures (see docs/TABLES.md).",
+        "payload": "JSON object: event_type, schema_version, trade_date, event_ts and the "
+        "order_quality columns listed in eqs_pipeline/metrics/events.py PAYLOAD_FIELDS, by "
+        "the same names (the reversion figure under its configured horizon's name).",
     },
 )
 
@@ -344,11 +346,16 @@ def _scorecard_columns() -> dict[str, str]:
     cols: dict[str, str] = {}
     for m in _KEY_METRICS:
         cols[m] = f"Mix-adjusted {meaning[m]}: the venue's value for the desk's reference mix."
-        cols[f"{m}_ci_low"] = f"Lower bound of the confidence interval of {m}."
+        cols[f"{m}_ci_low"] = (
+            f"Lower bound of the confidence interval of {m}; null when the venue's rows come "
+            "from one cluster."
+        )
         cols[f"{m}_ci_high"] = f"Upper bound of the confidence interval of {m}."
         cols[f"{m}_unadjusted"] = (
-            f"Plain share-weighted {m} over the window's fills (view venue.scorecard_from_fills)."
-        )
+            "Executed / routed quantity of the window's child orders"
+            if m == "fill_rate"
+            else f"Plain share-weighted {m} over the window's fills"
+        ) + " (view venue.scorecard_from_fills)."
     return cols
 
 
@@ -365,7 +372,8 @@ VENUE_SCORECARD = TableDoc(
         "score_ci_low": "Lower bound of the score's confidence interval.",
         "score_ci_high": "Upper bound of the score's confidence interval.",
         "rank": "Rank tier (1 = best); venues not significantly different from their tier's "
-        "leader share it; null when not ranked (too few fills).",
+        "leader share it; null when not ranked (fewer than min_fills fills, or fills from one "
+        "cluster: no interval).",
         "rank_tier_members": "The venues sharing this rank.",
         "fills": "Fills in the window.",
         "shares": "Executed shares in the window.",
@@ -393,9 +401,11 @@ ROUTING_RECOMMENDATIONS = TableDoc(
         "recommended_share": "Recommended share (the optimizer's solution); sums to 1 per segment.",
         "share_change": "recommended_share - current_share.",
         "capacity_share": "Upper bound: capacity_multiple x max(current_share, tape_share), at most 1.",
-        "movable": "Whether the optimizer may move this venue's share (enough fills, a fill rate).",
+        "movable": "Whether the optimizer may move this venue's share (enough fills, a fill rate, "
+        "fills from two clusters or more).",
         "all_in_cost_bps": "The venue's all-in cost in the segment, adjusted over size buckets.",
-        "all_in_cost_se_bps": "Its cluster-robust standard error.",
+        "all_in_cost_se_bps": "Its cluster-robust standard error; null when the venue's fills in "
+        "the segment come from one cluster.",
         "fill_rate": "The venue's child fill rate in the segment.",
         "tape_share": "The venue's share of the consolidated tape in the segment's symbol-days.",
         "expected_saving_bps": "Segment saving: sum (current - recommended) x cost, bps of "

@@ -6,7 +6,7 @@ In a segment, y_v is venue v's share of our executed shares (sum 1), c_v its all
 (mix-adjusted over size buckets, cluster-robust standard error s_v) and f_v its child fill rate
 (executed / routed quantity of the segment's child orders). The program is
 
-    minimize    sum_v (c_v + lambda s_v) y_v + epsilon sum_v |y_v - y_cur_v|
+    minimize    sum_v (c_v + lambda s_v) y_v + (epsilon / 2) sum_v |y_v - y_cur_v|
     subject to  sum_v y_v = 1
                 sum_v y_v / f_v <= sum_v y_cur_v / f_v     (routed quantity per executed share,
                                                             i.e. the expected fill rate, no worse)
@@ -17,7 +17,8 @@ epsilon = switching_cost_bps (a move must save more than this per share moved; a
 whose penalized costs are within it, the current allocation stays), k =
 capacity_multiple and tape_v the venue's share of the consolidated tape in the segment's
 symbol-days (its observed share of volume bounds what it can absorb). Venues with fewer than
-`min_fills` fills, or no fill rate, keep their current share. The current allocation is
+`min_fills` fills, no fill rate, or no standard error for their cost (fills from fewer than two
+clusters, `stats.MIN_VENUE_CLUSTERS`: one order's luck is not evidence) keep their current share. The current allocation is
 feasible, so the optimum is never worse than it at the penalized costs. The expected saving
 uses the point costs: sum_v (y_cur_v - y_v) c_v bps of the segment's executed notional, and in
 currency per month at the window's average daily notional.
@@ -88,12 +89,14 @@ def solve_allocation(
     """The linear program of the module docstring; returns (allocation, solver message).
 
     `cost` already includes the uncertainty penalty; fixed venues keep `current`. Variables are
-    the shares y and the moves d >= |y - y_cur|, each move costing `switching_cost_bps`.
+    the shares y and the moves d >= |y - y_cur|. Moving a share from one venue to another
+    changes two shares by it (sum d = 2 x the share moved), so each unit of d costs half of
+    `switching_cost_bps`: a move costs `switching_cost_bps` per share moved, as documented.
     """
     n = len(current)
     lower = np.where(movable, 0.0, current)
     upper = np.where(movable, np.maximum(capacity, current), current)
-    c = np.concatenate([np.where(movable, cost, 0.0), np.full(n, switching_cost_bps)])
+    c = np.concatenate([np.where(movable, cost, 0.0), np.full(n, switching_cost_bps / 2)])
     inv_f = np.where(movable, 1.0 / np.where(fill_rate > 0, fill_rate, 1.0), 0.0)
     eye = np.eye(n)
     a_ub = np.vstack(
@@ -146,10 +149,13 @@ def routing_recommendations(
         inputs = _segment_inputs(seg_fills, seg_children, seg_tape, settings)
         current = inputs["current_share"].to_numpy()
         cost = inputs["cost"].fill_null(np.nan).to_numpy()
-        cost_se = inputs["cost_se"].fill_null(np.nan).fill_nan(0.0).to_numpy()
+        cost_se = inputs["cost_se"].fill_null(np.nan).to_numpy()
         rate = inputs["fill_rate"].fill_null(0.0).to_numpy()
         movable = (
-            (inputs["fills"].to_numpy() >= settings.min_fills) & np.isfinite(cost) & (rate > 0)
+            (inputs["fills"].to_numpy() >= settings.min_fills)
+            & np.isfinite(cost)
+            & np.isfinite(cost_se)
+            & (rate > 0)
         )
         capacity = np.minimum(
             1.0, settings.capacity_multiple * np.maximum(current, inputs["tape_share"].to_numpy())

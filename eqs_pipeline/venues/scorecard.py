@@ -9,7 +9,8 @@ Rank tiers: venues sorted by score; the best venue opens tier 1 and every venue 
 not significantly below it (the difference's t statistic, from the influences of the
 difference, below the critical value of `ci_level`) joins it; the best remaining venue opens
 tier 2, and so on. `rank` is the tier, so venues that the data cannot tell apart share a rank.
-Venues with fewer than `min_fills` fills or no estimable score are not ranked (null).
+Venues with fewer than `min_fills` fills, no estimable score or no interval for it (rows from
+fewer than two clusters: `stats.MIN_VENUE_CLUSTERS`) are not ranked (null).
 The adjusted fill rate and its interval are clipped to [0, 1] for display.
 """
 
@@ -139,7 +140,9 @@ def venue_scorecard(
         score_t=pl.col("venue").replace_strict(t_crit, default=None, return_dtype=pl.Float64),
     )
     rankable = base.filter(
-        pl.col("score").is_not_null() & (pl.col("fills") >= settings.min_fills)
+        pl.col("score").is_not_null()
+        & pl.col("score_se").fill_nan(None).is_not_null()
+        & (pl.col("fills") >= settings.min_fills)
     ).select("venue", "score")
     tiers = _tiers(rankable, influence, settings) if rankable.height else {}
     members = {

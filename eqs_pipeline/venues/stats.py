@@ -70,6 +70,11 @@ import polars as pl
 if TYPE_CHECKING:
     from scipy import sparse
 
+# A venue's interval needs its rows to come from two clusters or more. With one (all its fills
+# from one parent order), its own effect absorbs that cluster's deviation, its influence is
+# identically zero, and a cluster-robust interval would collapse to a point: the venue would
+# look certain on one order's luck. Such a venue keeps its estimate, with no interval.
+MIN_VENUE_CLUSTERS = 2
 _ESTIMABLE_TOL = 1e-7
 # CR2: directions whose eigenvalue of I - H_gg is at or below this are zeroed, not inflated.
 _SINGULAR_TOL = 1e-8
@@ -463,6 +468,22 @@ def _working_model(
     )
 
 
+def _venue_clusters(v_idx: np.ndarray, g_idx: np.ndarray, n_v: int, n_g: int) -> np.ndarray:
+    """How many distinct clusters each venue's rows come from."""
+    pairs = np.unique(v_idx.astype(np.int64) * n_g + g_idx)
+    return np.bincount(pairs // n_g, minlength=n_v)
+
+
+def _influence_column(column: np.ndarray, estimable: bool, identified: bool) -> np.ndarray:
+    """A venue's influences as published: zero when it has no estimate (it adds nothing to a
+    sum of metrics, whose estimate is null anyway), NaN when its variance is not identified
+    (fewer than MIN_VENUE_CLUSTERS clusters), so that every statistic built on it (the score,
+    a difference of venues) has no interval either, never a falsely narrow one."""
+    if not estimable:
+        return np.zeros_like(column)
+    return column if identified else np.full_like(column, np.nan)
+
+
 def _empty() -> VenueEstimates:
     empty = pl.DataFrame(
         schema={"venue": pl.String, "estimate": pl.Float64, "se": pl.Float64,
@@ -501,6 +522,7 @@ def _estimates(
     )
     loadings = contrasts @ m_pinv  # n_v x p
     counts = np.bincount(v_idx, weights=units["n"].to_numpy(), minlength=n_v)
+    identified = estimable & (_venue_clusters(v_idx, g_idx, n_v, n_g) >= MIN_VENUE_CLUSTERS)
     if working:  # CR2 residuals, t with the effective number of clusters
         factor = 1.0 if n_g > 1 else np.nan
     else:
@@ -535,7 +557,7 @@ def _estimates(
         t = t_quantile_df(level, effective_df(influence, n_g)) if working else t_cr1
         se = np.sqrt(factor * (influence**2).sum(axis=0))
         est = np.where(estimable, estimate, np.nan)
-        se = np.where(estimable, se, np.nan)
+        se = np.where(identified, se, np.nan)
         table = pl.DataFrame(
             {
                 "venue": venues,
@@ -547,7 +569,7 @@ def _estimates(
             }
         ).with_columns(pl.col("estimate", "se", "ci_low", "ci_high").fill_nan(None))
         infl = pl.DataFrame({"cluster": groups}).with_columns(
-            pl.Series(name, np.where(estimable[v], influence[:, v], 0.0))
+            pl.Series(name, _influence_column(influence[:, v], estimable[v], identified[v]))
             for v, name in enumerate(venues)
         )
         out.append(VenueEstimates(table, infl, n_g))

@@ -7,6 +7,10 @@ with one eigendecomposition of I - H_gg each, so it does not scale past a few hu
 fills. The new implementation must reproduce its `VenueEstimates` (estimates, se, intervals,
 influences, effective df) to 1e-9. Its original docstring follows.
 
+One rule was added since, here and in `stats` independently (2026-11-24): a venue whose rows
+come from fewer than two clusters keeps its estimate with no interval, and its influences are
+NaN (its cluster-robust variance is not identified; it used to come out as zero).
+
 Mix-adjusted venue means with cluster-robust confidence intervals.
 
 Model (weighted least squares, weights = shares or routed quantity):
@@ -212,7 +216,9 @@ def adjusted_means(
     se = np.sqrt(factor * (influence**2).sum(axis=0))
     counts = np.bincount(v_idx, minlength=n_v)
     est = np.where(estimable, estimate, np.nan)
-    se = np.where(estimable, se, np.nan)
+    venue_clusters = np.array([len(set(g_idx[v_idx == j].tolist())) for j in range(n_v)])
+    identified = estimable & (venue_clusters >= 2)
+    se = np.where(identified, se, np.nan)
     table = pl.DataFrame(
         {
             "venue": venues,
@@ -224,7 +230,11 @@ def adjusted_means(
         }
     ).with_columns(pl.col("estimate", "se", "ci_low", "ci_high").fill_nan(None))
     infl = pl.DataFrame({"cluster": groups}).with_columns(
-        pl.Series(v, np.where(estimable[j], influence[:, j], 0.0)) for j, v in enumerate(venues)
+        pl.Series(
+            v,
+            np.where(estimable[j], influence[:, j] if identified[j] else np.full(n_g, np.nan), 0.0),
+        )
+        for j, v in enumerate(venues)
     )
     return VenueEstimates(table, infl, n_g)
 
