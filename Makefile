@@ -41,5 +41,7 @@ dev: env
 bench: env
 	.venv/bin/python -m benchmarks.run
 
+# Only what the Makefile builds: EQS_HOME may be a desk's own landing directory, lake and
+# warehouse, so clean never deletes it (only the default demo home inside the checkout).
 clean:
-	rm -rf .venv .tools $(EQS_HOME)
+	rm -rf .venv .tools $(CURDIR)/.eqs_home

@@ -159,6 +159,8 @@ def _run(
     "--home",
     default=DEFAULT_DEMO_HOME,
     show_default=True,
+    envvar="EQS_HOME",
+    show_envvar=True,
     type=click.Path(path_type=Path),
     help="Folder for the demo landing directory, warehouse and exports.",
 )
@@ -201,11 +203,11 @@ def import_lobster_command(zips: tuple[Path, ...], out: Path) -> None:
 @click.option("--warehouse", required=True, type=click.Path(path_type=Path))
 def summary(warehouse: Path) -> None:
     """Print the headline figures of a warehouse."""
-    from eqs_pipeline.summary import print_summary
+    from eqs_pipeline.summary import NothingLoaded, print_summary
 
     try:
         print_summary(warehouse, Console())
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, NothingLoaded) as exc:
         _fail(str(exc))
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, WINDOW_JOB
+from eqs_pipeline.defs.partitions import not_a_partition
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.ingest import LandingError, discover_trade_dates
 from eqs_pipeline.warehouse import sql, table_exists
@@ -51,11 +52,22 @@ def run_definitions(paths: EqsPathsResource, settings: MetricSettingsResource) -
 
 
 def select_dates(available: list[date], start: date | None, end: date | None) -> list[date]:
+    """The landed trade dates in [start, end]; a LandingError when there are none, or when one
+    of them has no partition (a weekend folder, say), before anything runs."""
     chosen = [d for d in available if (start is None or d >= start) and (end is None or d <= end)]
     if not chosen:
+        landed = ", ".join(map(str, available)) or "no date=YYYY-MM-DD folders"
         raise LandingError(
             f"no trade dates between {start or 'the beginning'} and {end or 'the end'}; "
-            f"the landing directory has {', '.join(map(str, available))}"
+            f"the landing directory has {landed}"
+        )
+    problems = [p for p in map(not_a_partition, chosen) if p]
+    if problems:
+        raise LandingError(
+            "landed trade dates that cannot be materialized: "
+            + "; ".join(problems)
+            + ". Move those date= folders out of the landing directory (or leave them out with "
+            "--start/--end)."
         )
     return chosen
 

@@ -10,10 +10,19 @@ from rich.table import Table
 from eqs_pipeline import warehouse
 
 
+class NothingLoaded(LookupError):
+    """The warehouse exists but no trade date has been loaded into it yet."""
+
+
 def headline_figures(path: Path) -> dict[str, object]:
     """The figures of `sql/select_headline_figures.sql` plus the grade distribution."""
     con = warehouse.connect(path, read_only=True)
     try:
+        if not warehouse.table_exists(con, "quality.order_quality"):
+            raise NothingLoaded(
+                f"no trade date has been loaded into {path} yet: run `eqs run` on a landing "
+                "directory with dated folders (its last failure, if any, names the cause)"
+            )
         cursor = con.execute(warehouse.sql("select_headline_figures"))
         names = [d[0] for d in cursor.description]
         figures = dict(zip(names, cursor.fetchall()[0], strict=True))

@@ -42,7 +42,12 @@ def sql(name: str, **identifiers: str) -> str:
 
 
 def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (created if missing), with UTC as the session time zone."""
+    """Open the warehouse file (created if missing), with UTC as the session time zone. A
+    MotherDuck database (`md:<name>`) is passed to DuckDB as it is: no local folder to create or
+    file to find (DuckDB loads its `motherduck` extension, downloaded on first use)."""
+    if str(path).startswith("md:"):
+        con = duckdb.connect(str(path), read_only=read_only)
+        return _prepared(con, read_only)
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +55,10 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         raise FileNotFoundError(
             f"no warehouse at {path}: run `eqs run` or `eqs demo` first to build it"
         )
-    con = duckdb.connect(str(path), read_only=read_only)
+    return _prepared(duckdb.connect(str(path), read_only=read_only), read_only)
+
+
+def _prepared(con: duckdb.DuckDBPyConnection, read_only: bool) -> duckdb.DuckDBPyConnection:
     con.execute("set TimeZone = 'UTC'")
     if not read_only:
         for schema in SCHEMAS:

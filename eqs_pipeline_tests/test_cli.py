@@ -66,6 +66,23 @@ def test_summary_without_a_warehouse_says_how_to_build_one(tmp_path: Path) -> No
     assert "eqs run" in result.output
 
 
+def test_summary_of_a_warehouse_without_trade_dates_says_so(tmp_path: Path) -> None:
+    import duckdb
+
+    duckdb.connect(str(tmp_path / "w.duckdb")).close()  # e.g. only the reference data ran
+    result = CliRunner().invoke(main, ["summary", "--warehouse", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 2
+    assert "no trade date has been loaded" in result.output
+
+
+def test_demo_home_from_eqs_home(tmp_path: Path) -> None:
+    """The refusal says "--home (or EQS_HOME)": both must choose the folder."""
+    (tmp_path / "landing" / "orders").mkdir(parents=True)
+    result = CliRunner().invoke(main, ["demo"], env={"EQS_HOME": str(tmp_path)})
+    assert result.exit_code == 2
+    assert str(tmp_path / "landing") in result.output.replace("\n", "")
+
+
 def test_import_lobster_then_run_stages_the_real_quotes_and_tape(tmp_path: Path) -> None:
     import duckdb
     import pytest
@@ -88,6 +105,7 @@ def test_import_lobster_then_run_stages_the_real_quotes_and_tape(tmp_path: Path)
         ).fetchall()[0]
         trades = con.execute("select sum(size) from staging.market_trades").fetchall()[0][0]
         quarantined = con.execute("select count(*) from staging.quarantine").fetchall()[0][0]
+    assert "trade dates" in run.output and "1 (2012-06-21 .. 2012-06-21)" in run.output
     assert symbols == 2 and quotes > 90_000
     assert trades == 810_755 + 706_125  # the README's executed shares, AMZN + GOOG
     assert quarantined == 0

@@ -162,6 +162,22 @@ def test_a_date_range_without_data_is_refused(built_warehouse, tmp_path: Path) -
         run_pipeline(copy, tmp_path / "w.duckdb", start=date(2030, 1, 1))
 
 
+def test_a_landed_date_without_a_partition_is_refused_by_name(tmp_path: Path) -> None:
+    """A weekend or pre-2010 folder is named before anything runs (it used to stop the run
+    half-way with Dagster's unknown-partition error and a traceback)."""
+    from datetime import date
+
+    from eqs_pipeline.runner import select_dates
+
+    friday, saturday, old = date(2024, 1, 5), date(2024, 1, 6), date(2009, 12, 31)
+    assert select_dates([friday], None, None) == [friday]
+    with pytest.raises(LandingError, match=r"2009-12-31 is before.*2024-01-06 is a Saturday"):
+        select_dates([old, friday, saturday], None, None)
+    assert select_dates([friday, saturday], None, friday) == [friday]  # left out by the range
+    with pytest.raises(LandingError, match="the landing directory has no date=YYYY-MM-DD"):
+        select_dates([], None, None)
+
+
 def test_conservation_accounts_for_every_row_and_catches_a_lost_one(
     built_warehouse, tmp_path: Path
 ) -> None:

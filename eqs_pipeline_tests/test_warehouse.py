@@ -53,3 +53,24 @@ def test_new_columns_are_added_and_old_rows_keep_null(tmp_path: Path) -> None:
 def test_read_only_connection_to_a_missing_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="eqs run"):
         warehouse.connect(tmp_path / "none.duckdb", read_only=True)
+
+
+def test_a_motherduck_warehouse_is_handed_to_duckdb_as_it_is(monkeypatch, tmp_path) -> None:
+    """`md:<database>` is no local file: neither created as a folder nor refused as missing
+    (it used to fail every read-only open with "no warehouse at md:eqs")."""
+    import duckdb
+
+    opened, real_connect = [], duckdb.connect
+
+    def fake_connect(database: str, read_only: bool = False):
+        opened.append((database, read_only))
+        return real_connect(":memory:")
+
+    monkeypatch.setattr(warehouse.duckdb, "connect", fake_connect)
+    monkeypatch.chdir(tmp_path)
+    for read_only in (True, False):
+        con = warehouse.connect("md:eqs", read_only=read_only)
+        assert con.execute("select current_setting('TimeZone')").fetchall() == [("UTC",)]
+        con.close()
+    assert opened == [("md:eqs", True), ("md:eqs", False)]
+    assert list(tmp_path.iterdir()) == []

@@ -1,10 +1,17 @@
 -- Headline figures of the whole warehouse, for the run summary.
-with orders as (
+-- Trade dates are those ingested (a date of market data without orders counts too).
+with dates as (
     select
-        count(*) as orders,
         count(distinct trade_date) as trade_dates,
         min(trade_date) as first_date,
-        max(trade_date) as last_date,
+        max(trade_date) as last_date
+    from staging.ingest_log
+    where trade_date is not null
+),
+
+orders as (
+    select
+        count(*) as orders,
         sum(notional) as filled_notional,
         sum(implementation_shortfall_bps * order_qty * arrival_mid)
         / sum(case when implementation_shortfall_bps is not null then order_qty * arrival_mid end)
@@ -30,4 +37,4 @@ quarantine as (
     select count(*) as quarantined_rows from staging.quarantine
 )
 
-select * from orders, fills, quarantine
+select * from dates, orders, fills, quarantine

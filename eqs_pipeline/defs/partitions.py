@@ -24,3 +24,17 @@ trade_date_partitions = dg.TimeWindowPartitionsDefinition(
 def partition_date(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> date:
     """The trade date of the partition being materialized."""
     return date.fromisoformat(context.partition_key)
+
+
+def not_a_partition(day: date) -> str | None:
+    """Why landed data of `day` has no trade-date partition to go to, or None when it has one.
+    Landing folders can carry any date; a weekend, a date before TRADE_DATE_START or one after
+    today cannot be materialized, and callers say so by name instead of failing on Dagster's
+    unknown-partition error."""
+    if trade_date_partitions.has_partition_key(day.isoformat()):
+        return None
+    if day.isoformat() < TRADE_DATE_START:
+        return f"{day} is before {TRADE_DATE_START}, the first trade-date partition"
+    if day.weekday() >= 5:
+        return f"{day} is a {day:%A}: trade-date partitions are weekdays"
+    return f"{day} is in the future: the last trade-date partition is today's"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -36,15 +37,24 @@ def _interval(row: dict, metric: str) -> str:
     return f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
 
+def _level(ci_method: str | None) -> str:
+    """The intervals' level as the scorecard stored it: the end of its `ci_method` label
+    (`scorecard._ci_method_label`, e.g. "... t(effective clusters) 90%")."""
+    match = re.search(r"(\d+(?:\.\d+)?%)$", ci_method or "")
+    return match.group(1) if match else "confidence"
+
+
 def render(scorecard: pl.DataFrame, console: Console) -> None:
     first = scorecard.row(0, named=True)
+    level = _level(first["ci_method"])
     table = Table(
         box=box.SIMPLE_HEAD,
         title=f"Venue scorecard {first['window_start']} .. {first['window_end']} "
-        f"({first['trade_days']} trade dates; mix-adjusted, 95% intervals)",
+        f"({first['trade_days']} trade dates; mix-adjusted, {level} intervals)",
         caption="bps unless stated (all-in cost, 60 s markout, price improvement, effective "
-        "spread); ± is the 95% interval's half-width. rank: venues not "
-        "significantly different from their tier's leader share a rank",
+        f"spread); ± is the {level} interval's half-width; a value alone has no interval (fills "
+        "from one cluster). rank: venues not significantly different from their tier's leader "
+        "share a rank",
     )
     table.add_column("rank", justify="right")
     table.add_column("venue")

@@ -37,6 +37,25 @@ def test_sensor_requests_new_then_only_changed_dates(tmp_path: Path) -> None:
     assert [(r.job_name, r.partition_key) for r in changed.run_requests] == [(DAILY_JOB, days[1])]
 
 
+def test_a_folder_without_a_partition_is_named_and_does_not_hold_back_the_others(
+    tmp_path: Path, capfd
+) -> None:
+    """A weekend (or malformed) date folder used to fail every tick with Dagster's unknown
+    partition error, so the valid dates beside it were never requested."""
+    landing = simulate_small(tmp_path / "landing")
+    days = sorted(p.name.removeprefix("date=") for p in (landing / "orders").iterdir())
+    for folder in ("date=2024-01-06", "date=garbage"):
+        (landing / "orders" / folder).mkdir()
+    paths = EqsPathsResource(home=str(tmp_path), landing=str(landing))
+    first = _tick(paths, None)
+    requested = {(r.job_name, r.partition_key) for r in first.run_requests}
+    assert requested == {(REFERENCE_JOB, None), *((DAILY_JOB, d) for d in days)}
+    logged = capfd.readouterr().err  # the sensor's log (the tick's log in the UI)
+    assert "date=2024-01-06 ignored: 2024-01-06 is a Saturday" in logged
+    assert "date=garbage ignored: not a YYYY-MM-DD date" in logged
+    assert isinstance(_tick(paths, first.cursor), dg.SkipReason)
+
+
 def test_sensor_skips_while_the_landing_directory_is_missing(tmp_path: Path) -> None:
     paths = EqsPathsResource(home=str(tmp_path), landing=str(tmp_path / "none"))
     assert isinstance(_tick(paths, None), dg.SkipReason)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -81,8 +82,27 @@ def test_eqs_venues_prints_the_scorecard(built) -> None:
     result = CliRunner().invoke(venues_command, ["--warehouse", str(wh)], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "Venue scorecard" in result.output and "ELPX" in result.output
+    words = " ".join(result.output.split())  # the title wraps at the table's width
+    assert "95% intervals" in words  # the default ci_level, read from the table
     again = CliRunner().invoke(venues_command, ["--warehouse", str(wh), "--window", "1"])
     assert again.exit_code == 0, again.output
     assert "1 trade dates" in again.output
     missing = CliRunner().invoke(venues_command, ["--warehouse", str(wh.parent / "nope.duckdb")])
     assert missing.exit_code == 2
+
+
+def test_eqs_venues_states_the_level_the_scorecard_was_computed_at(built) -> None:
+    """A scorecard stored at another ci_level is not labelled 95%."""
+    from rich.console import Console
+
+    from eqs_pipeline import warehouse
+    from eqs_pipeline.venues.cli import render
+
+    wh, _ = built
+    with warehouse.connect(wh, read_only=True) as con:
+        card = warehouse.read_table(con, "venue.venue_scorecard")
+    label = card["ci_method"][0].replace("95%", "80%")
+    console = Console(record=True, width=200)
+    render(card.with_columns(ci_method=pl.lit(label)), console)
+    text = console.export_text()
+    assert "80% intervals" in text and "80% interval's half-width" in text and "95%" not in text

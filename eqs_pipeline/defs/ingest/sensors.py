@@ -9,11 +9,13 @@ LIST of the prefix, not one per folder), so it stays cheap with years of dates l
 
 import json
 from collections import defaultdict
+from datetime import date
 
 import dagster as dg
 
 from eqs_pipeline.contract import DATED_TABLES
 from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, daily_job, reference_job
+from eqs_pipeline.defs.partitions import not_a_partition
 from eqs_pipeline.defs.resources import EqsPathsResource
 from eqs_pipeline.ingest.layout import DATE_PREFIX, is_hidden, landing_exists
 from eqs_pipeline.ingest.store import Entry, walk
@@ -37,6 +39,13 @@ def landing_fingerprints(landing: str) -> dict[str, str]:
     return {key: _fingerprint(files) for key, files in prints.items()}
 
 
+def _unusable(key: str) -> str | None:
+    try:
+        return not_a_partition(date.fromisoformat(key))
+    except ValueError:
+        return "not a YYYY-MM-DD date"
+
+
 @dg.sensor(
     jobs=[reference_job, daily_job],
     minimum_interval_seconds=60,
@@ -49,6 +58,13 @@ def landing_sensor(context: dg.SensorEvaluationContext, paths: EqsPathsResource)
         return dg.SkipReason(f"landing directory {landing} does not exist yet")
     seen = json.loads(context.cursor) if context.cursor else {}
     current = landing_fingerprints(landing)
+    # A folder with no partition (a weekend, say) is named every tick and left out, so that
+    # it neither fails the tick nor holds back the dates landed beside it.
+    for key in sorted(current):
+        problem = key != "instruments" and _unusable(key)
+        if problem:
+            context.log.warning(f"landing {landing}: {DATE_PREFIX}{key} ignored: {problem}")
+            del current[key]
     changed = sorted(k for k, v in current.items() if seen.get(k) != v)
     if not changed:
         return dg.SkipReason("no new or changed landing files")
