@@ -121,7 +121,8 @@ FILL_QUALITY = TableDoc(
         "nbo_size": "Size at the prevailing offer.",
         "mid": "Prevailing mid M = (A + B) / 2.",
         "quoted_spread_bps": "(A - B) / M, bps.",
-        "effective_spread_bps": "2 D (P - M) / M, bps (SEC Rule 605); positive is a cost.",
+        "effective_spread_bps": "2 D (P - M) / M, bps (the SEC Rule 605 formula, M the mid of the quote before the "
+        "fill, not at order receipt); positive is a cost.",
         "price_improvement_bps": "(A - P) / M for buys, (P - B) / M for sells, bps; positive is better than the quote.",
         "quote_position": "improved (> 0), at_quote (= 0) or outside (< 0) by price improvement.",
         "spread_capture": "D (M - P) / ((A - B) / 2): +1 at the near touch, -1 at the far touch; null when locked.",
@@ -198,7 +199,8 @@ EVENTS = TableDoc(
     "ExecutionQualityEvent records, one per order, with a versioned JSON payload; also exported as "
     "JSON Lines per trade date.",
     {
-        "event_id": "Stable id: eqe:<order_id>:<schema_version>.",
+        "event_id": "Stable id: eqe:<trade_date>:<order_id>:<schema_version> (ISO date; order ids "
+        "are unique per trade date only).",
         "event_type": "ExecutionQualityEvent.",
         "schema_version": "Payload schema version (semver).",
         "trade_date": "Trade date.",
