@@ -9,7 +9,7 @@ The landing is a local folder or an object-store URL (`s3://bucket/eqs/landing`)
 here takes either and lists it through `eqs_pipeline.ingest.store`.
 
 `count_landed_rows` recounts the raw files by a different route from the reader (Parquet
-metadata, a CSV row scan, non-blank JSON lines) for the conservation check.
+metadata, pyarrow's CSV tokenizer, non-blank JSON lines) for the conservation check.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from eqs_pipeline.contract import CONTRACT, DATED_TABLES, FILE_SUFFIXES
@@ -136,17 +138,72 @@ def landed_files(landing: str | Path, table: str, trade_date: date | None) -> li
     return files
 
 
+# One row that does not have a field per header column: its 1-based record number counting the
+# header (None when pyarrow cannot tell), its number of fields, the header's, and its text.
+InvalidRow = tuple[int | None, int, int, str]
+
+
+def csv_records(source: str | bytes, numbered: bool = False) -> tuple[int, list[InvalidRow]]:
+    """Data rows of a CSV (header excluded, empty lines skipped) and its rows of the wrong width.
+
+    pyarrow's tokenizer with the reader's dialect (',', '"' doubled inside quotes, line breaks
+    allowed in quoted values) and only the first column converted (as bytes: no UTF-8 check, no
+    type inference). A file with no header at all (0 bytes, blank lines only) has 0 rows.
+    `numbered` tokenizes on one thread, which pyarrow needs to number the invalid rows.
+    """
+    invalid: list[InvalidRow] = []
+
+    def keep(row) -> str:
+        invalid.append((row.number, row.actual_columns, row.expected_columns, row.text))
+        return "skip"
+
+    data = store.readable(source)
+    try:
+        table = pa_csv.read_csv(
+            data,
+            read_options=pa_csv.ReadOptions(
+                autogenerate_column_names=True, use_threads=not numbered
+            ),
+            parse_options=pa_csv.ParseOptions(
+                newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=keep
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=["f0"], column_types={"f0": pa.binary()}
+            ),
+        )
+    except pa.ArrowInvalid:
+        if _blank(source):
+            return 0, []
+        raise
+    return max(table.num_rows - 1, 0), invalid
+
+
+def _blank(source: str | bytes) -> bool:
+    """Whether the file holds nothing but white space (pyarrow: 'Empty CSV file')."""
+    if isinstance(source, str):
+        with open(source, "rb") as f:
+            head = f.read(4097)
+    else:
+        head = source[:4097]
+    return len(head) <= 4096 and not head.strip()
+
+
 def _count_file(file: Entry) -> int:
     try:
         if file.suffix == ".parquet":
             with store.open_input(file.location) as f:
                 return pq.ParquetFile(f).metadata.num_rows
         if file.suffix == ".csv":
-            src = store.readable(store.source(file.location))
-            return pl.scan_csv(src, infer_schema=False).select(pl.len()).collect().item()
+            rows, invalid = csv_records(store.source(file.location))
+            if invalid:
+                raise LandingError(
+                    f"{file.location}: cannot count its rows ({len(invalid)} row(s) do not have "
+                    "one field per header column)"
+                )
+            return rows
         with store.open_binary(file.location) as lines:
             return sum(1 for line in lines if line.strip())
-    except (OSError, pl.exceptions.PolarsError, ValueError) as e:
+    except (OSError, pl.exceptions.PolarsError, ValueError, pa.ArrowException) as e:
         raise LandingError(f"{file.location}: cannot count its rows ({e})") from e
 
 

@@ -6,8 +6,9 @@ dependency order: the generic contract rules and duplicate keys first, then the 
 that look at the partition's *good* rows (a child order must belong to a staged order, a fill's
 prevailing quote must be a staged quote), and last the overfill rule, computed over fills that
 broke nothing else. Rows with no reason are staged; the others go to quarantine with their
-original JSON. Identical duplicates (same key, all contract columns equal) collapse to their
-first row and are counted, so landed = staged + quarantined + collapsed for every table.
+original JSON. Identical duplicates (same key, all contract columns equal, no value that failed
+coercion) collapse to their first row and are counted, so landed = staged + quarantined +
+collapsed for every table.
 """
 
 from __future__ import annotations
@@ -96,9 +97,13 @@ def _collapse_repeated_keys(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`_collapse_duplicates` of a table where some key landed more than once."""
     key = list(contract.key)
-    # A coercion failure is part of a row's identity: "abc" and a genuine null are not the same row.
-    identity = [*contract.names, "__reasons_text"]
-    marked = df.with_columns(pl.col(REASONS).list.join("|").alias("__reasons_text")).with_columns(
+    # A row with a value that failed coercion is identical to no other row: the value is null in
+    # the frame whatever its text was ("abc" or "12,5"), so two such rows may differ in what the
+    # frame no longer shows, and collapsing one would lose its original text. Such a row of a
+    # repeated key is a conflict (and is quarantined for its bad value anyway).
+    unique_if_bad = pl.when(pl.col(REASONS).list.len() > 0).then(pl.int_range(pl.len()))
+    identity = [*contract.names, "__bad_row"]
+    marked = df.with_columns(unique_if_bad.alias("__bad_row")).with_columns(
         pl.all_horizontal(pl.col(k).is_not_null() for k in key).alias("__has_key"),
         pl.len().over(key).alias("__n_key"),
         pl.len().over(identity).alias("__n_same"),
@@ -115,7 +120,7 @@ def _collapse_repeated_keys(
         .agg(pl.len().cast(pl.Int64).alias("collapsed"))
     )
     kept = marked.filter(~pl.col("__collapsed")).drop(
-        "__reasons_text", "__has_key", "__n_key", "__n_same", "__first", "__collapsed"
+        "__bad_row", "__has_key", "__n_key", "__n_same", "__first", "__collapsed"
     )
     return kept, counts
 
