@@ -45,12 +45,15 @@ fill_figures as (
     group by venue
 ),
 
+-- A child order is (trade_date, child_id): ids are unique per trade date only
+-- (docs/INGESTION.md), so its fills are those of the same child_id on the same date.
 child_executed as (
-    select c.child_id, c.venue, c.qty, least(coalesce(sum(f.qty), 0), c.qty) as executed_qty
+    select c.venue, c.qty, least(coalesce(sum(f.qty), 0), c.qty) as executed_qty
     from staging.child_orders as c
     inner join scorecard_window as w on c.trade_date between w.window_start and w.window_end
-    left join quality.fill_quality as f on f.child_id = c.child_id
-    group by c.child_id, c.venue, c.qty
+    left join quality.fill_quality as f
+        on f.trade_date = c.trade_date and f.child_id = c.child_id
+    group by c.trade_date, c.child_id, c.venue, c.qty
 ),
 
 child_figures as (

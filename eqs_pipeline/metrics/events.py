@@ -2,8 +2,10 @@
 
 The envelope (event_id, event_type, schema_version, trade_date, order_id, event_ts) is columnar
 so that consumers can filter without parsing; the payload carries the order's quality figures.
-`event_id` is derived from the order and the schema version, so a re-run of a partition emits
-the same ids and consumers can de-duplicate.
+`event_id` = eqe:<trade_date>:<order_id>:<schema_version> (trade_date in ISO form, e.g.
+`eqe:2024-03-04:O1:1.0.0`): order ids are unique per trade date only (docs/INGESTION.md), so the
+date is part of the order's identity. A re-run of a partition emits the same ids and consumers
+can de-duplicate; the same order_id on two dates gives two ids.
 """
 
 from __future__ import annotations
@@ -68,9 +70,13 @@ def execution_quality_events(order_quality: pl.LazyFrame, emitted_at: pl.Expr) -
     fields = payload_fields(order_quality.collect_schema().names())
     event_ts = pl.coalesce("order_end_ts", "arrival_ts")
     return order_quality.select(
-        pl.concat_str(pl.lit("eqe:"), pl.col("order_id"), pl.lit(f":{SCHEMA_VERSION}")).alias(
-            "event_id"
-        ),
+        pl.concat_str(
+            pl.lit("eqe:"),
+            pl.col("trade_date").cast(pl.String),
+            pl.lit(":"),
+            pl.col("order_id"),
+            pl.lit(f":{SCHEMA_VERSION}"),
+        ).alias("event_id"),
         pl.lit(EVENT_TYPE).alias("event_type"),
         pl.lit(SCHEMA_VERSION).alias("schema_version"),
         "trade_date",

@@ -47,6 +47,10 @@ FILL_COLUMNS: tuple[str, ...] = (
     "latency_ms",
     *FILL_METRICS,
 )
+# The keys of an order and of a child order: ids are unique per trade date only
+# (docs/INGESTION.md), so every join that can see several dates joins on both columns.
+ORDER_KEY: tuple[str, str] = ("trade_date", "order_id")
+CHILD_KEY: tuple[str, str] = ("trade_date", "child_id")
 CHILD_COLUMNS: tuple[str, ...] = (
     "trade_date",
     "child_id",
@@ -71,15 +75,16 @@ def _bucket(value: pl.Expr, edges: tuple[float, float], names: tuple[str, str, s
 
 
 def order_buckets(order_quality: pl.LazyFrame, settings: VenueSettings) -> pl.LazyFrame:
-    """order_id -> symbol, size_bucket, liquidity_bucket, dollar_adv.
+    """(trade_date, order_id) -> symbol, size_bucket, liquidity_bucket, dollar_adv.
 
+    An order is (trade_date, order_id): ids are unique per trade date only (docs/INGESTION.md).
     The symbol's dollar ADV is adv_shares times the median arrival mid of its orders that day,
     so every order of a symbol-day lands in the same liquidity bucket.
     """
     ref_price = pl.col("arrival_mid").median().over("trade_date", "symbol")
     dollar_adv = pl.col("adv_shares") * ref_price
     return order_quality.select(
-        "order_id",
+        *ORDER_KEY,
         "symbol",
         _bucket(pl.col("size_pct_adv") * 100, settings.size_edges_pct_adv, ("small", "medium", "large"))
         .alias("size_bucket"),
@@ -90,23 +95,52 @@ def order_buckets(order_quality: pl.LazyFrame, settings: VenueSettings) -> pl.La
     )  # fmt: skip
 
 
-def _cluster(settings: VenueSettings) -> pl.Expr:
-    if settings.cluster == "order":
-        return pl.col("order_id")
+def _order_cluster() -> pl.Expr:
+    """The cluster of an order (`cluster = "order"`): its order_id within its trade date."""
+    return pl.concat_str(pl.col("trade_date").cast(pl.String), pl.col("order_id"), separator="|")
+
+
+def _symbol_day_cluster() -> pl.Expr:
     return pl.concat_str(pl.col("symbol"), pl.col("trade_date").cast(pl.String), separator="|")
 
 
-def _bucket_columns(frame: pl.DataFrame, buckets: pl.DataFrame) -> list[pl.Series]:
-    """The `buckets` columns of each row's parent order, from a join of the order_id column
-    alone (joining the wide frame would copy all of its columns); UNKNOWN bucket where none."""
-    looked_up = frame.select("order_id").join(
-        buckets, on="order_id", how="left", maintain_order="left"
+def _one_date(*frames: pl.DataFrame) -> bool:
+    """Whether every row of `frames` has the same trade date (a daily partition): the ids alone
+    are then keys, and a join on them is faster than on (trade_date, id)."""
+    dates = set()
+    for frame in frames:
+        column = frame.get_column("trade_date")
+        if column.null_count():
+            return False
+        if frame.height:
+            dates.update((column.min(), column.max()))
+    return len(dates) <= 1
+
+
+def _bucket_columns(
+    frame: pl.DataFrame, buckets: pl.DataFrame, key: tuple[str, ...]
+) -> list[pl.Series]:
+    """The `buckets` columns of each row's parent order, from a join of the `key` columns
+    alone (joining the wide frame would copy all of its columns); UNKNOWN bucket where none.
+    An order's cluster, where `buckets` has one, is computed once per order and comes with the
+    join; a row whose order has none gets its own (trade_date|order_id)."""
+    looked_up = frame.select(key).join(
+        buckets.drop(c for c in ORDER_KEY if c not in key),
+        on=key,
+        how="left",
+        maintain_order="left",
     )
-    return [
-        looked_up[c].fill_null(UNKNOWN) if c.endswith("_bucket") else looked_up[c]
-        for c in buckets.columns
-        if c != "order_id"
-    ]
+    columns = []
+    for c in buckets.columns:
+        if c in ORDER_KEY:
+            continue
+        column = looked_up.get_column(c)
+        if c.endswith("_bucket"):
+            column = column.fill_null(UNKNOWN)
+        elif c == "cluster" and column.null_count():
+            column = frame.select(pl.lit(column).fill_null(_order_cluster())).to_series()
+        columns.append(column)
+    return columns
 
 
 def venue_frames(
@@ -125,18 +159,28 @@ def venue_frames(
     Children: one row per child order with its venue, cell, routed and executed quantity and
     fill rate.
 
-    One hash join of the fills' child_id to the child orders serves both: it gives each fill
-    its child's row (hence sent_ts) and each child the sum of its fills' quantities.
+    The inputs may span several trade dates, and ids are unique per trade date only
+    (docs/INGESTION.md): a child order is (trade_date, child_id), an order (trade_date,
+    order_id), and every join and cluster uses both. One hash join of the fills' (trade_date,
+    child_id) to the child orders serves both frames: it gives each fill its child's row (hence
+    sent_ts) and each child the sum of its fills' quantities.
     """
     settings = settings or VenueSettings()
     fills = fill_quality.lazy().collect()
     children = child_orders.lazy().collect()
-    buckets = order_buckets(order_quality.lazy(), settings).collect()
+    buckets = order_buckets(order_quality.lazy(), settings)
+    if settings.cluster == "order":
+        buckets = buckets.with_columns(cluster=_order_cluster())
+    buckets = buckets.collect()
+    # Within one trade date the ids alone are keys (the daily path: one column to join on).
+    one_date = _one_date(fills, children, buckets)
+    child_key = CHILD_KEY[1:] if one_date else CHILD_KEY
+    order_key = ORDER_KEY[1:] if one_date else ORDER_KEY
     row = (
-        fills.select("child_id")
+        fills.select(child_key)
         .join(
-            children.select("child_id").with_row_index("_child"),
-            on="child_id",
+            children.select(child_key).with_row_index("_child"),
+            on=child_key,
             how="left",
             maintain_order="left",
         )
@@ -144,7 +188,8 @@ def venue_frames(
     )
     if row.len() != fills.height:
         raise ValueError(
-            "child_orders holds a child_id more than once; the staging layer keeps it unique"
+            "child_orders holds a child_id more than once on one trade date; the staging layer "
+            "keeps (trade_date, child_id) unique"
         )
     known = row.is_not_null()
     executed = np.bincount(
@@ -153,28 +198,27 @@ def venue_frames(
         minlength=children.height,
     )
     markout = f"markout_{settings.all_in_horizon_s}s_bps"
+    cluster = {} if settings.cluster == "order" else {"cluster": _symbol_day_cluster()}
     fill_rows = (
         fills.with_columns(
-            children["sent_ts"].gather(row), *_bucket_columns(fills, buckets.drop("symbol"))
+            children["sent_ts"].gather(row),
+            *_bucket_columns(fills, buckets.drop("symbol"), order_key),
         )
         .with_columns(
             latency_ms=(pl.col("exec_ts") - pl.col("sent_ts")).dt.total_microseconds() / 1e3,
             all_in_cost_bps=pl.col("fee_bps").fill_null(0.0) - pl.col(markout),
-            cluster=_cluster(settings),
+            **cluster,
         )
         .select(FILL_COLUMNS)
     )
     child_rows = (
         children.with_columns(
-            *_bucket_columns(children, buckets),
+            *_bucket_columns(children, buckets, order_key),
             liquidity_flag=child_flag(),
             # Over-fills are quarantined at ingestion; the clip guards hand-made inputs.
             filled_qty=pl.min_horizontal(pl.Series(executed), pl.col("qty")),
         )
-        .with_columns(
-            fill_rate=pl.col("filled_qty") / pl.col("qty"),
-            cluster=_cluster(settings),
-        )
+        .with_columns(fill_rate=pl.col("filled_qty") / pl.col("qty"), **cluster)
         .select(CHILD_COLUMNS)
     )
     return fill_rows, child_rows

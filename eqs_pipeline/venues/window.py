@@ -62,7 +62,11 @@ def trailing_dates(con: duckdb.DuckDBPyConnection, days: int) -> list[date]:
 def load_window(
     con: duckdb.DuckDBPyConnection, settings: VenueSettings, *, with_tape: bool = True
 ) -> VenueWindow:
-    """Fills and child orders of the trailing `settings.window_days` trade dates, enriched."""
+    """Fills and child orders of the trailing `settings.window_days` trade dates, enriched.
+
+    Ids are unique per trade date only (docs/INGESTION.md) and may repeat across the window's
+    dates: the rows are read whole per date and `venue_frames` matches them on (trade_date,
+    child_id) and (trade_date, order_id)."""
     dates = trailing_dates(con, settings.window_days)
     start, end = dates[0], dates[-1]
     fills = _range(con, "quality.fill_quality", start, end).lazy()

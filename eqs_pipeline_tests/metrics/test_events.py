@@ -16,7 +16,7 @@ import pytest
 from eqs_pipeline.metrics.events import EVENT_TYPE, PAYLOAD_FIELDS, SCHEMA_VERSION
 from eqs_pipeline.metrics.events import execution_quality_events as events
 from eqs_pipeline.settings import QualitySettings
-from eqs_pipeline_tests.metrics.conftest import fill, order, quote, run_orders, trade
+from eqs_pipeline_tests.metrics.conftest import DAY, fill, order, quote, run_orders, trade
 
 EMITTED = dt.datetime(2024, 3, 5, 6, 0, tzinfo=dt.UTC)
 
@@ -95,6 +95,20 @@ def test_payload_reversion_follows_the_configured_horizon() -> None:
     assert not any(k.startswith("reversion_") and k != "reversion_60s_bps" for k in payload)
 
 
+def test_event_id_tells_the_same_order_id_on_two_dates_apart() -> None:
+    """Order ids are unique per trade date only (docs/INGESTION.md): the same order_id on two
+    dates is two orders, with two event ids (consumers de-duplicate on event_id)."""
+    oq = _order_quality()
+    later = DAY + dt.timedelta(days=1)
+    ev = _events(pl.concat([oq, oq.with_columns(trade_date=pl.lit(later))]))
+    assert ev.height == 2 * oq.height and ev["event_id"].n_unique() == ev.height
+    a = ev.filter(pl.col("order_id") == "A").sort("trade_date")["event_id"].to_list()
+    assert a == [
+        f"eqe:{DAY.isoformat()}:A:{SCHEMA_VERSION}",
+        f"eqe:{later.isoformat()}:A:{SCHEMA_VERSION}",
+    ]
+
+
 def test_payload_keeps_nulls_as_null() -> None:
     """Order D has no fills and no end: its cost figures are null in the payload, not 0."""
     payload = json.loads(
@@ -110,7 +124,7 @@ def test_event_id_is_stable_across_runs() -> None:
     again = _events(_order_quality(), emitted=EMITTED + dt.timedelta(hours=3))
     ids = dict(zip(first["order_id"], first["event_id"], strict=True))
     assert ids == dict(zip(again["order_id"], again["event_id"], strict=True))
-    assert ids["A"] == f"eqe:A:{SCHEMA_VERSION}"
+    assert ids["A"] == f"eqe:{DAY.isoformat()}:A:{SCHEMA_VERSION}"
     # the payload of a re-run is the same too (emission time lives outside it)
     assert (
         first.sort("order_id")["payload"].to_list() == again.sort("order_id")["payload"].to_list()
