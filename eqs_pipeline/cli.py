@@ -190,12 +190,60 @@ def demo(home: Path, days, symbols, orders_per_day, seed) -> None:
 @click.argument("zips", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Landing directory.")
 def import_lobster_command(zips: tuple[Path, ...], out: Path) -> None:
-    """Convert LOBSTER sample zips into contract quotes, market_trades and instruments."""
-    from eqs_pipeline.lobster import import_lobster
+    """Convert LOBSTER sample zips into contract quotes, market_trades and instruments.
 
-    counts = import_lobster(list(zips), out)
+    instruments/lobster.parquet keeps the rows of symbols imported by earlier calls.
+    """
+    from eqs_pipeline.lobster import LobsterError, import_lobster
+
+    try:
+        counts = import_lobster(list(zips), out)
+    except LobsterError as exc:
+        _fail(str(exc))
     console.print(
         f"wrote [bold]{out}[/bold]: " + ", ".join(f"{t} {n:,}" for t, n in counts.items())
+    )
+
+
+@main.command("drop-date")
+@click.argument("day", metavar="DATE", callback=_date)
+@click.option("--warehouse", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--lake",
+    default=None,
+    envvar="EQS_LAKE",
+    show_envvar=True,
+    help="Parquet lake: a folder or an object-store URL.  [default: <warehouse folder>/lake]",
+)
+@click.option(
+    "--exports",
+    default=None,
+    help="Event exports: a folder or an object-store URL.  [default: <warehouse folder>/exports]",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def drop_date(day: date, warehouse: Path, lake: str | None, exports: str | None, yes: bool):
+    """Remove one trade date from the warehouse, the lake and the exports (a date landed by
+    mistake and since moved: re-running it cannot clear it, it has no landed files)."""
+    from eqs_pipeline.runner import drop_trade_date
+
+    if not warehouse.is_file():
+        _fail(f"no warehouse at {warehouse}")
+    if not yes:
+        click.confirm(
+            f"Remove every row of trade date {day} from {warehouse}, its lake partitions and its "
+            "event export?",
+            abort=True,
+        )
+    report = drop_trade_date(day, warehouse, lake=lake, exports=exports)
+    if not (report.warehouse_rows or report.lake_files or report.exports):
+        console.print(f"trade date {day}: nothing to remove")
+        return
+    rows = sum(report.warehouse_rows.values())
+    console.print(
+        f"trade date {day}: removed {rows:,} warehouse row(s) from "
+        f"{len(report.warehouse_rows)} table(s), {len(report.lake_files)} lake partition(s), "
+        f"{len(report.exports)} export file(s). The window tables keep it until the window job "
+        "runs again (`eqs run` runs it)."
     )
 
 

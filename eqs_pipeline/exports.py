@@ -15,11 +15,13 @@ import polars as pl
 
 from eqs_pipeline.lake import is_remote, join
 
+EXPORT_FILE = "events.jsonl"
+
 
 def write_events_jsonl(frame: pl.DataFrame, root: str | Path, *parts: str) -> str:
     """Write `frame` (envelope columns + `payload` JSON text) to `<root>/<parts>/events.jsonl`;
     returns that path or URL."""
-    target = join(root, *parts, "events.jsonl")
+    target = join(root, *parts, EXPORT_FILE)
     envelope = pl.struct(pl.exclude("payload")).struct.json_encode().str.strip_suffix("}")
     lines = frame.select(pl.concat_str(envelope, pl.lit(',"payload":'), "payload", pl.lit("}")))
     if is_remote(target):

@@ -23,6 +23,7 @@ pipeline against an S3 API.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -108,6 +109,30 @@ def read(
             pl.col(c).cast(t) for c, t in schema.items() if c in frame.columns
         )
     return frame
+
+
+def delete(root: str | Path, table: str, trade_date: date | None) -> bool:
+    """Remove the partition's file; False when there was none."""
+    return remove(partition_path(root, table, trade_date))
+
+
+def remove(location: str | Path) -> bool:
+    """Remove one file or object (a lake partition, an export); False when there was none."""
+    if not is_remote(location):
+        path = Path(location)
+        existed = path.is_file()
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the partition's folder, when now empty
+            path.parent.rmdir()
+        return existed
+    import pyarrow.fs as pafs
+
+    filesystem, key = pafs.FileSystem.from_uri(str(location))
+    try:
+        filesystem.delete_file(key)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def count(root: str | Path, table: str, trade_date: date | None) -> int:

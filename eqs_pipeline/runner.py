@@ -171,3 +171,42 @@ def run_pipeline(
         if on_progress:
             on_progress("done", len(steps), len(steps))
     return report
+
+
+@dataclass
+class DropReport:
+    warehouse_rows: dict[str, int]
+    lake_files: list[str]
+    exports: list[str]
+
+
+def drop_trade_date(
+    day: date, warehouse: Path, *, lake: Path | str | None = None, exports: Path | str | None = None
+) -> DropReport:
+    """Remove one trade date everywhere the daily job put it: its rows of every daily warehouse
+    table (one transaction), its lake partitions and its event export. For a date landed by
+    mistake (the wrong folder name) and since moved: re-running the wrong date cannot clear it,
+    because it has no landed files any more. The window tables (scorecard, routing) keep the
+    date until the window job runs again; Dagster keeps its record of the materializations."""
+    from eqs_pipeline import lake as lake_files
+    from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
+    from eqs_pipeline.exports import EXPORT_FILE
+    from eqs_pipeline.warehouse import connect, count_partition, transaction
+
+    lake = lake or warehouse.parent / "lake"
+    exports = exports or warehouse.parent / "exports"
+    deleted: dict[str, int] = {}
+    with connect(warehouse) as con, transaction(con):
+        for table in DAILY_TABLES:
+            if table_exists(con, table):
+                deleted[table] = count_partition(con, table, day)
+                con.execute(sql("delete_partition", table=table), {"trade_date": day})
+    removed = [t for t in DAILY_TABLES if lake_files.delete(lake, t, day)]
+    export = lake_files.join(
+        exports, "execution_quality_events", f"date={day.isoformat()}", EXPORT_FILE
+    )
+    return DropReport(
+        {t: n for t, n in deleted.items() if n},
+        removed,
+        [export] if lake_files.remove(export) else [],
+    )

@@ -144,19 +144,23 @@ def test_the_landing_sensor_watches_a_landing_on_object_storage(s3: str, tmp_pat
     paths = EqsPathsResource(home=str(tmp_path), landing=remote)
 
     def tick(cursor: str | None):
-        with dg.build_sensor_context(cursor=cursor, resources={"paths": paths}) as context:
+        with dg.build_sensor_context(
+            cursor=cursor, resources={"paths": paths}, instance=dg.DagsterInstance.ephemeral()
+        ) as context:
             return landing_sensor(context)
 
-    first = tick(None)
+    first = tick(None)  # the reference data first, then the dates
+    assert [(r.job_name, r.partition_key) for r in first.run_requests] == [(REFERENCE_JOB, None)]
+    dates = tick(first.cursor)
     days = [d.isoformat() for d in discover_trade_dates(local)]
-    requested = {(r.job_name, r.partition_key) for r in first.run_requests}
-    assert requested == {(REFERENCE_JOB, None), *((DAILY_JOB, d) for d in days)}
-    assert isinstance(tick(first.cursor), dg.SkipReason)
+    requested = {(r.job_name, r.partition_key) for r in dates.run_requests}
+    assert requested == {(DAILY_JOB, d) for d in days}
+    assert isinstance(tick(dates.cursor), dg.SkipReason)
 
     # A corrected file for the second date (fewer rows) re-runs that date alone.
     corrected = f"{remote}/executions/date={days[1]}/part-0.parquet"
     pl.read_parquet(corrected).head(3).write_parquet(corrected)
-    changed = tick(first.cursor)
+    changed = tick(dates.cursor)
     assert [(r.job_name, r.partition_key) for r in changed.run_requests] == [(DAILY_JOB, days[1])]
 
 

@@ -210,3 +210,47 @@ def test_a_landing_directory_without_instruments_is_refused_clearly(tmp_path: Pa
     shutil.rmtree(landing / "instruments")
     with pytest.raises(RunFailed, match="no instrument reference data"):
         run_pipeline(landing, tmp_path / "w.duckdb")
+
+
+def test_drop_date_removes_one_trade_date_everywhere_and_nothing_else(tmp_path: Path) -> None:
+    """A date landed under the wrong name and since moved cannot be cleared by re-running it
+    (no landed files): `eqs drop-date` removes it from the warehouse, the lake and the exports."""
+    from click.testing import CliRunner
+
+    from eqs_pipeline import lake
+    from eqs_pipeline.cli import main
+    from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
+
+    landing = simulate_small(tmp_path / "landing")
+    warehouse = tmp_path / "w.duckdb"
+    report = run_pipeline(landing, warehouse)
+    gone, kept = report.trade_dates
+    before = counts(warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        kept_rows = {
+            t: con.execute(f"select count(*) from {t} where trade_date = ?", [kept]).fetchall()
+            for t in DAILY_TABLES
+        }
+    refused = CliRunner().invoke(main, ["drop-date", str(gone), "--warehouse", str(warehouse)])
+    assert refused.exit_code == 1 and counts(warehouse) == before  # asks first; no: nothing
+    dropped = CliRunner().invoke(
+        main, ["drop-date", str(gone), "--warehouse", str(warehouse), "--yes"]
+    )
+    assert dropped.exit_code == 0, dropped.output
+    assert "1 export file(s)" in dropped.output
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for table in DAILY_TABLES:
+            by_date = dict(
+                con.execute(f"select trade_date, count(*) from {table} group by 1").fetchall()
+            )
+            assert gone not in by_date, table
+            assert [(by_date.get(kept, 0),)] == kept_rows[table], table
+    lake_root = tmp_path / "lake"
+    assert not any(lake.exists(lake_root, t, gone) for t in DAILY_TABLES)
+    assert all(lake.exists(lake_root, t, kept) for t in DAILY_TABLES)
+    exported = tmp_path / "exports" / "execution_quality_events"
+    assert sorted(p.name for p in exported.iterdir()) == [f"date={kept}"]
+    again = CliRunner().invoke(
+        main, ["drop-date", str(gone), "--warehouse", str(warehouse), "--yes"]
+    )
+    assert "nothing to remove" in again.output

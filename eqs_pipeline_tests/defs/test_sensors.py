@@ -13,28 +13,118 @@ from eqs_pipeline.defs.resources import EqsPathsResource
 from eqs_pipeline_tests.conftest import simulate_small
 
 
-def _tick(paths: EqsPathsResource, cursor: str | None):
-    with dg.build_sensor_context(cursor=cursor, resources={"paths": paths}) as context:
+def _tick(paths: EqsPathsResource, cursor: str | None, instance: dg.DagsterInstance | None = None):
+    with dg.build_sensor_context(
+        cursor=cursor,
+        resources={"paths": paths},
+        instance=instance or dg.DagsterInstance.ephemeral(),
+    ) as context:
         return landing_sensor(context)
+
+
+def _requested(result) -> set[tuple[str, str | None]]:
+    return {(r.job_name, r.partition_key) for r in result.run_requests}
+
+
+def _days(landing: Path) -> list[str]:
+    return sorted(p.name.removeprefix("date=") for p in (landing / "orders").iterdir())
 
 
 def test_sensor_requests_new_then_only_changed_dates(tmp_path: Path) -> None:
     landing = simulate_small(tmp_path / "landing")
     paths = EqsPathsResource(home=str(tmp_path), landing=str(landing))
+    days = _days(landing)
 
+    # The reference data first, alone: no date may stage against missing instruments.
     first = _tick(paths, None)
-    requested = {(r.job_name, r.partition_key) for r in first.run_requests}
-    days = sorted(p.name.removeprefix("date=") for p in (landing / "orders").iterdir())
-    assert requested == {(REFERENCE_JOB, None), *((DAILY_JOB, d) for d in days)}
+    assert _requested(first) == {(REFERENCE_JOB, None)}
+    dates = _tick(paths, first.cursor)  # no reference run is pending in this instance
+    assert _requested(dates) == {(DAILY_JOB, d) for d in days}
 
-    quiet = _tick(paths, first.cursor)
+    quiet = _tick(paths, dates.cursor)
     assert isinstance(quiet, dg.SkipReason)
 
     late = landing / "executions" / f"date={days[1]}" / "part-0.parquet"
     stat = late.stat()
     os.utime(late, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    changed = _tick(paths, first.cursor)
+    changed = _tick(paths, dates.cursor)
     assert [(r.job_name, r.partition_key) for r in changed.run_requests] == [(DAILY_JOB, days[1])]
+
+
+def _reference_run(instance: dg.DagsterInstance, run_key: str, status: dg.DagsterRunStatus):
+    from dagster._core.storage.dagster_run import DagsterRun
+    from dagster._core.storage.tags import RUN_KEY_TAG
+
+    run = DagsterRun(job_name=REFERENCE_JOB, status=status, tags={RUN_KEY_TAG: run_key})
+    instance.add_run(run)
+    return run
+
+
+def test_dates_wait_for_the_reference_run_the_sensor_requested(tmp_path: Path) -> None:
+    """Instruments and trade dates landed together: the dates were requested in the same tick as
+    the reference run, and with two runs at a time a date could stage before its instruments
+    (`unknown_symbol` quarantines), never to be retried. Now they wait for its success."""
+    landing = simulate_small(tmp_path / "landing")
+    paths = EqsPathsResource(home=str(tmp_path), landing=str(landing))
+    instance = dg.DagsterInstance.ephemeral()
+    first = _tick(paths, None, instance)
+    (request,) = first.run_requests
+    run = _reference_run(instance, request.run_key, dg.DagsterRunStatus.STARTED)
+    waiting = _tick(paths, first.cursor, instance)
+    assert isinstance(waiting, dg.SkipReason)
+    assert f"wait: the reference run {run.run_id} is started" in waiting.skip_message
+    instance.delete_run(run.run_id)
+    failed = _reference_run(instance, request.run_key, dg.DagsterRunStatus.FAILURE)
+    held = _tick(paths, first.cursor, instance)
+    assert isinstance(held, dg.SkipReason)
+    assert f"{failed.run_id} failure: fix the instruments files" in held.skip_message
+    instance.delete_run(failed.run_id)
+    _reference_run(instance, request.run_key, dg.DagsterRunStatus.SUCCESS)
+    go = _tick(paths, first.cursor, instance)
+    assert _requested(go) == {(DAILY_JOB, d) for d in _days(landing)}
+
+
+def test_a_file_moved_to_another_table_reruns_its_date(tmp_path: Path) -> None:
+    """The table folder is part of the print: `mv` keeps a file's name, size and mtime."""
+    landing = simulate_small(tmp_path / "landing")
+    paths = EqsPathsResource(home=str(tmp_path), landing=str(landing))
+    day = _days(landing)[0]
+    first = _tick(paths, None)
+    settled = _tick(paths, first.cursor)
+    misplaced = landing / "executions" / f"date={day}" / "part-0.parquet"
+    target = landing / "child_orders" / f"date={day}" / "extra.parquet"
+    os.rename(misplaced, target)
+    moved = _tick(paths, settled.cursor)
+    os.rename(target, misplaced.with_name("extra.parquet"))
+    back = _tick(paths, moved.cursor)
+    assert _requested(moved) == _requested(back) == {(DAILY_JOB, day)}
+
+
+def test_a_cursor_of_the_previous_print_does_not_rerun_every_date(tmp_path: Path) -> None:
+    """Cursors written before the table folder joined the print: base names, sizes, mtimes."""
+    import json
+
+    from eqs_pipeline.defs.ingest.sensors import _fingerprint, _landed
+
+    landing = simulate_small(tmp_path / "landing")
+    paths = EqsPathsResource(home=str(tmp_path), landing=str(landing))
+    legacy = {k: _fingerprint(f, with_table=False) for k, f in _landed(str(landing)).items()}
+    assert isinstance(_tick(paths, json.dumps(legacy)), dg.SkipReason)
+
+
+def test_a_date_gone_from_the_landing_is_named(tmp_path: Path, capfd) -> None:
+    import shutil
+
+    landing = simulate_small(tmp_path / "landing")
+    paths = EqsPathsResource(home=str(tmp_path), landing=str(landing))
+    first = _tick(paths, None)
+    settled = _tick(paths, first.cursor)
+    day = _days(landing)[-1]
+    for table in landing.iterdir():
+        shutil.rmtree(table / f"date={day}", ignore_errors=True)
+    assert isinstance(_tick(paths, settled.cursor), dg.SkipReason)
+    logged = capfd.readouterr().err
+    assert f"date={day} is gone" in logged and f"eqs drop-date {day}" in logged
 
 
 def test_a_folder_without_a_partition_is_named_and_does_not_hold_back_the_others(
@@ -48,12 +138,11 @@ def test_a_folder_without_a_partition_is_named_and_does_not_hold_back_the_others
         (landing / "orders" / folder).mkdir()
     paths = EqsPathsResource(home=str(tmp_path), landing=str(landing))
     first = _tick(paths, None)
-    requested = {(r.job_name, r.partition_key) for r in first.run_requests}
-    assert requested == {(REFERENCE_JOB, None), *((DAILY_JOB, d) for d in days)}
+    assert _requested(_tick(paths, first.cursor)) == {(DAILY_JOB, d) for d in days}
     logged = capfd.readouterr().err  # the sensor's log (the tick's log in the UI)
     assert "date=2024-01-06 ignored: 2024-01-06 is a Saturday" in logged
     assert "date=garbage ignored: not a YYYY-MM-DD date" in logged
-    assert isinstance(_tick(paths, first.cursor), dg.SkipReason)
+    assert isinstance(_tick(paths, _tick(paths, first.cursor).cursor), dg.SkipReason)
 
 
 def test_sensor_skips_while_the_landing_directory_is_missing(tmp_path: Path) -> None:

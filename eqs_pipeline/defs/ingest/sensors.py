@@ -1,10 +1,12 @@
 """Watch the landing directory: a new or changed trade-date folder requests its partition.
 
 The cursor maps each trade date (over the `<table>/date=YYYY-MM-DD` folders of every dated
-table) to a fingerprint of its files (names, sizes, modification times), so a late or corrected
-file re-runs exactly its trade date, and a change to the instruments files re-stages the
-reference data first. A tick lists the whole landing once (on object storage one paginated
-LIST of the prefix, not one per folder), so it stays cheap with years of dates landed.
+table) to a fingerprint of its files (table folder, name, size, modification time), so a late,
+corrected or moved file re-runs exactly its trade date. A change to the instruments files
+requests the reference run alone: the trade dates wait (they stay out of the cursor) until that
+run has succeeded, so that no date is staged against missing or outdated reference data. A tick
+lists the whole landing once (on object storage one paginated LIST of the prefix, not one per
+folder), so it stays cheap with years of dates landed.
 """
 
 import json
@@ -12,31 +14,55 @@ from collections import defaultdict
 from datetime import date
 
 import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG
 
 from eqs_pipeline.contract import DATED_TABLES
+from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY
 from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, daily_job, reference_job
 from eqs_pipeline.defs.partitions import not_a_partition
 from eqs_pipeline.defs.resources import EqsPathsResource
 from eqs_pipeline.ingest.layout import DATE_PREFIX, is_hidden, landing_exists
 from eqs_pipeline.ingest.store import Entry, walk
 
+_WAITING = {
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.MANAGED,
+    dg.DagsterRunStatus.CANCELING,
+}
 
-def _fingerprint(files: list[Entry]) -> str:
-    return json.dumps(sorted((f.name.rsplit("/", 1)[-1], f.size, f.mtime_ns) for f in files))
+
+def _fingerprint(files: list[tuple[str, Entry]], *, with_table: bool = True) -> str:
+    """The files' (table/name, size, mtime), sorted. `with_table=False` is the print cursors
+    held before 2026-11-24 (base names only: a file moved to another table went unseen)."""
+    return json.dumps(
+        sorted(
+            (f"{table}/{name}" if with_table else name, f.size, f.mtime_ns)
+            for table, f in files
+            for name in [f.name.rsplit("/", 1)[-1]]
+        )
+    )
+
+
+def _landed(landing: str) -> dict[str, list[tuple[str, Entry]]]:
+    """(table, file) per trade date (over all dated tables) and for `instruments`."""
+    found: defaultdict[str, list[tuple[str, Entry]]] = defaultdict(list)
+    for entry in walk(landing):
+        parts = entry.name.split("/")
+        if parts[0] in DATED_TABLES and len(parts) in (2, 3) and parts[1].startswith(DATE_PREFIX):
+            files = found[parts[1].removeprefix(DATE_PREFIX)]  # an empty folder counts too
+            if len(parts) == 3:
+                files.append((parts[0], entry))
+        elif parts[0] == "instruments" and len(parts) == 2 and not is_hidden(parts[1]):
+            found["instruments"].append((parts[0], entry))
+    return found
 
 
 def landing_fingerprints(landing: str) -> dict[str, str]:
     """Fingerprint per trade date (over all dated tables) and for `instruments`."""
-    prints: defaultdict[str, list[Entry]] = defaultdict(list)
-    for entry in walk(landing):
-        parts = entry.name.split("/")
-        if parts[0] in DATED_TABLES and len(parts) in (2, 3) and parts[1].startswith(DATE_PREFIX):
-            files = prints[parts[1].removeprefix(DATE_PREFIX)]  # an empty folder counts too
-            if len(parts) == 3:
-                files.append(entry)
-        elif parts[0] == "instruments" and len(parts) == 2 and not is_hidden(parts[1]):
-            prints["instruments"].append(entry)
-    return {key: _fingerprint(files) for key, files in prints.items()}
+    return {key: _fingerprint(files) for key, files in _landed(landing).items()}
 
 
 def _unusable(key: str) -> str | None:
@@ -52,29 +78,75 @@ def _unusable(key: str) -> str | None:
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def landing_sensor(context: dg.SensorEvaluationContext, paths: EqsPathsResource):
-    """Request the partitions whose landed files are new or changed since the last tick."""
+    """Request the partitions whose landed files are new or changed since the last tick; the
+    reference data first when its files changed (see the module docstring)."""
     landing = paths.landing_root
     if not landing_exists(landing):
         return dg.SkipReason(f"landing directory {landing} does not exist yet")
     seen = json.loads(context.cursor) if context.cursor else {}
-    current = landing_fingerprints(landing)
+    landed = _landed(landing)
     # A folder with no partition (a weekend, say) is named every tick and left out, so that
     # it neither fails the tick nor holds back the dates landed beside it.
-    for key in sorted(current):
+    for key in sorted(landed):
         problem = key != "instruments" and _unusable(key)
         if problem:
             context.log.warning(f"landing {landing}: {DATE_PREFIX}{key} ignored: {problem}")
-            del current[key]
-    changed = sorted(k for k, v in current.items() if seen.get(k) != v)
-    if not changed:
+            del landed[key]
+    current = {key: _fingerprint(files) for key, files in landed.items()}
+    # A cursor written before the table folder was part of the print still counts as seen.
+    unchanged = {
+        key
+        for key, files in landed.items()
+        if seen.get(key) in (current[key], _fingerprint(files, with_table=False))
+    }
+    for key in sorted(set(seen) - set(current)):
+        if key != "instruments":
+            context.log.warning(
+                f"landing {landing}: {DATE_PREFIX}{key} is gone; its rows stay in the lake and "
+                f"the warehouse until removed (`eqs drop-date {key}`)"
+            )
+    cursor = {key: current[key] for key in unchanged}
+    dates = sorted(k for k in current if k != "instruments" and k not in unchanged)
+    if "instruments" in current and "instruments" not in unchanged:
+        cursor["instruments"] = current["instruments"]
+        cursor |= {day: seen[day] for day in dates if day in seen}  # still changed next tick
+        request = dg.RunRequest(
+            run_key=f"instruments:{current['instruments']}", job_name=REFERENCE_JOB
+        )
+        if dates:
+            context.log.info(f"{len(dates)} trade date(s) wait for the reference run")
+        return dg.SensorResult(run_requests=[request], cursor=json.dumps(cursor))
+    if not dates:
         return dg.SkipReason("no new or changed landing files")
-    requests = []
-    if "instruments" in changed:
-        requests.append(
-            dg.RunRequest(run_key=f"instruments:{current['instruments']}", job_name=REFERENCE_JOB)
-        )
-    for day in (k for k in changed if k != "instruments"):
-        requests.append(
-            dg.RunRequest(run_key=f"{day}:{current[day]}", job_name=DAILY_JOB, partition_key=day)
-        )
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(current))
+    waiting = _reference_pending(context, current.get("instruments"))
+    if waiting:
+        return dg.SkipReason(f"{len(dates)} trade date(s) wait: {waiting}")
+    requests = [
+        dg.RunRequest(run_key=f"{day}:{current[day]}", job_name=DAILY_JOB, partition_key=day)
+        for day in dates
+    ]
+    cursor |= {day: current[day] for day in dates}
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
+
+
+def _reference_pending(context: dg.SensorEvaluationContext, instruments: str | None) -> str | None:
+    """Why the trade dates must wait for the reference run this sensor requested for the
+    current instruments files, or None: it succeeded, none was requested (the reference data
+    was staged another way), or staging/instruments has been materialized since it failed."""
+    if instruments is None:
+        return None
+    records = context.instance.get_run_records(
+        filters=dg.RunsFilter(tags={RUN_KEY_TAG: f"instruments:{instruments}"}), limit=1
+    )
+    if not records or records[0].dagster_run.status == dg.DagsterRunStatus.SUCCESS:
+        return None
+    run = records[0].dagster_run
+    if run.status in _WAITING:
+        return f"the reference run {run.run_id} is {run.status.value.lower()}"
+    latest = context.instance.get_latest_materialization_event(INSTRUMENTS_KEY)
+    if latest is not None and latest.timestamp > records[0].create_timestamp.timestamp():
+        return None
+    return (
+        f"the reference run {run.run_id} {run.status.value.lower()}: fix the instruments files "
+        "(a new version requests it again) or materialize staging/instruments by hand"
+    )
