@@ -71,3 +71,19 @@ def test_the_step_gives_what_the_functions_give_unprepared(built_warehouse):
     ).collect()
     assert fills.equals(lake.read(root, "quality.fill_quality", day))
     assert orders.equals(lake.read(root, "quality.order_quality", day))
+
+
+def test_order_quality_metadata_fill_rate_is_shares_filled_over_shares_ordered(
+    built_warehouse, tmp_path
+):
+    """As `eqs summary` reports it; it was the plain mean of the orders' fill rates."""
+    landing, warehouse, report = built_warehouse
+    shutil.copytree(warehouse.parent / "lake", tmp_path / "lake")
+    paths = EqsPathsResource(home=str(tmp_path), landing=str(landing), lake=str(tmp_path / "lake"))
+    day = report.trade_dates[0]
+    result = _materialize(paths, [ORDER_QUALITY_KEY], day.isoformat())
+    (event,) = result.get_asset_materialization_events()
+    figure = event.materialization.metadata["fill_rate"].value
+    orders = lake.read(paths.lake_root, "quality.order_quality", day)
+    assert figure == orders["filled_qty"].sum() / orders["order_qty"].sum()
+    assert figure != orders["fill_rate"].mean()

@@ -106,3 +106,26 @@ def test_eqs_venues_states_the_level_the_scorecard_was_computed_at(built) -> Non
     render(card.with_columns(ci_method=pl.lit(label)), console)
     text = console.export_text()
     assert "80% intervals" in text and "80% interval's half-width" in text and "95%" not in text
+
+
+def test_venue_events_before_any_scorecard_say_what_to_run(tmp_path: Path) -> None:
+    """Materialized alone on a warehouse without a scorecard: a Failure naming the asset to
+    materialize first, not DuckDB's "Table ... does not exist! Did you mean ...?"."""
+    import dagster as dg
+
+    from eqs_pipeline import warehouse
+    from eqs_pipeline.defs.resources import EqsPathsResource
+    from eqs_pipeline.defs.venues.assets import venue_performance_events
+
+    warehouse.connect(tmp_path / "warehouse.duckdb").close()
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [venue_performance_events],
+            resources={"paths": EqsPathsResource(home=str(tmp_path))},
+            instance=instance,
+            raise_on_error=False,
+        )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "materialize venue/venue_scorecard (job eqs_window) first" in message

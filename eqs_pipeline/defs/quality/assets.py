@@ -151,7 +151,8 @@ def quality(
                 frame, "implementation_shortfall_bps"
             ),
             "arrival_slippage_bps": _notional_weighted(frame, "arrival_slippage_bps"),
-            "fill_rate": frame["fill_rate"].mean(),
+            # Shares filled / shares ordered, as `eqs summary` reports it (not a mean of ratios).
+            "fill_rate": _ratio(frame["filled_qty"].sum(), frame["order_qty"].sum()),
             "mean_quality_score": frame["quality_score"].mean(),
             **{f"orders_{g}": float(n) for g, n in grades.iter_rows()},
         },
@@ -168,6 +169,10 @@ def _written(
     return dg.MaterializeResult(
         asset_key=key, metadata=frame_metadata(table, frame, figures), check_results=[check]
     )
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return float(numerator / denominator) if denominator else None
 
 
 def _notional_weighted(frame: pl.DataFrame, metric: str) -> float | None:

@@ -234,6 +234,11 @@ def venue_performance_events(paths: EqsPathsResource) -> dg.MaterializeResult:
     same window replaces that window's events."""
     emitted_at = datetime.now(UTC)
     with paths.connect() as con:
+        if not warehouse.table_exists(con, _table(SCORECARD_KEY)):
+            raise dg.Failure(
+                description=f"no {_table(SCORECARD_KEY)} in {paths.warehouse_path}: materialize "
+                "venue/venue_scorecard (job eqs_window) first"
+            )
         scorecard = warehouse.read_table(con, _table(SCORECARD_KEY))
         frame = build_events(
             scorecard.lazy(), pl.lit(emitted_at, pl.Datetime("us", "UTC"))
