@@ -22,6 +22,14 @@ def _tick(paths: EqsPathsResource, cursor: str | None, instance: dg.DagsterInsta
         return landing_sensor(context)
 
 
+def _skipped(result) -> str | None:
+    """The tick's skip message, None when it requested runs."""
+    if isinstance(result, dg.SkipReason):
+        return result.skip_message
+    assert not result.run_requests or result.skip_reason is None
+    return None if result.run_requests else result.skip_reason.skip_message
+
+
 def _requested(result) -> set[tuple[str, str | None]]:
     return {(r.job_name, r.partition_key) for r in result.run_requests}
 
@@ -42,7 +50,7 @@ def test_sensor_requests_new_then_only_changed_dates(tmp_path: Path) -> None:
     assert _requested(dates) == {(DAILY_JOB, d) for d in days}
 
     quiet = _tick(paths, dates.cursor)
-    assert isinstance(quiet, dg.SkipReason)
+    assert _skipped(quiet) == "no new or changed landing files"
 
     late = landing / "executions" / f"date={days[1]}" / "part-0.parquet"
     stat = late.stat()
@@ -71,13 +79,11 @@ def test_dates_wait_for_the_reference_run_the_sensor_requested(tmp_path: Path) -
     (request,) = first.run_requests
     run = _reference_run(instance, request.run_key, dg.DagsterRunStatus.STARTED)
     waiting = _tick(paths, first.cursor, instance)
-    assert isinstance(waiting, dg.SkipReason)
-    assert f"wait: the reference run {run.run_id} is started" in waiting.skip_message
+    assert f"wait: the reference run {run.run_id} is started" in _skipped(waiting)
     instance.delete_run(run.run_id)
     failed = _reference_run(instance, request.run_key, dg.DagsterRunStatus.FAILURE)
     held = _tick(paths, first.cursor, instance)
-    assert isinstance(held, dg.SkipReason)
-    assert f"{failed.run_id} failure: fix the instruments files" in held.skip_message
+    assert f"{failed.run_id} failure: fix the instruments files" in _skipped(held)
     instance.delete_run(failed.run_id)
     _reference_run(instance, request.run_key, dg.DagsterRunStatus.SUCCESS)
     go = _tick(paths, first.cursor, instance)
@@ -104,12 +110,14 @@ def test_a_cursor_of_the_previous_print_does_not_rerun_every_date(tmp_path: Path
     """Cursors written before the table folder joined the print: base names, sizes, mtimes."""
     import json
 
-    from eqs_pipeline.defs.ingest.sensors import _fingerprint, _landed
+    from eqs_pipeline.defs.ingest.sensors import _fingerprint, _landed, landing_fingerprints
 
     landing = simulate_small(tmp_path / "landing")
     paths = EqsPathsResource(home=str(tmp_path), landing=str(landing))
     legacy = {k: _fingerprint(f, with_table=False) for k, f in _landed(str(landing)).items()}
-    assert isinstance(_tick(paths, json.dumps(legacy)), dg.SkipReason)
+    migrated = _tick(paths, json.dumps(legacy))
+    assert _skipped(migrated) == "no new or changed landing files"
+    assert json.loads(migrated.cursor) == landing_fingerprints(str(landing))  # rewritten
 
 
 def test_a_date_gone_from_the_landing_is_named(tmp_path: Path, capfd) -> None:
@@ -122,9 +130,12 @@ def test_a_date_gone_from_the_landing_is_named(tmp_path: Path, capfd) -> None:
     day = _days(landing)[-1]
     for table in landing.iterdir():
         shutil.rmtree(table / f"date={day}", ignore_errors=True)
-    assert isinstance(_tick(paths, settled.cursor), dg.SkipReason)
+    gone = _tick(paths, settled.cursor)
+    assert _skipped(gone) == "no new or changed landing files"
     logged = capfd.readouterr().err
     assert f"date={day} is gone" in logged and f"eqs drop-date {day}" in logged
+    _tick(paths, gone.cursor)  # named once: the cursor forgets it
+    assert "is gone" not in capfd.readouterr().err
 
 
 def test_a_folder_without_a_partition_is_named_and_does_not_hold_back_the_others(
@@ -142,12 +153,12 @@ def test_a_folder_without_a_partition_is_named_and_does_not_hold_back_the_others
     logged = capfd.readouterr().err  # the sensor's log (the tick's log in the UI)
     assert "date=2024-01-06 ignored: 2024-01-06 is a Saturday" in logged
     assert "date=garbage ignored: not a YYYY-MM-DD date" in logged
-    assert isinstance(_tick(paths, _tick(paths, first.cursor).cursor), dg.SkipReason)
+    assert _skipped(_tick(paths, _tick(paths, first.cursor).cursor))
 
 
 def test_sensor_skips_while_the_landing_directory_is_missing(tmp_path: Path) -> None:
     paths = EqsPathsResource(home=str(tmp_path), landing=str(tmp_path / "none"))
-    assert isinstance(_tick(paths, None), dg.SkipReason)
+    assert "does not exist yet" in _skipped(_tick(paths, None))
 
 
 def test_schedule_materializes_the_new_york_trade_date_of_its_tick() -> None:

@@ -105,22 +105,27 @@ def landing_sensor(context: dg.SensorEvaluationContext, paths: EqsPathsResource)
                 f"landing {landing}: {DATE_PREFIX}{key} is gone; its rows stay in the lake and "
                 f"the warehouse until removed (`eqs drop-date {key}`)"
             )
+    # The cursor moves on every tick (a gone date is named once, an old-style print is
+    # rewritten), except for the dates that are not requested yet: they keep their old print.
     cursor = {key: current[key] for key in unchanged}
     dates = sorted(k for k in current if k != "instruments" and k not in unchanged)
+    held = {day: seen[day] for day in dates if day in seen}
     if "instruments" in current and "instruments" not in unchanged:
-        cursor["instruments"] = current["instruments"]
-        cursor |= {day: seen[day] for day in dates if day in seen}  # still changed next tick
+        if dates:
+            context.log.info(f"{len(dates)} trade date(s) wait for the reference run")
         request = dg.RunRequest(
             run_key=f"instruments:{current['instruments']}", job_name=REFERENCE_JOB
         )
-        if dates:
-            context.log.info(f"{len(dates)} trade date(s) wait for the reference run")
+        cursor |= {"instruments": current["instruments"], **held}
         return dg.SensorResult(run_requests=[request], cursor=json.dumps(cursor))
-    if not dates:
-        return dg.SkipReason("no new or changed landing files")
-    waiting = _reference_pending(context, current.get("instruments"))
-    if waiting:
-        return dg.SkipReason(f"{len(dates)} trade date(s) wait: {waiting}")
+    waiting = _reference_pending(context, current.get("instruments")) if dates else None
+    if not dates or waiting:
+        reason = (
+            f"{len(dates)} trade date(s) wait: {waiting}"
+            if dates
+            else "no new or changed landing files"
+        )
+        return dg.SensorResult(skip_reason=reason, cursor=json.dumps(cursor | held))
     requests = [
         dg.RunRequest(run_key=f"{day}:{current[day]}", job_name=DAILY_JOB, partition_key=day)
         for day in dates
