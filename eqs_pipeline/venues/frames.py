@@ -96,7 +96,8 @@ def order_buckets(order_quality: pl.LazyFrame, settings: VenueSettings) -> pl.La
 
 
 def _order_cluster() -> pl.Expr:
-    """The cluster of an order (`cluster = "order"`): its order_id within its trade date."""
+    """The cluster of an order (`cluster = "order"`) over several dates: its order_id within
+    its trade date (within one date, the order_id alone)."""
     return pl.concat_str(pl.col("trade_date").cast(pl.String), pl.col("order_id"), separator="|")
 
 
@@ -161,21 +162,26 @@ def venue_frames(
 
     The inputs may span several trade dates, and ids are unique per trade date only
     (docs/INGESTION.md): a child order is (trade_date, child_id), an order (trade_date,
-    order_id), and every join and cluster uses both. One hash join of the fills' (trade_date,
+    order_id), and every join and cluster uses both (within one date the ids alone, which is
+    the same and cheaper: the daily path). One hash join of the fills' (trade_date,
     child_id) to the child orders serves both frames: it gives each fill its child's row (hence
     sent_ts) and each child the sum of its fills' quantities.
     """
     settings = settings or VenueSettings()
     fills = fill_quality.lazy().collect()
     children = child_orders.lazy().collect()
-    buckets = order_buckets(order_quality.lazy(), settings)
-    if settings.cluster == "order":
-        buckets = buckets.with_columns(cluster=_order_cluster())
-    buckets = buckets.collect()
+    buckets = order_buckets(order_quality.lazy(), settings).collect()
     # Within one trade date the ids alone are keys (the daily path: one column to join on).
     one_date = _one_date(fills, children, buckets)
     child_key = CHILD_KEY[1:] if one_date else CHILD_KEY
     order_key = ORDER_KEY[1:] if one_date else ORDER_KEY
+    if settings.cluster == "symbol_day":
+        cluster = {"cluster": _symbol_day_cluster()}
+    elif one_date:  # the order_id is the order: no label to build and carry through the join
+        cluster = {"cluster": pl.col("order_id")}
+    else:  # an order is its id within its date, labelled once per order, joined with buckets
+        buckets = buckets.with_columns(cluster=_order_cluster())
+        cluster = {}
     row = (
         fills.select(child_key)
         .join(
@@ -198,7 +204,6 @@ def venue_frames(
         minlength=children.height,
     )
     markout = f"markout_{settings.all_in_horizon_s}s_bps"
-    cluster = {} if settings.cluster == "order" else {"cluster": _symbol_day_cluster()}
     fill_rows = (
         fills.with_columns(
             children["sent_ts"].gather(row),
