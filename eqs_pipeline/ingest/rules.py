@@ -289,7 +289,7 @@ def _executions(
 ) -> pl.DataFrame:
     order_cols = {"symbol": "__o_symbol", "arrival_ts": "__o_arrival", "order_qty": "__o_qty"}
     df = _lookup(df, good_orders, "order_id", order_cols)
-    df = _lookup(df, good_children, "child_id", {"order_id": "__c_order_id"})
+    df = _lookup(df, good_children, "child_id", {"order_id": "__c_order_id", "qty": "__c_qty"})
     df = df.with_columns(_prevailing_mid(df, good_quotes).alias("__mid"))
     deviation = (pl.col("price") - pl.col("__mid")).abs() / pl.col("__mid")
     df = df.with_columns(
@@ -301,17 +301,30 @@ def _executions(
         _flag("bad_print", deviation > settings.max_price_deviation),
     )
     ok = ~_is_bad(df)
-    filled = (
-        pl.when(ok)
-        .then(pl.col("qty"))
-        .otherwise(0.0)
-        .cum_sum()
-        .over("order_id", order_by=["exec_ts", "exec_id"])
+
+    def filled(key: str) -> pl.Expr:  # cumulative good quantity per key, in fill order
+        good = pl.when(ok).then(pl.col("qty")).otherwise(0.0)
+        return good.cum_sum().over(key, order_by=["exec_ts", "exec_id"])
+
+    tolerance = 1 + OVERFILL_RELATIVE_TOLERANCE
+    df = df.with_columns(
+        _flag("overfill", ok & (filled("order_id") > pl.col("__o_qty") * tolerance)),
+        # The venue's fill rate (executed / routed) is only meaningful if a child order's fills
+        # never exceed what was routed to it.
+        _flag(
+            "child_overfill",
+            ok
+            & pl.col("child_id").is_not_null()
+            & (filled("child_id") > pl.col("__c_qty") * tolerance),
+        ),
     )
-    limit = pl.col("__o_qty") * (1 + OVERFILL_RELATIVE_TOLERANCE)
-    df = df.with_columns(_flag("overfill", ok & (filled > limit)))
     return df.drop(
-        *order_cols.values(), "__mid", "__c_order_id", "__found_order_id", "__found_child_id"
+        *order_cols.values(),
+        "__mid",
+        "__c_order_id",
+        "__c_qty",
+        "__found_order_id",
+        "__found_child_id",
     )
 
 

@@ -101,7 +101,8 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("executions", {"price": 250.0}, ["bad_print"]),
     ("executions", {"price": 0.0}, ["non_positive:price", "bad_print"]),
     ("executions", {"liquidity_flag": "MAKER"}, ["unknown_value:liquidity_flag"]),
-    ("executions", {"qty": 600.0}, ["overfill"]),
+    ("executions", {"qty": 600.0}, ["overfill", "child_overfill"]),  # O1 and C1
+    ("executions", {"qty": 400.0}, ["child_overfill"]),  # C1: 300 + 400 > 600; O1: 900 <= 1000
     ("executions", {"exec_ts": None}, ["missing:exec_ts"]),
     ("quotes", {"bid_px": 190.01}, ["crossed_quote"]),
     ("quotes", {"bid_sz": 0.0}, ["non_positive:bid_sz"]),
