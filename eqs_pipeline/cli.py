@@ -222,8 +222,9 @@ def import_lobster_command(zips: tuple[Path, ...], out: Path) -> None:
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def drop_date(day: date, warehouse: Path, lake: str | None, exports: str | None, yes: bool):
-    """Remove one trade date from the warehouse, the lake and the exports (a date landed by
-    mistake and since moved: re-running it cannot clear it, it has no landed files)."""
+    """Remove one trade date from the daily warehouse tables, the lake and its event export (a
+    date landed by mistake and since moved: re-running it cannot clear it, it has no landed
+    files). The window tables keep it until the window job runs again."""
     from eqs_pipeline.runner import drop_trade_date
 
     if not warehouse.is_file():

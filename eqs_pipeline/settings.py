@@ -49,8 +49,8 @@ class CostModelSettings:
 class ScoreSettings:
     """quality_score = 100 * (w_cost * cost + w_fill * fill + w_speed * speed) / (sum of weights).
 
-    cost  = 1 / (1 + exp((IS_bps - expected_cost_bps) / scale)), scale = max(expected, floor)
-    fill  = fill_rate
+    cost  = 1 / (1 + exp((IS_bps - expected_cost_bps) / scale)), scale = max(|expected|, floor)
+    fill  = clip(fill_rate, 0, 1)
     speed = exp(-time_to_first_fill_s / speed_tau_s) (0 when nothing filled)
     A component that cannot be computed (no arrival quote) drops out and the others are
     re-weighted. Grades: score >= excellent -> excellent, >= good -> good, >= average -> average,

@@ -74,7 +74,8 @@ def prepare_fills(
     )
     if attributes.height != fills.height:
         raise ValueError(
-            "orders holds an order_id more than once; the staging layer keeps it unique"
+            "orders holds an order_id more than once: staging keeps it unique within a trade "
+            "date; call fill_quality one trade date at a time when ids repeat across dates"
         )
     fills = (
         fills.hstack(attributes.drop("order_id"))
@@ -97,7 +98,8 @@ def fill_quality(
     """Score every fill against the NBBO.
 
     executions, orders and quotes are staged contract tables of one or more trade dates (quotes
-    of a date serve that date's fills). `prepared_quotes` (from `prepare_quotes`) lets a caller
+    of a date serve that date's fills; over several dates the order ids must be distinct, as
+    fills join their orders on order_id alone). `prepared_quotes` (from `prepare_quotes`) lets a caller
     that also computes order quality share one preparation of the quotes; `prepared_fills`
     (from `prepare_fills` of the same executions and orders) lets it prepare the fills
     meanwhile. The frames are collected here (the as-of look-ups are binary searches
