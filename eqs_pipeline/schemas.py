@@ -3,8 +3,13 @@
 The staging schemas are built from the landing contract (`eqs_pipeline.contract`), so column
 types, required columns, allowed values, positivity and keys cannot drift from the readers. They
 also carry the single-row rules of ingestion as dataframe-level checks named after the
-quarantine reason codes (`crossed_quote`, `limit_without_price`, ...); rules that need other rows
-or tables (unknown orders, bad prints, overfills) are enforced by `eqs_pipeline.ingest` only.
+quarantine reason codes (`crossed_quote`, `limit_without_price`, ...), and every float column
+checks that it holds no NaN or infinity (`finite`: bad values, quarantined); rules that need other
+rows or tables (unknown orders, bad prints, overfills) are enforced by `eqs_pipeline.ingest` only.
+
+The quality schemas declare every column docs/METRICS.md says is never null as non-nullable and
+check the row rules it defines: the quote-based fill metrics are null exactly when `null_reason`
+says why, `side_sign` follows `side`, and `status` follows filled_qty vs order_qty.
 
 `SCHEMAS` maps a warehouse table name (`staging.orders`, ...) to its schema; the Dagster layer
 builds one blocking asset check per entry with `validate_frame`. Schemas of later steps are
@@ -19,7 +24,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from eqs_pipeline.contract import CONTRACT, Column
+from eqs_pipeline.contract import CONTRACT, TS, Column
+from eqs_pipeline.settings import HORIZONS_S
 
 
 def _row_check(name: str, description: str, ok: pl.Expr) -> pa.Check:
@@ -64,8 +70,19 @@ ROW_CHECKS: dict[str, list[pa.Check]] = {
 }
 
 
+def _finite() -> pa.Check:
+    """A float column holds no NaN and no infinity (nulls are the nullable columns' business)."""
+    return pa.Check(
+        lambda data: data.lazyframe.select(pl.col(data.key).is_finite().fill_null(True)),
+        name="finite",
+        description="no NaN or infinity (INGESTION.md: they are bad values, quarantined)",
+    )
+
+
 def _column(col: Column) -> pa.Column:
     checks = []
+    if col.dtype == pl.Float64:
+        checks.append(_finite())
     if col.positive:
         checks.append(pa.Check.gt(0))
     if col.allowed:
@@ -149,6 +166,8 @@ def validate_frame(
 # --- quality layer --------------------------------------------------------------------------
 
 _BPS_TOLERANCE = 1e-6
+# docs/METRICS.md, `status`: an order is filled when Q >= S within this relative tolerance.
+_FILLED_TOLERANCE = 1e-9
 
 
 def _decomposition_check(h: int) -> pa.Check:
@@ -165,15 +184,66 @@ def _decomposition_check(h: int) -> pa.Check:
     )
 
 
+def _carried(table: str, *names: str) -> dict[str, pa.Column]:
+    """Contract columns a quality table carries: never null where the contract requires them
+    (staging holds no row without them, and fills of unknown orders are quarantined).
+
+    Timestamps are checked for nulls only: the warehouse reads them back as "Etc/UTC", an alias
+    of the contract's "UTC" that a dtype check would refuse."""
+    columns = {}
+    for name in names:
+        col = CONTRACT[table].column(name)
+        checks = [pa.Check.isin(list(col.allowed))] if col.allowed else []
+        dtype = None if col.dtype == TS else col.dtype
+        columns[name] = pa.Column(dtype, checks, nullable=not col.required)
+    return columns
+
+
+_SIDE_SIGN = pa.Column(pl.Int8, pa.Check.isin([1, -1]), nullable=False)
+
+
+def _side_sign_check() -> pa.Check:
+    return _row_check(
+        "side_sign_matches_side",
+        "side_sign is +1 for BUY and -1 for SELL and SELL_SHORT (docs/METRICS.md, D)",
+        pl.when(pl.col("side") == "BUY")
+        .then(pl.col("side_sign") == 1)
+        .when(pl.col("side").is_in(["SELL", "SELL_SHORT"]))
+        .then(pl.col("side_sign") == -1),
+    )
+
+
+# The fill metrics that need the prevailing quote (docs/METRICS.md, "null when: no prior
+# quote"); spread_capture is also null for a locked quote and the markouts and mids at t + h need
+# only a quote by t + h, so neither is listed.
+FILL_QUOTE_METRICS: tuple[str, ...] = (
+    "quote_ts",
+    "nbb",
+    "nbo",
+    "nbb_size",
+    "nbo_size",
+    "mid",
+    "quoted_spread_bps",
+    "effective_spread_bps",
+    "price_improvement_bps",
+    "quote_position",
+    *[f"{k}_{h}s_bps" for h in HORIZONS_S for k in ("realized_spread", "price_impact")],
+)
+
+_NO_QUOTE = pl.col("null_reason").is_not_null()
+_PI = pl.col("price_improvement_bps")
+
 FILL_QUALITY = pa.DataFrameSchema(
     {
         "exec_id": pa.Column(pl.String, nullable=False),
         "trade_date": pa.Column(pl.Date, nullable=False),
         "order_id": pa.Column(pl.String, nullable=False),
-        "side": pa.Column(pl.String, pa.Check.isin(["BUY", "SELL", "SELL_SHORT"])),
-        "side_sign": pa.Column(pl.Int8, pa.Check.isin([1, -1]), nullable=False),
+        **_carried("executions", "child_id", "symbol", "venue", "liquidity_flag", "exec_ts"),
+        **_carried("orders", "side", "algo", "broker", "trader", "urgency"),
+        "side_sign": _SIDE_SIGN,
         "qty": pa.Column(pl.Float64, pa.Check.gt(0), nullable=False),
         "price": pa.Column(pl.Float64, pa.Check.gt(0), nullable=False),
+        "notional": pa.Column(pl.Float64, pa.Check.gt(0), nullable=False),
         "mid": pa.Column(pl.Float64, pa.Check.gt(0), nullable=True),
         "quoted_spread_bps": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
         "quote_position": pa.Column(
@@ -189,26 +259,82 @@ FILL_QUALITY = pa.DataFrameSchema(
         ),
         _row_check(
             "null_reason_iff_no_quote",
-            "quote-based metrics are null exactly when the row says why",
-            pl.col("mid").is_null() == pl.col("null_reason").is_not_null(),
+            "the quote-based metrics (" + ", ".join(FILL_QUOTE_METRICS) + ") are all null "
+            "exactly when null_reason says why",
+            pl.all_horizontal([pl.col(c).is_null() == _NO_QUOTE for c in FILL_QUOTE_METRICS]),
         ),
-        *[_decomposition_check(h) for h in (1, 5, 15, 60, 300)],
+        _row_check(
+            "spread_capture_null_iff_no_quote_or_locked",
+            "spread_capture is null exactly when there is no prior quote or it is locked",
+            pl.col("spread_capture").is_null() == (_NO_QUOTE | (pl.col("nbb") == pl.col("nbo"))),
+        ),
+        _row_check(
+            "quote_position_matches_price_improvement",
+            "quote_position is improved / at_quote / outside as price_improvement_bps is > / = / "
+            "< 0",
+            pl.col("quote_position")
+            == pl.when(_PI > 0)
+            .then(pl.lit("improved"))
+            .when(_PI == 0)
+            .then(pl.lit("at_quote"))
+            .when(_PI < 0)
+            .then(pl.lit("outside")),
+        ),
+        _side_sign_check(),
+        *[_decomposition_check(h) for h in HORIZONS_S],
     ],
     unique=["exec_id"],
     name="quality.fill_quality",
     description="One row per fill with every fill-level metric.",
 )
 
+
+def _status_check() -> pa.Check:
+    filled, size = pl.col("filled_qty"), pl.col("order_qty")
+    return _row_check(
+        "status_matches_filled_qty",
+        "status is unfilled if filled_qty = 0, filled if filled_qty >= order_qty (within "
+        f"{_FILLED_TOLERANCE:g}), else partial (docs/METRICS.md)",
+        pl.col("status")
+        == pl.when(filled <= 0)
+        .then(pl.lit("unfilled"))
+        .when(filled >= size * (1 - _FILLED_TOLERANCE))
+        .then(pl.lit("filled"))
+        .otherwise(pl.lit("partial")),
+    )
+
+
 ORDER_QUALITY = pa.DataFrameSchema(
     {
         "order_id": pa.Column(pl.String, nullable=False),
         "trade_date": pa.Column(pl.Date, nullable=False),
+        **_carried(
+            "orders",
+            "symbol",
+            "side",
+            "order_type",
+            "algo",
+            "urgency",
+            "broker",
+            "trader",
+            "account",
+            "arrival_ts",
+            "decision_ts",
+            "end_ts",
+        ),
+        "side_sign": _SIDE_SIGN,
         "order_qty": pa.Column(pl.Float64, pa.Check.gt(0), nullable=False),
         "filled_qty": pa.Column(pl.Float64, pa.Check.ge(0), nullable=False),
+        "fill_count": pa.Column(pl.Int64, pa.Check.ge(0), nullable=False),
+        "venue_count": pa.Column(pl.Int64, pa.Check.ge(0), nullable=False),
         # Overfills are quarantined at ingestion, so no order can be more than filled.
         "fill_rate": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0 + 1e-9), nullable=False),
-        "status": pa.Column(pl.String, pa.Check.isin(["filled", "partial", "unfilled"])),
+        "fees": pa.Column(pl.Float64, nullable=False),
+        "status": pa.Column(
+            pl.String, pa.Check.isin(["filled", "partial", "unfilled"]), nullable=False
+        ),
         "participation_rate": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
+        "daily_volatility": pa.Column(pl.Float64, pa.Check.ge(0), nullable=False),
         "quality_score": pa.Column(pl.Float64, pa.Check.in_range(0.0, 100.0), nullable=False),
         "quality_grade": pa.Column(
             pl.String, pa.Check.isin(["excellent", "good", "average", "poor"]), nullable=False
@@ -225,6 +351,8 @@ ORDER_QUALITY = pa.DataFrameSchema(
             "the order's interval is not reversed",
             pl.col("order_end_ts") >= pl.col("arrival_ts"),
         ),
+        _status_check(),
+        _side_sign_check(),
     ],
     unique=["order_id"],
     name="quality.order_quality",

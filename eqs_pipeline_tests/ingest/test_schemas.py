@@ -1,4 +1,5 @@
-"""The pandera schemas accept what ingestion stages and reject what it would quarantine."""
+"""The pandera schemas accept what ingestion stages and reject what it would quarantine; the
+quality schemas accept the pipeline's output and reject what docs/METRICS.md rules out."""
 
 from __future__ import annotations
 
@@ -6,8 +7,17 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.contract import CONTRACT
-from eqs_pipeline.schemas import QUARANTINE, SCHEMAS, STAGING, validate_frame
-from eqs_pipeline_tests.ingest.builders import extra_row, good_rows, ingest_day
+from eqs_pipeline.ingest import read_table, validate_instruments
+from eqs_pipeline.schemas import (
+    FILL_QUALITY,
+    FILL_QUOTE_METRICS,
+    ORDER_QUALITY,
+    QUARANTINE,
+    SCHEMAS,
+    STAGING,
+    validate_frame,
+)
+from eqs_pipeline_tests.ingest.builders import DAY, at, extra_row, good_rows, ingest_day, land
 from eqs_pipeline_tests.ingest.test_rules import CASES
 
 
@@ -86,3 +96,249 @@ def test_validate_frame_truncates(staged):
     broken = staged["quotes"].with_columns(bid_sz=pl.lit(-1.0), ask_sz=pl.lit(-1.0))
     assert len(validate_frame(STAGING["quotes"], broken)) == 2 * broken.height
     assert len(validate_frame(STAGING["quotes"], broken, max_cases=1)) == 1
+
+
+# --- NaN and infinities (docs/INGESTION.md: bad values, quarantined) -----------------------------
+
+
+def test_every_float_contract_column_checks_finiteness():
+    for table, contract in CONTRACT.items():
+        for col in contract.columns:
+            checks = [c.name for c in STAGING[table].columns[col.name].checks]
+            assert ("finite" in checks) == (col.dtype == pl.Float64), (table, col.name)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_the_staging_schemas_reject_nan_and_infinities(staged, value):
+    for table, contract in CONTRACT.items():
+        if table == "instruments":
+            continue
+        for col in contract.columns:
+            if col.dtype != pl.Float64:
+                continue
+            broken = staged[table].with_columns(pl.lit(value).alias(col.name))
+            assert (col.name, "finite") in _checks(validate_frame(STAGING[table], broken)), (
+                table,
+                col.name,
+            )
+
+
+def test_the_reviewers_infinite_quote_is_rejected(staged):
+    broken = staged["quotes"].with_columns(ask_px=pl.lit(float("inf")), ask_sz=pl.lit(float("inf")))
+    assert _checks(validate_frame(STAGING["quotes"], broken)) == {
+        ("ask_px", "finite"),
+        ("ask_sz", "finite"),
+    }
+
+
+def test_nullable_float_columns_still_accept_nulls(staged):
+    for table, column in (("orders", "target_participation"), ("executions", "fee")):
+        cleared = staged[table].with_columns(pl.lit(None, pl.Float64).alias(column))
+        assert validate_frame(STAGING[table], cleared) == [], table
+
+
+# --- quality tables: never-null columns and row rules (docs/METRICS.md) --------------------------
+
+
+@pytest.fixture(scope="module")
+def quality_output(built_warehouse) -> dict[str, pl.DataFrame]:
+    """quality.fill_quality and quality.order_quality of the small simulated pipeline run."""
+    import duckdb
+
+    _, warehouse, _ = built_warehouse
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {
+            name: con.execute(f"select * from quality.{name} order by all").pl()
+            for name in ("fill_quality", "order_quality")
+        }
+
+
+def test_the_pipelines_quality_output_passes_the_schemas(quality_output):
+    fq, oq = quality_output["fill_quality"], quality_output["order_quality"]
+    assert fq.height > 0 and oq.height > 0
+    assert set(oq["status"]) == {"filled", "partial", "unfilled"}
+    assert set(fq["side"]) >= {"BUY", "SELL"}
+    assert validate_frame(FILL_QUALITY, fq) == []
+    assert validate_frame(ORDER_QUALITY, oq) == []
+
+
+def _quoted(fq: pl.DataFrame) -> pl.Expr:
+    assert fq["mid"].is_not_null().any()
+    return pl.col("mid").is_not_null()
+
+
+ORDER_CASES = [
+    *[
+        (pl.lit(None, dtype).alias(col), {(col, "not_nullable")})
+        for col, dtype in (
+            ("fill_count", pl.Int64),
+            ("venue_count", pl.Int64),
+            ("fees", pl.Float64),
+            ("daily_volatility", pl.Float64),
+            ("symbol", pl.String),
+            ("broker", pl.String),
+        )
+    ],
+    (pl.lit("filled").alias("status"), {("quality.order_quality", "status_matches_filled_qty")}),
+    (
+        (-pl.col("side_sign")).cast(pl.Int8).alias("side_sign"),
+        {("quality.order_quality", "side_sign_matches_side")},
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), ORDER_CASES)
+def test_order_quality_rejects(quality_output, change, expected):
+    broken = quality_output["order_quality"].with_columns(change)
+    assert expected <= _checks(validate_frame(ORDER_QUALITY, broken))
+
+
+def test_status_keeps_the_documented_tolerance(quality_output):
+    oq = quality_output["order_quality"].filter(pl.col("status") == "filled")
+    # Short of the order quantity by less than 1e-9 of it is still filled; by more, partial.
+    almost = oq.with_columns(filled_qty=pl.col("order_qty") * (1 - 1e-10))
+    assert validate_frame(ORDER_QUALITY, almost) == []
+    short = oq.with_columns(filled_qty=pl.col("order_qty") * (1 - 1e-8))
+    assert ("quality.order_quality", "status_matches_filled_qty") in _checks(
+        validate_frame(ORDER_QUALITY, short)
+    )
+
+
+FILL_CASES = [
+    (pl.lit(None, pl.Float64).alias("notional"), {("notional", "not_nullable")}),
+    (pl.lit(None, pl.String).alias("venue"), {("venue", "not_nullable")}),
+    (
+        (-pl.col("side_sign")).cast(pl.Int8).alias("side_sign"),
+        {("quality.fill_quality", "side_sign_matches_side")},
+    ),
+    (
+        pl.lit("improved").alias("quote_position"),
+        {("quality.fill_quality", "quote_position_matches_price_improvement")},
+    ),
+    (
+        pl.lit("no_prior_quote").alias("null_reason"),
+        {("quality.fill_quality", "null_reason_iff_no_quote")},
+    ),
+    (
+        pl.lit(None, pl.Float64).alias("spread_capture"),
+        {("quality.fill_quality", "spread_capture_null_iff_no_quote_or_locked")},
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), FILL_CASES)
+def test_fill_quality_rejects(quality_output, change, expected):
+    broken = quality_output["fill_quality"].with_columns(change)
+    assert expected <= _checks(validate_frame(FILL_QUALITY, broken))
+
+
+def test_fills_with_a_quote_but_no_quote_metrics_are_rejected(quality_output):
+    """The reviewer's frame: every quote metric but the mid nulled, null_reason not set."""
+    fq = quality_output["fill_quality"]
+    q = _quoted(fq)
+    metrics = [
+        "effective_spread_bps",
+        "price_improvement_bps",
+        "quoted_spread_bps",
+        "quote_position",
+    ]
+    metrics += [
+        f"{k}_{h}s_bps" for h in (1, 5, 15, 60, 300) for k in ("realized_spread", "price_impact")
+    ]
+    broken = fq.with_columns(pl.when(q).then(None).otherwise(pl.col(c)).alias(c) for c in metrics)
+    cases = validate_frame(FILL_QUALITY, broken)
+    iff = [c for c in cases if c["check"] == "null_reason_iff_no_quote"]
+    assert len(iff) == fq.filter(q).height
+
+
+@pytest.mark.parametrize("metric", FILL_QUOTE_METRICS)
+def test_each_quote_metric_is_null_exactly_when_null_reason_is_set(quality_output, metric):
+    fq = quality_output["fill_quality"].head(5)
+    broken = fq.with_columns(pl.lit(None, fq.schema[metric]).alias(metric))
+    assert ("quality.fill_quality", "null_reason_iff_no_quote") in _checks(
+        validate_frame(FILL_QUALITY, broken)
+    )
+
+
+def test_the_markouts_are_not_quote_metrics():
+    assert not any(c.startswith(("markout_", "mid_")) for c in FILL_QUOTE_METRICS)
+
+
+def test_fills_without_a_prior_quote_and_unfilled_orders_pass(tmp_path):
+    """The simulator's days have a quote before every fill; the engine's null rows pass too."""
+    from eqs_pipeline.metrics.fills import fill_quality
+    from eqs_pipeline.metrics.orders import order_quality
+
+    rows = good_rows()
+    early = {**rows["orders"][0], "order_id": "O4", "arrival_ts": at(14, 29), "end_ts": None}
+    rows["orders"] += [early, {**rows["orders"][1], "order_id": "O5"}]
+    rows["executions"].append(
+        {**rows["executions"][1], "exec_id": "E9", "order_id": "O4", "exec_ts": at(14, 29, 30)}
+    )
+    result = ingest_day(tmp_path, rows)
+    assert result.quarantine.height == 0
+    s = result.staged
+    instruments = validate_instruments(
+        read_table(tmp_path, "instruments", None), landing=tmp_path
+    ).staged["instruments"]
+    fq = fill_quality(s["executions"], s["quotes"], s["orders"]).collect()
+    oq = order_quality(s["orders"], fq, s["quotes"], s["market_trades"], instruments).collect()
+    assert fq.filter(pl.col("exec_id") == "E9")["null_reason"].to_list() == ["no_prior_quote"]
+    assert "no_fills;no_end_time" in oq["null_reason"].to_list()
+    assert validate_frame(FILL_QUALITY, fq) == []
+    assert validate_frame(ORDER_QUALITY, oq) == []
+    # A quote found for the quote-less fill, or its metrics dropped, breaks the rule.
+    for broken in (
+        fq.with_columns(null_reason=pl.lit(None, pl.String)),
+        fq.with_columns(pl.when(pl.col("exec_id") == "E9").then(pl.lit(1.0)).alias("nbb")),
+    ):
+        assert ("quality.fill_quality", "null_reason_iff_no_quote") in _checks(
+            validate_frame(FILL_QUALITY, broken)
+        )
+
+
+# --- the instruments' quarantined rows are schema-checked (staging/instruments) -----------------
+
+
+def test_the_instruments_asset_checks_its_quarantined_rows(tmp_path):
+    import dagster as dg
+
+    from eqs_pipeline.defs.ingest.assets import (
+        INSTRUMENTS_KEY,
+        INSTRUMENTS_QUARANTINE_CHECK,
+        instruments,
+    )
+    from eqs_pipeline.defs.resources import EqsPathsResource
+
+    rows = good_rows()["instruments"]
+    rows.append({"symbol": "BAD", "currency": "USD", "tick_size": -0.01, "adv_shares": 1e6})
+    land(tmp_path / "landing", "instruments", rows, "csv")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [instruments],
+            resources={"paths": EqsPathsResource(home=str(tmp_path))},
+            instance=instance,
+        )
+    evaluations = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {"schema", INSTRUMENTS_QUARANTINE_CHECK}
+    check = evaluations[INSTRUMENTS_QUARANTINE_CHECK]
+    assert check.asset_key == INSTRUMENTS_KEY and check.passed
+    assert check.metadata["rows_checked"].value == 1
+    (spec,) = [s for s in instruments.check_specs if s.name == INSTRUMENTS_QUARANTINE_CHECK]
+    assert spec.blocking
+
+
+def test_the_instruments_quarantine_check_fails_on_a_bad_quarantine(tmp_path):
+    from eqs_pipeline.defs.ingest.assets import _instruments_quarantine_check
+
+    rows = good_rows()["instruments"]
+    rows.append({**rows[0], "symbol": "BAD", "tick_size": -1.0})
+    land(tmp_path, "instruments", rows, "csv")
+    quarantine = validate_instruments(
+        read_table(tmp_path, "instruments", None), landing=tmp_path
+    ).quarantine
+    assert quarantine.height == 1 and _instruments_quarantine_check(quarantine).passed
+    # An instruments row with a trade date, or without a reason, breaks staging.quarantine.
+    bad = quarantine.with_columns(trade_date=pl.lit(DAY), reasons=pl.lit([], pl.List(pl.String)))
+    failed = _instruments_quarantine_check(bad)
+    assert not failed.passed and failed.metadata["failure_count"].value == 2

@@ -29,6 +29,9 @@ from eqs_pipeline.ingest import (
 
 INSTRUMENTS_KEY = dg.AssetKey(["staging", "instruments"])
 QUARANTINE_KEY = dg.AssetKey(["staging", "quarantine"])
+# The instruments asset's check of its quarantined rows (QUARANTINE_KEY's `schema` check is
+# staging_day's: a check key can be declared by one op only).
+INSTRUMENTS_QUARANTINE_CHECK = "quarantine_schema"
 INGEST_LOG_TABLE = "staging.ingest_log"
 STAGING_KEYS = {table: dg.AssetKey(["staging", table]) for table in DATED_TABLES}
 # Every lake table that staging_day writes for a trade date (the load step copies them all).
@@ -57,12 +60,36 @@ def _ingest_log(result: IngestResult, run_id: str) -> pl.DataFrame:
     return result.counts.with_columns(run_id=pl.lit(run_id))
 
 
+def _instruments_quarantine_check(quarantine: pl.DataFrame) -> dg.AssetCheckResult:
+    """`staging.quarantine`'s schema check of the instruments' quarantined rows, reported as
+    the instruments asset's `quarantine_schema` check."""
+    checked = schema_check_result(QUARANTINE_KEY, quarantine)
+    return dg.AssetCheckResult(
+        check_name=INSTRUMENTS_QUARANTINE_CHECK,
+        asset_key=INSTRUMENTS_KEY,
+        passed=checked.passed,
+        metadata=checked.metadata,
+    )
+
+
 @dg.asset(
     key=INSTRUMENTS_KEY,
     group_name="staging",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "parquet", "polars"},
-    check_specs=[schema_check_spec(INSTRUMENTS_KEY)],
+    check_specs=[
+        schema_check_spec(INSTRUMENTS_KEY),
+        dg.AssetCheckSpec(
+            INSTRUMENTS_QUARANTINE_CHECK,
+            asset=INSTRUMENTS_KEY,
+            blocking=True,
+            description="The instrument rows this run quarantined (`staging.quarantine` with "
+            "source_table = 'instruments') conform to the pandera schema `staging.quarantine` "
+            "(eqs_pipeline.schemas). The check sits on staging/instruments because "
+            "staging/quarantine's own `schema` check belongs to staging_day, which checks the "
+            "dated tables' quarantined rows.",
+        ),
+    ],
 )
 def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.MaterializeResult:
     """Instrument reference data (symbol, currency, tick size, ADV, volatility, ...), replaced
@@ -92,7 +119,10 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
             **frame_metadata("staging.instruments", staged),
             "quarantined_rows": dg.MetadataValue.int(result.quarantine.height),
         },
-        check_results=[schema_check_result(INSTRUMENTS_KEY, staged)],
+        check_results=[
+            schema_check_result(INSTRUMENTS_KEY, staged),
+            _instruments_quarantine_check(result.quarantine),
+        ],
     )
 
 
