@@ -25,6 +25,7 @@ import polars as pl
 from pandera.errors import SchemaErrors
 
 from eqs_pipeline.contract import CONTRACT, TS, Column
+from eqs_pipeline.metrics.fills import PREVAILING_QUOTE_COLUMNS
 from eqs_pipeline.settings import HORIZONS_S
 
 
@@ -217,16 +218,7 @@ def _side_sign_check() -> pa.Check:
 # quote"); spread_capture is also null for a locked quote and the markouts and mids at t + h need
 # only a quote by t + h, so neither is listed.
 FILL_QUOTE_METRICS: tuple[str, ...] = (
-    "quote_ts",
-    "nbb",
-    "nbo",
-    "nbb_size",
-    "nbo_size",
-    "mid",
-    "quoted_spread_bps",
-    "effective_spread_bps",
-    "price_improvement_bps",
-    "quote_position",
+    *PREVAILING_QUOTE_COLUMNS,
     *[f"{k}_{h}s_bps" for h in HORIZONS_S for k in ("realized_spread", "price_impact")],
 )
 

@@ -39,6 +39,22 @@ def horizon_label(seconds: int) -> str:
     return f"{seconds}s"
 
 
+# The prevailing quote and what is computed from it and the fill alone: null exactly when the
+# fill has no prior quote (`null_reason`). spread_capture is also null for a locked quote.
+PREVAILING_QUOTE_COLUMNS: tuple[str, ...] = (
+    "quote_ts",
+    "nbb",
+    "nbo",
+    "nbb_size",
+    "nbo_size",
+    "mid",
+    "quoted_spread_bps",
+    "effective_spread_bps",
+    "price_improvement_bps",
+    "quote_position",
+)
+
+
 def fill_metric_columns(horizons_s: tuple[int, ...]) -> list[str]:
     """The horizon-dependent fill metric columns, in output order."""
     cols: list[str] = []
@@ -229,16 +245,7 @@ def fill_quality_columns(horizons_s: tuple[int, ...]) -> list[str]:
         "notional",
         "fee",
         "fee_bps",
-        "quote_ts",
-        "nbb",
-        "nbo",
-        "nbb_size",
-        "nbo_size",
-        "mid",
-        "quoted_spread_bps",
-        "effective_spread_bps",
-        "price_improvement_bps",
-        "quote_position",
+        *PREVAILING_QUOTE_COLUMNS,
         "spread_capture",
         *[f"mid_{horizon_label(h)}" for h in horizons_s],
         *fill_metric_columns(horizons_s),
