@@ -175,6 +175,8 @@ def run_pipeline(
 
 @dataclass
 class DropReport:
+    """What `drop_trade_date` removed: rows per warehouse table, lake tables, export files."""
+
     warehouse_rows: dict[str, int]
     lake_files: list[str]
     exports: list[str]
