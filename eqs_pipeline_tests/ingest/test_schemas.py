@@ -123,7 +123,7 @@ def test_the_staging_schemas_reject_nan_and_infinities(staged, value):
             )
 
 
-def test_the_reviewers_infinite_quote_is_rejected(staged):
+def test_an_infinite_quote_is_rejected_as_ingestion_quarantines_it(staged):
     broken = staged["quotes"].with_columns(ask_px=pl.lit(float("inf")), ask_sz=pl.lit(float("inf")))
     assert _checks(validate_frame(STAGING["quotes"], broken)) == {
         ("ask_px", "finite"),
@@ -233,7 +233,8 @@ def test_fill_quality_rejects(quality_output, change, expected):
 
 
 def test_fills_with_a_quote_but_no_quote_metrics_are_rejected(quality_output):
-    """The reviewer's frame: every quote metric but the mid nulled, null_reason not set."""
+    """Every quote metric but the mid nulled, null_reason not set: the old check (mid only)
+    passed it."""
     fq = quality_output["fill_quality"]
     q = _quoted(fq)
     metrics = [
