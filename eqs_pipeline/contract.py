@@ -166,6 +166,25 @@ CONTRACT: dict[str, TableContract] = {
     t.name: t for t in (INSTRUMENTS, ORDERS, CHILD_ORDERS, EXECUTIONS, QUOTES, MARKET_TRADES)
 }
 DATED_TABLES: tuple[str, ...] = tuple(name for name, t in CONTRACT.items() if t.dated)
+# Ids are keys within a trade date (ingestion checks them per date; FIX ClOrdIDs often restart
+# daily), so an order and a child order are these pairs wherever several dates meet.
+ORDER_KEY: tuple[str, str] = ("trade_date", "order_id")
+CHILD_KEY: tuple[str, str] = ("trade_date", "child_id")
+
+
+def one_trade_date(*frames: pl.DataFrame) -> bool:
+    """Whether every row of `frames` has the same trade date (a daily partition): the ids alone
+    are then keys, and a join on them is faster than on (trade_date, id)."""
+    dates = set()
+    for frame in frames:
+        column = frame.get_column("trade_date")
+        if column.null_count():
+            return False
+        if frame.height:
+            dates.update((column.min(), column.max()))
+    return len(dates) <= 1
+
+
 FILE_SUFFIXES: tuple[str, ...] = (".parquet", ".csv", ".jsonl")
 
 

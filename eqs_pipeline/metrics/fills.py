@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from eqs_pipeline.contract import side_sign
+from eqs_pipeline.contract import ORDER_KEY, one_trade_date, side_sign
 from eqs_pipeline.metrics import formulas as f
 from eqs_pipeline.metrics.asof import Instants, Timeline, eager, prepare_quotes, stable_order
 from eqs_pipeline.settings import QualitySettings
@@ -80,21 +80,21 @@ def prepare_fills(
     """The quote-independent part of `fill_quality`, so that a caller can run it while the
     quotes are prepared (the `quality` step does, on a second thread)."""
     fills = eager(executions)
-    # The order's attributes from a join of the order_id column alone (joining the wide frame
-    # would copy every column of it).
-    attributes = fills.select("order_id").join(
-        orders.lazy().select("order_id", *ORDER_ATTRIBUTES).collect(),
-        on="order_id",
-        how="left",
-        maintain_order="left",
+    table = orders.lazy().select(*ORDER_KEY, *ORDER_ATTRIBUTES).collect()
+    # An order is (trade_date, order_id); within one date (a daily partition) the id alone, one
+    # column to join on. The attributes come from a join of the key columns alone (joining the
+    # wide frame would copy every column of it).
+    key = list(ORDER_KEY[1:] if one_trade_date(fills, table) else ORDER_KEY)
+    attributes = fills.select(key).join(
+        table.select(*key, *ORDER_ATTRIBUTES), on=key, how="left", maintain_order="left"
     )
     if attributes.height != fills.height:
         raise ValueError(
-            "orders holds an order_id more than once: staging keeps it unique within a trade "
-            "date; call fill_quality one trade date at a time when ids repeat across dates"
+            "orders holds an order_id more than once on one trade date; the staging layer keeps "
+            "(trade_date, order_id) unique"
         )
     fills = (
-        fills.hstack(attributes.drop("order_id"))
+        fills.hstack(attributes.drop(key))
         .with_columns(side_sign=side_sign(pl.col("side")), notional=pl.col("qty") * pl.col("price"))
         .rechunk()  # one chunk: the gather below is several times faster
     )
@@ -114,8 +114,8 @@ def fill_quality(
     """Score every fill against the NBBO.
 
     executions, orders and quotes are staged contract tables of one or more trade dates (quotes
-    of a date serve that date's fills; over several dates the order ids must be distinct, as
-    fills join their orders on order_id alone). `prepared_quotes` (from `prepare_quotes`) lets a caller
+    of a date serve that date's fills; an order is (trade_date, order_id), so ids may repeat
+    across dates). `prepared_quotes` (from `prepare_quotes`) lets a caller
     that also computes order quality share one preparation of the quotes; `prepared_fills`
     (from `prepare_fills` of the same executions and orders) lets it prepare the fills
     meanwhile. The frames are collected here (the as-of look-ups are binary searches

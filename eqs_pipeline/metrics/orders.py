@@ -13,7 +13,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from eqs_pipeline.contract import side_sign
+from eqs_pipeline.contract import ORDER_KEY, side_sign
 from eqs_pipeline.metrics import formulas as f
 from eqs_pipeline.metrics.asof import (
     US_PER_S,
@@ -41,9 +41,10 @@ def _weighted(metric: str) -> pl.Expr:
 
 
 def aggregate_fills(fill_quality: pl.LazyFrame) -> pl.LazyFrame:
-    """Per order: filled quantity, notional, fees, first/last fill and share-weighted metrics."""
+    """Per order (trade_date, order_id: ids are unique per trade date only): filled quantity,
+    notional, fees, first/last fill and share-weighted metrics."""
     q = pl.col("qty")
-    return fill_quality.group_by("order_id").agg(
+    return fill_quality.group_by(ORDER_KEY).agg(
         filled_qty=q.sum(),
         fill_count=pl.len().cast(pl.Int64),
         notional=pl.col("notional").sum(),
@@ -84,9 +85,7 @@ def order_quality(
     # 1,000.
     base = (
         orders.lazy()
-        .join(
-            aggregate_fills(fill_quality.lazy()), on="order_id", how="left", maintain_order="left"
-        )
+        .join(aggregate_fills(fill_quality.lazy()), on=ORDER_KEY, how="left", maintain_order="left")
         .join(
             instruments.lazy().select("symbol", "adv_shares", "daily_volatility"),
             on="symbol",

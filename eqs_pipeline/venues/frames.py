@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from eqs_pipeline.contract import CHILD_KEY, ORDER_KEY, one_trade_date
 from eqs_pipeline.settings import HORIZONS_S
 from eqs_pipeline.venues.settings import UNKNOWN, VenueSettings
 
@@ -47,10 +48,6 @@ FILL_COLUMNS: tuple[str, ...] = (
     "latency_ms",
     *FILL_METRICS,
 )
-# The keys of an order and of a child order: ids are unique per trade date only
-# (docs/INGESTION.md), so every join that can see several dates joins on both columns.
-ORDER_KEY: tuple[str, str] = ("trade_date", "order_id")
-CHILD_KEY: tuple[str, str] = ("trade_date", "child_id")
 CHILD_COLUMNS: tuple[str, ...] = (
     "trade_date",
     "child_id",
@@ -103,19 +100,6 @@ def _order_cluster() -> pl.Expr:
 
 def _symbol_day_cluster() -> pl.Expr:
     return pl.concat_str(pl.col("symbol"), pl.col("trade_date").cast(pl.String), separator="|")
-
-
-def _one_date(*frames: pl.DataFrame) -> bool:
-    """Whether every row of `frames` has the same trade date (a daily partition): the ids alone
-    are then keys, and a join on them is faster than on (trade_date, id)."""
-    dates = set()
-    for frame in frames:
-        column = frame.get_column("trade_date")
-        if column.null_count():
-            return False
-        if frame.height:
-            dates.update((column.min(), column.max()))
-    return len(dates) <= 1
 
 
 def _bucket_columns(
@@ -172,7 +156,7 @@ def venue_frames(
     children = child_orders.lazy().collect()
     buckets = order_buckets(order_quality.lazy(), settings).collect()
     # Within one trade date the ids alone are keys (the daily path: one column to join on).
-    one_date = _one_date(fills, children, buckets)
+    one_date = one_trade_date(fills, children, buckets)
     child_key = CHILD_KEY[1:] if one_date else CHILD_KEY
     order_key = ORDER_KEY[1:] if one_date else ORDER_KEY
     if settings.cluster == "symbol_day":

@@ -145,3 +145,37 @@ def test_optimized_path_matches_pre_optimization_semantics(day, edge_cases, layo
     # Rows come out in the same order as before, too.
     assert new_fills["exec_id"].equals(old_fills["exec_id"])
     assert new_orders["order_id"].equals(old_orders["order_id"])
+
+
+def test_ids_repeating_across_dates_are_told_apart() -> None:
+    """Ids are keys within a trade date only: over two dates whose order ids restart, every
+    fill and order gets the figures its own date gives (order quality used to sum both dates'
+    fills into each order; fill quality refused the call)."""
+    from polars.testing import assert_frame_equal
+
+    from eqs_pipeline.simulate import SimulationConfig, simulate
+
+    data = simulate(SimulationConfig(days=2, symbols=4, orders_per_day=40, seed=9))
+    ids = ("exec_id", "order_id", "child_id")
+
+    def day_scoped(frame: pl.DataFrame) -> pl.DataFrame:  # O20261102-000001 -> O-000001
+        return frame.with_columns(
+            pl.col(c).str.replace(r"^([A-Z])\d{8}-", "${1}-") for c in ids if c in frame.columns
+        )
+
+    t = {name: day_scoped(data.tables[name]) for name in data.tables}
+    assert t["orders"]["order_id"].n_unique() < t["orders"].height  # they do repeat
+
+    def quality(dates) -> tuple[pl.DataFrame, pl.DataFrame]:
+        part = {n: f.filter(pl.col("trade_date").is_in(dates)) for n, f in t.items()}
+        fq = fill_quality(part["executions"], part["quotes"], part["orders"]).collect()
+        oq = order_quality(
+            part["orders"], fq, part["quotes"], part["market_trades"], data.instruments
+        ).collect()
+        return fq, oq
+
+    both = quality(data.trade_dates)
+    alone = [quality([d]) for d in data.trade_dates]
+    for i, key in ((0, ["trade_date", "exec_id"]), (1, ["trade_date", "order_id"])):
+        expected = pl.concat([a[i] for a in alone]).sort(key)
+        assert_frame_equal(both[i].sort(key), expected, rel_tol=1e-9, abs_tol=1e-9)
