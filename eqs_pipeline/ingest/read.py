@@ -150,7 +150,7 @@ def _read_parquet(
     relabelled UTC by pyarrow before Polars sees it; the footer read that tells costs well under
     a millisecond, and only such files take the pyarrow path.
     """
-    schema = pq.read_schema(_arrow_source(source))
+    schema = pq.read_schema(store.readable(source))
     odd = [
         i
         for i, field in enumerate(schema)
@@ -160,16 +160,12 @@ def _read_parquet(
     ]
     if not odd:
         return pl.read_parquet(store.readable(source)), None
-    table = pq.read_table(_arrow_source(source))
+    table = pq.read_table(store.readable(source))
     for i in odd:
         field = table.schema.field(i)
         utc = pa.timestamp(field.type.unit, "UTC")
         table = table.set_column(i, field.with_type(utc), table.column(i).cast(utc))
     return pl.from_arrow(table), None
-
-
-def _arrow_source(source: Source):
-    return pa.BufferReader(source) if isinstance(source, bytes) else source
 
 
 def _read_jsonl(

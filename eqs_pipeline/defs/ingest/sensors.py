@@ -60,11 +60,6 @@ def _landed(landing: str) -> dict[str, list[tuple[str, Entry]]]:
     return found
 
 
-def landing_fingerprints(landing: str) -> dict[str, str]:
-    """Fingerprint per trade date (over all dated tables) and for `instruments`."""
-    return {key: _fingerprint(files) for key, files in _landed(landing).items()}
-
-
 def _unusable(key: str) -> str | None:
     try:
         return not_a_partition(date.fromisoformat(key))
@@ -97,7 +92,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, paths: EqsPathsResource)
     unchanged = {
         key
         for key, files in landed.items()
-        if seen.get(key) in (current[key], _fingerprint(files, with_table=False))
+        if seen.get(key) == current[key] or seen.get(key) == _fingerprint(files, with_table=False)
     }
     for key in sorted(set(seen) - set(current)):
         if key != "instruments":
