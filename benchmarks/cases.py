@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.case == "window":
         from benchmarks.window import run_window
 
-        result = run_window(folder)
+        result = run_window(folder, args.workdir)
     elif args.case == "events":
         from benchmarks.events import run_events
 

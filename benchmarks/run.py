@@ -282,8 +282,8 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     if "window" in summary:
         w = summary["window"]
         out.append((WINDOW_TITLE,
-                    ["trade dates", "fills", "children", "clusters", "inputs s", "scorecard s",
-                     "routing s", "peak RSS GiB: inputs / scorecard / routing"],
+                    ["trade dates", "fills", "children", "clusters", "read s", "scorecard s",
+                     "routing s", "peak RSS GiB: read / scorecard / routing"],
                     [[str(w["trade_dates"]), f"{w['fills']:,}", f"{w['children']:,}",
                       f"{w['clusters']:,}", _f(w["inputs_s"]), _f(w["scorecard_s"]),
                       _f(w["routing_s"]),

@@ -12,7 +12,7 @@ row, and a failure leaves the previous contents in place.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -202,10 +202,26 @@ def read_partition(
     table: str,
     trade_date: date,
     schema: Mapping[str, pl.DataType] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pl.DataFrame:
-    """The rows of one trade date; `schema` casts columns to the contract types when given."""
-    frame = con.execute(sql("select_partition", table=table), {"trade_date": trade_date}).pl()
+    """The rows of one trade date (only `columns` when given); `schema` casts columns to the
+    contract types when given."""
+    names = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    frame = con.execute(
+        sql("select_partition", table=table, columns=names), {"trade_date": trade_date}
+    ).pl()
     return _cast(frame, schema)
+
+
+def detached(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with columns of its own, for frames kept while DuckDB goes on reading.
+
+    A frame read from DuckDB (`.pl()`) holds DuckDB's result memory without a copy, and one
+    column kept holds the memory of every column of its result batch (Polars' `x * 1.0` is
+    the same column, not a copy). A window of 20 trade dates read one date at a time and
+    narrowed to its 15 columns kept 2 GiB more than its data that way (docs/PERFORMANCE.md,
+    "Window assets"). A gather of every row copies each column into memory Polars owns."""
+    return frame.gather(pl.int_range(frame.height, eager=True))
 
 
 def read_table(

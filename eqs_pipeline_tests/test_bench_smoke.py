@@ -1,6 +1,7 @@
 """The benchmark harness runs from a fresh clone: simulate a tiny data set into a temporary
-cache (and its time-ordered copy), run the pipeline, the bare Polars kernel and the event path
-each in its own process, and summarize (without touching docs/PERFORMANCE.md)."""
+cache (and its time-ordered copy), run the pipeline, the bare Polars kernel, the event path and
+the window assets (through a warehouse) each in its own process, and summarize (without
+touching docs/PERFORMANCE.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from benchmarks.run import main, markdown, ratios
 
 def test_bench_quick_smoke(tmp_path):
     summary = main(
-        ["--sizes", "tiny,tiny-time", "--cases", "kernel-polars,pipeline,events", "--runs", "1",
+        ["--sizes", "tiny,tiny-time", "--cases", "kernel-polars,pipeline,events,window", "--runs", "1",
          "--no-write", "--cache", str(tmp_path)]
     )  # fmt: skip
     row, timed = summary["sizes"]
@@ -30,6 +31,11 @@ def test_bench_quick_smoke(tmp_path):
     assert row["kernel-polars"]["fills_per_s"] > 0
     assert ratios(row)["pipeline_over_polars"] > 0
     assert 0 < summary["events"]["event_ms"]["n"] <= row["fills"]
+    window = summary["window"]
+    # Every fill of the data set read back from the warehouse, and each stage's own peak.
+    assert window["fills"] == row["fills"] and window["trade_dates"] == 2
+    assert window["venues"] > 0 and window["routing_rows"] > 0
+    assert all(window[f"peak_rss_gib_{s}"] > 0 for s in ("inputs", "scorecard", "routing"))
     assert "| tiny |" in markdown(summary)
 
 

@@ -1,1 +1,1 @@
-select * from {table} where trade_date = $trade_date
+select {columns} from {table} where trade_date = $trade_date

@@ -97,18 +97,20 @@ def venues_command(warehouse_path: Path, window: int | None) -> None:
     except FileNotFoundError as exc:
         Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}")
         sys.exit(2)
+    settings = VenueSettings(window_days=window or VenueSettings().window_days)
+    data = None
     try:
         if window is None and warehouse.table_exists(con, "venue.venue_scorecard"):
             frame = warehouse.read_table(con, "venue.venue_scorecard")
         else:
-            settings = VenueSettings(window_days=window or VenueSettings().window_days)
             data = load_window(con, settings, with_tape=False)
-            frame = venue_scorecard(data.fills, data.children, data.bounds, settings)
     except NoVenueData as exc:
         Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}")
         sys.exit(2)
     finally:
-        con.close()
+        con.close()  # before the statistics: DuckDB's cached blocks go with the connection
+    if data is not None:
+        frame = venue_scorecard(data.fills, data.children, data.bounds, settings)
     if frame.height == 0:
         Console(stderr=True).print("[bold red]error:[/bold red] the scorecard is empty")
         sys.exit(2)

@@ -57,6 +57,27 @@ CHILD_COLUMNS: tuple[str, ...] = (
     "fill_rate",
 )
 
+# What `venue_frames` reads of each input (the window reads no more from the warehouse): the
+# fill columns it passes through, and what its derived columns come from.
+_DERIVED = ("size_bucket", "liquidity_bucket", "cluster", "latency_ms", "all_in_cost_bps")
+FILL_INPUTS: tuple[str, ...] = (*(c for c in FILL_COLUMNS if c not in _DERIVED), "exec_ts")
+CHILD_INPUTS: tuple[str, ...] = (
+    *CHILD_KEY,
+    "order_id",
+    "venue",
+    "qty",
+    "order_type",
+    "tif",
+    "sent_ts",
+)
+ORDER_INPUTS: tuple[str, ...] = (
+    *ORDER_KEY,
+    "symbol",
+    "size_pct_adv",
+    "adv_shares",
+    "arrival_mid",
+)
+
 
 def _bucket(value: pl.Expr, edges: tuple[float, float], names: tuple[str, str, str]) -> pl.Expr:
     low, high = edges
@@ -92,7 +113,7 @@ def order_buckets(order_quality: pl.LazyFrame, settings: VenueSettings) -> pl.La
     )  # fmt: skip
 
 
-def _order_cluster() -> pl.Expr:
+def order_cluster() -> pl.Expr:
     """The cluster of an order (`cluster = "order"`) over several dates: its order_id within
     its trade date (within one date, the order_id alone)."""
     return pl.concat_str(pl.col("trade_date").cast(pl.String), pl.col("order_id"), separator="|")
@@ -123,7 +144,7 @@ def _bucket_columns(
         if c.endswith("_bucket"):
             column = column.fill_null(UNKNOWN)
         elif c == "cluster" and column.null_count():
-            column = frame.select(pl.lit(column).fill_null(_order_cluster())).to_series()
+            column = frame.select(pl.lit(column).fill_null(order_cluster())).to_series()
         columns.append(column)
     return columns
 
@@ -164,7 +185,7 @@ def venue_frames(
     elif one_date:  # the order_id is the order: no label to build and carry through the join
         cluster = {"cluster": pl.col("order_id")}
     else:  # an order is its id within its date, labelled once per order, joined with buckets
-        buckets = buckets.with_columns(cluster=_order_cluster())
+        buckets = buckets.with_columns(cluster=order_cluster())
         cluster = {}
     row = (
         fills.select(child_key)

@@ -14,8 +14,33 @@ import polars as pl
 
 from eqs_pipeline import warehouse
 from eqs_pipeline.contract import CONTRACT
-from eqs_pipeline.venues.frames import venue_frames
-from eqs_pipeline.venues.settings import VenueSettings
+from eqs_pipeline.venues.frames import (
+    CHILD_INPUTS,
+    FILL_INPUTS,
+    ORDER_INPUTS,
+    order_cluster,
+    venue_frames,
+)
+from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
+
+# What the window's statistics read (`scorecard.venue_scorecard`, `routing`): each fill's and
+# child order's venue, comparison cell, cluster and weight, the fills' key metrics and quoted
+# spread, and the children's symbol-day (routing's tape shares) and fill rate.
+_WINDOW_CELL = ("venue", "liquidity_flag", "size_bucket", "liquidity_bucket", "cluster", "qty")
+WINDOW_FILL_COLUMNS: tuple[str, ...] = (
+    *_WINDOW_CELL,
+    "notional",
+    "quoted_spread_bps",
+    *(m for m in KEY_METRICS if m != "fill_rate"),
+)
+CHILD_SCHEMA = CONTRACT["child_orders"].polars_schema
+WINDOW_CHILD_COLUMNS: tuple[str, ...] = (
+    "trade_date",
+    "symbol",
+    *_WINDOW_CELL,
+    "filled_qty",
+    "fill_rate",
+)
 
 
 class NoVenueData(RuntimeError):
@@ -34,12 +59,6 @@ class VenueWindow:
     @property
     def bounds(self) -> tuple[date, date, int]:
         return self.start, self.end, self.days
-
-
-def _range(con: duckdb.DuckDBPyConnection, table: str, start: date, end: date) -> pl.DataFrame:
-    return con.execute(
-        warehouse.sql("select_date_range", table=table), {"start": start, "end": end}
-    ).pl()
 
 
 def trailing_dates(con: duckdb.DuckDBPyConnection, days: int) -> list[date]:
@@ -62,32 +81,45 @@ def trailing_dates(con: duckdb.DuckDBPyConnection, days: int) -> list[date]:
 def load_window(
     con: duckdb.DuckDBPyConnection, settings: VenueSettings, *, with_tape: bool = True
 ) -> VenueWindow:
-    """Fills and child orders of the trailing `settings.window_days` trade dates, enriched.
+    """Fills and child orders of the trailing `settings.window_days` trade dates, enriched, with
+    the columns the scorecard and the optimizer read (`WINDOW_FILL_COLUMNS`,
+    `WINDOW_CHILD_COLUMNS`).
 
-    Ids are unique per trade date only (docs/INGESTION.md) and may repeat across the window's
-    dates: the rows are read whole per date and `venue_frames` matches them on (trade_date,
-    child_id) and (trade_date, order_id)."""
+    One trade date at a time: its rows are read, matched by `venue_frames` and narrowed before
+    the next date is read, so the peak holds one date's rows next to the narrow window (a
+    20-day window of 10M fills: 5 GiB, where reading the window's rows whole took 19 GiB,
+    docs/PERFORMANCE.md). Ids are unique per trade date only (docs/INGESTION.md), so an
+    order's cluster is labelled with its date (`frames.order_cluster`), as `venue_frames`
+    labels it over several dates at once."""
     dates = trailing_dates(con, settings.window_days)
+    fills, children = [], []
+    for day in dates:
+        day_fills, day_children = venue_frames(
+            warehouse.read_partition(con, "quality.fill_quality", day, columns=FILL_INPUTS),
+            warehouse.read_partition(
+                con, "staging.child_orders", day, CHILD_SCHEMA, columns=CHILD_INPUTS
+            ),
+            warehouse.read_partition(con, "quality.order_quality", day, columns=ORDER_INPUTS),
+            settings,
+        )
+        if settings.cluster == "order":  # within one date the cluster is the order_id alone
+            day_fills, day_children = (
+                frame.with_columns(cluster=order_cluster()) for frame in (day_fills, day_children)
+            )
+        fills.append(warehouse.detached(day_fills.select(WINDOW_FILL_COLUMNS)))
+        children.append(warehouse.detached(day_children.select(WINDOW_CHILD_COLUMNS)))
+        del day_fills, day_children
     start, end = dates[0], dates[-1]
-    fills = _range(con, "quality.fill_quality", start, end).lazy()
-    orders = _range(con, "quality.order_quality", start, end).lazy()
-    schema = dict(CONTRACT["child_orders"].polars_schema)
-    children = (
-        _range(con, "staging.child_orders", start, end)
-        .with_columns(pl.col(c).cast(t) for c, t in schema.items())
-        .lazy()
-    )
     tape = (
         con.execute(warehouse.sql("select_tape_volume"), {"start": start, "end": end}).pl()
         if with_tape
         else pl.DataFrame()
     )
-    venue_fills, venue_children = venue_frames(fills, children, orders, settings)
     return VenueWindow(
         start=start,
         end=end,
         days=len(dates),
-        fills=venue_fills,
-        children=venue_children,
+        fills=pl.concat(fills),
+        children=pl.concat(children),
         tape_volume=tape,
     )

@@ -26,6 +26,7 @@ from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.routing import routing_recommendations
 from eqs_pipeline.venues.scorecard import venue_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
+from eqs_pipeline.venues.window import WINDOW_CHILD_COLUMNS, WINDOW_FILL_COLUMNS, load_window
 
 IDS = ("exec_id", "order_id", "child_id")
 # The window statistics are equal up to the last bits of their sums (which also differ from one
@@ -143,6 +144,40 @@ def test_one_date_equals_its_part_of_the_window(desk) -> None:
         # The same clusters under other labels (within one date the order_id alone).
         pairs = pl.DataFrame({"w": whole["cluster"], "p": part["cluster"]}).unique()
         assert pairs.height == whole["cluster"].n_unique() == part["cluster"].n_unique()
+
+
+@pytest.mark.parametrize("cluster", ["order", "symbol_day"])
+def test_the_window_read_date_by_date_equals_the_window_at_once(desk, tmp_path, cluster) -> None:
+    """`load_window` reads and matches one date at a time (its peak memory is one date's rows):
+    the same fill and child rows, clusters included, as `venue_frames` over the whole window."""
+    _, reused, _, window = desk
+    settings = VenueSettings(cluster=cluster)
+    con = warehouse.connect(tmp_path / "warehouse.duckdb")  # with the warehouse's schemas
+    try:
+        tables = {
+            "quality.fill_quality": reused.fills,
+            "staging.child_orders": reused.children,
+            "quality.order_quality": reused.orders,
+        }
+        with warehouse.transaction(con):
+            for table, frame in tables.items():
+                warehouse.replace_table(con, table, frame)
+        loaded = load_window(con, settings, with_tape=False)
+    finally:
+        con.close()
+    assert (loaded.start, loaded.end, loaded.days) == window
+    fills, children = _frames(reused, settings)
+    for read, whole in (
+        (loaded.fills, fills.select(WINDOW_FILL_COLUMNS)),
+        (loaded.children, children.select(WINDOW_CHILD_COLUMNS)),
+    ):
+        assert_frame_equal(read.sort(pl.all()), whole.sort(pl.all()), check_exact=True)
+
+
+def test_detached_frames_keep_their_values(desk) -> None:
+    fills = desk[1].fills
+    assert_frame_equal(warehouse.detached(fills), fills, check_exact=True)
+    assert warehouse.detached(fills.head(0)).schema == fills.schema
 
 
 def test_a_child_id_twice_on_one_date_is_an_error(desk) -> None:

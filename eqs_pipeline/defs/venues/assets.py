@@ -37,7 +37,8 @@ from eqs_pipeline.venues.events import venue_performance_events as build_events
 from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.routing import routing_recommendations as compute_routing
 from eqs_pipeline.venues.scorecard import venue_scorecard as compute_scorecard
-from eqs_pipeline.venues.window import NoVenueData, load_window
+from eqs_pipeline.venues.settings import VenueSettings
+from eqs_pipeline.venues.window import NoVenueData, VenueWindow, load_window
 
 VENUE_DAILY_KEY = dg.AssetKey(["venue", "venue_daily"])
 VENUE_BUCKETS_KEY = dg.AssetKey(["venue", "venue_daily_buckets"])
@@ -113,9 +114,13 @@ def venue_daily(context: dg.AssetExecutionContext, paths: EqsPathsResource, conf
         )
 
 
-def _window_or_fail(con, settings):
+def _window_or_fail(paths: EqsPathsResource, settings: VenueSettings) -> VenueWindow:
+    """The trailing window, read on a connection of its own: closing it before the statistics
+    run hands back the table blocks DuckDB cached while reading (2 GiB for a 20-day window of
+    10M fills, docs/PERFORMANCE.md)."""
     try:
-        return load_window(con, settings)
+        with paths.connect() as con:
+            return load_window(con, settings)
     except NoVenueData as exc:
         raise dg.Failure(str(exc)) from exc
 
@@ -139,12 +144,11 @@ def venue_scorecard(paths: EqsPathsResource, config: VenueConfig) -> dg.Material
     composite score and the rank tier (venues not significantly different share a rank).
     The view `venue.scorecard_from_fills` reproduces the unadjusted figures from the fills."""
     settings = config.settings()
-    with paths.connect() as con:
-        window = _window_or_fail(con, settings)
-        frame = compute_scorecard(window.fills, window.children, window.bounds, settings)
-        with warehouse.transaction(con):
-            warehouse.replace_table(con, _table(SCORECARD_KEY), frame)
-            con.execute(warehouse.sql("create_scorecard_from_fills_view"))
+    window = _window_or_fail(paths, settings)
+    frame = compute_scorecard(window.fills, window.children, window.bounds, settings)
+    with paths.connect() as con, warehouse.transaction(con):
+        warehouse.replace_table(con, _table(SCORECARD_KEY), frame)
+        con.execute(warehouse.sql("create_scorecard_from_fills_view"))
     shown = frame.select(
         "rank", "venue", "score", "score_ci_low", "score_ci_high", "all_in_cost_bps",
         "all_in_cost_bps_ci_low", "all_in_cost_bps_ci_high", "markout_60s_bps",
@@ -194,13 +198,12 @@ def routing_recommendations(paths: EqsPathsResource, config: VenueConfig) -> dg.
     expected fill rate and capacity bounds from each venue's share of volume; with the current
     allocation and the expected saving in bps and in currency per month."""
     settings = config.settings()
-    with paths.connect() as con:
-        window = _window_or_fail(con, settings)
-        frame = compute_routing(
-            window.fills, window.children, window.tape_volume, window.bounds, settings
-        )
-        with warehouse.transaction(con):
-            warehouse.replace_table(con, _table(ROUTING_KEY), frame)
+    window = _window_or_fail(paths, settings)
+    frame = compute_routing(
+        window.fills, window.children, window.tape_volume, window.bounds, settings
+    )
+    with paths.connect() as con, warehouse.transaction(con):
+        warehouse.replace_table(con, _table(ROUTING_KEY), frame)
     segments = frame.unique(["liquidity_bucket", "liquidity_flag"])
     return dg.MaterializeResult(
         metadata=frame_metadata(

@@ -1,1 +1,0 @@
-select * from {table} where trade_date between $start and $end
