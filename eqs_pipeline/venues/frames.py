@@ -225,8 +225,10 @@ def venue_frames(
         children.with_columns(
             *_bucket_columns(children, buckets, order_key),
             liquidity_flag=child_flag(),
-            # Over-fills are quarantined at ingestion; the clip guards hand-made inputs.
-            filled_qty=pl.min_horizontal(pl.Series(executed), pl.col("qty")),
+            # Not clipped to the routed quantity: ingestion quarantines fills past it
+            # (`child_overfill`), and one that got through shows as a fill rate above 1, which
+            # the venue tables' `fill_rate_in_unit_interval` check reports.
+            filled_qty=pl.Series(executed),
         )
         .with_columns(fill_rate=pl.col("filled_qty") / pl.col("qty"), **cluster)
         .select(CHILD_COLUMNS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
@@ -200,6 +201,28 @@ def test_venue_frames_edge_cases():
     assert vc["liquidity_flag"].to_list() == ["REMOVE", "REMOVE", "ADD"]
     with pytest.raises(ValueError, match="child_id more than once"):
         venue_frames(fills, pl.concat([CHILDREN, CHILDREN.head(1)]), ORDERS)
+
+
+def test_an_over_filled_child_is_reported_not_clipped():
+    """Ingestion quarantines fills past their child's routed quantity (`child_overfill`). If one
+    gets through (hand-made inputs), its shares stay in the venue figures and the fill rate
+    above 1 fails the venue tables' fill-rate check, instead of being clipped away."""
+    from eqs_pipeline.defs.venues.checks import fill_rate_result
+
+    extra = {**FILLS.row(2, named=True), "exec_id": "E4", "qty": 50.0, "notional": 500.0}
+    fills = pl.concat([FILLS, pl.DataFrame([extra], schema=FILLS.schema)])
+    _, children = venue_frames(fills, CHILDREN, ORDERS)
+    assert children.filter(pl.col("child_id") == "C3")["fill_rate"].item() == 1.5
+    daily = venue_daily(*(f.lazy() for f in venue_frames(fills, CHILDREN, ORDERS))).collect()
+    b = daily.filter(pl.col("venue") == "B").row(0, named=True)
+    assert b["executed_qty"] == 150.0 == b["shares"]  # every executed share counted
+    check = fill_rate_result(dg.AssetKey(["venue", "venue_daily"]), daily, ["fill_rate"])
+    assert not check.passed
+    assert fill_rate_result(
+        dg.AssetKey(["venue", "venue_daily"]),
+        venue_daily(*(f.lazy() for f in venue_frames(FILLS, CHILDREN, ORDERS))).collect(),
+        ["fill_rate"],
+    ).passed
 
 
 def test_breakdowns_added_up_from_cell_sums_equal_each_grouping_computed_from_the_fills():
