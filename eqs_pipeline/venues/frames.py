@@ -120,7 +120,13 @@ def order_cluster() -> pl.Expr:
 
 
 def _symbol_day_cluster() -> pl.Expr:
-    return pl.concat_str(pl.col("symbol"), pl.col("trade_date").cast(pl.String), separator="|")
+    """The cluster of `cluster = "symbol_day"`: symbol|trade_date. A child order whose parent
+    order is not in order_quality has no symbol (ingestion quarantines such children; hand-made
+    inputs can hold them): it is a cluster of its own, its order within its date."""
+    symbol_day = pl.concat_str(
+        pl.col("symbol"), pl.col("trade_date").cast(pl.String), separator="|"
+    )
+    return symbol_day.fill_null(order_cluster())
 
 
 def _bucket_columns(

@@ -21,6 +21,7 @@ from eqs_pipeline.venues.daily import (
     venue_daily_buckets,
 )
 from eqs_pipeline.venues.frames import venue_frames
+from eqs_pipeline.venues.settings import VenueSettings
 from eqs_pipeline.venues.stats import adjusted_means
 from eqs_pipeline_tests.venues.truth import simulated_desk
 
@@ -201,6 +202,19 @@ def test_venue_frames_edge_cases():
     assert vc["liquidity_flag"].to_list() == ["REMOVE", "REMOVE", "ADD"]
     with pytest.raises(ValueError, match="child_id more than once"):
         venue_frames(fills, pl.concat([CHILDREN, CHILDREN.head(1)]), ORDERS)
+
+
+def test_a_child_without_its_order_is_a_symbol_day_cluster_of_its_own():
+    """Ingestion quarantines children whose parent order is missing; in hand-made inputs such a
+    child has no symbol, so no symbol-day: it is clustered alone (its order within its date)
+    rather than with a null cluster, which crashed the scorecard's statistics."""
+    orphan = CHILDREN.head(1).with_columns(child_id=pl.lit("C-ORPHAN"), order_id=pl.lit("O-NONE"))
+    children = pl.concat([CHILDREN, orphan])
+    _, kids = venue_frames(FILLS, children, ORDERS, VenueSettings(cluster="symbol_day"))
+    assert kids["cluster"].to_list() == ["XYZ|2024-03-04"] * 3 + ["2024-03-04|O-NONE"]
+    # Venue A: C1 and C2 (one symbol-day) and the orphan: two clusters, an interval.
+    rates = adjusted_means(kids, "fill_rate", cell=None).table.sort("venue")
+    assert rates["n"].to_list() == [3, 1] and rates["se"].to_list()[0] > 0
 
 
 def test_an_over_filled_child_is_reported_not_clipped():
