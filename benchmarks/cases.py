@@ -18,7 +18,6 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -37,35 +36,27 @@ BACKFILL_CASES = (
 
 def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """Fill, order and venue-daily quality of one partition's staged frames, with the functions
-    the assets call, as the `quality` step calls them: the fills and then the tape prepared on a
-    second thread while the quotes are prepared and the fills scored."""
-    from eqs_pipeline.metrics.asof import prepare_quotes, prepare_trades
-    from eqs_pipeline.metrics.fills import fill_quality, prepare_fills
-    from eqs_pipeline.metrics.orders import order_quality
+    the assets call: `score_day` as the `quality` step calls it (one symbol range for the
+    benchmark's days, which are below `chunk_fills`), then `venue_frames` and `venue_daily`."""
+    from eqs_pipeline.metrics.day import in_memory, score_day
     from eqs_pipeline.venues.daily import venue_daily
     from eqs_pipeline.venues.frames import venue_frames
 
-    ex, q, o, t, c = (
-        frames[n] for n in ("executions", "quotes", "orders", "market_trades", "child_orders")
-    )
-    times = {}
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1) as background:
-        fills_ready = background.submit(prepare_fills, ex, o)
-        tape = background.submit(prepare_trades, t)
-        book = prepare_quotes(q)
-        fq = fill_quality(
-            ex, q, o, prepared_quotes=book, prepared_fills=fills_ready.result()
-        ).collect()
-        times["fill"] = time.perf_counter() - start
-        oq = order_quality(
-            o, fq, q, t, frames["instruments"], prepared_quotes=book, prepared_trades=tape.result()
-        ).collect()
-    times["order"] = time.perf_counter() - start - times["fill"]
-    vf, vc = venue_frames(fq, c, oq)
+    day = score_day(in_memory(frames), frames["instruments"])
+    scored = time.perf_counter() - start
+    # "fill": up to the fills scored (reads of the frames, quotes and fills prepared); "order":
+    # the orders after them.
+    times = {"fill": scored - day.seconds["order"], "order": day.seconds["order"]}
+    vf, vc = venue_frames(day.fills, frames["child_orders"], day.orders)
     vd = venue_daily(vf.lazy(), vc.lazy()).collect()
-    times["venue"] = time.perf_counter() - start - times["fill"] - times["order"]
-    return {"fill_quality": fq, "order_quality": oq, "venue_daily": vd, "times": times}
+    times["venue"] = time.perf_counter() - start - scored
+    return {
+        "fill_quality": day.fills,
+        "order_quality": day.orders,
+        "venue_daily": vd,
+        "times": times,
+    }
 
 
 def pipeline(folder: Path) -> dict:

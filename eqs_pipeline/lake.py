@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -93,11 +93,20 @@ def read(
     table: str,
     trade_date: date | None,
     schema: Mapping[str, pl.DataType] | None = None,
+    *,
+    where: pl.Expr | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pl.DataFrame:
-    """The partition's rows; `schema` casts columns to the contract types when given."""
+    """The partition's rows: those `where` selects and only `columns` when given (the Parquet
+    reader skips the rest); `schema` casts columns to the contract types when given."""
     path = partition_path(root, table, trade_date)
     try:
-        frame = pl.read_parquet(path)
+        if where is None and columns is None:
+            frame = pl.read_parquet(path)
+        else:
+            rows = pl.scan_parquet(path)
+            rows = rows if where is None else rows.filter(where)
+            frame = (rows if columns is None else rows.select(columns)).collect()
     except FileNotFoundError as missing:
         what = f"trade date {trade_date}" if trade_date else "its rows"
         raise MissingPartition(

@@ -75,3 +75,6 @@ class QualitySettings:
     reversion_horizon_s: int = 300
     cost_model: CostModelSettings = field(default_factory=CostModelSettings)
     score: ScoreSettings = field(default_factory=ScoreSettings)
+    # A trade date with more fills is scored in symbol ranges of at most this many fills
+    # (`metrics.day`): the same rows, with memory bounded by the range instead of the day.
+    chunk_fills: int = 1_000_000

@@ -91,6 +91,7 @@ class MetricSettingsResource(dg.ConfigurableResource):
 
     max_price_deviation: float = IngestSettings.max_price_deviation
     reversion_horizon_s: int = QualitySettings.reversion_horizon_s
+    chunk_fills: int = QualitySettings.chunk_fills
     w_cost: float = ScoreSettings.w_cost
     w_fill: float = ScoreSettings.w_fill
     w_speed: float = ScoreSettings.w_speed
@@ -110,6 +111,7 @@ class MetricSettingsResource(dg.ConfigurableResource):
     def quality(self) -> QualitySettings:
         return QualitySettings(
             reversion_horizon_s=self.reversion_horizon_s,
+            chunk_fills=self.chunk_fills,
             cost_model=CostModelSettings(
                 eta=self.eta,
                 gamma=self.gamma,

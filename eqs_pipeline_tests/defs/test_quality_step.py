@@ -47,6 +47,33 @@ def test_each_quality_asset_alone_gives_what_the_pipeline_gave(built_warehouse, 
         assert os.stat(untouched).st_mtime_ns == stamp
 
 
+def test_a_date_scored_in_symbol_ranges_gives_the_same_partitions(built_warehouse, tmp_path):
+    """`chunk_fills` below the date's fills: the step reads and scores symbol ranges, and
+    writes the partitions the whole-date step wrote (fills exactly, order sums to rounding)."""
+    from polars.testing import assert_frame_equal
+
+    landing, warehouse, report = built_warehouse
+    shutil.copytree(warehouse.parent / "lake", tmp_path / "lake")
+    paths = EqsPathsResource(home=str(tmp_path), landing=str(landing), lake=str(tmp_path / "lake"))
+    day = report.trade_dates[0]
+    tables = ("quality.fill_quality", "quality.order_quality")
+    built = [lake.read(paths.lake_root, t, day) for t in tables]
+    fills = built[0].height
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [quality],
+            partition_key=day.isoformat(),
+            resources={"paths": paths, "settings": MetricSettingsResource(chunk_fills=fills // 5)},
+            instance=instance,
+        )
+        logged = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+    assert any(f"symbol ranges of at most {fills // 5:,} fills" in m for m in logged)
+    fill_rows, order_rows = (lake.read(paths.lake_root, t, day) for t in tables)
+    assert fill_rows.equals(built[0])
+    assert_frame_equal(order_rows, built[1], rel_tol=1e-9, abs_tol=1e-9)
+
+
 def test_the_step_gives_what_the_functions_give_unprepared(built_warehouse):
     # The step prepares the fills and the tape on a second thread and shares the quotes; the
     # functions called with the staged tables alone prepare everything themselves.

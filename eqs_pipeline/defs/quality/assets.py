@@ -6,7 +6,7 @@ take no pool and never open the DuckDB file, so trade dates compute in parallel;
 `warehouse/day` puts the results into the warehouse.
 """
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -20,11 +20,8 @@ from eqs_pipeline.defs.metadata import frame_metadata
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.exports import write_events_jsonl
-from eqs_pipeline.metrics.asof import prepare_quotes, prepare_trades
+from eqs_pipeline.metrics.day import Reader, score_day
 from eqs_pipeline.metrics.events import execution_quality_events as build_events
-from eqs_pipeline.metrics.fills import fill_quality as compute_fill_quality
-from eqs_pipeline.metrics.fills import prepare_fills
-from eqs_pipeline.metrics.orders import order_quality as compute_order_quality
 
 FILL_QUALITY_KEY = dg.AssetKey(["quality", "fill_quality"])
 ORDER_QUALITY_KEY = dg.AssetKey(["quality", "order_quality"])
@@ -32,18 +29,46 @@ EVENTS_KEY = dg.AssetKey(["quality", "execution_quality_events"])
 
 
 def read_lake(
-    paths: EqsPathsResource, table: str, trade_date, schema: dict | None = None
+    paths: EqsPathsResource,
+    table: str,
+    trade_date,
+    schema: dict | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pl.LazyFrame:
-    """One trade date of a lake table, failing the step clearly if it is not there yet."""
+    """One trade date of a lake table (only `columns` when given), failing the step clearly if
+    it is not there yet."""
     try:
-        return lake.read(paths.lake_root, table, trade_date, schema).lazy()
+        return lake.read(paths.lake_root, table, trade_date, schema, columns=columns).lazy()
     except lake.MissingPartition as exc:
         raise dg.Failure(description=str(exc)) from exc
 
 
-def read_staged(paths: EqsPathsResource, table: str, trade_date) -> pl.LazyFrame:
+def read_staged(
+    paths: EqsPathsResource, table: str, trade_date, columns: Sequence[str] | None = None
+) -> pl.LazyFrame:
     """One trade date of a staged contract table from the lake, typed as the contract says."""
-    return read_lake(paths, f"staging.{table}", trade_date, CONTRACT[table].polars_schema)
+    schema = CONTRACT[table].polars_schema
+    return read_lake(paths, f"staging.{table}", trade_date, schema, columns)
+
+
+def _reader(paths: EqsPathsResource, trade_date) -> Reader:
+    """`score_day`'s reader: the date's staged tables from the lake, typed as the contract
+    says, and its scored fills; a missing partition fails the step clearly."""
+
+    def read(table: str, where: pl.Expr | None, columns) -> pl.DataFrame:
+        name, schema = (
+            ("quality.fill_quality", None)
+            if table == "fill_quality"
+            else (f"staging.{table}", CONTRACT[table].polars_schema)
+        )
+        try:
+            return lake.read(
+                paths.lake_root, name, trade_date, schema, where=where, columns=columns
+            )
+        except lake.MissingPartition as exc:
+            raise dg.Failure(description=str(exc)) from exc
+
+    return read
 
 
 def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> float | None:
@@ -84,62 +109,42 @@ def quality(
     settings: MetricSettingsResource,
 ):
     """Fill and order quality of one trade date in one step: both look up the same NBBO, so the
-    quotes are read and prepared once (`prepare_quotes`), and the order metrics take the fills
-    from memory. What does not depend on the quotes is prepared on a second thread meanwhile
-    (Polars and NumPy release the GIL): the fills (`prepare_fills`: order attributes and fill
-    order) while the quotes are prepared, then the tape, which only the order metrics need,
-    while the fills are scored and written. About 15-20% of the step on two cores. Either
-    asset can be materialized alone: order quality then reads the fills' lake file."""
+    quotes are read and prepared once, and the order metrics take the fills from memory
+    (`eqs_pipeline.metrics.day.score_day`: a date with more than `chunk_fills` fills is scored
+    in symbol ranges, with the same rows). Either asset can be materialized alone: order
+    quality then reads the fills' lake file."""
     trade_date = partition_date(context)
     selected = context.selected_asset_keys
     metric_settings = settings.quality()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eqs-quality") as background:
-        # The second thread prepares what does not depend on the quotes, in the order it is
-        # needed: the fills (for fill quality), then the tape (for order quality).
-        orders = read_staged(paths, "orders", trade_date)  # both assets use the orders
-        if FILL_QUALITY_KEY in selected:
-            executions = read_staged(paths, "executions", trade_date)
-            fills_ready = background.submit(prepare_fills, executions, orders)
-        if ORDER_QUALITY_KEY in selected:
-            trades = read_staged(paths, "market_trades", trade_date)
-            tape = background.submit(prepare_trades, trades)
-        quotes = read_staged(paths, "quotes", trade_date)
-        book = prepare_quotes(quotes)
-        if FILL_QUALITY_KEY in selected:
-            fills = compute_fill_quality(
-                executions,
-                quotes,
-                orders,
-                metric_settings,
-                prepared_quotes=book,
-                prepared_fills=fills_ready.result(),
-            ).collect()
-            yield _written(
-                paths,
-                FILL_QUALITY_KEY,
-                fills,
-                trade_date,
-                {
-                    "effective_spread_bps": share_weighted(fills, "effective_spread_bps"),
-                    "price_improvement_bps": share_weighted(fills, "price_improvement_bps"),
-                    "markout_60s_bps": share_weighted(fills, "markout_60s_bps"),
-                    "fills_without_quote": float(fills["null_reason"].is_not_null().sum()),
-                },
-            )
-        else:
-            fills = read_lake(paths, "quality.fill_quality", trade_date)
-        if ORDER_QUALITY_KEY not in selected:
-            return
-        frame = compute_order_quality(
-            orders,
+    day = score_day(
+        _reader(paths, trade_date),
+        read_lake(paths, "staging.instruments", None).collect(),
+        metric_settings,
+        fills=FILL_QUALITY_KEY in selected,
+        orders=ORDER_QUALITY_KEY in selected,
+    )
+    if day.ranges > 1:
+        context.log.info(
+            f"scored in {day.ranges} symbol ranges of at most {metric_settings.chunk_fills:,} "
+            "fills each"
+        )
+    if day.fills is not None:
+        fills = day.fills
+        yield _written(
+            paths,
+            FILL_QUALITY_KEY,
             fills,
-            quotes,
-            trades,
-            read_lake(paths, "staging.instruments", None),
-            metric_settings,
-            prepared_quotes=book,
-            prepared_trades=tape.result(),
-        ).collect()
+            trade_date,
+            {
+                "effective_spread_bps": share_weighted(fills, "effective_spread_bps"),
+                "price_improvement_bps": share_weighted(fills, "price_improvement_bps"),
+                "markout_60s_bps": share_weighted(fills, "markout_60s_bps"),
+                "fills_without_quote": float(fills["null_reason"].is_not_null().sum()),
+            },
+        )
+    if day.orders is None:
+        return
+    frame = day.orders
     grades = frame["quality_grade"].value_counts()
     yield _written(
         paths,

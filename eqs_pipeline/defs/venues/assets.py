@@ -34,7 +34,7 @@ from eqs_pipeline.venues.chart import cost_chart_svg, markdown_image
 from eqs_pipeline.venues.daily import venue_daily as compute_daily
 from eqs_pipeline.venues.daily import venue_daily_buckets as compute_buckets
 from eqs_pipeline.venues.events import venue_performance_events as build_events
-from eqs_pipeline.venues.frames import venue_frames
+from eqs_pipeline.venues.frames import CHILD_INPUTS, FILL_INPUTS, ORDER_INPUTS, venue_frames
 from eqs_pipeline.venues.routing import routing_recommendations as compute_routing
 from eqs_pipeline.venues.scorecard import venue_scorecard as compute_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
@@ -86,9 +86,10 @@ def venue_daily(context: dg.AssetExecutionContext, paths: EqsPathsResource, conf
     """Per venue and trade date figures and their bucket breakdowns."""
     trade_date = partition_date(context)
     settings = config.settings()
-    fq = read_lake(paths, "quality.fill_quality", trade_date)
-    oq = read_lake(paths, "quality.order_quality", trade_date)
-    children = read_staged(paths, "child_orders", trade_date)
+    # Only the columns venue_frames uses (31 of the fill table's 51).
+    fq = read_lake(paths, "quality.fill_quality", trade_date, columns=FILL_INPUTS)
+    oq = read_lake(paths, "quality.order_quality", trade_date, columns=ORDER_INPUTS)
+    children = read_staged(paths, "child_orders", trade_date, columns=CHILD_INPUTS)
     fills, kids = venue_frames(fq, children, oq, settings)
     daily = compute_daily(fills.lazy(), kids.lazy()).collect()
     buckets = compute_buckets(fills.lazy(), kids.lazy()).collect()
