@@ -59,12 +59,13 @@ PHASES: dict[str, list[tuple[str, str, bool]]] = {
         ("eqs_pipeline.defs.ingest.checks", "count_landed_rows", False),
     ],
     "quality and venue-daily computation": [
-        ("eqs_pipeline.defs.quality.assets", "prepare_quotes", False),
+        # What the quality step's `score_day` calls (it reads through `lake.read`, below).
+        ("eqs_pipeline.metrics.day", "prepare_quotes", False),
         # On a second thread, overlapping prepare_quotes and the fill scoring.
-        ("eqs_pipeline.defs.quality.assets", "prepare_fills", False),
-        ("eqs_pipeline.defs.quality.assets", "prepare_trades", False),
-        ("eqs_pipeline.defs.quality.assets", "compute_fill_quality", True),
-        ("eqs_pipeline.defs.quality.assets", "compute_order_quality", True),
+        ("eqs_pipeline.metrics.day", "prepare_fills", False),
+        ("eqs_pipeline.metrics.day", "prepare_trades", False),
+        ("eqs_pipeline.metrics.day", "fill_quality", True),
+        ("eqs_pipeline.metrics.day", "order_quality", True),
         ("eqs_pipeline.defs.quality.assets", "build_events", False),
         ("eqs_pipeline.defs.venues.assets", "venue_frames", False),
         ("eqs_pipeline.defs.venues.assets", "compute_daily", True),
