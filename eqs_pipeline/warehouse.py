@@ -220,7 +220,7 @@ def detached(frame: pl.DataFrame) -> pl.DataFrame:
     column kept holds the memory of every column of its result batch (Polars' `x * 1.0` is
     the same column, not a copy). A window of 20 trade dates read one date at a time and
     narrowed to its 15 columns kept 2 GiB more than its data that way (docs/PERFORMANCE.md,
-    "Window assets"). A gather of every row copies each column into memory Polars owns."""
+    "Reading the window"). A gather of every row copies each column into memory Polars owns."""
     return frame.gather(pl.int_range(frame.height, eager=True))
 
 

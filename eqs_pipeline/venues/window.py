@@ -87,10 +87,10 @@ def load_window(
 
     One trade date at a time: its rows are read, matched by `venue_frames` and narrowed before
     the next date is read, so the peak holds one date's rows next to the narrow window (a
-    20-day window of 10M fills: 5 GiB, where reading the window's rows whole took 19 GiB,
-    docs/PERFORMANCE.md). Ids are unique per trade date only (docs/INGESTION.md), so an
-    order's cluster is labelled with its date (`frames.order_cluster`), as `venue_frames`
-    labels it over several dates at once."""
+    20-day window of 10M fills: 6.2 GiB, where reading the window's rows whole took 19 GiB;
+    docs/PERFORMANCE.md, "Reading the window"). Ids are unique per trade date only
+    (docs/INGESTION.md), so an order's cluster is labelled with its date
+    (`frames.order_cluster`), as `venue_frames` labels it over several dates at once."""
     dates = trailing_dates(con, settings.window_days)
     fills, children = [], []
     for day in dates:
