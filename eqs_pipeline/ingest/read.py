@@ -83,8 +83,13 @@ def _read_csv(
     (`layout.csv_records`): a short row is a file error naming the row, and as many all-null
     rows as pyarrow saw empty lines are dropped (they are not rows; `count_landed_rows` skips
     them too). A line of separators only (`,,,`) is a row, quarantined for its missing values.
+    A row with more fields than the header stops Polars' reader; the same tokenizing names it.
     """
-    df = pl.read_csv(store.readable(source), infer_schema=False, raise_if_empty=False)
+    try:
+        df = pl.read_csv(store.readable(source), infer_schema=False, raise_if_empty=False)
+    except pl.exceptions.ComputeError:
+        _raise_for_wrong_widths(source, where)
+        raise
     if df.width == 0:
         return _empty(contract), None
     repeated = sorted(
@@ -101,15 +106,7 @@ def _read_csv(
         )
     if df.height == 0 or df.get_column(df.columns[-1]).null_count() == 0:
         return df, None
-    rows, invalid = csv_records(source, numbered=True)
-    if invalid:
-        number, got, expected, text = invalid[0]
-        row = "?" if number is None else number - 1
-        raise LandingError(
-            f"{where}: {len(invalid)} row(s) do not have one field per header column (first: "
-            f"data row {row} has {got} field(s), the header {expected}: {text[:80]!r}); "
-            "write every field, empty ones too"
-        )
+    rows = _raise_for_wrong_widths(source, where)
     empty = pl.all_horizontal(pl.all().is_null())
     blank_lines = df.height - rows
     all_null = df.select(empty.sum()).item()
@@ -124,6 +121,21 @@ def _read_csv(
     # not matter; the last ones are (the usual case: blank lines at the end of the file).
     from_end = empty.cast(pl.Int64).reverse().cum_sum().reverse()
     return df.filter(~(empty & (from_end <= blank_lines))), None
+
+
+def _raise_for_wrong_widths(source: Source, where: str) -> int:
+    """The CSV's data rows (`layout.csv_records`); a `LandingError` naming the first row with
+    fewer or more fields than the header, if there is one."""
+    rows, invalid = csv_records(source, numbered=True)
+    if invalid:
+        number, got, expected, text = invalid[0]
+        row = "?" if number is None else number - 1
+        raise LandingError(
+            f"{where}: {len(invalid)} row(s) do not have one field per header column (first: "
+            f"data row {row} has {got} field(s), the header {expected}: {text[:80]!r}); "
+            "write every field, empty ones too"
+        )
+    return rows
 
 
 def _polars_time_zone(tz: str) -> bool:

@@ -229,6 +229,15 @@ def test_csv_short_row_is_a_file_error_naming_the_row(tmp_path):
         count_landed_rows(tmp_path, "quotes", DAY)
 
 
+def test_csv_long_row_is_a_file_error_naming_the_row(tmp_path):
+    text = f"{HEADER}\n{ROW}\n{ROW},extra\n{ROW}\n"
+    (folder(tmp_path, "quotes") / "q.csv").write_text(text)
+    with pytest.raises(
+        LandingError, match=r"q\.csv: 1 row.*data row 2 has 7 field\(s\), the header 6"
+    ):
+        read_table(tmp_path, "quotes", DAY)
+
+
 # 7. Float ids --------------------------------------------------------------------------------
 
 
