@@ -35,6 +35,10 @@ from eqs_pipeline.venues.settings import VenueSettings
 from eqs_pipeline.venues.stats import adjusted_means
 
 SEGMENT = ("liquidity_bucket", "liquidity_flag")
+# What `_segment_inputs` reads of a segment's fills and child orders: each segment is copied
+# out of the window with these columns only.
+_SEGMENT_FILLS = ("venue", "size_bucket", "cluster", "qty", "notional", "all_in_cost_bps")
+_SEGMENT_CHILDREN = ("venue", "qty", "filled_qty")
 
 
 def tape_shares(tape_volume: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
@@ -42,7 +46,12 @@ def tape_shares(tape_volume: pl.DataFrame, children: pl.DataFrame) -> pl.DataFra
 
     tape_volume: trade_date, symbol, venue, volume (the consolidated tape, summed).
     """
-    buckets = children.select("trade_date", "symbol", "liquidity_bucket").unique()
+    buckets = (
+        children.lazy()
+        .select("trade_date", "symbol", "liquidity_bucket")
+        .unique()
+        .collect(engine="streaming")  # batch by batch: the window's children are not copied
+    )
     per_bucket = (
         tape_volume.join(buckets, on=["trade_date", "symbol"], how="inner")
         .filter(pl.col("venue").is_not_null())
@@ -139,12 +148,9 @@ def routing_recommendations(
     parts = []
     segments = fills.select(SEGMENT).unique().sort(SEGMENT).iter_rows()
     for bucket, flag in segments:
-        seg_fills = fills.filter(
-            (pl.col("liquidity_bucket") == bucket) & (pl.col("liquidity_flag") == flag)
-        )
-        seg_children = children.filter(
-            (pl.col("liquidity_bucket") == bucket) & (pl.col("liquidity_flag") == flag)
-        )
+        in_segment = (pl.col("liquidity_bucket") == bucket) & (pl.col("liquidity_flag") == flag)
+        seg_fills = fills.lazy().filter(in_segment).select(_SEGMENT_FILLS).collect()
+        seg_children = children.lazy().filter(in_segment).select(_SEGMENT_CHILDREN).collect()
         seg_tape = tape.filter(pl.col("liquidity_bucket") == bucket).drop("liquidity_bucket")
         inputs = _segment_inputs(seg_fills, seg_children, seg_tape, settings)
         current = inputs["current_share"].to_numpy()

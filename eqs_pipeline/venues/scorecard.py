@@ -36,9 +36,14 @@ def metric_estimates(
     fills: pl.DataFrame, children: pl.DataFrame, settings: VenueSettings
 ) -> dict[str, VenueEstimates]:
     """Adjusted estimates of every key metric (fill metrics over fills, fill rate over children)."""
-    fills = fills.with_columns(cell=CELL)
-    children = children.with_columns(cell=CELL)
-    common = {"level": settings.ci_level, "method": settings.ci_method, "flag": "liquidity_flag"}
+    # The cell is an expression, not a column added to the window's frames (two string
+    # columns of 10M rows or more, held through every estimate).
+    common = {
+        "cell": CELL,
+        "level": settings.ci_level,
+        "method": settings.ci_method,
+        "flag": "liquidity_flag",
+    }
     # One call per frame: the metrics share the design, its Gram pseudo-inverses and the CR2
     # leverage machinery (recomputed only for a metric known on other fills).
     fill_metrics = [m for m in KEY_METRICS if m != "fill_rate"]
@@ -48,24 +53,37 @@ def metric_estimates(
 
 
 def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
+    """Per venue: fills, shares, notional, flow share and the share-weighted raw metrics.
+
+    The streaming engine aggregates the rows in batches: the in-memory engine materialized
+    each metric's products and filtered quantities over the whole window (10M fills: 2.6 s
+    and 2.6 GiB more at its peak, against 0.8 s and nothing measurable)."""
+
     def wmean(m: str) -> pl.Expr:
         known = pl.col("qty").filter(pl.col(m).is_not_null()).sum()
         return pl.when(known > 0).then((pl.col(m) * pl.col("qty")).sum() / known)
 
-    fill_part = fills.group_by("venue").agg(
-        fills=pl.len(),
-        shares=pl.col("qty").sum(),
-        notional=pl.col("notional").sum(),
-        **{f"{m}_unadjusted": wmean(m) for m in KEY_METRICS if m != "fill_rate"},
+    fill_part = (
+        fills.lazy()
+        .group_by("venue")
+        .agg(
+            fills=pl.len(),
+            shares=pl.col("qty").sum(),
+            notional=pl.col("notional").sum(),
+            **{f"{m}_unadjusted": wmean(m) for m in KEY_METRICS if m != "fill_rate"},
+        )
     )
-    child_part = children.group_by("venue").agg(
-        fill_rate_unadjusted=pl.col("filled_qty").sum() / pl.col("qty").sum()
+    child_part = (
+        children.lazy()
+        .group_by("venue")
+        .agg(fill_rate_unadjusted=pl.col("filled_qty").sum() / pl.col("qty").sum())
     )
-    return fill_part.join(child_part, on="venue", how="full", coalesce=True).with_columns(
+    joined = fill_part.join(child_part, on="venue", how="full", coalesce=True).with_columns(
         pl.col("fills").fill_null(0),
         pl.col("shares", "notional").fill_null(0.0),
         flow_share=pl.col("shares") / pl.col("shares").sum(),
     )
+    return joined.collect(engine="streaming")
 
 
 def _tiers(

@@ -103,6 +103,12 @@ def _categorical(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.String).cast(pl.Categorical(pl.Categories.random()))
 
 
+def _column(column: str | pl.Expr) -> pl.Expr:
+    """A column given by name, or an expression of the frame's columns (the scorecard's cell:
+    evaluated batch by batch where the units are summed, never held as a column of its own)."""
+    return pl.col(column) if isinstance(column, str) else column
+
+
 def _codes(series: pl.Series) -> tuple[np.ndarray, list[str]]:
     """Dense codes of a string or categorical series in the sorted order of its values (as
     strings), and the values."""
@@ -581,7 +587,7 @@ def adjusted_means_many(
     values: list[str] | tuple[str, ...],
     weight: str = "qty",
     *,
-    cell: str | None = "cell",
+    cell: str | pl.Expr | None = "cell",
     venue: str = "venue",
     cluster: str = "cluster",
     level: float = 0.95,
@@ -602,7 +608,7 @@ def adjusted_means_many(
     working = method == "conditional"
     keys = {
         "cluster": _categorical(pl.col(cluster)),
-        "cell": _categorical(pl.col(cell) if cell else pl.lit("")),
+        "cell": _categorical(_column(cell) if cell is not None else pl.lit("")),
         "venue": _categorical(pl.col(venue)),
     }
     if working and flag:
@@ -643,7 +649,7 @@ def adjusted_means(
     value: str,
     weight: str = "qty",
     *,
-    cell: str | None = "cell",
+    cell: str | pl.Expr | None = "cell",
     venue: str = "venue",
     cluster: str = "cluster",
     level: float = 0.95,
@@ -653,7 +659,9 @@ def adjusted_means(
 ) -> VenueEstimates:
     """Mix-adjusted mean of `value` per venue (see the module docstring).
 
-    With `cell=None` there is one cell and the estimate is the venue's plain weighted mean,
+    `cell` is a column name or an expression of the frame's columns (the scorecard's
+    flag|size|liquidity cell). With `cell=None` there is one cell and the estimate is the
+    venue's plain weighted mean,
     with the same cluster-robust interval. `method` is "cr1" or "conditional"; the latter's
     working model uses the `flag` column (venue x flag effects) and the `spread` column
     (venue x flag slopes; a missing spread counts as 0) when given. Several metrics of one

@@ -43,6 +43,14 @@ WINDOW_CHILD_COLUMNS: tuple[str, ...] = (
 )
 
 
+# DuckDB keeps the table blocks a connection has read cached until its database closes: about
+# 2 GiB for a 20-day window of 10M fills, on top of the window's frames. Under a memory limit it
+# evicts them as it reads instead. Results handed to Polars are not counted against the limit
+# (a 10M-row, 19-column result reads the same under 512 MB), so the limit bounds the cache, not
+# how large a trade date may be.
+READ_MEMORY_LIMIT = "1GB"
+
+
 class NoVenueData(RuntimeError):
     """The warehouse has no fill quality to analyse yet."""
 
@@ -90,7 +98,18 @@ def load_window(
     20-day window of 10M fills: 6.2 GiB, where reading the window's rows whole took 19 GiB;
     docs/PERFORMANCE.md, "Reading the window"). Ids are unique per trade date only
     (docs/INGESTION.md), so an order's cluster is labelled with its date
-    (`frames.order_cluster`), as `venue_frames` labels it over several dates at once."""
+    (`frames.order_cluster`), as `venue_frames` labels it over several dates at once.
+    DuckDB reads under `READ_MEMORY_LIMIT` (its block cache), reset afterwards."""
+    con.execute(f"set memory_limit = '{READ_MEMORY_LIMIT}'")
+    try:
+        return _load_window(con, settings, with_tape=with_tape)
+    finally:
+        con.execute("reset memory_limit")
+
+
+def _load_window(
+    con: duckdb.DuckDBPyConnection, settings: VenueSettings, *, with_tape: bool
+) -> VenueWindow:
     dates = trailing_dates(con, settings.window_days)
     fills, children = [], []
     for day in dates:

@@ -21,6 +21,7 @@ from eqs_pipeline import warehouse
 from eqs_pipeline.metrics.fills import fill_quality
 from eqs_pipeline.metrics.orders import order_quality
 from eqs_pipeline.simulate import SimulationConfig, simulate
+from eqs_pipeline.venues import window as window_module
 from eqs_pipeline.venues.daily import venue_daily, venue_daily_buckets
 from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.routing import routing_recommendations
@@ -146,6 +147,45 @@ def test_one_date_equals_its_part_of_the_window(desk) -> None:
         assert pairs.height == whole["cluster"].n_unique() == part["cluster"].n_unique()
 
 
+def _load(con, desk) -> None:
+    """The window's three tables of `desk` in the warehouse of `con`."""
+    tables = {
+        "quality.fill_quality": desk.fills,
+        "staging.child_orders": desk.children,
+        "quality.order_quality": desk.orders,
+    }
+    with warehouse.transaction(con):
+        for table, frame in tables.items():
+            warehouse.replace_table(con, table, frame)
+
+
+def _memory_limit(con) -> str:
+    return con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+
+
+def test_the_window_is_read_under_a_memory_limit_then_reset(desk, tmp_path, monkeypatch) -> None:
+    """DuckDB evicts the blocks it read under the read's limit (instead of caching them until
+    the database closes) and the connection has its own limit again afterwards."""
+    seen = []
+
+    def trailing_dates(con, days):
+        seen.append(_memory_limit(con))
+        return original(con, days)
+
+    original = window_module.trailing_dates
+    monkeypatch.setattr(window_module, "trailing_dates", trailing_dates)
+    con = warehouse.connect(tmp_path / "warehouse.duckdb")
+    try:
+        _load(con, desk[1])
+        before = _memory_limit(con)
+        load_window(con, VenueSettings(), with_tape=False)
+        assert _memory_limit(con) == before
+        con.execute(f"set memory_limit = '{window_module.READ_MEMORY_LIMIT}'")
+        assert seen == [_memory_limit(con)] != [before]
+    finally:
+        con.close()
+
+
 @pytest.mark.parametrize("cluster", ["order", "symbol_day"])
 def test_the_window_read_date_by_date_equals_the_window_at_once(desk, tmp_path, cluster) -> None:
     """`load_window` reads and matches one date at a time (its peak memory is one date's rows):
@@ -154,14 +194,7 @@ def test_the_window_read_date_by_date_equals_the_window_at_once(desk, tmp_path, 
     settings = VenueSettings(cluster=cluster)
     con = warehouse.connect(tmp_path / "warehouse.duckdb")  # with the warehouse's schemas
     try:
-        tables = {
-            "quality.fill_quality": reused.fills,
-            "staging.child_orders": reused.children,
-            "quality.order_quality": reused.orders,
-        }
-        with warehouse.transaction(con):
-            for table, frame in tables.items():
-                warehouse.replace_table(con, table, frame)
+        _load(con, reused)
         loaded = load_window(con, settings, with_tape=False)
     finally:
         con.close()
