@@ -50,6 +50,8 @@ def tape_shares(tape_volume: pl.DataFrame, children: pl.DataFrame) -> pl.DataFra
         children.lazy()
         .select("trade_date", "symbol", "liquidity_bucket")
         .unique()
+        # As text, as the tape has them (the window holds categoricals: `venues.window`).
+        .with_columns(pl.col("symbol", "liquidity_bucket").cast(pl.String))
         .collect(engine="streaming")  # batch by batch: the window's children are not copied
     )
     per_bucket = (
@@ -69,11 +71,16 @@ def _segment_inputs(
     costs = adjusted_means(
         fills, "all_in_cost_bps", "qty", cell="size_bucket", level=settings.ci_level
     ).table.select("venue", pl.col("estimate").alias("cost"), pl.col("se").alias("cost_se"))
-    flow = fills.group_by("venue").agg(
-        fills=pl.len(), shares=pl.col("qty").sum(), notional=pl.col("notional").sum()
+    as_text = pl.col("venue").cast(pl.String)  # the window holds a categorical
+    flow = (
+        fills.group_by("venue")
+        .agg(fills=pl.len(), shares=pl.col("qty").sum(), notional=pl.col("notional").sum())
+        .with_columns(as_text)
     )
-    fill_rate = children.group_by("venue").agg(
-        fill_rate=pl.col("filled_qty").sum() / pl.col("qty").sum()
+    fill_rate = (
+        children.group_by("venue")
+        .agg(fill_rate=pl.col("filled_qty").sum() / pl.col("qty").sum())
+        .with_columns(as_text)
     )
     return (
         flow.join(costs, on="venue", how="left")
@@ -146,7 +153,9 @@ def routing_recommendations(
     start, end, days = window
     tape = tape_shares(tape_volume, children)
     parts = []
-    segments = fills.select(SEGMENT).unique().sort(SEGMENT).iter_rows()
+    segments = (
+        fills.select(SEGMENT).unique().with_columns(pl.all().cast(pl.String)).sort(SEGMENT)
+    ).iter_rows()
     for bucket, flag in segments:
         in_segment = (pl.col("liquidity_bucket") == bucket) & (pl.col("liquidity_flag") == flag)
         seg_fills = fills.lazy().filter(in_segment).select(_SEGMENT_FILLS).collect()

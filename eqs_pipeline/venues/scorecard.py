@@ -83,7 +83,8 @@ def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
         pl.col("shares", "notional").fill_null(0.0),
         flow_share=pl.col("shares") / pl.col("shares").sum(),
     )
-    return joined.collect(engine="streaming")
+    # The venue as text, whatever the window holds it as (a categorical: `venues.window`).
+    return joined.with_columns(pl.col("venue").cast(pl.String)).collect(engine="streaming")
 
 
 def _tiers(

@@ -606,13 +606,20 @@ def adjusted_means_many(
     if not values:
         return {}
     working = method == "conditional"
+
+    def key(column: str | pl.Expr) -> pl.Expr:
+        # A categorical column (the window's, `venues.window`) is grouped on as it is.
+        if isinstance(column, str) and isinstance(frame.schema[column], pl.Categorical):
+            return pl.col(column)
+        return _categorical(_column(column))
+
     keys = {
-        "cluster": _categorical(pl.col(cluster)),
-        "cell": _categorical(_column(cell) if cell is not None else pl.lit("")),
-        "venue": _categorical(pl.col(venue)),
+        "cluster": key(cluster),
+        "cell": key(cell) if cell is not None else _categorical(pl.lit("")),
+        "venue": key(venue),
     }
     if working and flag:
-        keys["flag"] = _categorical(pl.col(flag))
+        keys["flag"] = key(flag)
     slope = (
         pl.col(spread).cast(pl.Float64).fill_nan(None).fill_null(0.0)
         if working and spread

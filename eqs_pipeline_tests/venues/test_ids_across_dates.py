@@ -188,9 +188,10 @@ def test_the_window_is_read_under_a_memory_limit_then_reset(desk, tmp_path, monk
 
 @pytest.mark.parametrize("cluster", ["order", "symbol_day"])
 def test_the_window_read_date_by_date_equals_the_window_at_once(desk, tmp_path, cluster) -> None:
-    """`load_window` reads and matches one date at a time (its peak memory is one date's rows):
-    the same fill and child rows, clusters included, as `venue_frames` over the whole window."""
-    _, reused, _, window = desk
+    """`load_window` reads and matches one date at a time (its peak memory is one date's rows)
+    and keeps its text as categoricals: the same fill and child rows, clusters included, as
+    `venue_frames` over the whole window, and the same scorecard and routing."""
+    _, reused, tape, window = desk
     settings = VenueSettings(cluster=cluster)
     con = warehouse.connect(tmp_path / "warehouse.duckdb")  # with the warehouse's schemas
     try:
@@ -204,7 +205,20 @@ def test_the_window_read_date_by_date_equals_the_window_at_once(desk, tmp_path, 
         (loaded.fills, fills.select(WINDOW_FILL_COLUMNS)),
         (loaded.children, children.select(WINDOW_CHILD_COLUMNS)),
     ):
+        text = [c for c, t in whole.schema.items() if t == pl.String]
+        assert all(isinstance(read.schema[c], pl.Categorical) for c in text)
+        read = read.with_columns(pl.col(text).cast(pl.String))
         assert_frame_equal(read.sort(pl.all()), whole.sort(pl.all()), check_exact=True)
+    assert_frame_equal(
+        venue_scorecard(loaded.fills, loaded.children, window, settings),
+        venue_scorecard(fills, children, window, settings),
+        **CLOSE,
+    )
+    assert_frame_equal(
+        routing_recommendations(loaded.fills, loaded.children, tape, window, settings),
+        routing_recommendations(fills, children, tape, window, settings),
+        **CLOSE,
+    )
 
 
 def test_detached_frames_keep_their_values(desk) -> None:
