@@ -474,10 +474,22 @@ def _working_model(
     )
 
 
+# Venues x clusters at most for which `_venue_clusters` marks the pairs in a dense table (one
+# byte each) rather than finding the distinct pairs by hashing.
+_DENSE_PAIRS = 1 << 28
+
+
 def _venue_clusters(v_idx: np.ndarray, g_idx: np.ndarray, n_v: int, n_g: int) -> np.ndarray:
-    """How many distinct clusters each venue's rows come from."""
-    pairs = np.unique(v_idx.astype(np.int64) * n_g + g_idx)
-    return np.bincount(pairs // n_g, minlength=n_v)
+    """How many distinct clusters each venue's rows come from. A table of every (venue,
+    cluster) pair, marked where a row has it, when it fits `_DENSE_PAIRS` bytes (20 days of
+    10M fills: 10 venues x 209k clusters, 2 MB; 0.03 s against 1.2 s for `numpy.unique` of
+    the pairs of 4M units), else the distinct pairs."""
+    pairs = v_idx.astype(np.int64) * n_g + g_idx
+    if n_v * n_g <= _DENSE_PAIRS:
+        seen = np.zeros(n_v * n_g, dtype=bool)
+        seen[pairs] = True
+        return seen.reshape(n_v, n_g).sum(axis=1)
+    return np.bincount(np.unique(pairs) // n_g, minlength=n_v)
 
 
 def _influence_column(column: np.ndarray, estimable: bool, identified: bool) -> np.ndarray:
