@@ -680,11 +680,11 @@ def adjusted_means(
 
     `cell` is a column name or an expression of the frame's columns (the scorecard's
     flag|size|liquidity cell). With `cell=None` there is one cell and the estimate is the
-    venue's plain weighted mean,
-    with the same cluster-robust interval. `method` is "cr1" or "conditional"; the latter's
-    working model uses the `flag` column (venue x flag effects) and the `spread` column
-    (venue x flag slopes; a missing spread counts as 0) when given. Several metrics of one
-    frame: `adjusted_means_many`.
+    venue's plain weighted mean, with the same cluster-robust interval. A categorical cell,
+    venue, cluster or flag column is grouped on as it is. `method` is "cr1" or "conditional";
+    the latter's working model uses the `flag` column (venue x flag effects) and the `spread`
+    column (venue x flag slopes; a missing spread counts as 0) when given. Several metrics of
+    one frame: `adjusted_means_many`.
     """
     return adjusted_means_many(
         frame,

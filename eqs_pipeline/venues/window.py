@@ -104,8 +104,8 @@ def load_window(
     One trade date at a time: its rows are read, matched by `venue_frames` and narrowed before
     the next date is read, so the peak holds one date's rows next to the narrow window, its
     text as categoricals (a 20-day window of 10M fills: 3.4 GiB, where reading the window's
-    rows whole took 19 GiB; docs/PERFORMANCE.md, "Reading the window"). Ids are unique per trade date only
-    (docs/INGESTION.md), so an order's cluster is labelled with its date
+    rows whole took 19 GiB; docs/PERFORMANCE.md, "Reading the window"). Ids are unique per
+    trade date only (docs/INGESTION.md), so an order's cluster is labelled with its date
     (`frames.order_cluster`), as `venue_frames` labels it over several dates at once.
     DuckDB reads under `READ_MEMORY_LIMIT` (its block cache), reset afterwards."""
     con.execute(f"set memory_limit = '{READ_MEMORY_LIMIT}'")
