@@ -49,6 +49,8 @@ def render(scorecard: pl.DataFrame, console: Console) -> None:
     level = _level(first["ci_method"])
     table = Table(
         box=box.SIMPLE_HEAD,
+        collapse_padding=True,  # one space between columns: an 80-column terminal fits them
+        pad_edge=False,
         title=f"Venue scorecard {first['window_start']} .. {first['window_end']} "
         f"({first['trade_days']} trade dates; mix-adjusted, {level} intervals)",
         caption="bps unless stated (all-in cost, 60 s markout, price improvement, effective "
@@ -56,13 +58,15 @@ def render(scorecard: pl.DataFrame, console: Console) -> None:
         "from one cluster). rank: venues not significantly different from their tier's leader "
         "share a rank",
     )
-    table.add_column("rank", justify="right")
-    table.add_column("venue")
-    table.add_column("score", justify="right")
+    # A terminal too narrow folds a figure onto two lines rather than cutting it ("-12.…").
+    figure = {"justify": "right", "overflow": "fold"}
+    table.add_column("rank", **figure)
+    table.add_column("venue", overflow="fold")
+    table.add_column("score", **figure)
     for _, title in COLUMNS:
-        table.add_column(title, justify="right")
-    table.add_column("fills", justify="right")
-    table.add_column("flow", justify="right")
+        table.add_column(title, **figure)
+    table.add_column("fills", **figure)
+    table.add_column("flow", **figure)
     for row in scorecard.iter_rows(named=True):
         table.add_row(
             "-" if row["rank"] is None else str(row["rank"]),

@@ -104,8 +104,32 @@ def test_eqs_venues_states_the_level_the_scorecard_was_computed_at(built) -> Non
     label = card["ci_method"][0].replace("95%", "80%")
     console = Console(record=True, width=200)
     render(card.with_columns(ci_method=pl.lit(label)), console)
-    text = console.export_text()
+    text = " ".join(console.export_text().split())  # the title and caption wrap
     assert "80% intervals" in text and "80% interval's half-width" in text and "95%" not in text
+
+
+def test_eqs_venues_cuts_no_figure_in_an_80_column_terminal(built) -> None:
+    """Three-digit figures fit (or fold onto a second line): never "-123.…"."""
+    from rich.console import Console
+
+    from eqs_pipeline import warehouse
+    from eqs_pipeline.venues.cli import render
+
+    wh, _ = built
+    with warehouse.connect(wh, read_only=True) as con:
+        card = warehouse.read_table(con, "venue.venue_scorecard")
+    wide = card.with_columns(
+        pl.col("markout_60s_bps") - 123.0,
+        pl.col("markout_60s_bps_ci_low") - 123.0,
+        pl.col("markout_60s_bps_ci_high") - 123.0,
+    )
+    console = Console(record=True, width=80)
+    render(wide, console)
+    text = console.export_text()
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    value = wide.sort("markout_60s_bps")["markout_60s_bps"][0]
+    assert f"{value:.2f}" in "".join(text.split())  # whole, if folded
 
 
 def test_venue_events_before_any_scorecard_say_what_to_run(tmp_path: Path) -> None:
