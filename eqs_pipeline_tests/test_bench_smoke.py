@@ -30,6 +30,7 @@ def test_bench_quick_smoke(tmp_path):
     assert row["pipeline"]["wall_s"] > 0 and row["pipeline"]["peak_rss_gib"] > 0
     assert row["kernel-polars"]["fills_per_s"] > 0
     assert ratios(row)["pipeline_over_polars"] > 0
+    assert ratios(row)["pipeline_over_polars_cheap_memory"] > 0
     assert 0 < summary["events"]["event_ms"]["n"] <= row["fills"]
     window = summary["window"]
     # Every fill of the data set read back from the warehouse, and each stage's own peak.
@@ -37,6 +38,22 @@ def test_bench_quick_smoke(tmp_path):
     assert window["venues"] > 0 and window["routing_rows"] > 0
     assert all(window[f"peak_rss_gib_{s}"] > 0 for s in ("inputs", "scorecard", "routing"))
     assert "| tiny |" in markdown(summary)
+
+
+def test_the_cheap_memory_estimate_is_user_cpu_over_the_cores_kept_busy():
+    from benchmarks.run import cheap_memory_s
+
+    # 30 s user + 6 s system over 20 s: 1.8 cores busy, 30 / 1.8 = 16.7 s without the system
+    # time; a case that spent nothing in the system keeps its wall time.
+    assert cheap_memory_s({"user_s": 30.0, "system_s": 6.0, "wall_s": 20.0}) == 30.0 * 20 / 36
+    assert cheap_memory_s({"user_s": 9.0, "system_s": 0.0, "wall_s": 5.0}) == 5.0
+    assert cheap_memory_s({"user_s": None, "system_s": 1.0, "wall_s": 5.0}) is None
+    row = {
+        "kernel-polars": {"wall_s": 12.0, "user_s": 15.7, "system_s": 7.3},
+        "pipeline": {"wall_s": 21.5, "user_s": 29.5, "system_s": 6.9},
+    }
+    # The full run of 2026-11-25 00:24 UTC on `10m`: 8.2 s against 17.4 s.
+    assert abs(ratios(row)["pipeline_over_polars_cheap_memory"] - 2.13) < 0.01
 
 
 def test_phase_seconds_count_overlapping_calls_once():
