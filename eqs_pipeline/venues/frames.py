@@ -9,6 +9,8 @@ adv_shares, arrival_mid); an order without them is in bucket `unknown`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 
@@ -77,6 +79,25 @@ ORDER_INPUTS: tuple[str, ...] = (
     "adv_shares",
     "arrival_mid",
 )
+
+
+def fill_inputs(
+    columns: Sequence[str] = FILL_COLUMNS, settings: VenueSettings | None = None
+) -> tuple[str, ...]:
+    """What `venue_frames(..., fill_columns=columns)` reads of the fills: the keys it joins on
+    (the child order, the parent order and its date), the quantity its children's executed
+    quantity sums, the symbol of a symbol-day cluster, the columns asked for that it passes
+    through, and what the derived ones asked for come from. All of them: `FILL_INPUTS`."""
+    settings = settings or VenueSettings()
+    needed = ["trade_date", "order_id", "child_id", "qty"]
+    if settings.cluster == "symbol_day":
+        needed.append("symbol")
+    needed += [c for c in columns if c in FILL_INPUTS]
+    if "latency_ms" in columns:
+        needed.append("exec_ts")
+    if "all_in_cost_bps" in columns:
+        needed += ["fee_bps", f"markout_{settings.all_in_horizon_s}s_bps"]
+    return tuple(dict.fromkeys(needed))
 
 
 def _bucket(value: pl.Expr, edges: tuple[float, float], names: tuple[str, str, str]) -> pl.Expr:
@@ -160,6 +181,8 @@ def venue_frames(
     child_orders: pl.LazyFrame | pl.DataFrame,
     order_quality: pl.LazyFrame | pl.DataFrame,
     settings: VenueSettings | None = None,
+    *,
+    fill_columns: Sequence[str] = FILL_COLUMNS,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The venue analysis' fill rows and child-order rows.
 
@@ -177,6 +200,9 @@ def venue_frames(
     the same and cheaper: the daily path). One hash join of the fills' (trade_date,
     child_id) to the child orders serves both frames: it gives each fill its child's row (hence
     sent_ts) and each child the sum of its fills' quantities.
+
+    `fill_columns` (of `FILL_COLUMNS`) are the fill rows' columns; the fills need only
+    `fill_inputs(fill_columns, settings)` (the window reads what its statistics keep).
     """
     settings = settings or VenueSettings()
     fills = fill_quality.lazy().collect()
@@ -215,17 +241,20 @@ def venue_frames(
         minlength=children.height,
     )
     markout = f"markout_{settings.all_in_horizon_s}s_bps"
+    derived = {
+        "latency_ms": (pl.col("exec_ts") - pl.col("sent_ts")).dt.total_microseconds() / 1e3,
+        "all_in_cost_bps": pl.col("fee_bps").fill_null(0.0) - pl.col(markout),
+    }
     fill_rows = (
         fills.with_columns(
             children["sent_ts"].gather(row),
             *_bucket_columns(fills, buckets.drop("symbol"), order_key),
         )
         .with_columns(
-            latency_ms=(pl.col("exec_ts") - pl.col("sent_ts")).dt.total_microseconds() / 1e3,
-            all_in_cost_bps=pl.col("fee_bps").fill_null(0.0) - pl.col(markout),
+            **{name: value for name, value in derived.items() if name in fill_columns},
             **cluster,
         )
-        .select(FILL_COLUMNS)
+        .select(fill_columns)
     )
     child_rows = (
         children.with_columns(

@@ -16,8 +16,8 @@ from eqs_pipeline import warehouse
 from eqs_pipeline.contract import CONTRACT
 from eqs_pipeline.venues.frames import (
     CHILD_INPUTS,
-    FILL_INPUTS,
     ORDER_INPUTS,
+    fill_inputs,
     order_cluster,
     venue_frames,
 )
@@ -119,16 +119,21 @@ def _load_window(
     con: duckdb.DuckDBPyConnection, settings: VenueSettings, *, with_tape: bool
 ) -> VenueWindow:
     dates = trailing_dates(con, settings.window_days)
+    # The fill rows the window keeps, with what the clusters' labels are made of: only the
+    # fill table's columns these need are read (14 of the 31 venue_frames can use).
+    kept = (*WINDOW_FILL_COLUMNS, "trade_date", "order_id")
+    columns = fill_inputs(kept, settings)
     clusters = pl.Categorical(pl.Categories.random())
     fills, children = [], []
     for day in dates:
         day_fills, day_children = venue_frames(
-            warehouse.read_partition(con, "quality.fill_quality", day, columns=FILL_INPUTS),
+            warehouse.read_partition(con, "quality.fill_quality", day, columns=columns),
             warehouse.read_partition(
                 con, "staging.child_orders", day, CHILD_SCHEMA, columns=CHILD_INPUTS
             ),
             warehouse.read_partition(con, "quality.order_quality", day, columns=ORDER_INPUTS),
             settings,
+            fill_columns=kept,
         )
         if settings.cluster == "order":  # within one date the cluster is the order_id alone
             day_fills, day_children = (

@@ -20,7 +20,7 @@ from eqs_pipeline.venues.daily import (
     venue_daily,
     venue_daily_buckets,
 )
-from eqs_pipeline.venues.frames import venue_frames
+from eqs_pipeline.venues.frames import FILL_COLUMNS, FILL_INPUTS, fill_inputs, venue_frames
 from eqs_pipeline.venues.settings import VenueSettings
 from eqs_pipeline.venues.stats import adjusted_means
 from eqs_pipeline_tests.venues.truth import simulated_desk
@@ -273,3 +273,20 @@ def test_breakdowns_added_up_from_cell_sums_equal_each_grouping_computed_from_th
             rel_tol=1e-9,
             abs_tol=1e-9,
         )
+
+
+@pytest.mark.parametrize("cluster", ["order", "symbol_day"])
+def test_fill_rows_of_some_columns_need_only_their_inputs(cluster) -> None:
+    """`venue_frames(..., fill_columns=...)` from the fills' `fill_inputs` alone gives those
+    columns of the full fill rows (what the window reads), and the same child rows; all the
+    fill rows' inputs are `FILL_INPUTS`."""
+    settings = VenueSettings(cluster=cluster)
+    assert set(fill_inputs(FILL_COLUMNS, settings)) <= set(FILL_INPUTS)
+    assert set(fill_inputs()) == set(FILL_INPUTS)
+    full_fills, full_children = venue_frames(FILLS, CHILDREN, ORDERS, settings)
+    for columns in (("venue", "cluster", "all_in_cost_bps"), ("latency_ms", "size_bucket")):
+        narrow = FILLS.select(fill_inputs(columns, settings))
+        assert narrow.width < FILLS.width
+        fills, children = venue_frames(narrow, CHILDREN, ORDERS, settings, fill_columns=columns)
+        assert_frame_equal(fills, full_fills.select(columns))
+        assert_frame_equal(children, full_children)
