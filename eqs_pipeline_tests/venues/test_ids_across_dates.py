@@ -221,6 +221,39 @@ def test_the_window_read_date_by_date_equals_the_window_at_once(desk, tmp_path, 
     )
 
 
+def test_the_window_labels_a_child_without_its_order_by_its_own_order_and_date(
+    desk, tmp_path
+) -> None:
+    """Each date's orders are labelled once and joined to the rows: a child order whose parent
+    is missing from order_quality (hand-made inputs) is still its own order's cluster."""
+    _, reused, _, _ = desk
+    missing = reused.orders.row(0, named=True)
+    orphaned = Inputs(
+        reused.fills,
+        reused.children,
+        reused.orders.filter(
+            (pl.col("trade_date") != missing["trade_date"])
+            | (pl.col("order_id") != missing["order_id"])
+        ),
+    )
+    con = warehouse.connect(tmp_path / "warehouse.duckdb")
+    try:
+        _load(con, orphaned)
+        loaded = load_window(con, VenueSettings(), with_tape=False)
+    finally:
+        con.close()
+    label = f"{missing['trade_date']}|{missing['order_id']}"
+    for frame in (loaded.fills, loaded.children):
+        assert frame["cluster"].null_count() == 0
+        assert frame.filter(pl.col("cluster") == label).height > 0
+    _, whole = _frames(orphaned)
+    orphans = whole.filter(
+        (pl.col("trade_date") == missing["trade_date"])
+        & (pl.col("order_id") == missing["order_id"])
+    )
+    assert loaded.children.filter(pl.col("cluster") == label).height == orphans.height > 0
+
+
 def test_detached_frames_keep_their_values(desk) -> None:
     fills = desk[1].fills
     assert_frame_equal(warehouse.detached(fills), fills, check_exact=True)
