@@ -135,7 +135,7 @@ def _load_window(
             settings,
             fill_columns=kept,
         )
-        if settings.cluster == "order":  # within one date the cluster is the order_id alone
+        if settings.cluster == "order":  # one date's cluster is its order_id: add the date
             day_fills, day_children = _order_clusters(day_fills, day_children, clusters)
         fills.append(_compact(day_fills.select(WINDOW_FILL_COLUMNS), clusters))
         children.append(_compact(day_children.select(WINDOW_CHILD_COLUMNS), clusters))
