@@ -59,8 +59,9 @@ CHILD_COLUMNS: tuple[str, ...] = (
     "fill_rate",
 )
 
-# What `venue_frames` reads of each input (the window reads no more from the warehouse): the
-# fill columns it passes through, and what its derived columns come from.
+# What `venue_frames` reads of each input (the window reads these child orders and orders, and
+# of the fills only what `fill_inputs` names for the rows it keeps): the fill columns it passes
+# through, and what its derived columns come from.
 _DERIVED = ("size_bucket", "liquidity_bucket", "cluster", "latency_ms", "all_in_cost_bps")
 FILL_INPUTS: tuple[str, ...] = (*(c for c in FILL_COLUMNS if c not in _DERIVED), "exec_ts")
 CHILD_INPUTS: tuple[str, ...] = (

@@ -34,21 +34,28 @@ def read_lake(
     trade_date,
     schema: dict | None = None,
     columns: Sequence[str] | None = None,
+    where: pl.Expr | None = None,
 ) -> pl.LazyFrame:
-    """One trade date of a lake table (only `columns` when given), failing the step clearly if
-    it is not there yet."""
+    """One trade date of a lake table (only the rows `where` selects and only `columns` when
+    given), failing the step clearly if it is not there yet."""
     try:
-        return lake.read(paths.lake_root, table, trade_date, schema, columns=columns).lazy()
+        return lake.read(
+            paths.lake_root, table, trade_date, schema, where=where, columns=columns
+        ).lazy()
     except lake.MissingPartition as exc:
         raise dg.Failure(description=str(exc)) from exc
 
 
 def read_staged(
-    paths: EqsPathsResource, table: str, trade_date, columns: Sequence[str] | None = None
+    paths: EqsPathsResource,
+    table: str,
+    trade_date,
+    columns: Sequence[str] | None = None,
+    where: pl.Expr | None = None,
 ) -> pl.LazyFrame:
     """One trade date of a staged contract table from the lake, typed as the contract says."""
     schema = CONTRACT[table].polars_schema
-    return read_lake(paths, f"staging.{table}", trade_date, schema, columns)
+    return read_lake(paths, f"staging.{table}", trade_date, schema, columns, where)
 
 
 def _reader(paths: EqsPathsResource, trade_date) -> Reader:
@@ -56,17 +63,11 @@ def _reader(paths: EqsPathsResource, trade_date) -> Reader:
     says, and its scored fills; a missing partition fails the step clearly."""
 
     def read(table: str, where: pl.Expr | None, columns) -> pl.DataFrame:
-        name, schema = (
-            ("quality.fill_quality", None)
-            if table == "fill_quality"
-            else (f"staging.{table}", CONTRACT[table].polars_schema)
-        )
-        try:
-            return lake.read(
-                paths.lake_root, name, trade_date, schema, where=where, columns=columns
-            )
-        except lake.MissingPartition as exc:
-            raise dg.Failure(description=str(exc)) from exc
+        if table == "fill_quality":
+            rows = read_lake(paths, "quality.fill_quality", trade_date, None, columns, where)
+        else:
+            rows = read_staged(paths, table, trade_date, columns, where)
+        return rows.collect()
 
     return read
 

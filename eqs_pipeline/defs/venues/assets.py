@@ -117,8 +117,8 @@ def venue_daily(context: dg.AssetExecutionContext, paths: EqsPathsResource, conf
 
 def _window_or_fail(paths: EqsPathsResource, settings: VenueSettings) -> VenueWindow:
     """The trailing window, read on a connection of its own: closing it before the statistics
-    run hands back the table blocks DuckDB cached while reading (2 GiB for a 20-day window of
-    10M fills, docs/PERFORMANCE.md)."""
+    run hands back the table blocks DuckDB cached while reading (up to its read memory limit,
+    `window.READ_MEMORY_LIMIT`; docs/PERFORMANCE.md, "Reading the window")."""
     try:
         with paths.connect() as con:
             return load_window(con, settings)
