@@ -36,11 +36,13 @@ BACKFILL_CASES = (
 
 def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """Fill, order and venue-daily quality of one partition's staged frames, with the functions
-    the assets call: `score_day` as the `quality` step calls it (one symbol range for the
-    benchmark's days, which are below `chunk_fills`), then `venue_frames` and `venue_daily`."""
+    the assets call: `score_day` as the `quality` step calls it, then `venue_day` as the
+    `venue_daily` step does, and its `venue_daily` table (one symbol range each for the
+    benchmark's days, which are below `chunk_fills`)."""
     from eqs_pipeline.metrics.day import in_memory, score_day
-    from eqs_pipeline.venues.daily import venue_daily
-    from eqs_pipeline.venues.frames import venue_frames
+    from eqs_pipeline.settings import QualitySettings
+    from eqs_pipeline.venues.daily import venue_day
+    from eqs_pipeline.venues.settings import VenueSettings
 
     start = time.perf_counter()
     day = score_day(in_memory(frames), frames["instruments"])
@@ -48,8 +50,9 @@ def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     # "fill": up to the fills scored (reads of the frames, quotes and fills prepared); "order":
     # the orders after them.
     times = {"fill": scored - day.seconds["order"], "order": day.seconds["order"]}
-    vf, vc = venue_frames(day.fills, frames["child_orders"], day.orders)
-    vd = venue_daily(vf.lazy(), vc.lazy()).collect()
+    inputs = {"fill_quality": day.fills, "order_quality": day.orders, **frames}
+    venues = venue_day(in_memory(inputs), VenueSettings(), QualitySettings().chunk_fills)
+    vd = venues.sums.daily()
     times["venue"] = time.perf_counter() - start - scored
     return {
         "fill_quality": day.fills,

@@ -67,9 +67,11 @@ PHASES: dict[str, list[tuple[str, str, bool]]] = {
         ("eqs_pipeline.metrics.day", "fill_quality", True),
         ("eqs_pipeline.metrics.day", "order_quality", True),
         ("eqs_pipeline.defs.quality.assets", "build_events", False),
-        ("eqs_pipeline.defs.venues.assets", "venue_frames", False),
-        ("eqs_pipeline.defs.venues.assets", "compute_daily", True),
-        ("eqs_pipeline.defs.venues.assets", "compute_buckets", True),
+        # What the venue_daily step's `venue_day` calls (it reads through `lake.read`, too).
+        ("eqs_pipeline.venues.daily", "venue_frames", False),
+        ("eqs_pipeline.venues.daily", "venue_sums", False),
+        ("eqs_pipeline.venues.daily:VenueSums", "daily", False),
+        ("eqs_pipeline.venues.daily:VenueSums", "buckets", False),
     ],
     "Parquet lake reads and writes, JSON Lines export": [
         ("eqs_pipeline.lake", "read", False),

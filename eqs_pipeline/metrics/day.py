@@ -71,6 +71,18 @@ def symbol_ranges(fills_per_symbol: pl.DataFrame, max_fills: int) -> list[tuple[
     return ranges
 
 
+def day_ranges(fills: pl.DataFrame, orders: pl.DataFrame, max_fills: int) -> list[tuple[str, str]]:
+    """`symbol_ranges` of a trade date from its fills' and its orders' `symbol` columns: every
+    order's symbol is in a range, with or without fills."""
+    counts = pl.concat(
+        [
+            fills.group_by("symbol").agg(n=pl.len().cast(pl.Int64)),
+            orders.select("symbol").unique().with_columns(n=pl.lit(0, pl.Int64)),
+        ]
+    )
+    return symbol_ranges(counts.group_by("symbol").agg(pl.col("n").sum()), max_fills)
+
+
 def in_range(symbols: tuple[str, str]) -> pl.Expr:
     """The rows of a symbol range."""
     return pl.col("symbol").is_between(pl.lit(symbols[0]), pl.lit(symbols[1]))
@@ -97,14 +109,9 @@ def score_day(
     """Fill quality (when `fills`) and order quality (when `orders`; from the stored fills,
     `read("fill_quality", ...)`, when the fills are not scored here) of one trade date."""
     settings = settings or QualitySettings()
-    # Every order's symbol is in a range, with or without fills.
-    counts = pl.concat(
-        [
-            read("executions", None, ["symbol"]).group_by("symbol").agg(n=pl.len().cast(pl.Int64)),
-            read("orders", None, ["symbol"]).unique().with_columns(n=pl.lit(0, pl.Int64)),
-        ]
+    ranges = day_ranges(
+        read("executions", None, ["symbol"]), read("orders", None, ["symbol"]), settings.chunk_fills
     )
-    ranges = symbol_ranges(counts.group_by("symbol").agg(pl.col("n").sum()), settings.chunk_fills)
     if len(ranges) <= 1:
         return _score(read, None, instruments, settings, fills, orders)
     parts = [_score(read, in_range(r), instruments, settings, fills, orders) for r in ranges]

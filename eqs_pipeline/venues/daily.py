@@ -8,13 +8,36 @@ the fill rate is executed / routed quantity of the child orders.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import polars as pl
 
-from eqs_pipeline.venues.frames import FILL_METRICS
+from eqs_pipeline.metrics.day import Reader, day_ranges, in_range
+from eqs_pipeline.venues.frames import (
+    CHILD_INPUTS,
+    FILL_METRICS,
+    ORDER_INPUTS,
+    fill_inputs,
+    venue_frames,
+)
+from eqs_pipeline.venues.settings import VenueSettings
 
 ALL = "ALL"
 DIMENSIONS: tuple[str, ...] = ("liquidity_flag", "size_bucket", "liquidity_bucket")
 POSITIONS: tuple[str, ...] = ("improved", "at_quote", "outside")
+# A comparison cell of the venue tables: what every breakdown's groups are made of.
+CELL: tuple[str, ...] = ("trade_date", "venue", *DIMENSIONS)
+# The columns of `frames.venue_frames`' fill rows that the venue tables read.
+DAILY_FILL_COLUMNS: tuple[str, ...] = (
+    *CELL,
+    "qty",
+    "notional",
+    "fee",
+    "quote_position",
+    "latency_ms",
+    *FILL_METRICS,
+)
 
 
 def _known(name: str) -> str:
@@ -75,58 +98,17 @@ def _sum_columns() -> list[str]:
     return [e.meta.output_name() for e in fill_sums()]
 
 
-def fill_aggregates() -> list[pl.Expr]:
-    """The per-group fill figures from the fills themselves (no per-row Python)."""
-    return [*fill_sums(), *latency_quantiles()]
-
-
-def child_aggregates() -> list[pl.Expr]:
+def child_sums() -> list[pl.Expr]:
+    """The additive part of the per-group child-order figures."""
     return [
         pl.len().alias("child_orders"),
         pl.col("qty").sum().alias("routed_qty"),
         pl.col("filled_qty").sum().alias("executed_qty"),
-        (pl.col("filled_qty").sum() / pl.col("qty").sum()).alias("fill_rate"),
     ]
 
 
-def _fill_figures(
-    fills: pl.LazyFrame, keys: list[str], sums: pl.LazyFrame | None = None
-) -> pl.LazyFrame:
-    """The fill figures per trade date, venue and `keys`: from the fills in one group-by, or,
-    given `sums` (`fill_sums` per a finer grouping), the sums added up from those and the
-    latency quantiles from the fills."""
-    by = ["trade_date", "venue", *keys]
-    if sums is None:
-        figures = fills.group_by(by).agg(fill_aggregates())
-    else:
-        added = sums.group_by(by).agg(pl.col(_sum_columns()).sum())
-        latency = fills.select(*by, "latency_ms").group_by(by).agg(latency_quantiles())
-        # Both sides have the same groups, a null key's included.
-        figures = added.join(latency, on=by, how="left", nulls_equal=True).with_columns(
-            pl.col("fills").cast(pl.get_index_type())
-        )
-    return figures.with_columns(fill_ratios())
-
-
-def _aggregate(
-    fills: pl.LazyFrame,
-    children: pl.LazyFrame,
-    keys: list[str],
-    sums: pl.LazyFrame | None = None,
-) -> pl.LazyFrame:
-    by = ["trade_date", "venue", *keys]
-    f = _fill_figures(fills, keys, sums)
-    c = children.group_by(by).agg(child_aggregates())
-    out = f.join(c, on=by, how="full", coalesce=True).with_columns(
-        pl.col("fills", "shares", "notional", "fees_paid", "rebates_received").fill_null(0),
-        pl.col("child_orders").fill_null(0),
-        pl.col("routed_qty", "executed_qty").fill_null(0.0),
-    )
-    return out.with_columns(
-        flow_share=pl.when(pl.col("shares").sum().over("trade_date", *keys) > 0).then(
-            pl.col("shares") / pl.col("shares").sum().over("trade_date", *keys)
-        )
-    )
+def _child_sum_columns() -> list[str]:
+    return [e.meta.output_name() for e in child_sums()]
 
 
 def _columns(keys: list[str]) -> list[str]:
@@ -154,30 +136,171 @@ def _columns(keys: list[str]) -> list[str]:
     ]
 
 
-def venue_daily(fills: pl.LazyFrame, children: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per venue and trade date (the fill and child rows of `frames.venue_frames`)."""
-    return _aggregate(fills, children, []).select(_columns([])).sort("trade_date", "venue")
+@dataclass(frozen=True)
+class VenueSums:
+    """Fills and child orders reduced to what the venue tables are computed from, which adds up
+    over any split of them (a trade date's symbol ranges, `venue_day`): per comparison cell
+    (`CELL`) the fills' `fill_sums` and the children's `child_sums`, and each fill's latency
+    with its cell (a median and a P95 do not add up; the cell's text may be categorical)."""
 
+    fills: pl.DataFrame
+    latency: pl.DataFrame
+    children: pl.DataFrame
 
-def venue_daily_buckets(fills: pl.LazyFrame, children: pl.LazyFrame) -> pl.LazyFrame:
-    """The same figures per venue, trade date and bucket.
+    def daily(self) -> pl.DataFrame:
+        """`venue.venue_daily`: one row per venue and trade date."""
+        return self._aggregate([]).select(_columns([])).sort("trade_date", "venue")
 
-    `breakdown` names the grouping: `liquidity_flag`, `size_bucket` or `liquidity_bucket` (the
-    other two dimensions read ALL), or `cell` (all three set). flow_share is the venue's share
-    of our shares within the same trade date and bucket.
-    """
-    # The fills' sums per cell, once; each breakdown adds them up (a day of 500k fills: one
-    # group-by of the fills instead of four: the four breakdowns 420 -> 180 ms).
-    cells = ["trade_date", "venue", *DIMENSIONS]
-    sums = fills.group_by(cells).agg(fill_sums()).cache()
-    parts = []
-    groupings = [[d] for d in DIMENSIONS] + [list(DIMENSIONS)]
-    for keys in groupings:
-        fixed = [pl.lit(ALL).alias(d) for d in DIMENSIONS if d not in keys]
-        name = keys[0] if len(keys) == 1 else "cell"
-        parts.append(
-            _aggregate(fills, children, keys, sums)
-            .with_columns(*fixed, breakdown=pl.lit(name))
-            .select(["breakdown", *_columns(list(DIMENSIONS))])
+    def buckets(self) -> pl.DataFrame:
+        """`venue.venue_daily_buckets`: the same figures per venue, trade date and bucket.
+
+        `breakdown` names the grouping: `liquidity_flag`, `size_bucket` or `liquidity_bucket`
+        (the other two dimensions read ALL), or `cell` (all three set). flow_share is the
+        venue's share of our shares within the same trade date and bucket."""
+        parts = []
+        for keys in [[d] for d in DIMENSIONS] + [list(DIMENSIONS)]:
+            fixed = [pl.lit(ALL).alias(d) for d in DIMENSIONS if d not in keys]
+            name = keys[0] if len(keys) == 1 else "cell"
+            parts.append(
+                self._aggregate(keys)
+                .with_columns(*fixed, breakdown=pl.lit(name))
+                .select(["breakdown", *_columns(list(DIMENSIONS))])
+            )
+        return pl.concat(parts).sort("trade_date", "breakdown", "venue", *DIMENSIONS)
+
+    def _aggregate(self, keys: list[str]) -> pl.DataFrame:
+        """The figures per trade date, venue and `keys`: sums added up from the cells, latency
+        percentiles from the fills, ratios from the sums."""
+        by = ["trade_date", "venue", *keys]
+        added = self.fills.lazy().group_by(by).agg(pl.col(_sum_columns()).sum())
+        latency = (
+            self.latency.lazy()
+            .group_by(by)
+            .agg(latency_quantiles())
+            .with_columns(pl.col(c).cast(self.fills.schema[c]) for c in by)
         )
-    return pl.concat(parts).sort("trade_date", "breakdown", "venue", *DIMENSIONS)
+        # Both sides have the same groups, a null key's included.
+        figures = (
+            added.join(latency, on=by, how="left", nulls_equal=True)
+            .with_columns(pl.col("fills").cast(pl.get_index_type()))
+            .with_columns(fill_ratios())
+        )
+        children = (
+            self.children.lazy()
+            .group_by(by)
+            .agg(pl.col(_child_sum_columns()).sum())
+            .with_columns(
+                pl.col("child_orders").cast(pl.get_index_type()),
+                fill_rate=pl.col("executed_qty") / pl.col("routed_qty"),
+            )
+        )
+        out = figures.join(children, on=by, how="full", coalesce=True).with_columns(
+            pl.col("fills", "shares", "notional", "fees_paid", "rebates_received").fill_null(0),
+            pl.col("child_orders").fill_null(0),
+            pl.col("routed_qty", "executed_qty").fill_null(0.0),
+        )
+        total = pl.col("shares").sum().over("trade_date", *keys)
+        return out.with_columns(
+            flow_share=pl.when(total > 0).then(pl.col("shares") / total)
+        ).collect()
+
+
+def venue_sums(
+    fills: pl.LazyFrame | pl.DataFrame,
+    children: pl.LazyFrame | pl.DataFrame,
+    *,
+    categorical: bool = False,
+) -> VenueSums:
+    """The `VenueSums` of the fill and child rows of `frames.venue_frames` (the fills need
+    `DAILY_FILL_COLUMNS`); with `categorical`, the latency rows' text as categoricals (4 bytes a
+    row instead of 16: what `venue_day` keeps of each symbol range)."""
+    latency = fills.lazy().select(*CELL, "latency_ms")
+    if categorical:
+        latency = latency.with_columns(pl.col(CELL[1:]).cast(pl.Categorical))
+    return VenueSums(
+        *pl.collect_all(
+            [
+                fills.lazy().group_by(CELL).agg(fill_sums()),
+                latency,
+                children.lazy().group_by(CELL).agg(child_sums()),
+            ]
+        )
+    )
+
+
+def add_up(parts: Sequence[VenueSums]) -> VenueSums:
+    """The `VenueSums` of the union of the parts' fills and children."""
+    if len(parts) == 1:
+        return parts[0]
+    return VenueSums(
+        pl.concat(p.fills for p in parts).group_by(CELL).agg(pl.col(_sum_columns()).sum()),
+        pl.concat(p.latency for p in parts),
+        pl.concat(p.children for p in parts).group_by(CELL).agg(pl.col(_child_sum_columns()).sum()),
+    )
+
+
+def venue_daily(
+    fills: pl.LazyFrame | pl.DataFrame, children: pl.LazyFrame | pl.DataFrame
+) -> pl.DataFrame:
+    """One row per venue and trade date (the fill and child rows of `frames.venue_frames`)."""
+    return venue_sums(fills, children).daily()
+
+
+def venue_daily_buckets(
+    fills: pl.LazyFrame | pl.DataFrame, children: pl.LazyFrame | pl.DataFrame
+) -> pl.DataFrame:
+    """`VenueSums.buckets` of the fill and child rows of `frames.venue_frames`."""
+    return venue_sums(fills, children).buckets()
+
+
+@dataclass(frozen=True)
+class VenueDay:
+    sums: VenueSums
+    ranges: int  # symbol ranges read (1: the whole day at once)
+
+
+def venue_day(read: Reader, settings: VenueSettings, chunk_fills: int) -> VenueDay:
+    """The `VenueSums` of one trade date from its scored fills and orders and its staged child
+    orders (`read` as `metrics.day.Reader` says: "fill_quality", "order_quality",
+    "child_orders"), in contiguous symbol ranges of at most `chunk_fills` fills when the date
+    has more (`metrics.day.symbol_ranges`), reading one range's rows at a time.
+
+    A child order has no symbol: it is read with its parent order's range. Children whose
+    order is not scored (ingestion quarantines them: `unknown_order`) and rows without a
+    symbol are read with the first range, so the ranges hold every row of the date once."""
+    columns = fill_inputs(DAILY_FILL_COLUMNS, settings)
+    orders = read("order_quality", None, ["order_id", "symbol"])
+    ranges = day_ranges(read("fill_quality", None, ["symbol"]), orders, chunk_fills)
+    if len(ranges) <= 1:
+        return VenueDay(_sums(read, None, None, columns, settings), 1)
+    scored = orders.get_column("order_id").implode()
+    parts = []
+    for i, symbols in enumerate(ranges):
+        rows = in_range(symbols)
+        ids = orders.filter(rows).get_column("order_id").implode()
+        children = pl.col("order_id").is_in(ids)
+        if i == 0:
+            rows = rows | pl.col("symbol").is_null()
+            unscored = pl.col("order_id").is_in(scored).not_().fill_null(True)
+            children = children | unscored
+        parts.append(_sums(read, rows, children, columns, settings, categorical=True))
+    return VenueDay(add_up(parts), len(ranges))
+
+
+def _sums(
+    read: Reader,
+    rows: pl.Expr | None,
+    children: pl.Expr | None,
+    columns: Sequence[str],
+    settings: VenueSettings,
+    *,
+    categorical: bool = False,
+) -> VenueSums:
+    fills, kids = venue_frames(
+        read("fill_quality", rows, columns),
+        read("child_orders", children, CHILD_INPUTS),
+        read("order_quality", rows, ORDER_INPUTS),
+        settings,
+        fill_columns=DAILY_FILL_COLUMNS,
+    )
+    return venue_sums(fills, kids, categorical=categorical)

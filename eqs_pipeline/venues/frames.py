@@ -264,7 +264,7 @@ def venue_frames(
             # Not clipped to the routed quantity: ingestion quarantines fills past it
             # (`child_overfill`), and one that got through shows as a fill rate above 1, which
             # the venue tables' `fill_rate_in_unit_interval` check reports.
-            filled_qty=pl.Series(executed),
+            filled_qty=pl.Series(executed, dtype=pl.Float64),
         )
         .with_columns(fill_rate=pl.col("filled_qty") / pl.col("qty"), **cluster)
         .select(CHILD_COLUMNS)

@@ -15,10 +15,10 @@ from eqs_pipeline.simulate import SimulationConfig
 from eqs_pipeline.venues.daily import (
     ALL,
     DIMENSIONS,
-    _aggregate,
     _columns,
     venue_daily,
     venue_daily_buckets,
+    venue_sums,
 )
 from eqs_pipeline.venues.frames import FILL_COLUMNS, FILL_INPUTS, fill_inputs, venue_frames
 from eqs_pipeline.venues.settings import VenueSettings
@@ -90,7 +90,7 @@ def frames() -> tuple[pl.LazyFrame, pl.LazyFrame]:
 
 
 def test_venue_daily_hand_computed(frames) -> None:
-    daily = venue_daily(*frames).collect()
+    daily = venue_daily(*frames)
     a = daily.filter(pl.col("venue") == "A").row(0, named=True)
     b = daily.filter(pl.col("venue") == "B").row(0, named=True)
     assert a["fills"] == 2 and a["shares"] == 400.0 and a["notional"] == 4000.0
@@ -120,7 +120,7 @@ def test_buckets_and_breakdowns(frames) -> None:
     assert set(f["size_bucket"]) == {"medium"} and set(f["liquidity_bucket"]) == {"low"}
     c = children.collect().sort("child_id")
     assert c["liquidity_flag"].to_list() == ["REMOVE", "REMOVE", "ADD"]
-    buckets = venue_daily_buckets(fills, children).collect()
+    buckets = venue_daily_buckets(fills, children)
     by_flag = buckets.filter(pl.col("breakdown") == "liquidity_flag")
     assert set(by_flag["size_bucket"]) == {"ALL"}
     a_remove = by_flag.filter((pl.col("venue") == "A") & (pl.col("liquidity_flag") == "REMOVE"))
@@ -227,21 +227,22 @@ def test_an_over_filled_child_is_reported_not_clipped():
     fills = pl.concat([FILLS, pl.DataFrame([extra], schema=FILLS.schema)])
     _, children = venue_frames(fills, CHILDREN, ORDERS)
     assert children.filter(pl.col("child_id") == "C3")["fill_rate"].item() == 1.5
-    daily = venue_daily(*(f.lazy() for f in venue_frames(fills, CHILDREN, ORDERS))).collect()
+    daily = venue_daily(*venue_frames(fills, CHILDREN, ORDERS))
     b = daily.filter(pl.col("venue") == "B").row(0, named=True)
     assert b["executed_qty"] == 150.0 == b["shares"]  # every executed share counted
     check = fill_rate_result(dg.AssetKey(["venue", "venue_daily"]), daily, ["fill_rate"])
     assert not check.passed
     assert fill_rate_result(
         dg.AssetKey(["venue", "venue_daily"]),
-        venue_daily(*(f.lazy() for f in venue_frames(FILLS, CHILDREN, ORDERS))).collect(),
+        venue_daily(*venue_frames(FILLS, CHILDREN, ORDERS)),
         ["fill_rate"],
     ).passed
 
 
 def test_breakdowns_added_up_from_cell_sums_equal_each_grouping_computed_from_the_fills():
     """`venue_daily_buckets` sums the fills' figures per cell once and adds them up per
-    breakdown; every figure must equal the same grouping computed from the fills directly."""
+    breakdown; every figure must equal the same grouping computed from the fills directly (the
+    dimensions outside the grouping set to ALL in the rows, so that each cell is one group)."""
     desk = simulated_desk(SimulationConfig(days=2, symbols=6, orders_per_day=150, seed=23))
     # Fills without a fee, rebates, and fills without a quote (the simulated desk has none) must
     # be summed as the direct grouping does.
@@ -254,7 +255,7 @@ def test_breakdowns_added_up_from_cell_sums_equal_each_grouping_computed_from_th
             for c in ("quoted_spread_bps", "effective_spread_bps", "quote_position")
         },
     )  # fmt: skip
-    buckets = venue_daily_buckets(fills, desk.children.lazy()).collect()
+    buckets = venue_daily_buckets(fills, desk.children)
     assert set(buckets["breakdown"]) == {*DIMENSIONS, "cell"}
     for keys in [[d] for d in DIMENSIONS] + [list(DIMENSIONS)]:
         name = keys[0] if len(keys) == 1 else "cell"
@@ -262,7 +263,10 @@ def test_breakdowns_added_up_from_cell_sums_equal_each_grouping_computed_from_th
         for d in DIMENSIONS:
             if d not in keys:
                 assert set(got[d]) == {ALL}
-        direct = _aggregate(fills, desk.children.lazy(), keys).collect()
+        fixed = [pl.lit(ALL).alias(d) for d in DIMENSIONS if d not in keys]
+        cells = venue_sums(fills.with_columns(fixed), desk.children.with_columns(fixed))
+        assert cells.fills.height == cells.fills.select("trade_date", "venue", *keys).n_unique()
+        direct = cells._aggregate(keys)
         columns = _columns(keys)
         order = ["trade_date", "venue", *keys]
         assert got.height == direct.height > 1
@@ -290,3 +294,12 @@ def test_fill_rows_of_some_columns_need_only_their_inputs(cluster) -> None:
         fills, children = venue_frames(narrow, CHILDREN, ORDERS, settings, fill_columns=columns)
         assert_frame_equal(fills, full_fills.select(columns))
         assert_frame_equal(children, full_children)
+
+
+def test_children_without_any_fill_have_a_float_executed_quantity():
+    """NumPy's bincount of no fills is an integer array: a date (or symbol range) whose child
+    orders have no fill at all gave an Int64 `filled_qty`, which its Float64 neighbours could
+    not be stacked with."""
+    _, children = venue_frames(FILLS.head(0), CHILDREN, ORDERS)
+    assert children.schema["filled_qty"] == pl.Float64
+    assert children["filled_qty"].to_list() == [0.0, 0.0, 0.0]

@@ -58,13 +58,14 @@ def read_staged(
     return read_lake(paths, f"staging.{table}", trade_date, schema, columns, where)
 
 
-def _reader(paths: EqsPathsResource, trade_date) -> Reader:
-    """`score_day`'s reader: the date's staged tables from the lake, typed as the contract
-    says, and its scored fills; a missing partition fails the step clearly."""
+def lake_reader(paths: EqsPathsResource, trade_date) -> Reader:
+    """The reader of `score_day` and `venues.daily.venue_day`: the date's staged tables from
+    the lake, typed as the contract says, and its scored fills and orders ("fill_quality",
+    "order_quality"); a missing partition fails the step clearly."""
 
     def read(table: str, where: pl.Expr | None, columns) -> pl.DataFrame:
-        if table == "fill_quality":
-            rows = read_lake(paths, "quality.fill_quality", trade_date, None, columns, where)
+        if table in ("fill_quality", "order_quality"):
+            rows = read_lake(paths, f"quality.{table}", trade_date, None, columns, where)
         else:
             rows = read_staged(paths, table, trade_date, columns, where)
         return rows.collect()
@@ -118,7 +119,7 @@ def quality(
     selected = context.selected_asset_keys
     metric_settings = settings.quality()
     day = score_day(
-        _reader(paths, trade_date),
+        lake_reader(paths, trade_date),
         read_lake(paths, "staging.instruments", None).collect(),
         metric_settings,
         fills=FILL_QUALITY_KEY in selected,

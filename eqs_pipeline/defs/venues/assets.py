@@ -19,22 +19,15 @@ from eqs_pipeline.defs.ingest.assets import STAGING_KEYS
 from eqs_pipeline.defs.jobs import WINDOW_TAGS
 from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
-from eqs_pipeline.defs.quality.assets import (
-    FILL_QUALITY_KEY,
-    ORDER_QUALITY_KEY,
-    read_lake,
-    read_staged,
-)
-from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource
+from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY, lake_reader
+from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.defs.venues import checks
 from eqs_pipeline.defs.venues.resources import VenueConfig
 from eqs_pipeline.defs.warehouse import WAREHOUSE_DAY_KEY
 from eqs_pipeline.exports import write_events_jsonl
 from eqs_pipeline.venues.chart import cost_chart_svg, markdown_image
-from eqs_pipeline.venues.daily import venue_daily as compute_daily
-from eqs_pipeline.venues.daily import venue_daily_buckets as compute_buckets
+from eqs_pipeline.venues.daily import venue_day
 from eqs_pipeline.venues.events import venue_performance_events as build_events
-from eqs_pipeline.venues.frames import CHILD_INPUTS, FILL_INPUTS, ORDER_INPUTS, venue_frames
 from eqs_pipeline.venues.routing import routing_recommendations as compute_routing
 from eqs_pipeline.venues.scorecard import venue_scorecard as compute_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
@@ -82,17 +75,22 @@ def _table(key: dg.AssetKey) -> str:
         checks.spec(checks.FILL_RATE_CHECK, VENUE_BUCKETS_KEY),
     ],
 )
-def venue_daily(context: dg.AssetExecutionContext, paths: EqsPathsResource, config: VenueConfig):
-    """Per venue and trade date figures and their bucket breakdowns."""
+def venue_daily(
+    context: dg.AssetExecutionContext,
+    paths: EqsPathsResource,
+    config: VenueConfig,
+    settings: MetricSettingsResource,
+):
+    """Per venue and trade date figures and their bucket breakdowns (`venues.daily.venue_day`:
+    a date with more than `chunk_fills` fills is read in symbol ranges, with the same figures)."""
     trade_date = partition_date(context)
-    settings = config.settings()
-    # Only the columns venue_frames uses (31 of the fill table's 51).
-    fq = read_lake(paths, "quality.fill_quality", trade_date, columns=FILL_INPUTS)
-    oq = read_lake(paths, "quality.order_quality", trade_date, columns=ORDER_INPUTS)
-    children = read_staged(paths, "child_orders", trade_date, columns=CHILD_INPUTS)
-    fills, kids = venue_frames(fq, children, oq, settings)
-    daily = compute_daily(fills.lazy(), kids.lazy()).collect()
-    buckets = compute_buckets(fills.lazy(), kids.lazy()).collect()
+    chunk_fills = settings.quality().chunk_fills
+    day = venue_day(lake_reader(paths, trade_date), config.settings(), chunk_fills)
+    if day.ranges > 1:
+        context.log.info(
+            f"read in {day.ranges} symbol ranges of at most {chunk_fills:,} fills each"
+        )
+    daily, buckets = day.sums.daily(), day.sums.buckets()
     lake.write(paths.lake_root, _table(VENUE_DAILY_KEY), daily, trade_date)
     lake.write(paths.lake_root, _table(VENUE_BUCKETS_KEY), buckets, trade_date)
     for key, frame in ((VENUE_DAILY_KEY, daily), (VENUE_BUCKETS_KEY, buckets)):
