@@ -51,7 +51,9 @@ def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     # the orders after them.
     times = {"fill": scored - day.seconds["order"], "order": day.seconds["order"]}
     inputs = {"fill_quality": day.fills, "order_quality": day.orders, **frames}
-    venues = venue_day(in_memory(inputs), VenueSettings(), QualitySettings().chunk_fills)
+    venues = venue_day(
+        in_memory(inputs), day.fills.height, VenueSettings(), QualitySettings().chunk_fills
+    )
     vd = venues.sums.daily()
     times["venue"] = time.perf_counter() - start - scored
     return {

@@ -203,12 +203,16 @@ def read_partition(
     trade_date: date,
     schema: Mapping[str, pl.DataType] | None = None,
     columns: Sequence[str] | None = None,
+    *,
+    query: str = "select_partition",
+    params: Mapping[str, object] | None = None,
 ) -> pl.DataFrame:
-    """The rows of one trade date (only `columns` when given); `schema` casts columns to the
-    contract types when given."""
+    """The rows of one trade date (only `columns` when given) that the statement `query`
+    selects (`sql/<query>.sql`, with `params` besides the date: all of them by default);
+    `schema` casts columns to the contract types when given."""
     names = ", ".join(f'"{c}"' for c in columns) if columns else "*"
     frame = con.execute(
-        sql("select_partition", table=table, columns=names), {"trade_date": trade_date}
+        sql(query, table=table, columns=names), {"trade_date": trade_date, **(params or {})}
     ).pl()
     return _cast(frame, schema)
 

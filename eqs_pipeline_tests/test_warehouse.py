@@ -74,3 +74,25 @@ def test_a_motherduck_warehouse_is_handed_to_duckdb_as_it_is(monkeypatch, tmp_pa
         con.close()
     assert opened == [("md:eqs", True), ("md:eqs", False)]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_partition_read_of_a_symbol_range(tmp_path: Path) -> None:
+    """`read_partition(..., query=...)`: a symbol range's rows of one date, those without a
+    symbol only with the date's first range."""
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    rows = pl.DataFrame({"symbol": ["A", "B", "C", None, "D"], "x": [1, 2, 3, 4, 5]})
+    with warehouse.transaction(con):
+        for day in (D1, D2):
+            warehouse.replace_partition(con, "quality.t", rows.with_columns(trade_date=day), day)
+
+    def read(first: str, last: str, first_range: bool) -> list[int]:
+        bounds = {"first": first, "last": last, "first_range": first_range}
+        frame = warehouse.read_partition(
+            con, "quality.t", D1, None, ["x"], query="select_partition_symbol_range", params=bounds
+        )
+        assert frame.columns == ["x"]
+        return sorted(frame["x"])
+
+    assert read("A", "B", True) == [1, 2, 4]
+    assert read("C", "D", False) == [3, 5]
+    assert read("B", "B", False) == [2]

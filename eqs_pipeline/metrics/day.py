@@ -33,10 +33,55 @@ from eqs_pipeline.metrics.fills import fill_quality, prepare_fills
 from eqs_pipeline.metrics.orders import order_quality
 from eqs_pipeline.settings import QualitySettings
 
-# read(table, where, columns): one trade date's rows of `table` ("orders", "executions",
-# "quotes", "market_trades": staged, typed as the contract says; "fill_quality": the scored
-# fills), only those `where` selects (all when None) and only `columns` (all when None).
-Reader = Callable[[str, pl.Expr | None, Sequence[str] | None], pl.DataFrame]
+
+@dataclass(frozen=True)
+class SymbolRange:
+    """The rows of one trade date in a contiguous range of its sorted symbols, `first` to
+    `last` (both included). A child order has no symbol: it is in its parent order's range.
+    The date's first range (`first_range`) also holds what no range's symbols would select:
+    rows without a symbol (ingestion rejects them) and child orders whose parent order is not
+    scored (ingestion quarantines them: `unknown_order`), so the ranges hold every row once."""
+
+    first: str
+    last: str
+    first_range: bool = False
+
+    def rows(self) -> pl.Expr:
+        """The range's rows of a table with a `symbol` column."""
+        rows = pl.col("symbol").is_between(pl.lit(self.first), pl.lit(self.last))
+        return rows | pl.col("symbol").is_null() if self.first_range else rows
+
+    def children(self, orders: pl.DataFrame) -> pl.Expr:
+        """The range's child orders, given the date's scored orders (order_id, symbol)."""
+        rows = pl.col("order_id").is_in(orders.filter(self.rows()).get_column("order_id").implode())
+        if self.first_range:
+            scored = orders.get_column("order_id").implode()
+            rows = rows | pl.col("order_id").is_in(scored).not_().fill_null(True)
+        return rows
+
+
+# read(table, rows, columns): one trade date's rows of `table` ("orders", "child_orders",
+# "executions", "quotes", "market_trades": staged, typed as the contract says; "fill_quality",
+# "order_quality": the scored fills and orders), only those of the symbol range `rows` (all
+# when None) and only `columns` (all when None).
+Reader = Callable[[str, SymbolRange | None, Sequence[str] | None], pl.DataFrame]
+# scan(table, where, columns): the same with the rows a Polars expression selects.
+Scan = Callable[[str, pl.Expr | None, Sequence[str] | None], pl.DataFrame]
+
+
+def polars_reader(scan: Scan) -> Reader:
+    """A `Reader` over a source Polars filters (frames in memory, the Parquet lake): a range's
+    rows by their symbol, its child orders by their order's (`SymbolRange.children`)."""
+
+    def read(table: str, rows: SymbolRange | None, columns: Sequence[str] | None):
+        if rows is None:
+            return scan(table, None, columns)
+        if table == "child_orders":
+            orders = scan("order_quality", None, ["order_id", "symbol"])
+            return scan(table, rows.children(orders), columns)
+        return scan(table, rows.rows(), columns)
+
+    return read
 
 
 @dataclass(frozen=True)
@@ -71,7 +116,7 @@ def symbol_ranges(fills_per_symbol: pl.DataFrame, max_fills: int) -> list[tuple[
     return ranges
 
 
-def day_ranges(fills: pl.DataFrame, orders: pl.DataFrame, max_fills: int) -> list[tuple[str, str]]:
+def day_ranges(fills: pl.DataFrame, orders: pl.DataFrame, max_fills: int) -> list[SymbolRange]:
     """`symbol_ranges` of a trade date from its fills' and its orders' `symbol` columns: every
     order's symbol is in a range, with or without fills."""
     counts = pl.concat(
@@ -80,22 +125,18 @@ def day_ranges(fills: pl.DataFrame, orders: pl.DataFrame, max_fills: int) -> lis
             orders.select("symbol").unique().with_columns(n=pl.lit(0, pl.Int64)),
         ]
     )
-    return symbol_ranges(counts.group_by("symbol").agg(pl.col("n").sum()), max_fills)
-
-
-def in_range(symbols: tuple[str, str]) -> pl.Expr:
-    """The rows of a symbol range."""
-    return pl.col("symbol").is_between(pl.lit(symbols[0]), pl.lit(symbols[1]))
+    ranges = symbol_ranges(counts.group_by("symbol").agg(pl.col("n").sum()), max_fills)
+    return [SymbolRange(first, last, i == 0) for i, (first, last) in enumerate(ranges)]
 
 
 def in_memory(frames: dict[str, pl.DataFrame]) -> Reader:
     """A reader over frames already in memory (one trade date's, keyed as `Reader` says)."""
 
-    def read(table: str, where: pl.Expr | None, columns: Sequence[str] | None) -> pl.DataFrame:
+    def scan(table: str, where: pl.Expr | None, columns: Sequence[str] | None) -> pl.DataFrame:
         rows = frames[table] if where is None else frames[table].filter(where)
         return rows if columns is None else rows.select(columns)
 
-    return read
+    return polars_reader(scan)
 
 
 def score_day(
@@ -114,7 +155,7 @@ def score_day(
     )
     if len(ranges) <= 1:
         return _score(read, None, instruments, settings, fills, orders)
-    parts = [_score(read, in_range(r), instruments, settings, fills, orders) for r in ranges]
+    parts = [_score(read, r, instruments, settings, fills, orders) for r in ranges]
     seconds = {k: sum(p.seconds[k] for p in parts) for k in parts[0].seconds}
     fill_frame = pl.concat([p.fills for p in parts]) if fills else None
     order_frame = None
@@ -131,24 +172,24 @@ def score_day(
 
 def _score(
     read: Reader,
-    where: pl.Expr | None,
+    rows: SymbolRange | None,
     instruments: pl.DataFrame,
     settings: QualitySettings,
     with_fills: bool,
     with_orders: bool,
 ) -> DayQuality:
-    """Fill and order quality of the rows `where` selects (all when None)."""
+    """Fill and order quality of the symbol range `rows` (the whole date when None)."""
     start = time.perf_counter()
     scored = frame = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eqs-quality") as background:
-        order_rows = read("orders", where, None)  # both stages use the orders
+        order_rows = read("orders", rows, None)  # both stages use the orders
         if with_fills:
-            executions = read("executions", where, None)
+            executions = read("executions", rows, None)
             fills_ready = background.submit(prepare_fills, executions, order_rows)
         if with_orders:
-            trades = read("market_trades", where, None)
+            trades = read("market_trades", rows, None)
             tape = background.submit(prepare_trades, trades)
-        quotes = read("quotes", where, None)
+        quotes = read("quotes", rows, None)
         book = prepare_quotes(quotes)
         if with_fills:
             scored = fill_quality(
@@ -163,7 +204,7 @@ def _score(
         if with_orders:
             frame = order_quality(
                 order_rows,
-                scored if scored is not None else read("fill_quality", where, None),
+                scored if scored is not None else read("fill_quality", rows, None),
                 quotes,
                 trades,
                 instruments,

@@ -13,14 +13,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from eqs_pipeline.metrics.day import Reader, day_ranges, in_range
-from eqs_pipeline.venues.frames import (
-    CHILD_INPUTS,
-    FILL_METRICS,
-    ORDER_INPUTS,
-    fill_inputs,
-    venue_frames,
-)
+from eqs_pipeline.metrics.day import Reader
+from eqs_pipeline.venues.frames import FILL_METRICS, venue_frames_by_range
 from eqs_pipeline.venues.settings import VenueSettings
 
 ALL = "ALL"
@@ -259,48 +253,15 @@ class VenueDay:
     ranges: int  # symbol ranges read (1: the whole day at once)
 
 
-def venue_day(read: Reader, settings: VenueSettings, chunk_fills: int) -> VenueDay:
-    """The `VenueSums` of one trade date from its scored fills and orders and its staged child
-    orders (`read` as `metrics.day.Reader` says: "fill_quality", "order_quality",
-    "child_orders"), in contiguous symbol ranges of at most `chunk_fills` fills when the date
-    has more (`metrics.day.symbol_ranges`), reading one range's rows at a time.
-
-    A child order has no symbol: it is read with its parent order's range. Children whose
-    order is not scored (ingestion quarantines them: `unknown_order`) and rows without a
-    symbol are read with the first range, so the ranges hold every row of the date once."""
-    columns = fill_inputs(DAILY_FILL_COLUMNS, settings)
-    orders = read("order_quality", None, ["order_id", "symbol"])
-    ranges = day_ranges(read("fill_quality", None, ["symbol"]), orders, chunk_fills)
-    if len(ranges) <= 1:
-        return VenueDay(_sums(read, None, None, columns, settings), 1)
-    scored = orders.get_column("order_id").implode()
-    parts = []
-    for i, symbols in enumerate(ranges):
-        rows = in_range(symbols)
-        ids = orders.filter(rows).get_column("order_id").implode()
-        children = pl.col("order_id").is_in(ids)
-        if i == 0:
-            rows = rows | pl.col("symbol").is_null()
-            unscored = pl.col("order_id").is_in(scored).not_().fill_null(True)
-            children = children | unscored
-        parts.append(_sums(read, rows, children, columns, settings, categorical=True))
-    return VenueDay(add_up(parts), len(ranges))
-
-
-def _sums(
-    read: Reader,
-    rows: pl.Expr | None,
-    children: pl.Expr | None,
-    columns: Sequence[str],
-    settings: VenueSettings,
-    *,
-    categorical: bool = False,
-) -> VenueSums:
-    fills, kids = venue_frames(
-        read("fill_quality", rows, columns),
-        read("child_orders", children, CHILD_INPUTS),
-        read("order_quality", rows, ORDER_INPUTS),
-        settings,
-        fill_columns=DAILY_FILL_COLUMNS,
-    )
-    return venue_sums(fills, kids, categorical=categorical)
+def venue_day(read: Reader, fill_count: int, settings: VenueSettings, chunk_fills: int) -> VenueDay:
+    """The `VenueSums` of one trade date of `fill_count` fills, from its scored fills and
+    orders and its staged child orders (`frames.venue_frames_by_range`: in symbol ranges of at
+    most `chunk_fills` fills when the date has more; each range's rows are summed before the
+    next is read, its latency rows kept with categorical text)."""
+    parts = [
+        venue_sums(fills, children, categorical=fill_count > chunk_fills)
+        for fills, children in venue_frames_by_range(
+            read, fill_count, settings, chunk_fills, fill_columns=DAILY_FILL_COLUMNS
+        )
+    ]
+    return VenueDay(add_up(parts), len(parts))

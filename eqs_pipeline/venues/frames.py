@@ -9,12 +9,13 @@ adv_shares, arrival_mid); an order without them is in bucket `unknown`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import polars as pl
 
 from eqs_pipeline.contract import CHILD_KEY, ORDER_KEY, one_trade_date
+from eqs_pipeline.metrics.day import Reader, SymbolRange, day_ranges
 from eqs_pipeline.settings import HORIZONS_S
 from eqs_pipeline.venues.settings import UNKNOWN, VenueSettings
 
@@ -270,6 +271,43 @@ def venue_frames(
         .select(CHILD_COLUMNS)
     )
     return fill_rows, child_rows
+
+
+def venue_frames_by_range(
+    read: Reader,
+    fill_count: int,
+    settings: VenueSettings,
+    chunk_fills: int,
+    *,
+    fill_columns: Sequence[str] = FILL_COLUMNS,
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """`venue_frames` of one trade date, read through `read` (as `metrics.day.Reader` says:
+    "fill_quality", "order_quality", "child_orders"): the whole date at once when it has at
+    most `chunk_fills` fills (`fill_count`, which callers read from the Parquet footer or a
+    count: reading the symbols of a date of 500k fills costs more than its count), else one
+    contiguous symbol range of at most `chunk_fills` fills at a time
+    (`metrics.day.symbol_ranges`), each read alone, so memory follows the range.
+
+    Every look-up of `venue_frames` is within an order, and an order and its fills share its
+    symbol (ingestion quarantines a `symbol_mismatch`), so the ranges give the date's rows,
+    each once (`metrics.day.SymbolRange`: a child order with its parent order's range)."""
+    columns = fill_inputs(fill_columns, settings)
+
+    def frames(rows: SymbolRange | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+        return venue_frames(
+            read("fill_quality", rows, columns),
+            read("child_orders", rows, CHILD_INPUTS),
+            read("order_quality", rows, ORDER_INPUTS),
+            settings,
+            fill_columns=fill_columns,
+        )
+
+    if fill_count <= chunk_fills:
+        yield frames(None)
+        return
+    orders = read("order_quality", None, ["symbol"])
+    for rows in day_ranges(read("fill_quality", None, ["symbol"]), orders, chunk_fills):
+        yield frames(rows)
 
 
 def child_flag() -> pl.Expr:

@@ -14,13 +14,9 @@ import polars as pl
 
 from eqs_pipeline import warehouse
 from eqs_pipeline.contract import CONTRACT
-from eqs_pipeline.venues.frames import (
-    CHILD_INPUTS,
-    ORDER_INPUTS,
-    fill_inputs,
-    order_cluster,
-    venue_frames,
-)
+from eqs_pipeline.metrics.day import Reader, SymbolRange
+from eqs_pipeline.settings import QualitySettings
+from eqs_pipeline.venues.frames import order_cluster, venue_frames_by_range
 from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
 
 # What the window's statistics read (`scorecard.venue_scorecard`, `routing`): each fill's and
@@ -95,7 +91,11 @@ def trailing_dates(con: duckdb.DuckDBPyConnection, days: int) -> list[date]:
 
 
 def load_window(
-    con: duckdb.DuckDBPyConnection, settings: VenueSettings, *, with_tape: bool = True
+    con: duckdb.DuckDBPyConnection,
+    settings: VenueSettings,
+    *,
+    with_tape: bool = True,
+    chunk_fills: int = QualitySettings.chunk_fills,
 ) -> VenueWindow:
     """Fills and child orders of the trailing `settings.window_days` trade dates, enriched, with
     the columns the scorecard and the optimizer read (`WINDOW_FILL_COLUMNS`,
@@ -107,39 +107,36 @@ def load_window(
     rows whole took 19 GiB; docs/PERFORMANCE.md, "Reading the window"). Ids are unique per
     trade date only (docs/INGESTION.md), so an order's cluster is labelled with its date
     (`frames.order_cluster`), as `venue_frames` labels it over several dates at once.
+    A date of more than `chunk_fills` fills is read in symbol ranges of at most that many
+    (`frames.venue_frames_by_range`), so the peak holds one range's rows, not the date's.
     DuckDB reads under `READ_MEMORY_LIMIT` (its block cache), reset afterwards."""
     con.execute(f"set memory_limit = '{READ_MEMORY_LIMIT}'")
     try:
-        return _load_window(con, settings, with_tape=with_tape)
+        return _load_window(con, settings, with_tape=with_tape, chunk_fills=chunk_fills)
     finally:
         con.execute("reset memory_limit")
 
 
 def _load_window(
-    con: duckdb.DuckDBPyConnection, settings: VenueSettings, *, with_tape: bool
+    con: duckdb.DuckDBPyConnection, settings: VenueSettings, *, with_tape: bool, chunk_fills: int
 ) -> VenueWindow:
     dates = trailing_dates(con, settings.window_days)
     # The fill rows the window keeps, with what the clusters' labels are made of: only the
-    # fill table's columns these need are read (14 of the 31 venue_frames can use).
+    # fill table's columns these need are read (`frames.fill_inputs`: 14 of the 31
+    # venue_frames can use).
     kept = (*WINDOW_FILL_COLUMNS, "trade_date", "order_id")
-    columns = fill_inputs(kept, settings)
     clusters = pl.Categorical(pl.Categories.random())
     fills, children = [], []
     for day in dates:
-        day_fills, day_children = venue_frames(
-            warehouse.read_partition(con, "quality.fill_quality", day, columns=columns),
-            warehouse.read_partition(
-                con, "staging.child_orders", day, CHILD_SCHEMA, columns=CHILD_INPUTS
-            ),
-            warehouse.read_partition(con, "quality.order_quality", day, columns=ORDER_INPUTS),
-            settings,
-            fill_columns=kept,
-        )
-        if settings.cluster == "order":  # one date's cluster is its order_id: add the date
-            day_fills, day_children = _order_clusters(day_fills, day_children, clusters)
-        fills.append(_compact(day_fills.select(WINDOW_FILL_COLUMNS), clusters))
-        children.append(_compact(day_children.select(WINDOW_CHILD_COLUMNS), clusters))
-        del day_fills, day_children
+        count = warehouse.count_partition(con, "quality.fill_quality", day)
+        for day_fills, day_children in venue_frames_by_range(
+            _reader(con, day), count, settings, chunk_fills, fill_columns=kept
+        ):
+            if settings.cluster == "order":  # one date's cluster is its order_id: add the date
+                day_fills, day_children = _order_clusters(day_fills, day_children, clusters)
+            fills.append(_compact(day_fills.select(WINDOW_FILL_COLUMNS), clusters))
+            children.append(_compact(day_children.select(WINDOW_CHILD_COLUMNS), clusters))
+            del day_fills, day_children
     start, end = dates[0], dates[-1]
     tape = (
         con.execute(warehouse.sql("select_tape_volume"), {"start": start, "end": end}).pl()
@@ -154,6 +151,32 @@ def _load_window(
         children=pl.concat(children),
         tape_volume=tape,
     )
+
+
+# The tables `venue_frames_by_range` reads, in the warehouse, with the contract types to cast to.
+_TABLES = {
+    "fill_quality": ("quality.fill_quality", None),
+    "order_quality": ("quality.order_quality", None),
+    "child_orders": ("staging.child_orders", CHILD_SCHEMA),
+}
+
+
+def _reader(con: duckdb.DuckDBPyConnection, day: date) -> Reader:
+    """One trade date's rows of the warehouse tables the venue frames are made of; a symbol
+    range's rows are selected by DuckDB (the fills are stored in symbol order, so its zone
+    maps skip most of the date), a child order by its parent order's symbol."""
+
+    def read(table: str, rows: SymbolRange | None, columns) -> pl.DataFrame:
+        name, schema = _TABLES[table]
+        if rows is None:
+            return warehouse.read_partition(con, name, day, schema, columns)
+        query = "select_partition_symbol_range"
+        if table == "child_orders":
+            query = "select_partition_children_of_symbol_range"
+        bounds = {"first": rows.first, "last": rows.last, "first_range": rows.first_range}
+        return warehouse.read_partition(con, name, day, schema, columns, query=query, params=bounds)
+
+    return read
 
 
 def _order_clusters(

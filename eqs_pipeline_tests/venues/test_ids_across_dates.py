@@ -184,17 +184,24 @@ def test_the_window_is_read_under_a_memory_limit_then_reset(desk, tmp_path, monk
         con.close()
 
 
+@pytest.mark.parametrize("chunk_fills", [None, 150])
 @pytest.mark.parametrize("cluster", ["order", "symbol_day"])
-def test_the_window_read_date_by_date_equals_the_window_at_once(desk, tmp_path, cluster) -> None:
-    """`load_window` reads and matches one date at a time (its peak memory is one date's rows)
-    and keeps its text as categoricals: the same fill and child rows, clusters included, as
-    `venue_frames` over the whole window, and the same scorecard and routing."""
+def test_the_window_read_date_by_date_equals_the_window_at_once(
+    desk, tmp_path, cluster, chunk_fills
+) -> None:
+    """`load_window` reads and matches one date at a time (its peak memory is one date's rows;
+    with `chunk_fills` below a date's fills, one symbol range's rows) and keeps its text as
+    categoricals: the same fill and child rows, clusters included, as `venue_frames` over the
+    whole window, and the same scorecard and routing."""
     _, reused, tape, window = desk
     settings = VenueSettings(cluster=cluster)
+    if chunk_fills:  # every date in several ranges
+        assert reused.fills.group_by("trade_date").len()["len"].min() > 3 * chunk_fills
+    chunk = {"chunk_fills": chunk_fills} if chunk_fills else {}
     con = warehouse.connect(tmp_path / "warehouse.duckdb")  # with the warehouse's schemas
     try:
         _load(con, reused)
-        loaded = load_window(con, settings, with_tape=False)
+        loaded = load_window(con, settings, with_tape=False, **chunk)
     finally:
         con.close()
     assert (loaded.start, loaded.end, loaded.days) == window
@@ -219,11 +226,13 @@ def test_the_window_read_date_by_date_equals_the_window_at_once(desk, tmp_path, 
     )
 
 
+@pytest.mark.parametrize("chunk_fills", [None, 150])
 def test_the_window_labels_a_child_without_its_order_by_its_own_order_and_date(
-    desk, tmp_path
+    desk, tmp_path, chunk_fills
 ) -> None:
     """Each date's orders are labelled once and joined to the rows: a child order whose parent
-    is missing from order_quality (hand-made inputs) is still its own order's cluster."""
+    is missing from order_quality (hand-made inputs) is still its own order's cluster, read
+    once when the date is read in symbol ranges."""
     _, reused, _, _ = desk
     missing = reused.orders.row(0, named=True)
     orphaned = Inputs(
@@ -237,7 +246,8 @@ def test_the_window_labels_a_child_without_its_order_by_its_own_order_and_date(
     con = warehouse.connect(tmp_path / "warehouse.duckdb")
     try:
         _load(con, orphaned)
-        loaded = load_window(con, VenueSettings(), with_tape=False)
+        chunk = {"chunk_fills": chunk_fills} if chunk_fills else {}
+        loaded = load_window(con, VenueSettings(), with_tape=False, **chunk)
     finally:
         con.close()
     label = f"{missing['trade_date']}|{missing['order_id']}"

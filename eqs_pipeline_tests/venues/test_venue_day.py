@@ -45,7 +45,7 @@ def day() -> dict[str, pl.DataFrame]:
 
 
 def test_the_day_read_whole_is_the_whole_frame_functions(day) -> None:
-    whole = venue_day(in_memory(day), VenueSettings(), 10**9)
+    whole = venue_day(in_memory(day), day["fill_quality"].height, VenueSettings(), 10**9)
     assert whole.ranges == 1
     fills, children = venue_frames(day["fill_quality"], day["child_orders"], day["order_quality"])
     assert_frame_equal(whole.sums.daily(), venue_daily(fills, children), **CLOSE)
@@ -56,8 +56,8 @@ def test_the_day_read_whole_is_the_whole_frame_functions(day) -> None:
 @pytest.mark.parametrize("cluster", ["order", "symbol_day"])
 def test_symbol_ranges_give_the_whole_days_tables(day, chunk_fills, cluster) -> None:
     settings = VenueSettings(cluster=cluster)
-    whole = venue_day(in_memory(day), settings, 10**9)
-    ranged = venue_day(in_memory(day), settings, chunk_fills)
+    whole = venue_day(in_memory(day), day["fill_quality"].height, settings, 10**9)
+    ranged = venue_day(in_memory(day), day["fill_quality"].height, settings, chunk_fills)
     assert ranged.ranges > 1
     daily = ranged.sums.daily()
     assert_frame_equal(daily, whole.sums.daily(), **CLOSE)

@@ -20,7 +20,7 @@ from eqs_pipeline.defs.metadata import frame_metadata
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.exports import write_events_jsonl
-from eqs_pipeline.metrics.day import Reader, score_day
+from eqs_pipeline.metrics.day import Reader, polars_reader, score_day
 from eqs_pipeline.metrics.events import execution_quality_events as build_events
 
 FILL_QUALITY_KEY = dg.AssetKey(["quality", "fill_quality"])
@@ -63,14 +63,14 @@ def lake_reader(paths: EqsPathsResource, trade_date) -> Reader:
     the lake, typed as the contract says, and its scored fills and orders ("fill_quality",
     "order_quality"); a missing partition fails the step clearly."""
 
-    def read(table: str, where: pl.Expr | None, columns) -> pl.DataFrame:
+    def scan(table: str, where: pl.Expr | None, columns) -> pl.DataFrame:
         if table in ("fill_quality", "order_quality"):
             rows = read_lake(paths, f"quality.{table}", trade_date, None, columns, where)
         else:
             rows = read_staged(paths, table, trade_date, columns, where)
         return rows.collect()
 
-    return read
+    return polars_reader(scan)
 
 
 def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> float | None:

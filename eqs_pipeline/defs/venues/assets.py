@@ -84,8 +84,9 @@ def venue_daily(
     """Per venue and trade date figures and their bucket breakdowns (`venues.daily.venue_day`:
     a date with more than `chunk_fills` fills is read in symbol ranges, with the same figures)."""
     trade_date = partition_date(context)
-    chunk_fills = settings.quality().chunk_fills
-    day = venue_day(lake_reader(paths, trade_date), config.settings(), chunk_fills)
+    chunk_fills = settings.chunk_fills
+    fills = lake.count(paths.lake_root, _table(FILL_QUALITY_KEY), trade_date)  # its footer
+    day = venue_day(lake_reader(paths, trade_date), fills, config.settings(), chunk_fills)
     if day.ranges > 1:
         context.log.info(
             f"read in {day.ranges} symbol ranges of at most {chunk_fills:,} fills each"
@@ -113,13 +114,16 @@ def venue_daily(
         )
 
 
-def _window_or_fail(paths: EqsPathsResource, settings: VenueSettings) -> VenueWindow:
+def _window_or_fail(
+    paths: EqsPathsResource, settings: VenueSettings, metric_settings: MetricSettingsResource
+) -> VenueWindow:
     """The trailing window, read on a connection of its own: closing it before the statistics
     run hands back the table blocks DuckDB cached while reading (up to its read memory limit,
-    `window.READ_MEMORY_LIMIT`; docs/PERFORMANCE.md, "Reading the window")."""
+    `window.READ_MEMORY_LIMIT`; docs/PERFORMANCE.md, "Reading the window"). A date of more
+    than `chunk_fills` fills is read in symbol ranges."""
     try:
         with paths.connect() as con:
-            return load_window(con, settings)
+            return load_window(con, settings, chunk_fills=metric_settings.chunk_fills)
     except NoVenueData as exc:
         raise dg.Failure(str(exc)) from exc
 
@@ -137,14 +141,16 @@ def _window_or_fail(paths: EqsPathsResource, settings: VenueSettings) -> VenueWi
         checks.spec(checks.CI_CHECK, SCORECARD_KEY),
     ],
 )
-def venue_scorecard(paths: EqsPathsResource, config: VenueConfig) -> dg.MaterializeResult:
+def venue_scorecard(
+    paths: EqsPathsResource, config: VenueConfig, settings: MetricSettingsResource
+) -> dg.MaterializeResult:
     """Per venue over the trailing window (default 20 trade dates): every key metric adjusted
     for the flow's mix (flag x size x liquidity cells) with a cluster-robust 95% interval, the
     composite score and the rank tier (venues not significantly different share a rank).
     The view `venue.scorecard_from_fills` reproduces the unadjusted figures from the fills."""
-    settings = config.settings()
-    window = _window_or_fail(paths, settings)
-    frame = compute_scorecard(window.fills, window.children, window.bounds, settings)
+    venue_settings = config.settings()
+    window = _window_or_fail(paths, venue_settings, settings)
+    frame = compute_scorecard(window.fills, window.children, window.bounds, venue_settings)
     with paths.connect() as con, warehouse.transaction(con):
         warehouse.replace_table(con, _table(SCORECARD_KEY), frame)
         con.execute(warehouse.sql("create_scorecard_from_fills_view"))
@@ -191,15 +197,17 @@ def venue_scorecard(paths: EqsPathsResource, config: VenueConfig) -> dg.Material
         checks.spec(checks.ALLOCATION_CHECK, ROUTING_KEY),
     ],
 )
-def routing_recommendations(paths: EqsPathsResource, config: VenueConfig) -> dg.MaterializeResult:
+def routing_recommendations(
+    paths: EqsPathsResource, config: VenueConfig, settings: MetricSettingsResource
+) -> dg.MaterializeResult:
     """For each liquidity bucket and flag, the allocation of executed flow across venues that
     minimizes the expected all-in cost (linear program, scipy HiGHS) subject to the current
     expected fill rate and capacity bounds from each venue's share of volume; with the current
     allocation and the expected saving in bps and in currency per month."""
-    settings = config.settings()
-    window = _window_or_fail(paths, settings)
+    venue_settings = config.settings()
+    window = _window_or_fail(paths, venue_settings, settings)
     frame = compute_routing(
-        window.fills, window.children, window.tape_volume, window.bounds, settings
+        window.fills, window.children, window.tape_volume, window.bounds, venue_settings
     )
     with paths.connect() as con, warehouse.transaction(con):
         warehouse.replace_table(con, _table(ROUTING_KEY), frame)
