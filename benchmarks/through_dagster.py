@@ -68,7 +68,7 @@ PHASES: dict[str, list[tuple[str, str, bool]]] = {
         ("eqs_pipeline.metrics.day", "order_quality", True),
         ("eqs_pipeline.defs.quality.assets", "build_events", False),
         # What the venue_daily step's `venue_day` calls (it reads through `lake.read`, too).
-        ("eqs_pipeline.venues.daily", "venue_frames", False),
+        ("eqs_pipeline.venues.frames", "venue_frames", False),
         ("eqs_pipeline.venues.daily", "venue_sums", False),
         ("eqs_pipeline.venues.daily:VenueSums", "daily", False),
         ("eqs_pipeline.venues.daily:VenueSums", "buckets", False),
