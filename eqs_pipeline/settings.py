@@ -19,9 +19,12 @@ class IngestSettings:
 
     max_price_deviation: a fill whose price is further than this fraction from the prevailing
         NBBO mid is a bad print and is quarantined (0.10 = 10%).
+    chunk_fills: the fills' prevailing mids are looked up in symbol ranges of at most this
+        many fills (and their quotes), as the quality step scores them (`QualitySettings`).
     """
 
     max_price_deviation: float = 0.10
+    chunk_fills: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -77,4 +80,4 @@ class QualitySettings:
     score: ScoreSettings = field(default_factory=ScoreSettings)
     # A trade date with more fills is scored in symbol ranges of at most this many fills
     # (`metrics.day`): the same rows, with memory bounded by the range instead of the day.
-    chunk_fills: int = 1_000_000
+    chunk_fills: int = IngestSettings.chunk_fills

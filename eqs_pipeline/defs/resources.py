@@ -106,7 +106,9 @@ class MetricSettingsResource(dg.ConfigurableResource):
     default_daily_volatility: float = CostModelSettings.default_daily_volatility
 
     def ingest(self) -> IngestSettings:
-        return IngestSettings(max_price_deviation=self.max_price_deviation)
+        return IngestSettings(
+            max_price_deviation=self.max_price_deviation, chunk_fills=self.chunk_fills
+        )
 
     def quality(self) -> QualitySettings:
         return QualitySettings(

@@ -13,6 +13,7 @@ collapsed for every table.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from eqs_pipeline.ingest.result import (
     IngestResult,
     staged_schema,
 )
+from eqs_pipeline.metrics.day import symbol_ranges
 from eqs_pipeline.settings import IngestSettings
 
 FLAG = "__rule__:"  # prefix of the temporary flag columns; the rest of the name is the code
@@ -243,39 +245,55 @@ def _child_orders(df: pl.DataFrame, good_orders: pl.DataFrame) -> pl.DataFrame:
     ).drop("__arrival_ts", "__found_order_id")
 
 
-def _prevailing_mid(df: pl.DataFrame, good_quotes: pl.DataFrame) -> pl.Series:
+def _prevailing_mid(df: pl.DataFrame, good_quotes: pl.DataFrame, chunk_fills: int) -> pl.Series:
     """Mid of the last good quote of the fill's symbol with ts strictly before exec_ts.
 
     Polars' as-of join with `by` needs each symbol's rows in `ts` order, which a stable sort by
     `ts` alone gives; that is several times cheaper on tens of millions of quotes than sorting by
     (symbol, ts), and nearly free when the quotes landed in time order. Quotes of equal `ts`
     keep their landing order, so the last landed one prevails. Only the symbols traded are kept.
+    A date of more than `chunk_fills` fills is looked up in contiguous symbol ranges of at most
+    that many (`metrics.day.symbol_ranges`), each with its own quotes: the sorted copy of a
+    date's quotes and the join's tables are the largest things staging holds (a date of 5.0M
+    fills and 26M quotes: 2.5 GiB at once, docs/SCALING.md).
     """
     fills = (
         df.select(pl.int_range(pl.len()).alias("__i"), "symbol", "exec_ts")
         .drop_nulls(["symbol", "exec_ts"])
         .sort("exec_ts")
     )
-    traded = fills.get_column("symbol").unique().implode()
-    quotes = (
-        good_quotes.lazy()
-        .filter(pl.col("symbol").is_in(traded))
-        .select("symbol", "ts", ((pl.col("bid_px") + pl.col("ask_px")) / 2).alias("__mid"))
-        .sort("ts", maintain_order=True)
-        .collect()
-    )
-    matched = fills.join_asof(
-        quotes,
-        left_on="exec_ts",
-        right_on="ts",
-        by="symbol",
-        strategy="backward",
-        allow_exact_matches=False,
-        check_sortedness=False,
+    ranges = symbol_ranges(fills.group_by("symbol").len(), chunk_fills)
+    matched = []
+    for first, last in ranges:
+        rows = pl.col("symbol").is_between(pl.lit(first), pl.lit(last))
+        part = fills.filter(rows) if len(ranges) > 1 else fills
+        traded = part.get_column("symbol").unique().implode()
+        quotes = (
+            good_quotes.lazy()
+            .filter(rows & pl.col("symbol").is_in(traded))
+            .select("symbol", "ts", ((pl.col("bid_px") + pl.col("ask_px")) / 2).alias("__mid"))
+            .sort("ts", maintain_order=True)
+            .collect()
+        )
+        looked_up = part.join_asof(
+            quotes,
+            left_on="exec_ts",
+            right_on="ts",
+            by="symbol",
+            strategy="backward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        matched.append(looked_up.select("__i", "__mid"))
+        del quotes, looked_up
+    found = (
+        pl.concat(matched)
+        if matched
+        else pl.DataFrame(schema={"__i": pl.Int64, "__mid": pl.Float64})
     )
     return (
         pl.DataFrame({"__i": pl.int_range(df.height, eager=True)})
-        .join(matched.select("__i", "__mid"), on="__i", how="left", maintain_order="left")
+        .join(found, on="__i", how="left", maintain_order="left")
         .get_column("__mid")
     )
 
@@ -290,7 +308,7 @@ def _executions(
     order_cols = {"symbol": "__o_symbol", "arrival_ts": "__o_arrival", "order_qty": "__o_qty"}
     df = _lookup(df, good_orders, "order_id", order_cols)
     df = _lookup(df, good_children, "child_id", {"order_id": "__c_order_id", "qty": "__c_qty"})
-    df = df.with_columns(_prevailing_mid(df, good_quotes).alias("__mid"))
+    df = df.with_columns(_prevailing_mid(df, good_quotes, settings.chunk_fills).alias("__mid"))
     deviation = (pl.col("price") - pl.col("__mid")).abs() / pl.col("__mid")
     df = df.with_columns(
         _flag("unknown_order", pl.col("order_id").is_not_null() & ~pl.col("__found_order_id")),
@@ -329,7 +347,7 @@ def _executions(
 
 
 def validate_partition(
-    raw: dict[str, pl.DataFrame],
+    raw: Mapping[str, pl.DataFrame] | Callable[[str], pl.DataFrame],
     trade_date: date,
     instruments: pl.DataFrame | None,
     settings: IngestSettings = IngestSettings(),  # noqa: B008 (frozen dataclass, safe default)
@@ -338,37 +356,46 @@ def validate_partition(
 ) -> IngestResult:
     """Validate one trade date's tables (outputs of `read_table`) against the row rules.
 
+    `raw` maps a table to its landed frame (a table missing from it counts as landed with no
+    rows), or reads it: `raw(table)`. Read that way, each table is read when its rules need it
+    and let go once its rows are staged, so the landed tables are never all held at once
+    beside their staged rows (a date of 5.0M fills: 7.9 -> GiB at the peak; docs/SCALING.md).
     `instruments` is the staged instruments table; when given, orders of symbols it lacks are
-    quarantined (`unknown_symbol`). A table missing from `raw` counts as landed with no rows.
-    `landing` is the directory `raw` was read from (quarantined rows quote their original text).
+    quarantined (`unknown_symbol`). `landing` is the directory `raw` was read from
+    (quarantined rows quote their original text).
     """
-    unknown = set(raw) - set(PARTITION_TABLES)
-    if unknown:
-        raise ValueError(f"validate_partition takes {PARTITION_TABLES}, not {sorted(unknown)}")
-    frames = {t: raw.get(t, pl.DataFrame(schema=raw_schema(t))) for t in PARTITION_TABLES}
-    kept, collapsed, staged, quarantine, counts = {}, {}, {}, [], []
+    if callable(raw):
+        read = raw
+    else:
+        unknown = set(raw) - set(PARTITION_TABLES)
+        if unknown:
+            raise ValueError(f"validate_partition takes {PARTITION_TABLES}, not {sorted(unknown)}")
 
-    def finish(table: str, flagged: pl.DataFrame) -> None:
-        s, q, c = _split(
-            frames[table], flagged, collapsed[table], CONTRACT[table], trade_date, landing
-        )
+        def read(table: str) -> pl.DataFrame:
+            return raw.get(table, pl.DataFrame(schema=raw_schema(table)))
+
+    staged, quarantine, counts = {}, [], []
+    crossed = pl.col("bid_px") > pl.col("ask_px")
+    # The cross-table rules look at the staged rows of the tables before them.
+    rules: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {
+        "quotes": lambda kept: kept.with_columns(_flag("crossed_quote", crossed)),
+        "market_trades": lambda kept: kept,
+        "orders": lambda kept: _orders(kept, instruments),
+        "child_orders": lambda kept: _child_orders(kept, staged["orders"]),
+        "executions": lambda kept: _executions(
+            kept, staged["orders"], staged["child_orders"], staged["quotes"], settings
+        ),
+    }
+    for table, rule in rules.items():
+        landed = read(table)
+        kept, collapsed = _validate_table(landed, CONTRACT[table])
+        flagged = rule(kept)
+        del kept
+        s, q, c = _split(landed, flagged, collapsed, CONTRACT[table], trade_date, landing)
+        del landed, flagged
         staged[table] = s
         quarantine.append(q)
         counts.append(c)
-
-    for table in ("quotes", "market_trades", "orders", "child_orders", "executions"):
-        kept[table], collapsed[table] = _validate_table(frames[table], CONTRACT[table])
-    crossed = pl.col("bid_px") > pl.col("ask_px")
-    finish("quotes", kept["quotes"].with_columns(_flag("crossed_quote", crossed)))
-    finish("market_trades", kept["market_trades"])
-    finish("orders", _orders(kept["orders"], instruments))
-    finish("child_orders", _child_orders(kept["child_orders"], staged["orders"]))
-    finish(
-        "executions",
-        _executions(
-            kept["executions"], staged["orders"], staged["child_orders"], staged["quotes"], settings
-        ),
-    )
     return IngestResult(
         staged={t: staged[t] for t in PARTITION_TABLES},
         quarantine=pl.concat(quarantine, how="vertical"),

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from eqs_pipeline.contract import CONTRACT
 from eqs_pipeline.ingest import (
@@ -368,3 +369,37 @@ def test_a_day_without_repeated_keys_skips_the_duplicate_pass_with_the_same_resu
         full_kept, full_collapsed = _collapse_repeated_keys(raw, CONTRACT[table])
         assert kept.equals(full_kept) and kept.height == raw.height
         assert collapsed.equals(full_collapsed) and collapsed.height == 0
+
+
+@pytest.mark.parametrize("chunk_fills", [1, 150])
+def test_prevailing_mids_looked_up_in_symbol_ranges_stage_the_same_rows(tmp_path, chunk_fills):
+    """`IngestSettings.chunk_fills` below the date's fills: the bad-print rule looks up the
+    fills' prevailing mids one symbol range at a time, and stages and quarantines the same
+    rows as the date looked up whole (bad prints in several symbols, read as a table each when
+    the rules need it)."""
+    from eqs_pipeline.ingest import discover_trade_dates
+    from eqs_pipeline.simulate import SimulationConfig
+    from eqs_pipeline_tests.conftest import simulate_small
+
+    landing = simulate_small(tmp_path, SimulationConfig(days=1, symbols=6, orders_per_day=60))
+    (day,) = discover_trade_dates(landing)
+    instruments = validate_instruments(read_table(landing, "instruments", None), landing=landing)
+    raw = {t: read_table(landing, t, day) for t in PARTITION_TABLES}
+    # Every 7th fill printed at twice its price: a bad print against its prevailing mid.
+    row = pl.int_range(pl.len())
+    raw["executions"] = raw["executions"].with_columns(
+        price=pl.when(row % 7 == 0)
+        .then((pl.col("price").cast(pl.Float64) * 2).cast(raw["executions"].schema["price"]))
+        .otherwise(pl.col("price"))
+    )
+    assert raw["executions"]["symbol"].n_unique() > 3 and raw["executions"].height > 2 * 150
+    staged = instruments.staged["instruments"]
+    whole = validate_partition(raw, day, staged, landing=landing)
+    ranged = validate_partition(
+        raw.__getitem__, day, staged, IngestSettings(chunk_fills=chunk_fills), landing=landing
+    )
+    assert (whole.quarantine["reasons"].list.contains("bad_print")).sum() > 3
+    for table in PARTITION_TABLES:
+        assert_frame_equal(ranged.staged[table], whole.staged[table], check_exact=True)
+    assert_frame_equal(ranged.quarantine, whole.quarantine, check_exact=True)
+    assert_frame_equal(ranged.counts, whole.counts, check_exact=True)

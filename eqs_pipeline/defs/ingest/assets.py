@@ -160,22 +160,29 @@ def staging_day(
     """Ingest one trade date of landed files: coerce to the contract, apply every row rule,
     quarantine bad rows and stage the rest as lake partitions."""
     trade_date = partition_date(context)
-    raw = {table: _read_or_fail(paths, table, trade_date) for table in DATED_TABLES}
-    if not any(frame.height for frame in raw.values()):
-        raise dg.Failure(
-            description=f"no landed data for trade date {trade_date} under {paths.landing_root}: "
-            f"expected files in <landing>/<table>/date={trade_date}/ for the tables "
-            f"{', '.join(DATED_TABLES)}",
-        )
     if not lake.exists(paths.lake_root, "staging.instruments", None):
         raise dg.Failure(
             description=f"no staged instruments in the lake {paths.lake_root}: materialize "
             "staging/instruments (job eqs_reference) before the trade dates"
         )
     instruments_frame = lake.read(paths.lake_root, "staging.instruments", None)
+    # Each table is read when its rules need it and let go once staged (`validate_partition`).
     result = validate_partition(
-        raw, trade_date, instruments_frame, settings.ingest(), landing=paths.landing_root
+        lambda table: _read_or_fail(paths, table, trade_date),
+        trade_date,
+        instruments_frame,
+        settings.ingest(),
+        landing=paths.landing_root,
     )
+    landed = dict(
+        result.counts.group_by("source_table").agg(pl.col("landed_rows").sum()).iter_rows()
+    )
+    if not any(landed.values()):
+        raise dg.Failure(
+            description=f"no landed data for trade date {trade_date} under {paths.landing_root}: "
+            f"expected files in <landing>/<table>/date={trade_date}/ for the tables "
+            f"{', '.join(DATED_TABLES)}",
+        )
     for table, key in STAGING_KEYS.items():
         lake.write(paths.lake_root, _table_name(key), result.staged[table], trade_date)
     lake.write(paths.lake_root, "staging.quarantine", result.quarantine, trade_date)
@@ -190,7 +197,7 @@ def staging_day(
             asset_key=key,
             metadata={
                 **frame_metadata(_table_name(key), staged),
-                "landed_rows": dg.MetadataValue.int(raw[table].height),
+                "landed_rows": dg.MetadataValue.int(landed.get(table, 0)),
                 "quarantined_rows": dg.MetadataValue.int(quarantined),
             },
         )
