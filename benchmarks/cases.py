@@ -6,6 +6,8 @@ that its peak RSS is its own; it prints one JSON object on its last line of outp
   date at a time (the assets' partition), nothing kept between dates but the tallies.
 - `window`: the window assets' statistics (venue scorecard, routing recommendations) over every
   trade date of the data set (`benchmarks.window`).
+- `one-date`: the first `--dates` trade dates folded into one landed date, through `eqs run`'s
+  path, each step's peak resident set (`benchmarks.one_date`).
 - `events`: the in-process event path (`eqs_pipeline.metrics.stream`) and 10k-fill micro-batches.
 - `dagster`: one daily partition through Dagster, against the pure computation of the same rows.
 - `backfill-*`: several daily partitions: one run at a time in process, and one run at a time,
@@ -111,6 +113,10 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.window import run_window
 
         result = run_window(folder, args.workdir)
+    elif args.case == "one-date":
+        from benchmarks.one_date import run_one_date
+
+        result = run_one_date(folder, args.dates or 10, args.workdir)
     elif args.case == "events":
         from benchmarks.events import run_events
 

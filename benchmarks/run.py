@@ -38,6 +38,7 @@ DOC = ROOT / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 SIZE_CASES = ["kernel-polars", "kernel-pandas", "kernel-duckdb", "pipeline"]
 WINDOW_TITLE = "Window assets: venue scorecard and routing over the whole data set"
+ONE_DATE_TITLE = "One large trade date through `eqs run` (every step in one process)"
 GiB = 1024**3
 
 
@@ -138,14 +139,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--backfill-size", default="1m", help="data set of the backfill case (tiny,100k,1m,10m)"
     )
+    parser.add_argument(
+        "--one-date-days", type=int, default=10, help="trade dates folded into one (one-date)"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update PERFORMANCE.md")
     args = parser.parse_args(argv)
     sizes = (args.sizes or ("100k,1m" if args.quick else "1m,10m,10m-time")).split(",")
     runs = args.runs or (1 if args.quick else 3)
     wanted = set(
-        (args.cases or ",".join([*SIZE_CASES, "window", "events", "dagster", "backfill"])).split(
-            ","
-        )
+        (
+            args.cases
+            or ",".join([*SIZE_CASES, "window", "one-date", "events", "dagster", "backfill"])
+        ).split(",")
     )
     # Wide enough for the tables when the output is a file or a CI log (rich assumes 80).
     console = Console() if sys.stdout.isatty() else Console(width=180)
@@ -161,6 +166,8 @@ def main(argv: list[str] | None = None) -> dict:
     large = [s for s in sizes if SPECS[s].layout == "blocks"][-1]
     if "window" in wanted:
         plan += [("window", large, [])]
+    if "one-date" in wanted:
+        plan += [("one-date", large, ["--dates", str(args.one_date_days)])]
     if "events" in wanted:
         plan += [("events", large, [])]
     if "dagster" in wanted:
@@ -215,7 +222,7 @@ def summarize(results, info, sizes, runs) -> dict:
                     }
         rows.append(row)
     out: dict = {"sizes": rows, "runs": runs}
-    for key in ("window", "events", "dagster", *BACKFILL_CASES):
+    for key in ("window", "one-date", "events", "dagster", *BACKFILL_CASES):
         hits = [v for (c, _), v in results.items() if c == key]
         if hits:
             out[key] = hits[0][len(hits[0]) // 2] if key != "dagster" else _dagster(hits[0])
@@ -308,6 +315,15 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                       _f(w["routing_s"]),
                       " / ".join(_f(w[f"peak_rss_gib_{s}"])
                                  for s in ("inputs", "scorecard", "routing"))]]))  # fmt: skip
+    if "one-date" in summary:
+        o = summary["one-date"]
+        steps = o["step_peak_rss_gib"]
+        out.append((ONE_DATE_TITLE,
+                    ["trade dates folded", "fills", "quotes", "seconds", "peak RSS GiB",
+                     *[f"{step} GiB" for step in steps]],
+                    [[str(o["days_folded"]), f"{o['fills']:,}", f"{o['quotes']:,}",
+                      _f(o["seconds"], "{:.1f}"), _f(o["peak_rss_gib"]),
+                      *[_f(v) for v in steps.values()]]]))  # fmt: skip
     if "events" in summary:
         e = summary["events"]
         out.append(("Event path", ["measure", "p50", "p99", "max", "n"], [
@@ -422,7 +438,13 @@ def markdown(summary: dict) -> str:
 
 
 # Sections a run without the batch cases measures on their own (merged into the doc).
-ALONE = (WINDOW_TITLE, "Event path", "One daily partition through Dagster", "Backfill")
+ALONE = (
+    WINDOW_TITLE,
+    ONE_DATE_TITLE,
+    "Event path",
+    "One daily partition through Dagster",
+    "Backfill",
+)
 
 
 def _partial(summary: dict) -> bool:
@@ -478,7 +500,7 @@ def _carried(old: str, new: str) -> str:
 
 
 # The summary's sections, as `summarize` names them; "sizes" holds the batch cases.
-SECTIONS = ("sizes", "window", "events", "dagster", *BACKFILL_CASES)
+SECTIONS = ("sizes", "window", "one-date", "events", "dagster", *BACKFILL_CASES)
 
 
 def merged_json(old: dict, summary: dict) -> dict:

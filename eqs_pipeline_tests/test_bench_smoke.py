@@ -1,7 +1,7 @@
 """The benchmark harness runs from a fresh clone: simulate a tiny data set into a temporary
-cache (and its time-ordered copy), run the pipeline, the bare Polars kernel, the event path and
-the window assets (through a warehouse) each in its own process, and summarize (without
-touching docs/PERFORMANCE.md)."""
+cache (and its time-ordered copy), run the pipeline, the bare Polars kernel, the event path,
+the window assets (through a warehouse) and its two dates folded into one through `eqs run`'s
+path, each in its own process, and summarize (without touching docs/PERFORMANCE.md)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from benchmarks.run import main, markdown, ratios
 
 def test_bench_quick_smoke(tmp_path):
     summary = main(
-        ["--sizes", "tiny,tiny-time", "--cases", "kernel-polars,pipeline,events,window", "--runs", "1",
-         "--no-write", "--cache", str(tmp_path)]
+        ["--sizes", "tiny,tiny-time", "--cases", "kernel-polars,pipeline,events,window,one-date",
+         "--one-date-days", "2", "--runs", "1", "--no-write", "--cache", str(tmp_path)]
     )  # fmt: skip
     row, timed = summary["sizes"]
     assert timed["fills"] == row["fills"] and timed["quotes"] == row["quotes"]
@@ -37,7 +37,13 @@ def test_bench_quick_smoke(tmp_path):
     assert window["fills"] == row["fills"] and window["trade_dates"] == 2
     assert window["venues"] > 0 and window["routing_rows"] > 0
     assert all(window[f"peak_rss_gib_{s}"] > 0 for s in ("inputs", "scorecard", "routing"))
-    assert "| tiny |" in markdown(summary)
+    # The two dates folded into one, through every job of `eqs run`.
+    one = summary["one-date"]
+    assert one["fills"] == row["fills"] and one["days_folded"] == 2
+    steps = one["step_peak_rss_gib"]
+    assert all(0 < steps[s] <= one["peak_rss_gib"] for s in steps) and len(steps) == 5
+    text = markdown(summary)
+    assert "| tiny |" in text and "One large trade date" in text
 
 
 def test_the_cheap_memory_estimate_is_user_cpu_over_the_cores_kept_busy():
