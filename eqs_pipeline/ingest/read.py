@@ -422,6 +422,27 @@ def _float_as_text(value: pl.Expr) -> pl.Expr:
     )
 
 
+def _clean_columns(df: pl.DataFrame, contract: TableContract) -> set[str]:
+    """The contract columns `df` holds already coerced: text in a text column with no value to
+    strip and none empty, floats in a float column all finite (nulls aside). Coercion would
+    copy each of them (a landed date of 26M quotes: 3.4 GiB at the read's peak for 1.3 GiB
+    read); they pass through instead, and cannot fail."""
+    checks = []
+    for col in contract.columns:
+        if col.name not in df.columns or f"{_NESTED}{col.name}" in df.columns:
+            continue
+        source = df.schema[col.name]
+        if source == pl.String and col.dtype == pl.String:
+            # `\s` is Unicode's White_Space, what `str.strip_chars()` strips.
+            needs = pl.col(col.name).str.contains(r"^\s|\s$|^$")
+            checks.append((~needs).all().alias(col.name))
+        elif source == pl.Float64 and col.dtype == pl.Float64:
+            checks.append(pl.col(col.name).is_finite().all().alias(col.name))
+    if not checks:
+        return set()
+    return {name for name, ok in df.select(checks).row(0, named=True).items() if ok}
+
+
 def _coerce(df: pl.DataFrame, contract: TableContract, where: str) -> pl.DataFrame:
     """Contract columns in contract types plus `_reasons` (bad_value:<col> where coercion failed)."""
     missing = [c for c in contract.required if c not in df.columns]
@@ -431,10 +452,14 @@ def _coerce(df: pl.DataFrame, contract: TableContract, where: str) -> pl.DataFra
             f"{contract.name} needs {contract.required}"
         )
     _check_timestamps(df, contract, where)
+    clean = _clean_columns(df, contract)
     coerced, bad = [], []
     for col in contract.columns:
         if col.name not in df.columns:
             coerced.append(pl.lit(None, col.dtype).alias(col.name))
+            continue
+        if col.name in clean:  # already what coercion would make of it: no copy, no check
+            coerced.append(pl.col(col.name))
             continue
         source = df.schema[col.name]
         value = _coerce_column(col.name, source, col.dtype, where)

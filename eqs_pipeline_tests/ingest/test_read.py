@@ -235,3 +235,39 @@ def test_count_landed_rows_matches_the_reader_for_every_table(tmp_path):
             == len(rows)
             == read_table(tmp_path, table, day).height
         )
+
+
+def test_columns_already_coerced_pass_through_as_coercion_would_make_them(monkeypatch):
+    """Text with nothing to strip and never empty, and floats all finite, are what coercion
+    would make of them: they pass through uncopied (`_clean_columns`). Any other column is
+    coerced: the same frame either way."""
+    from eqs_pipeline.contract import CONTRACT
+    from eqs_pipeline.ingest import read
+
+    ts = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    clean = pl.DataFrame(
+        {
+            "symbol": ["AAPL", None, "IBM"],
+            "ts": [ts, ts, None],
+            "bid_px": [1.0, None, 2.0],
+            "bid_sz": [1.0, 2.0, 3.0],
+            "ask_px": [2.0, 3.0, 4.0],
+            "ask_sz": [5.0, 6.0, 7.0],
+        }
+    )
+    dirty = clean.with_columns(
+        symbol=pl.Series([" AAPL", "", "IBM\t"]),
+        bid_px=pl.Series([float("inf"), 1.0, 2.0]),
+        ask_sz=pl.Series([float("nan"), 6.0, 7.0]),
+    )
+    contract = CONTRACT["quotes"]
+    prices = {"symbol", "bid_px", "bid_sz", "ask_px", "ask_sz"}
+    assert read._clean_columns(clean, contract) == prices
+    assert read._clean_columns(dirty, contract) == {"bid_sz", "ask_px"}
+    passed = [read._coerce(frame, contract, "x") for frame in (clean, dirty)]
+    monkeypatch.setattr(read, "_clean_columns", lambda df, contract: set())
+    for frame, got in zip((clean, dirty), passed, strict=True):
+        assert got.equals(read._coerce(frame, contract, "x"))
+    assert passed[1]["symbol"].to_list() == ["AAPL", None, "IBM"]
+    assert passed[1]["bid_px"].to_list() == [None, 1.0, 2.0]
+    assert passed[1]["_reasons"].to_list() == [["bad_value:bid_px", "bad_value:ask_sz"], [], []]
