@@ -27,7 +27,7 @@ from eqs_pipeline.ingest.result import (
     IngestResult,
     staged_schema,
 )
-from eqs_pipeline.metrics.day import symbol_ranges
+from eqs_pipeline.metrics.day import SymbolRange, symbol_ranges
 from eqs_pipeline.settings import IngestSettings
 
 FLAG = "__rule__:"  # prefix of the temporary flag columns; the rest of the name is the code
@@ -265,7 +265,7 @@ def _prevailing_mid(df: pl.DataFrame, good_quotes: pl.DataFrame, chunk_fills: in
     ranges = symbol_ranges(fills.group_by("symbol").len(), chunk_fills)
     matched = []
     for first, last in ranges:
-        rows = pl.col("symbol").is_between(pl.lit(first), pl.lit(last))
+        rows = SymbolRange(first, last).rows()
         part = fills.filter(rows) if len(ranges) > 1 else fills
         traded = part.get_column("symbol").unique().implode()
         quotes = (
