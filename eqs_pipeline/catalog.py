@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from eqs_pipeline.contract import CONTRACT
 from eqs_pipeline.settings import HORIZONS_S
 from eqs_pipeline.venues.settings import KEY_METRICS as _KEY_METRICS
+from eqs_pipeline.venues.settings import WITHIN_STYLE_METRICS as _WITHIN_STYLE
 
 
 @dataclass(frozen=True)
@@ -347,7 +348,10 @@ def _scorecard_columns() -> dict[str, str]:
     }
     cols: dict[str, str] = {}
     for m in _KEY_METRICS:
-        cols[m] = f"Mix-adjusted {meaning[m]}: the venue's value for the desk's reference mix."
+        cols[m] = (
+            f"Mix-adjusted {meaning[m]} across styles: the venue's value for the reference mix "
+            "of conditions; null when the venue is not comparable (see note)."
+        )
         cols[f"{m}_ci_low"] = (
             f"Lower bound of the confidence interval of {m}; null when the venue's rows come "
             "from one cluster."
@@ -361,9 +365,23 @@ def _scorecard_columns() -> dict[str, str]:
     return cols
 
 
+def _within_style_columns() -> dict[str, str]:
+    cols: dict[str, str] = {}
+    for m in _WITHIN_STYLE:
+        cols[f"{m}_within_style"] = (
+            f"{m} compared within style (cells split by liquidity flag), at the pooled mix of the "
+            "venues it is compared with; null when no other venue trades in its style."
+        )
+        cols[f"{m}_within_style_ci_low"] = f"Lower bound of the interval of {m}_within_style."
+        cols[f"{m}_within_style_ci_high"] = f"Upper bound of the interval of {m}_within_style."
+    return cols
+
+
 VENUE_SCORECARD = TableDoc(
-    "One row per venue over the trailing window of trade dates: mix-adjusted key metrics with "
-    "cluster-robust confidence intervals, the composite score and the rank tier (docs/VENUES.md).",
+    "One row per venue over the trailing window of trade dates: key metrics compared across "
+    "execution styles under the same conditions, with cluster-robust confidence intervals, the "
+    "composite score and the rank tier; within-style comparisons as extra columns "
+    "(docs/VENUES.md).",
     {
         "venue": "Venue MIC.",
         "window_start": "First trade date of the window.",
@@ -381,9 +399,17 @@ VENUE_SCORECARD = TableDoc(
         "shares": "Executed shares in the window.",
         "notional": "Executed notional in the window.",
         "flow_share": "Share of our executed shares in the window.",
+        "style_mix": "How the venue's shares were obtained: its executed shares by liquidity "
+        "flag, largest first (e.g. 'MID 100%').",
         **_scorecard_columns(),
+        **_within_style_columns(),
+        "within_style_peers": "The venues it is compared with within style (empty: none).",
+        "adjusted_for": "What the comparison controls for: the liquidity x order-size cell and "
+        "the additive controls.",
         "clusters": "Independent clusters (parent orders by default) behind the intervals.",
         "ci_method": "How the intervals were computed.",
+        "note": "Why a figure is missing or the venue is not ranked; null when everything is "
+        "reported.",
     },
 )
 

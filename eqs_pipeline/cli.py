@@ -53,16 +53,33 @@ def main() -> None:
     help="File formats to write (repeat to mix them); default parquet.",
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Landing directory.")
-def simulate(days, symbols, orders_per_day, seed, start_date, formats, out) -> None:
+@click.option(
+    "--routing",
+    default="default",
+    show_default=True,
+    type=click.Choice(["default", "dark-lit"]),
+    help="default: ten venues, every child style; dark-lit: midpoint pegs to one dark pool and "
+    "marketable IOC orders to four lit venues (docs/SIMULATOR.md).",
+)
+def simulate(days, symbols, orders_per_day, seed, start_date, formats, out, routing) -> None:
     """Simulate a market and a desk's executions into a landing directory (truth in _truth/)."""
-    _simulate(days, symbols, orders_per_day, seed, start_date, formats or ("parquet",), out)
+    _simulate(
+        days, symbols, orders_per_day, seed, start_date, formats or ("parquet",), out, routing
+    )
 
 
-def _simulate(days, symbols, orders_per_day, seed, start_date, formats, out: Path) -> None:
+def _simulate(
+    days, symbols, orders_per_day, seed, start_date, formats, out: Path, routing="default"
+) -> None:
     from eqs_pipeline.simulate import SimulationConfig, simulate_to_landing
 
     cfg = SimulationConfig(
-        days=days, symbols=symbols, orders_per_day=orders_per_day, seed=seed, start_date=start_date
+        days=days,
+        symbols=symbols,
+        orders_per_day=orders_per_day,
+        seed=seed,
+        start_date=start_date,
+        routing=routing,
     )
     summary = simulate_to_landing(cfg, out, formats=tuple(formats), progress=True)
     counts = ", ".join(f"{t} {n:,}" for t, n in summary.items() if isinstance(n, int))

@@ -27,6 +27,7 @@ from pandera.errors import SchemaErrors
 from eqs_pipeline.contract import CONTRACT, TS, Column
 from eqs_pipeline.metrics.fills import PREVAILING_QUOTE_COLUMNS
 from eqs_pipeline.settings import HORIZONS_S
+from eqs_pipeline.venues.settings import WITHIN_STYLE_METRICS
 
 
 def _row_check(name: str, description: str, ok: pl.Expr) -> pa.Check:
@@ -465,8 +466,19 @@ VENUE_SCORECARD = pa.DataFrameSchema(
         "all_in_cost_bps": pa.Column(pl.Float64, nullable=True),
         "all_in_cost_bps_ci_low": pa.Column(pl.Float64, nullable=True),
         "all_in_cost_bps_ci_high": pa.Column(pl.Float64, nullable=True),
+        "style_mix": pa.Column(pl.String, nullable=True),
+        "note": pa.Column(pl.String, nullable=True),
     },
-    checks=[_ci_check(m) for m in ("score", "all_in_cost_bps", "fill_rate", "markout_60s_bps")],
+    checks=[
+        _ci_check(m)
+        for m in (
+            "score",
+            "all_in_cost_bps",
+            "fill_rate",
+            "markout_60s_bps",
+            *(f"{w}_within_style" for w in WITHIN_STYLE_METRICS),
+        )
+    ],
     name="venue.venue_scorecard",
     description="Per venue over the trailing window: adjusted metrics, intervals, score, rank.",
 )

@@ -75,6 +75,23 @@ DEFAULT_VENUES: tuple[Venue, ...] = (
 )  # fmt: skip
 
 
+# `routing="dark-lit"`: the way most equity desks route. Midpoint pegs go to one dark pool,
+# whose fills are all at the midpoint; marketable IOC orders go to four lit venues, which only
+# take liquidity. LTA dominates every other venue (lowest all-in cost, highest fill rate); LTD
+# is dominated by every other venue; the dark pool is cheaper than LTB and LTC but fills less.
+DARK_LIT_VENUES: tuple[Venue, ...] = (
+    Venue("LTA", "Lit A (inverted taker rebate, best price)", "lit", 0.0, -0.0010, 0.0, (1,), 0.0, 0.99, 0.0, 0, 0, 0.30, 0.40, 0.2, (0.0, 1.0, 0.0), 0.25,
+          "dominant: rebate to takers, most price improvement, least adverse selection, fills most"),
+    Venue("LTB", "Lit B", "lit", 0.0, 0.0030, 0.0, (1,), 0.0, 0.96, 0.0, 0, 0, 0.40, 0.02, 0.6, (0.0, 1.5, 0.0), 0.25),
+    Venue("LTC", "Lit C", "lit", 0.0, 0.0029, 0.0, (1,), 0.0, 0.96, 0.0, 0, 0, 0.40, 0.02, 0.7, (0.0, 1.5, 0.0), 0.20),
+    Venue("LTD", "Lit D (dominated)", "lit", 0.0, 0.0035, 0.0, (1,), 0.0, 0.70, 0.0, 0, 0, 0.60, 0.0, 8.0, (0.0, 1.0, 0.0), 0.10,
+          "dominated: highest fee, no price improvement, heavy adverse selection, fills least of the lit"),
+    Venue("DRKM", "Midpoint dark pool (fictional)", "dark", 0.0, 0.0, 0.0010, (2,), 0.0, 0.0, 0.55, 0.0, 40, 1.0, 1.0, 3.0, (0.0, 0.0, 1.0), 0.05,
+          "midpoint crossing only: no spread paid, but fills under half its orders and leaks"),
+)  # fmt: skip
+ROUTINGS: tuple[str, ...] = ("default", "dark-lit")
+
+
 @dataclass(frozen=True)
 class ImpactParams:
     """Almgren et al. (2005) impact, the latent truth of the cost model.
@@ -111,6 +128,9 @@ class SimulationConfig:
     limit_order_share: share of parents that are LIMIT orders with a limit price.
     cancel_share: share of parents cancelled part way (under-filled or never filled).
     brokers / traders / accounts: sizes of the desk.
+    routing: "default" (ten venues, every style) or "dark-lit" (`DARK_LIT_VENUES`: children
+        are midpoint pegs to one dark pool or marketable IOC orders to four lit venues; no
+        passive children). The venues default to the routing's own table.
     """
 
     days: int = 3
@@ -133,8 +153,17 @@ class SimulationConfig:
     currency: str = "USD"
     impact: ImpactParams = field(default_factory=ImpactParams)
     venues: tuple[Venue, ...] = DEFAULT_VENUES
+    routing: str = "default"
+
+    def styles(self) -> tuple[int, ...]:
+        """The child styles this routing sends (indices of `STYLES`)."""
+        return (1, 2) if self.routing == "dark-lit" else (0, 1, 2)
 
     def __post_init__(self) -> None:
+        if self.routing not in ROUTINGS:
+            raise ValueError(f"routing must be one of {ROUTINGS}, not {self.routing!r}")
+        if self.routing == "dark-lit" and self.venues == DEFAULT_VENUES:
+            object.__setattr__(self, "venues", DARK_LIT_VENUES)
         if self.days < 1 or self.symbols < 1 or self.orders_per_day < 0:
             raise ValueError("SimulationConfig needs days >= 1, symbols >= 1, orders_per_day >= 0")
         if (
@@ -147,6 +176,6 @@ class SimulationConfig:
             )
         if len({v.mic for v in self.venues}) != len(self.venues):
             raise ValueError("venue MICs must be unique")
-        for style in range(3):
+        for style in self.styles():
             if not any(v.route_weight[style] > 0 and style in v.styles for v in self.venues):
                 raise ValueError(f"no venue accepts {STYLES[style]} children")

@@ -192,10 +192,14 @@ def simulate_day(
         "planned_to_complete": o["complete"], "cancelled": o["cancelled"],
     }).sort("order_id")  # fmt: skip
     kappa = np.array([v.kappa_bps for v in vs])
+    exp_pi = priced["fill_expected_pi_bps"][keep]
+    # The expected all-in cost given the quote: fee + half spread - expected improvement
+    # (= the expected effective half spread) + the venue's adverse move, held at 60 s.
+    fee_bps = fee / (fq * priced["fill_price"][keep]) * 1e4
     truth_fills = pl.DataFrame({
         "exec_id": eid, "trade_date": [d] * nf, "venue": _names(mics, fv), "liquidity_flag": _names(FLAGS, flag),
-        "qty": fq, "expected_price_improvement_bps": priced["fill_expected_pi_bps"][keep],
-        "kappa_bps": kappa[fv],
+        "qty": fq, "expected_price_improvement_bps": exp_pi, "kappa_bps": kappa[fv],
+        "expected_all_in_cost_bps": fee_bps + priced["fill_half_spread_bps"][keep] - exp_pi + kappa[fv],
     }).sort("exec_id")  # fmt: skip
     tables = {
         "orders": _conform("orders", orders),

@@ -89,6 +89,7 @@ def price_day(
     f_price = np.zeros(nf)
     f_keep = np.ones(nf, bool)
     f_exp_pi = np.zeros(nf)
+    f_half_bps = np.zeros(nf)
     f_us = np.zeros(nf, np.int64)
     c_limit = np.full(nc, np.nan)
     o_limit = np.full(no, np.nan)
@@ -205,6 +206,7 @@ def price_day(
         f_keep[fi] = ~bad
         f_price[fi] = price
         f_exp_pi[fi] = exp_pi
+        f_half_bps[fi] = half / ((fa + fb) / 2.0) * 1e4
         f_us[fi] = ft_us
         # Background tape at the prevailing quote, then our own prints.
         ntr = int(n_tr[s])
@@ -242,6 +244,7 @@ def price_day(
         "fill_keep": f_keep,
         "fill_us": f_us,
         "fill_expected_pi_bps": f_exp_pi,
+        "fill_half_spread_bps": f_half_bps,
         "child_limit": c_limit,
         "order_limit": o_limit,
         "order_truth": o_truth,

@@ -148,7 +148,8 @@ def _route_tables(cfg: SimulationConfig, uni: Universe) -> np.ndarray:
                 w[:, s, j] = v.route_weight[s] * np.where(
                     v.kappa_bps >= 5.0, uni.broker_toxic_tilt, 1.0
                 )
-    return np.cumsum(w / w.sum(axis=2, keepdims=True), axis=2)
+    total = w.sum(axis=2, keepdims=True)  # 0 for a style this routing never sends
+    return np.cumsum(w / np.where(total > 0, total, 1.0), axis=2)
 
 
 def make_day_flow(cfg: SimulationConfig, uni: Universe, rng, volume_factor) -> DayFlow:
@@ -177,6 +178,7 @@ def make_day_flow(cfg: SimulationConfig, uni: Universe, rng, volume_factor) -> D
     sp[:, 0] += URGENCY_SHIFT[urg]
     sp[:, 1] -= URGENCY_SHIFT[urg]
     sp = np.clip(sp, 0.02, None)
+    sp[:, [s for s in range(3) if s not in cfg.styles()]] = 0.0
     style = _pick(rng, np.cumsum(sp / sp.sum(axis=1, keepdims=True), axis=1))
     route = _route_tables(cfg, uni)
     venue = _pick(rng, route[o["broker"][oi], style])

@@ -32,6 +32,7 @@ class VenueTally:
                 fills=pl.len(),
                 shares=pl.col("qty").sum(),
                 pi_x_shares=(pl.col("expected_price_improvement_bps") * pl.col("qty")).sum(),
+                cost_x_shares=(pl.col("expected_all_in_cost_bps") * pl.col("qty")).sum(),
                 remove_shares=pl.col("qty").filter(pl.col("liquidity_flag") == "REMOVE").sum(),
                 remove_pi_x_shares=(pl.col("expected_price_improvement_bps") * pl.col("qty"))
                 .filter(pl.col("liquidity_flag") == "REMOVE")
@@ -49,6 +50,9 @@ class VenueTally:
                 "fills": int(row["fills"]),
                 "shares": float(row["shares"]),
                 "expected_price_improvement_bps": row["pi_x_shares"] / row["shares"]
+                if row["shares"]
+                else None,
+                "expected_all_in_cost_bps": row["cost_x_shares"] / row["shares"]
                 if row["shares"]
                 else None,
                 "expected_price_improvement_bps_remove": (
@@ -118,6 +122,11 @@ def build_truth(
     config = dataclasses.asdict(cfg)
     config["start_date"] = cfg.start_date.isoformat()
     config.pop("venues")
+    costs = {
+        mic: row["realized"]["expected_all_in_cost_bps"]
+        for mic, row in venues.items()
+        if row["realized"].get("expected_all_in_cost_bps") is not None
+    }
     return {
         "version": TRUTH_VERSION,
         "config": config,
@@ -141,6 +150,10 @@ def build_truth(
             "jumps_per_symbol_day": 0.3,
         },
         "venues": venues,
+        # By the share-weighted expected all-in cost of the fills each venue got (lowest first).
+        "venue_cost_ranking": sorted(costs, key=costs.get),
+        "best_venue_all_in_cost": min(costs, key=costs.get) if costs else None,
+        "worst_venue_all_in_cost": max(costs, key=costs.get) if costs else None,
         "symbols": symbols,
         "brokers": brokers,
         "traders": traders,

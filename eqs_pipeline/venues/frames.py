@@ -1,10 +1,13 @@
-"""Fill- and child-level frames of the venue analysis, each row tagged with its comparison cell.
+"""Fill- and child-level frames of the venue analysis, each row tagged with its buckets.
 
-A fill's cell is (liquidity_flag, size_bucket, liquidity_bucket): the flag it executed with, the
-size of its parent order relative to ADV, and the dollar ADV of its symbol. A child order's cell
-uses the flag its style implies (MIDPEG -> MID, IOC or MARKET -> REMOVE, else ADD), since an
-unfilled child has no executed flag. Buckets come from `quality.order_quality` (size_pct_adv,
-adv_shares, arrival_mid); an order without them is in bucket `unknown`.
+A fill's buckets are its liquidity_flag (how it executed), the size of its parent order
+relative to ADV (size_bucket) and the dollar ADV of its symbol (liquidity_bucket). A child
+order's flag is the one its style implies (MIDPEG -> MID, IOC or MARKET -> REMOVE, else ADD),
+since an unfilled child has no executed flag. Where asked for, `conditions` joins the levels of
+the scorecard's controls (`settings.CONTROLS`: the order's arrival spread and urgency, the time
+of day its child order was sent and the child's notional) with "|". Buckets come from
+`quality.order_quality` (size_pct_adv, adv_shares, arrival_mid, arrival_spread_bps, urgency)
+and the child order (sent_ts, qty); where they are missing the bucket is `unknown`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import polars as pl
 from eqs_pipeline.contract import CHILD_KEY, ORDER_KEY, one_trade_date
 from eqs_pipeline.metrics.day import Reader, SymbolRange, day_ranges
 from eqs_pipeline.settings import HORIZONS_S
-from eqs_pipeline.venues.settings import UNKNOWN, VenueSettings
+from eqs_pipeline.venues.settings import UNKNOWN, VenueSettings, time_edges_minutes
 
 FILL_METRICS: tuple[str, ...] = (
     "quoted_spread_bps",
@@ -36,6 +39,7 @@ _CELL_COLUMNS = (
     "liquidity_flag",
     "size_bucket",
     "liquidity_bucket",
+    "conditions",
     "cluster",
     "qty",
 )
@@ -63,7 +67,14 @@ CHILD_COLUMNS: tuple[str, ...] = (
 # What `venue_frames` reads of each input (the window reads these child orders and orders, and
 # of the fills only what `fill_inputs` names for the rows it keeps): the fill columns it passes
 # through, and what its derived columns come from.
-_DERIVED = ("size_bucket", "liquidity_bucket", "cluster", "latency_ms", "all_in_cost_bps")
+_DERIVED = (
+    "size_bucket",
+    "liquidity_bucket",
+    "conditions",
+    "cluster",
+    "latency_ms",
+    "all_in_cost_bps",
+)
 FILL_INPUTS: tuple[str, ...] = (*(c for c in FILL_COLUMNS if c not in _DERIVED), "exec_ts")
 CHILD_INPUTS: tuple[str, ...] = (
     *CHILD_KEY,
@@ -80,6 +91,8 @@ ORDER_INPUTS: tuple[str, ...] = (
     "size_pct_adv",
     "adv_shares",
     "arrival_mid",
+    "arrival_spread_bps",
+    "urgency",
 )
 
 
@@ -115,15 +128,26 @@ def _bucket(value: pl.Expr, edges: tuple[float, float], names: tuple[str, str, s
     )
 
 
-def order_buckets(order_quality: pl.LazyFrame, settings: VenueSettings) -> pl.LazyFrame:
-    """(trade_date, order_id) -> symbol, size_bucket, liquidity_bucket, dollar_adv.
+def order_buckets(
+    order_quality: pl.LazyFrame, settings: VenueSettings, *, conditions: bool = False
+) -> pl.LazyFrame:
+    """(trade_date, order_id) -> symbol, size_bucket, liquidity_bucket, dollar_adv and, with
+    `conditions`, the order's part of them: spread_bucket, urgency and its reference price.
 
     An order is (trade_date, order_id): ids are unique per trade date only (docs/INGESTION.md).
-    The symbol's dollar ADV is adv_shares times the median arrival mid of its orders that day,
-    so every order of a symbol-day lands in the same liquidity bucket.
+    The symbol's dollar ADV is adv_shares times the median arrival mid of its orders that day
+    (the reference price), so every order of a symbol-day lands in the same liquidity bucket.
     """
     ref_price = pl.col("arrival_mid").median().over("trade_date", "symbol")
     dollar_adv = pl.col("adv_shares") * ref_price
+    extra = []
+    if conditions:
+        extra = [
+            _bucket(pl.col("arrival_spread_bps"), settings.spread_edges_bps,
+                    ("tight", "normal", "wide")).alias("spread_bucket"),
+            pl.col("urgency").cast(pl.String).fill_null(UNKNOWN).alias("urgency"),
+            ref_price.alias("ref_price"),
+        ]  # fmt: skip
     return order_quality.select(
         *ORDER_KEY,
         "symbol",
@@ -133,7 +157,30 @@ def order_buckets(order_quality: pl.LazyFrame, settings: VenueSettings) -> pl.La
             "liquidity_bucket"
         ),
         dollar_adv.alias("dollar_adv"),
+        *extra,
     )  # fmt: skip
+
+
+def conditions_expr(settings: VenueSettings, sent_ts: pl.Expr, child_qty: pl.Expr) -> pl.Expr:
+    """The levels of `settings.controls` joined with "|" (a literal "" without controls), from
+    the order's spread_bucket, urgency and ref_price columns and the child order's send time
+    and quantity."""
+    open_, close = time_edges_minutes(settings)
+    local = sent_ts.dt.convert_time_zone(settings.session_timezone)
+    minutes = local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)
+    levels = {
+        "spread_bucket": pl.col("spread_bucket"),
+        "urgency": pl.col("urgency"),
+        "time_bucket": _bucket(
+            minutes.cast(pl.Float64), (open_, close), ("open", "midday", "close")
+        ),
+        "child_size_bucket": _bucket(
+            child_qty * pl.col("ref_price"), settings.child_size_edges, ("small", "medium", "large")
+        ),
+    }
+    if not settings.controls:
+        return pl.lit("")
+    return pl.concat_str([levels[c] for c in settings.controls], separator="|")
 
 
 def order_cluster() -> pl.Expr:
@@ -209,7 +256,8 @@ def venue_frames(
     settings = settings or VenueSettings()
     fills = fill_quality.lazy().collect()
     children = child_orders.lazy().collect()
-    buckets = order_buckets(order_quality.lazy(), settings).collect()
+    with_conditions = "conditions" in fill_columns
+    buckets = order_buckets(order_quality.lazy(), settings, conditions=with_conditions).collect()
     # Within one trade date the ids alone are keys (the daily path: one column to join on).
     one_date = one_trade_date(fills, children, buckets)
     child_key = CHILD_KEY[1:] if one_date else CHILD_KEY
@@ -247,9 +295,12 @@ def venue_frames(
         "latency_ms": (pl.col("exec_ts") - pl.col("sent_ts")).dt.total_microseconds() / 1e3,
         "all_in_cost_bps": pl.col("fee_bps").fill_null(0.0) - pl.col(markout),
     }
+    if with_conditions:
+        derived["conditions"] = conditions_expr(settings, pl.col("sent_ts"), pl.col("_child_qty"))
     fill_rows = (
         fills.with_columns(
             children["sent_ts"].gather(row),
+            *([children["qty"].gather(row).alias("_child_qty")] if with_conditions else []),
             *_bucket_columns(fills, buckets.drop("symbol"), order_key),
         )
         .with_columns(
@@ -267,8 +318,16 @@ def venue_frames(
             # the venue tables' `fill_rate_in_unit_interval` check reports.
             filled_qty=pl.Series(executed, dtype=pl.Float64),
         )
-        .with_columns(fill_rate=pl.col("filled_qty") / pl.col("qty"), **cluster)
-        .select(CHILD_COLUMNS)
+        .with_columns(
+            fill_rate=pl.col("filled_qty") / pl.col("qty"),
+            **cluster,
+            **(
+                {"conditions": conditions_expr(settings, pl.col("sent_ts"), pl.col("qty"))}
+                if with_conditions
+                else {}
+            ),
+        )
+        .select(c for c in CHILD_COLUMNS if with_conditions or c != "conditions")
     )
     return fill_rows, child_rows
 

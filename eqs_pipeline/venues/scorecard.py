@@ -1,14 +1,25 @@
 """`venue.venue_scorecard`: per venue over the trailing window, mix-adjusted key metrics with
 confidence intervals, the composite score and the rank tier.
 
+Venues are compared across execution styles: the model controls for what the router does not
+choose (the cell: liquidity bucket x order-size bucket; the controls `settings.controls` as
+additive effects) and leaves how the shares were obtained (the flag: passive, marketable,
+midpoint; dark or lit) in the venue's outcome, so a midpoint dark pool and a lit venue taking
+liquidity are compared on what it cost to get shares done under the same conditions. Every
+venue in the largest comparison group (all venues that share a cell, directly or through other
+venues) gets estimates at that group's pooled mix; one outside it is not comparable and says so
+in `note`. `WITHIN_STYLE_METRICS` are also estimated within style (cells split by flag, each
+comparison group at its own mix) as `<m>_within_style` columns: lit venues against each other
+on effective spread; a venue with no other venue in its style has none, and says so.
+
 Score: sum over `settings.score_weights` of weight x adjusted metric (higher is better). Its
 interval comes from the summed cluster influences of its metrics, so their correlation (the
 same fills feed the all-in cost and the markouts) is accounted for.
 
-Rank tiers: venues sorted by score; the best venue opens tier 1 and every venue whose score is
-not significantly below it (the difference's t statistic, from the influences of the
-difference, below the critical value of `ci_level`) joins it; the best remaining venue opens
-tier 2, and so on. `rank` is the tier, so venues that the data cannot tell apart share a rank.
+Rank tiers: venues sorted by score; the best venue opens tier 1 and the next venues join it
+while their score is not significantly below it (the difference's t statistic, from the
+influences of the difference, below the critical value of `ci_level`); the first venue that is
+significantly below opens tier 2, and so on, so tiers follow the order of the scores. `rank` is the tier, so venues that the data cannot tell apart share a rank.
 Venues with fewer than `min_fills` fills, no estimable score or no interval for it (rows from
 fewer than two clusters: `stats.MIN_VENUE_CLUSTERS`) are not ranked (null).
 The adjusted fill rate and its interval are clipped to [0, 1] for display.
@@ -20,7 +31,7 @@ from datetime import date
 
 import polars as pl
 
-from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
+from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
 from eqs_pipeline.venues.stats import (
     VenueEstimates,
     adjusted_means_many,
@@ -29,27 +40,52 @@ from eqs_pipeline.venues.stats import (
     influence_t,
 )
 
-CELL = pl.concat_str("liquidity_flag", "size_bucket", "liquidity_bucket", separator="|")
+# The comparison cell: what the router does not choose, interacted (the routing segment).
+CELL = pl.concat_str("liquidity_bucket", "size_bucket", separator="|")
+# Within style: the cell split by how the shares were obtained.
+STYLE_CELL = pl.concat_str("liquidity_flag", "liquidity_bucket", "size_bucket", separator="|")
+
+
+def _common(settings: VenueSettings, cell: pl.Expr) -> dict:
+    # The cell is an expression, not a column added to the window's frames (two string
+    # columns of 10M rows or more, held through every estimate).
+    return {
+        "cell": cell,
+        "level": settings.ci_level,
+        "method": settings.ci_method,
+        "flag": "liquidity_flag",
+        "controls": "conditions" if settings.controls else None,
+    }
 
 
 def metric_estimates(
     fills: pl.DataFrame, children: pl.DataFrame, settings: VenueSettings
 ) -> dict[str, VenueEstimates]:
-    """Adjusted estimates of every key metric (fill metrics over fills, fill rate over children)."""
-    # The cell is an expression, not a column added to the window's frames (two string
-    # columns of 10M rows or more, held through every estimate).
-    common = {
-        "cell": CELL,
-        "level": settings.ci_level,
-        "method": settings.ci_method,
-        "flag": "liquidity_flag",
-    }
+    """Adjusted estimates of every key metric across styles (fill metrics over fills, fill rate
+    over children), at the pooled mix of the largest comparison group."""
+    common = _common(settings, CELL)
     # One call per frame: the metrics share the design, its Gram pseudo-inverses and the CR2
     # leverage machinery (recomputed only for a metric known on other fills).
     fill_metrics = [m for m in KEY_METRICS if m != "fill_rate"]
     out = adjusted_means_many(fills, fill_metrics, "qty", spread="quoted_spread_bps", **common)
     out |= adjusted_means_many(children, ["fill_rate"], "qty", **common)
     return {m: out[m] for m in KEY_METRICS}
+
+
+def within_style_estimates(
+    fills: pl.DataFrame, settings: VenueSettings
+) -> dict[str, VenueEstimates]:
+    """`WITHIN_STYLE_METRICS` compared within style: cells split by flag, each comparison group
+    (venues sharing a flag x cell, directly or through each other) at its own pooled mix."""
+    common = _common(settings, STYLE_CELL)
+    return adjusted_means_many(
+        fills,
+        list(WITHIN_STYLE_METRICS),
+        "qty",
+        spread="quoted_spread_bps",
+        reference="component",
+        **common,
+    )
 
 
 def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
@@ -90,25 +126,22 @@ def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
 def _tiers(
     scores: pl.DataFrame, influence: pl.DataFrame, settings: VenueSettings
 ) -> dict[str, int]:
-    """Greedy tiers by significance against each tier's leader (see the module docstring)."""
+    """Tiers down the list of venues by score: a tier's leader is joined by the next venues
+    while their score is not significantly below the leader's; the first that is opens the
+    next tier (see the module docstring). Tiers follow the scores' order."""
     method, level = settings.ci_method, settings.ci_level
     ordered = scores.sort("score", descending=True)["venue"].to_list()
     value = dict(zip(scores["venue"], scores["score"], strict=True))
-    tier, rank = {}, 1
-    while ordered:
-        leader = ordered[0]
-        members = [leader]
-        for venue in ordered[1:]:
+    tier, rank, leader = {}, 0, None
+    for venue in ordered:
+        if leader is not None:
             diff = pl.col(leader) - pl.col(venue)
             se = influence_se(influence, diff, method)
             t_crit = influence_t(influence, diff, level, method)
             significant = se > 0 and (value[leader] - value[venue]) / se > t_crit
-            if not significant:
-                members.append(venue)
-        for venue in members:
-            tier[venue] = rank
-        ordered = [v for v in ordered if v not in members]
-        rank += 1
+        if leader is None or significant:
+            leader, rank = venue, rank + 1
+        tier[venue] = rank
     return tier
 
 
@@ -121,6 +154,106 @@ def _ci_method_label(settings: VenueSettings) -> str:
     return f"cluster-robust (by {settings.cluster}), mix-adjusted, t {settings.ci_level:.0%}"
 
 
+_CONTROL_WORDS = {
+    "spread_bucket": "arrival spread",
+    "urgency": "urgency",
+    "time_bucket": "time of day",
+    "child_size_bucket": "child size",
+}
+
+
+def adjusted_for(settings: VenueSettings) -> str:
+    """What the comparison controls for, in words."""
+    words = ["liquidity x order size"] + [_CONTROL_WORDS[c] for c in settings.controls]
+    return ", ".join(words)
+
+
+def _style_mix(fills: pl.DataFrame) -> pl.DataFrame:
+    """Per venue: its executed shares by flag, as "REMOVE 62%, ADD 38%" (largest first)."""
+    by_flag = (
+        fills.lazy()
+        .group_by("venue", "liquidity_flag")
+        .agg(shares=pl.col("qty").sum())
+        .collect(engine="streaming")
+        .with_columns(pl.col("venue", "liquidity_flag").cast(pl.String))
+        .with_columns(share=pl.col("shares") / pl.col("shares").sum().over("venue"))
+        .sort("venue", "share", "liquidity_flag", descending=[False, True, False])
+    )
+    percent = (pl.col("share") * 100).round(0).cast(pl.Int64)
+    return by_flag.group_by("venue", maintain_order=True).agg(
+        style_mix=pl.format("{} {}%", "liquidity_flag", percent).str.join(", ")
+    )
+
+
+def _within_style(estimates: dict[str, VenueEstimates]) -> pl.DataFrame:
+    """Per venue: the within-style columns (null where no other venue shares its style) and the
+    venues it is compared with."""
+    first = estimates[WITHIN_STYLE_METRICS[0]].table
+    peers = first.group_by("group").agg(members=pl.col("venue").sort())
+    frame = first.select("venue", "group", "peers").join(peers, on="group", how="left")
+    frame = frame.with_columns(
+        within_style_peers=pl.col("members")
+        .list.set_difference(pl.concat_list(pl.col("venue")))
+        .list.sort()
+        .list.join(", ")
+    ).select("venue", "peers", "within_style_peers")
+    compared = pl.col("peers") > 1
+    for metric in WITHIN_STYLE_METRICS:
+        columns = {"estimate": "", "ci_low": "_ci_low", "ci_high": "_ci_high"}
+        values = estimates[metric].table.select(
+            "venue", *(pl.col(c).alias(f"{metric}_within_style{x}") for c, x in columns.items())
+        )
+        frame = frame.join(values, on="venue", how="left").with_columns(
+            pl.when(compared).then(pl.col(f"{metric}_within_style{x}")) for x in columns.values()
+        )
+    return frame.rename({"peers": "within_style_group_size"})
+
+
+def _notes(settings: VenueSettings) -> pl.Expr:
+    """Why a figure is missing, in words: each reason that applies, joined by "; "."""
+    reasons = [
+        pl.when(pl.col("fills") < settings.min_fills).then(
+            pl.format(
+                f"not ranked: {{}} fills, fewer than min_fills ({settings.min_fills})", "fills"
+            )
+        ),
+        pl.when(pl.col("_group") > 0).then(
+            pl.lit(
+                "not comparable: it trades in no liquidity x order-size cell that the other "
+                "venues trade in, so no figure puts it on the same mix"
+            )
+        ),
+        pl.when(
+            (pl.col("_group") == 0)
+            & pl.col("all_in_cost_bps").is_not_null()
+            & pl.col("all_in_cost_bps_ci_low").is_null()
+        ).then(
+            pl.lit(
+                "no interval, not ranked: all its fills come from one cluster, so the data "
+                "cannot say how far its figures are from luck"
+            )
+        ),
+        pl.when((pl.col("_group") == 0) & pl.col("score").is_null() & (pl.col("fills") > 0)).then(
+            pl.format(
+                "no score: {} not estimable",
+                pl.concat_str(
+                    [pl.when(pl.col(m).is_null()).then(pl.lit(m)) for m in settings.score_weights],
+                    separator=", ",
+                    ignore_nulls=True,
+                ),
+            )
+        ),
+        pl.when((pl.col("within_style_group_size") == 1) & (pl.col("fills") > 0)).then(
+            pl.format(
+                "within style: no other venue trades as it does ({}), so only the comparison "
+                "across styles applies",
+                "style_mix",
+            )
+        ),
+    ]
+    return pl.concat_str(reasons, separator="; ", ignore_nulls=True).replace("", None)
+
+
 def venue_scorecard(
     fills: pl.DataFrame,
     children: pl.DataFrame,
@@ -128,11 +261,14 @@ def venue_scorecard(
     settings: VenueSettings | None = None,
 ) -> pl.DataFrame:
     """The scorecard over the fills and children of the window (`frames.venue_frames`
-    rows); `window` is (first date, last date, number of trade dates)."""
+    rows, with `conditions` when `settings.controls` is not empty); `window` is (first date,
+    last date, number of trade dates)."""
     settings = settings or VenueSettings()
     estimates = metric_estimates(fills, children, settings)
     base = _unadjusted(fills, children)
     venues = sorted(base["venue"].to_list())
+    groups = estimates["all_in_cost_bps"].table.select("venue", _group="group")
+    base = base.join(groups, on="venue", how="left").with_columns(pl.col("_group").fill_null(0))
     for metric, est in estimates.items():
         base = base.join(
             est.table.select(
@@ -144,6 +280,9 @@ def venue_scorecard(
             on="venue",
             how="left",
         )
+    base = base.join(_style_mix(fills), on="venue", how="left").join(
+        _within_style(within_style_estimates(fills, settings)), on="venue", how="left"
+    )
     clusters = max((e.clusters for e in estimates.values()), default=0)
     influence = combine_influence(
         [(w, estimates[m].influence) for m, w in settings.score_weights.items()], venues
@@ -168,6 +307,11 @@ def venue_scorecard(
         v: ", ".join(sorted(u for u, t in tiers.items() if t == tier)) for v, tier in tiers.items()
     }
     start, end, days = window
+    within = [
+        c
+        for m in WITHIN_STYLE_METRICS
+        for c in (f"{m}_within_style", f"{m}_within_style_ci_low", f"{m}_within_style_ci_high")
+    ]
     return (
         base.with_columns(
             score_ci_low=pl.col("score") - pl.col("score_t") * pl.col("score_se"),
@@ -179,6 +323,7 @@ def venue_scorecard(
             trade_days=pl.lit(days, pl.Int32),
             clusters=pl.lit(clusters, pl.Int32),
             ci_method=pl.lit(_ci_method_label(settings)),
+            adjusted_for=pl.lit(adjusted_for(settings)),
         )
         .with_columns(
             pl.col("score_ci_low", "score_ci_high").fill_nan(None),
@@ -186,6 +331,7 @@ def venue_scorecard(
             # flags are far from the reference mix; the score uses the unclipped value.
             pl.col("fill_rate", "fill_rate_ci_low", "fill_rate_ci_high").clip(0.0, 1.0),
         )
+        .with_columns(note=_notes(settings))
         .select(
             "venue",
             "window_start",
@@ -200,13 +346,18 @@ def venue_scorecard(
             "shares",
             "notional",
             "flow_share",
+            "style_mix",
             *[
                 c
                 for m in KEY_METRICS
                 for c in (m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_unadjusted")
             ],
+            *within,
+            "within_style_peers",
+            "adjusted_for",
             "clusters",
             "ci_method",
+            "note",
         )
         .sort(pl.col("rank").is_null(), "rank", pl.col("score").neg(), "venue")
     )

@@ -6,12 +6,19 @@ docs/VENUES.md explains each choice.
 
 from __future__ import annotations
 
+import re
+import zoneinfo
 from dataclasses import dataclass, field
 
 FLAGS: tuple[str, ...] = ("ADD", "REMOVE", "MID")
 SIZE_BUCKETS: tuple[str, ...] = ("small", "medium", "large")
 LIQUIDITY_BUCKETS: tuple[str, ...] = ("low", "mid", "high")
 UNKNOWN = "unknown"
+# The conditions a router does not choose that the scorecard controls for besides the cell
+# (liquidity bucket x order-size bucket), each as an additive effect (docs/VENUES.md): the
+# quoted spread at the order's arrival, the order's urgency, the time of day the child order
+# was sent and the child order's notional.
+CONTROLS: tuple[str, ...] = ("spread_bucket", "urgency", "time_bucket", "child_size_bucket")
 
 # The metrics of the scorecard: each gets a mix-adjusted estimate and a confidence interval.
 # `fill_rate` is a child-order metric (weight: routed quantity); the others are fill metrics
@@ -27,6 +34,10 @@ KEY_METRICS: tuple[str, ...] = (
     "fill_rate",
 )
 
+# Also compared within style (lit venues against each other on effective spread), as the
+# scorecard's `<m>_within_style` columns.
+WITHIN_STYLE_METRICS: tuple[str, ...] = ("effective_spread_bps", "price_improvement_bps")
+
 
 @dataclass(frozen=True)
 class VenueSettings:
@@ -37,6 +48,14 @@ class VenueSettings:
         buckets small | medium | large.
     liquidity_edges_usd: symbol dollar ADV (adv_shares x the day's median arrival mid)
         separating the liquidity buckets low | mid | high.
+    controls: the conditions (of `CONTROLS`) the venue comparison controls for besides the
+        liquidity and order-size buckets, as additive effects; () for none.
+    spread_edges_bps: the order's quoted spread at arrival, in bps, separating the spread
+        buckets tight | normal | wide.
+    session_timezone / time_edges: the local clock of the session and the times ("HH:MM")
+        separating the time buckets open | midday | close of a child order's send time.
+    child_size_edges: a child order's notional (its quantity x its order's reference price,
+        in the instrument's currency) separating the child size buckets small | medium | large.
     all_in_horizon_s: markout horizon of the all-in cost (all_in = fee_bps - markout_h_bps).
     ci_level: two-sided level of the confidence intervals.
     ci_method: "conditional" (default): the intervals cover the mix-adjusted expected metric
@@ -64,6 +83,11 @@ class VenueSettings:
     window_days: int = 20
     size_edges_pct_adv: tuple[float, float] = (0.2, 1.0)
     liquidity_edges_usd: tuple[float, float] = (20e6, 200e6)
+    controls: tuple[str, ...] = CONTROLS
+    spread_edges_bps: tuple[float, float] = (5.0, 20.0)
+    session_timezone: str = "America/New_York"
+    time_edges: tuple[str, str] = ("10:00", "15:30")
+    child_size_edges: tuple[float, float] = (20e3, 100e3)
     all_in_horizon_s: int = 60
     ci_level: float = 0.95
     ci_method: str = "conditional"
@@ -84,8 +108,42 @@ class VenueSettings:
             raise ValueError(f"ci_method must be 'conditional' or 'cr1', not {self.ci_method!r}")
         if not 0 < self.ci_level < 1:
             raise ValueError(f"ci_level must be in (0, 1), not {self.ci_level}")
+        if set(self.controls) - set(CONTROLS) or len(set(self.controls)) != len(self.controls):
+            raise ValueError(
+                f"controls must be distinct names of {CONTROLS}, not {tuple(self.controls)}"
+            )
+        for name in ("size_edges_pct_adv", "liquidity_edges_usd", "spread_edges_bps",
+                     "child_size_edges", "time_edges"):  # fmt: skip
+            low, high = (
+                (_minutes(v) for v in getattr(self, name))
+                if name == "time_edges"
+                else (getattr(self, name))
+            )
+            if not low < high:
+                raise ValueError(f"{name} must be two increasing edges, not {getattr(self, name)}")
+        try:
+            zoneinfo.ZoneInfo(self.session_timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"session_timezone {self.session_timezone!r} is not an IANA time zone "
+                "(e.g. America/New_York, Europe/London)"
+            ) from exc
         unknown = set(self.score_weights) - set(KEY_METRICS)
         if unknown:
             raise ValueError(
                 f"score_weights name unknown metrics {sorted(unknown)}; use {KEY_METRICS}"
             )
+
+
+def _minutes(clock: str) -> int:
+    """Minutes after midnight of "HH:MM"."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", clock)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError(f"time_edges take times as 'HH:MM', not {clock!r}")
+    return int(match[1]) * 60 + int(match[2])
+
+
+def time_edges_minutes(settings: VenueSettings) -> tuple[int, int]:
+    """`settings.time_edges` in minutes after midnight."""
+    low, high = settings.time_edges
+    return _minutes(low), _minutes(high)

@@ -131,6 +131,10 @@ def t_quantile(level: float, clusters: int) -> float:
 
 
 METHODS: tuple[str, ...] = ("conditional", "cr1")
+# "largest": every venue valued at the reference mix of the largest comparison group (venues
+# outside it are not comparable and get no estimate); "component": each venue at its own
+# group's mix (`_groups`).
+REFERENCES: tuple[str, ...] = ("largest", "component")
 
 
 def t_quantile_df(level: float, df: np.ndarray | float) -> np.ndarray:
@@ -331,12 +335,16 @@ def _eigen_clusters(
     kind: np.ndarray,
     sigma: np.ndarray,
     beta: np.ndarray,
-    q_kinds: np.ndarray,
+    design: np.ndarray,
+    n_pinv: np.ndarray,
     gamma: np.ndarray,
 ) -> None:
     """gamma of the units of `clusters` by the eigendecomposition, batched by cluster size;
-    beta, gamma: (units, m, metrics)."""
+    beta, gamma: (units, m, metrics). Each batch's Q_g = T_g' N^+ T_g comes from the unit
+    types' columns of the design (the types x types matrix of every pair is never formed: with
+    controls there are thousands of types)."""
     m, n_metrics = beta.shape[1], beta.shape[2]
+    q = n_pinv.shape[0]
     chosen = np.zeros(cluster.max(initial=-1) + 1, dtype=bool)
     chosen[clusters] = True
     rows_all = np.flatnonzero(chosen[cluster])
@@ -346,16 +354,14 @@ def _eigen_clusters(
     for size in np.unique(sizes[clusters]):
         members = clusters[sizes[clusters] == size]
         d = int(size) * m
-        per = max(1, _BATCH_ENTRIES // (d * max(d, n_metrics)))
+        per = max(1, _BATCH_ENTRIES // (d * max(d, n_metrics, q)))
         for first in range(0, members.size, per):
             batch = members[first : first + per]
             rows = rows_all[starts[batch][:, None] + np.arange(size)]
             slots = (kind[rows][..., None] * m + np.arange(m)).reshape(batch.size, d)
-            out = _eigen(
-                q_kinds[slots[:, :, None], slots[:, None, :]],
-                sigma[rows],
-                beta[rows].reshape(batch.size, d, n_metrics),
-            )
+            t_g = design[:, slots]  # (q, batch, d)
+            q_g = np.einsum("ibd,ibe->bde", t_g, np.einsum("ij,jbe->ibe", n_pinv, t_g))
+            out = _eigen(q_g, sigma[rows], beta[rows].reshape(batch.size, d, n_metrics))
             gamma[rows] = out.reshape(batch.size, int(size), m, n_metrics)
 
 
@@ -371,7 +377,6 @@ class _WorkingModel:
     assign: np.ndarray
     design: np.ndarray
     n_pinv: np.ndarray
-    q_kinds: np.ndarray
     eigen: np.ndarray
     series: np.ndarray
     terms: np.ndarray
@@ -401,29 +406,46 @@ class _WorkingModel:
             gamma[chunk.rows] = _series(
                 chunk, self.assign, self.sigma[chunk.rows], beta[chunk.rows], self.n_pinv
             )
-        _eigen_clusters(self.eigen, self.cluster, self.kind, self.sigma, beta, self.q_kinds, gamma)
+        _eigen_clusters(
+            self.eigen, self.cluster, self.kind, self.sigma, beta, self.design, self.n_pinv, gamma
+        )
         return gamma[:, 0, :]
 
 
-def _working_model(
-    units: pl.DataFrame, c_idx: np.ndarray, n_c: int, g_idx: np.ndarray, n_g: int
-) -> _WorkingModel:
-    """The working model (cell effects, venue x flag effects and, with the `ws` sums, venue x
-    flag slopes on the spread) of the units, with its CR2 leverage machinery.
+def _kinds(key_columns: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of `key_columns` (units x k, column j in 0 .. sizes[j] - 1): each
+    unit's kind and one unit of each kind."""
+    key = np.zeros(key_columns.shape[0], dtype=np.int64)
+    for j, size in enumerate(sizes):
+        key = key * size + key_columns[:, j]
+    space = int(np.prod(np.array(sizes, dtype=np.float64)))
+    if space <= 1 << 24:  # a table of the key space: no sort
+        present = np.flatnonzero(np.bincount(key, minlength=space))
+        lookup = np.zeros(space, dtype=np.int64)
+        lookup[present] = np.arange(present.size)
+        kind = lookup[key]
+    else:
+        _, kind = np.unique(key, return_inverse=True)
+    first = np.zeros(int(kind.max(initial=-1)) + 1, dtype=np.int64)
+    first[kind[::-1]] = np.arange(kind.size)[::-1]
+    return kind, first
 
-    g_idx: each unit's cluster; per unit type the regressors (columns (types, r)) and the slot
+
+def _working_model(
+    units: pl.DataFrame, codes: np.ndarray, sizes: list[int], g_idx: np.ndarray, n_g: int
+) -> _WorkingModel:
+    """The working model (cell effects, the controls' additive effects, venue x flag effects
+    and, with the `ws` sums, venue x flag slopes on the spread) of the units, with its CR2
+    leverage machinery.
+
+    codes (units, r0): each unit's level of the cell and of each control, sizes their numbers
+    of levels (the regressors 0 .. sum(sizes) - 1, factor by factor); g_idx: each unit's cluster; per unit type the regressors (columns (types, r)) and the slot
     each belongs to (assign (r, m)); sigma (units, m, m): the units' moments
     [[sum w, sum w s], [sum w s, sum w s^2]] (m = 2) or [[sum w]]."""
     venue = units["venue"].cast(pl.String)
     vf_key = venue + "|" + units["flag"].cast(pl.String) if "flag" in units.columns else venue
     vf_idx, vf_levels = _codes(vf_key.fill_null(""))
     n_vf = len(vf_levels)
-    pair = c_idx * n_vf + vf_idx
-    kinds = np.flatnonzero(np.bincount(pair, minlength=n_c * n_vf))
-    lookup = np.zeros(n_c * n_vf, dtype=np.int64)
-    lookup[kinds] = np.arange(kinds.size)
-    kind = lookup[pair]
-    n_k = kinds.size
     w = units["w"].to_numpy()
     if "ws" in units.columns:
         m = 2
@@ -432,15 +454,22 @@ def _working_model(
     else:
         m = 1
         sigma = w.reshape(-1, 1, 1)
-    # The regressors of a unit type: cell and venue x flag indicators (slot 0: weight 1) and
-    # the venue x flag spread slope (slot 1: weight s).
-    q_dim = n_c + m * n_vf
-    cell_of, vf_of = kinds // n_vf, n_c + kinds % n_vf
+    # The regressors of a unit type: cell, control and venue x flag indicators (slot 0:
+    # weight 1) and the venue x flag spread slope (slot 1: weight s).
+    offsets = np.cumsum([0, *sizes])
+    n_base = int(offsets[-1])
+    q_dim = n_base + m * n_vf
+    unit_columns = np.concatenate([codes + offsets[:-1], (n_base + vf_idx)[:, None]], axis=1)
     if m == 2:
-        columns = np.stack([cell_of, vf_of, vf_of + n_vf], axis=1)
-        assign = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-    else:
-        columns, assign = np.stack([cell_of, vf_of], axis=1), np.ones((2, 1))
+        unit_columns = np.concatenate([unit_columns, (n_base + n_vf + vf_idx)[:, None]], axis=1)
+    r = unit_columns.shape[1]
+    assign = np.zeros((r, m))
+    assign[:, 0] = 1.0
+    if m == 2:
+        assign[-1] = (0.0, 1.0)
+    kind, first = _kinds(np.concatenate([codes, vf_idx[:, None]], axis=1), [*sizes, n_vf])
+    n_k = first.size
+    columns = unit_columns[first]
     design = _type_design(columns, assign, q_dim)
     sigma_k = np.stack(
         [
@@ -452,9 +481,9 @@ def _working_model(
     ).reshape(n_k, m, m)
     weighted = (design.reshape(q_dim, n_k, 1, m) @ sigma_k).reshape(q_dim, n_k * m)
     n_pinv = np.linalg.pinv(weighted @ design.T)
-    # CR2 leverage: depends on the design and weights only.
-    q_kinds = design.T @ n_pinv @ design
-    q_own = q_kinds.reshape(n_k, m, n_k, m)[np.arange(n_k), :, np.arange(n_k), :]  # (types, m, m)
+    # CR2 leverage: depends on the design and weights only. Q_kk = T_k' N^+ T_k per type.
+    shaped = design.reshape(q_dim, n_k, m)
+    q_own = np.einsum("ika,ikb->kab", shaped, (n_pinv @ design).reshape(q_dim, n_k, m))
     leverage = np.einsum("uab,uab->u", sigma, q_own[kind])  # tr(Sigma_u Q_uu)
     trace = np.bincount(g_idx, weights=leverage, minlength=n_g)
     terms = _series_terms(trace)
@@ -467,7 +496,6 @@ def _working_model(
         assign,
         design,
         n_pinv,
-        q_kinds,
         np.flatnonzero(~series),
         np.flatnonzero(series),
         terms,
@@ -505,39 +533,100 @@ def _influence_column(column: np.ndarray, estimable: bool, identified: bool) -> 
 def _empty() -> VenueEstimates:
     empty = pl.DataFrame(
         schema={"venue": pl.String, "estimate": pl.Float64, "se": pl.Float64,
-                "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.UInt32}
+                "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.UInt32,
+                "group": pl.UInt32, "peers": pl.UInt32}
     )  # fmt: skip
     return VenueEstimates(empty, pl.DataFrame(schema={"cluster": pl.String}), 0)
 
 
+def _control_codes(values: pl.Series) -> tuple[list[np.ndarray], list[int]]:
+    """Per control, each unit's level code and the number of levels, from a column whose values
+    join the controls' levels with "|" (`controls` of `adjusted_means_many`). Only the distinct
+    values are split: a window holds few."""
+    codes, labels = _codes(values.fill_null(""))
+    parts = [label.split("|") for label in labels]
+    if len({len(p) for p in parts}) > 1:
+        raise ValueError(
+            "the controls column must join the same number of levels with '|' on every row; "
+            f"found {sorted({len(p) for p in parts})} parts"
+        )
+    out, sizes = [], []
+    for j in range(len(parts[0]) if parts else 0):
+        level, names = _codes(pl.Series([p[j] for p in parts], dtype=pl.String))
+        out.append(level[codes])
+        sizes.append(len(names))
+    return out, sizes
+
+
+def _groups(w_cv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The comparison groups of a cell x venue weight table: the connected components of the
+    graph linking each venue to the cells it trades in, numbered by weight (0: the largest).
+    Venues of one group are compared through the cells they share, directly or through other
+    venues; venues of two groups share nothing to compare them on. Returns the group of each
+    cell and of each venue."""
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
+
+    n_c, n_v = w_cv.shape
+    cells, venues = np.nonzero(w_cv > 0)
+    graph = coo_array((np.ones(cells.size), (cells, n_c + venues)), shape=(n_c + n_v,) * 2)
+    _, label = connected_components(graph, directed=False)
+    weight = np.bincount(label[:n_c], weights=w_cv.sum(axis=1), minlength=label.max() + 1)
+    rank = np.empty_like(label)
+    rank[np.argsort(-weight, kind="stable")] = np.arange(weight.size)
+    group = rank[label]
+    return group[:n_c], group[n_c:]
+
+
+def _gram(columns: np.ndarray, w: np.ndarray, p: int) -> np.ndarray:
+    """X'WX of an indicator design given by each unit's regressors (columns (units, r))."""
+    gram = np.zeros(p * p)
+    for a in range(columns.shape[1]):
+        for b in range(columns.shape[1]):
+            gram += np.bincount(columns[:, a] * p + columns[:, b], weights=w, minlength=p * p)
+    return gram.reshape(p, p)
+
+
 def _estimates(
-    units: pl.DataFrame, count: int, level: float, working: bool
+    units: pl.DataFrame, count: int, level: float, working: bool, reference: str
 ) -> list[VenueEstimates]:
     """The estimates of values 0 .. count - 1 of `units` (`_unit_sums`), sharing the design."""
     c_idx, _ = _codes(units["cell"])
     v_idx, venues = _codes(units["venue"])
     g_idx, groups = _codes(units["cluster"])
+    controls, sizes = _control_codes(units["controls"]) if "controls" in units.columns else ([], [])
     w = units["w"].to_numpy()
     n_c, n_v, n_g = int(c_idx.max()) + 1, len(venues), len(groups)
-    p = n_c + n_v
-
-    # Normal equations of the two-way dummy design, built from cell x venue sums.
-    cv = c_idx * n_v + v_idx
-    w_cv = np.bincount(cv, weights=w, minlength=n_c * n_v).reshape(n_c, n_v)
-    m = np.zeros((p, p))
-    m[:n_c, :n_c] = np.diag(w_cv.sum(axis=1))
-    m[n_c:, n_c:] = np.diag(w_cv.sum(axis=0))
-    m[:n_c, n_c:] = w_cv
-    m[n_c:, :n_c] = w_cv.T
+    # Regressors: cells, venues, then each control's levels (additive effects).
+    offsets = np.cumsum([n_c + n_v, *sizes])
+    p = int(offsets[-1])
+    columns = np.stack(
+        [c_idx, n_c + v_idx, *(code + off for code, off in zip(controls, offsets, strict=False))],
+        axis=1,
+    )
+    m = _gram(columns, w, p)
     m_pinv = np.linalg.pinv(m)
 
-    reference = w_cv.sum(axis=1) / w_cv.sum()
-    contrasts = np.zeros((n_v, p))
-    contrasts[:, :n_c] = reference
-    contrasts[:, n_c:] = np.eye(n_v)
+    # Each venue's reference mix is the pooled mix of its comparison group (`_groups`): the
+    # cells' shares and each control's shares of the group's weight.
+    w_cv = np.bincount(c_idx * n_v + v_idx, weights=w, minlength=n_c * n_v).reshape(n_c, n_v)
+    cell_group, venue_group = _groups(w_cv)
+    n_groups = int(cell_group.max()) + 1
+    unit_group = cell_group[c_idx]
+    mix = np.zeros((n_groups, p))
+    for j in [0, *range(2, columns.shape[1])]:
+        mix += np.bincount(
+            unit_group * p + columns[:, j], weights=w, minlength=n_groups * p
+        ).reshape(n_groups, p)
+    mix /= np.bincount(unit_group, weights=w, minlength=n_groups)[:, None]
+    contrasts = mix[venue_group]
+    contrasts[np.arange(n_v), n_c + np.arange(n_v)] = 1.0
     estimable = np.abs(contrasts @ m_pinv @ m - contrasts).max(axis=1) < _ESTIMABLE_TOL * max(
         1.0, np.abs(contrasts).max()
     )
+    if reference == "largest":  # one reference mix: the venues outside the largest group
+        estimable &= venue_group == 0
+    peers = np.bincount(venue_group, minlength=n_groups)[venue_group]
     loadings = contrasts @ m_pinv  # n_v x p
     counts = np.bincount(v_idx, weights=units["n"].to_numpy(), minlength=n_v)
     identified = estimable & (_venue_clusters(v_idx, g_idx, n_v, n_g) >= MIN_VENUE_CLUSTERS)
@@ -548,30 +637,40 @@ def _estimates(
         t_cr1 = t_quantile(level, n_g)
 
     wys = np.stack([units[f"wy_{j}"].to_numpy() for j in range(count)], axis=1)  # units x K
-    s_cv = np.stack(
-        [np.bincount(cv, weights=wys[:, j], minlength=n_c * n_v) for j in range(count)], axis=1
-    ).reshape(n_c, n_v, count)
-    theta = m_pinv @ np.concatenate([s_cv.sum(axis=1), s_cv.sum(axis=0)])  # p x K
+    xwy = np.stack(
+        [
+            sum(np.bincount(columns[:, a], weights=wys[:, j], minlength=p) for a in range(
+                columns.shape[1]))
+            for j in range(count)
+        ],
+        axis=1,
+    )  # fmt: skip
+    theta = m_pinv @ xwy  # p x K
     estimates = contrasts @ theta  # n_v x K
     # sum_{i in unit} w_i e_i: the scorecard model's residuals (cr1) or the working model's,
     # CR2-corrected (conditional), for every metric at once.
     if working:
-        model = _working_model(units, c_idx, n_c, g_idx, n_g)
+        model = _working_model(
+            units, np.stack([c_idx, *controls], axis=1), [n_c, *sizes], g_idx, n_g
+        )
         moments_y = wys[:, None, :]
         if model.sigma.shape[1] == 2:
             wsys = np.stack([units[f"wsy_{j}"].to_numpy() for j in range(count)], axis=1)
             moments_y = np.stack([wys, wsys], axis=1)
         scores = model.scores(moments_y)
     else:
-        scores = wys - w[:, None] * (theta[c_idx] + theta[n_c + v_idx])
+        scores = wys - w[:, None] * theta[columns].sum(axis=1)
 
+    influences = np.empty((count, n_g, n_v))
+    for v in range(n_v):  # one vectorized pass per venue
+        unit_loading = loadings[v, columns].sum(axis=1)
+        for j in range(count):
+            influences[j, :, v] = np.bincount(
+                g_idx, weights=scores[:, j] * unit_loading, minlength=n_g
+            )
     out = []
     for j in range(count):
-        score, estimate = scores[:, j], estimates[:, j]
-        influence = np.empty((n_g, n_v))
-        for v in range(n_v):  # one vectorized pass per venue
-            contrib = score * (loadings[v, c_idx] + loadings[v, n_c + v_idx])
-            influence[:, v] = np.bincount(g_idx, weights=contrib, minlength=n_g)
+        estimate, influence = estimates[:, j], influences[j]
         t = t_quantile_df(level, effective_df(influence, n_g)) if working else t_cr1
         se = np.sqrt(factor * (influence**2).sum(axis=0))
         est = np.where(estimable, estimate, np.nan)
@@ -584,6 +683,8 @@ def _estimates(
                 "ci_low": est - t * se,
                 "ci_high": est + t * se,
                 "n": counts.astype(np.uint32),
+                "group": venue_group.astype(np.uint32),
+                "peers": peers.astype(np.uint32),
             }
         ).with_columns(pl.col("estimate", "se", "ci_low", "ci_high").fill_nan(None))
         infl = pl.DataFrame({"cluster": groups}).with_columns(
@@ -606,6 +707,8 @@ def adjusted_means_many(
     method: str = "cr1",
     flag: str | None = None,
     spread: str | None = None,
+    controls: str | pl.Expr | None = None,
+    reference: str = "largest",
 ) -> dict[str, VenueEstimates]:
     """`adjusted_means` of every column of `values` (same arguments), equal to one call per
     value but computing what does not depend on the metric once: the values whose rows enter
@@ -614,6 +717,8 @@ def adjusted_means_many(
     own (docs/VENUES.md, "Computation at scale")."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if reference not in REFERENCES:
+        raise ValueError(f"reference must be one of {REFERENCES}, not {reference!r}")
     values = list(dict.fromkeys(values))
     if not values:
         return {}
@@ -630,6 +735,8 @@ def adjusted_means_many(
         "cell": key(cell) if cell is not None else _categorical(pl.lit("")),
         "venue": key(venue),
     }
+    if controls is not None:
+        keys["controls"] = key(controls)
     if working and flag:
         keys["flag"] = key(flag)
     slope = (
@@ -659,7 +766,9 @@ def adjusted_means_many(
         if units.height == 0:
             out |= {v: _empty() for v in group}
         else:
-            out |= dict(zip(group, _estimates(units, len(group), level, working), strict=True))
+            out |= dict(
+                zip(group, _estimates(units, len(group), level, working, reference), strict=True)
+            )
     return {v: out[v] for v in values}
 
 
@@ -675,6 +784,8 @@ def adjusted_means(
     method: str = "cr1",
     flag: str | None = None,
     spread: str | None = None,
+    controls: str | pl.Expr | None = None,
+    reference: str = "largest",
 ) -> VenueEstimates:
     """Mix-adjusted mean of `value` per venue (see the module docstring).
 
@@ -697,6 +808,8 @@ def adjusted_means(
         method=method,
         flag=flag,
         spread=spread,
+        controls=controls,
+        reference=reference,
     )[value]
 
 

@@ -20,9 +20,17 @@ from eqs_pipeline.venues.frames import order_cluster, venue_frames_by_range
 from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
 
 # What the window's statistics read (`scorecard.venue_scorecard`, `routing`): each fill's and
-# child order's venue, comparison cell, cluster and weight, the fills' key metrics and quoted
+# child order's venue, buckets, conditions (the scorecard's controls), cluster and weight, the fills' key metrics and quoted
 # spread, and the children's symbol-day (routing's tape shares) and fill rate.
-_WINDOW_CELL = ("venue", "liquidity_flag", "size_bucket", "liquidity_bucket", "cluster", "qty")
+_WINDOW_CELL = (
+    "venue",
+    "liquidity_flag",
+    "size_bucket",
+    "liquidity_bucket",
+    "conditions",
+    "cluster",
+    "qty",
+)
 WINDOW_FILL_COLUMNS: tuple[str, ...] = (
     *_WINDOW_CELL,
     "notional",
@@ -52,7 +60,14 @@ READ_MEMORY_LIMIT = "1GB"
 # buckets and symbols are few and share Polars' global categories; the clusters (one per
 # parent order) get categories of their own, dropped with the window (the global ones never
 # shrink, which a long-lived process reading window after window would feel).
-_FEW_VALUES = ("venue", "liquidity_flag", "size_bucket", "liquidity_bucket", "symbol")
+_FEW_VALUES = (
+    "venue",
+    "liquidity_flag",
+    "size_bucket",
+    "liquidity_bucket",
+    "conditions",
+    "symbol",
+)
 
 
 class NoVenueData(RuntimeError):

@@ -41,11 +41,12 @@ TRUTH = {
 
 
 def exact_truth(fills: pl.DataFrame, metric: str) -> pl.DataFrame:
-    """venue -> the estimand of `metric`: the scorecard's adjustment applied to the per-fill
-    expectations, over the same rows (those where the metric is known)."""
+    """venue -> the estimand of `metric`: the scorecard's adjustment (across styles: the
+    liquidity x size cell and the additive controls) applied to the per-fill expectations,
+    over the same rows (those where the metric is known)."""
     rows = fills.filter(pl.col(metric).is_not_null() & pl.col(metric).is_not_nan())
     rows = rows.with_columns(cell=CELL, _truth=TRUTH[metric])
-    table = adjusted_means(rows, "_truth").table
+    table = adjusted_means(rows, "_truth", controls="conditions").table
     return table.select("venue", truth="estimate")
 
 

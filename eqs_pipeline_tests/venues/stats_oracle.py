@@ -140,8 +140,13 @@ def adjusted_means(
     method: str = "cr1",
     flag: str | None = None,
     spread: str | None = None,
+    controls: str | None = None,
 ) -> VenueEstimates:
     """Mix-adjusted mean of `value` per venue (see the module docstring).
+
+    `controls` (added with the additive controls, a dense design of its own): a column joining
+    the levels of additive control factors with "|"; each factor's indicators enter the model
+    and the working model, its reference shares the contrast (connected designs only).
 
     With `cell=None` there is one cell and the estimate is the venue's plain weighted mean,
     with the same cluster-robust interval. `method` is "cr1" or "conditional"; the latter's
@@ -166,34 +171,29 @@ def adjusted_means(
     w = rows[weight].to_numpy().astype(float)
     y = rows[value].to_numpy().astype(float)
     n_c, n_v, n_g = int(c_idx.max()) + 1, len(venues), len(groups)
-    p = n_c + n_v
-
-    # Normal equations of the two-way dummy design, built from cell x venue sums.
-    w_cv = np.zeros((n_c, n_v))
-    s_cv = np.zeros((n_c, n_v))
-    np.add.at(w_cv, (c_idx, v_idx), w)
-    np.add.at(s_cv, (c_idx, v_idx), w * y)
-    m = np.zeros((p, p))
-    m[:n_c, :n_c] = np.diag(w_cv.sum(axis=1))
-    m[n_c:, n_c:] = np.diag(w_cv.sum(axis=0))
-    m[:n_c, n_c:] = w_cv
-    m[n_c:, :n_c] = w_cv.T
-    b = np.concatenate([s_cv.sum(axis=1), s_cv.sum(axis=0)])
+    ctrl = []
+    if controls:
+        split = rows[controls].cast(pl.String).str.split("|")
+        for j in range(split.list.len().max()):
+            codes, levels = _codes(split.list.get(j))
+            ctrl.append(_indicator(codes, len(levels)))
+    x = np.hstack([_indicator(c_idx, n_c), _indicator(v_idx, n_v), *ctrl])
+    m = x.T @ (w[:, None] * x)
+    b = x.T @ (w * y)
     m_pinv = np.linalg.pinv(m)
     theta = m_pinv @ b
 
-    reference = w_cv.sum(axis=1) / w_cv.sum()
-    contrasts = np.zeros((n_v, p))
-    contrasts[:, :n_c] = reference
-    contrasts[:, n_c:] = np.eye(n_v)
+    shares = (w[:, None] * x).sum(axis=0) / w.sum()
+    contrasts = np.tile(shares, (n_v, 1))
+    contrasts[:, n_c : n_c + n_v] = np.eye(n_v)
     estimable = np.abs(contrasts @ m_pinv @ m - contrasts).max(axis=1) < _ESTIMABLE_TOL * max(
         1.0, np.abs(contrasts).max()
     )
     estimate = contrasts @ theta
 
-    resid = y - theta[c_idx] - theta[n_c + v_idx]
+    resid = y - x @ theta
     if method == "conditional":
-        parts = [_indicator(c_idx, n_c)]
+        parts = [_indicator(c_idx, n_c), *ctrl]
         vf_key = rows[venue] + "|" + rows[flag].cast(pl.String) if flag else rows[venue]
         vf_idx, vf_levels = _codes(vf_key.fill_null(""))
         parts.append(_indicator(vf_idx, len(vf_levels)))
@@ -205,7 +205,7 @@ def adjusted_means(
     loadings = contrasts @ m_pinv  # n_v x p
     influence = np.empty((n_g, n_v))
     for j in range(n_v):  # one vectorized pass per venue
-        contrib = r * (loadings[j, c_idx] + loadings[j, n_c + v_idx])
+        contrib = r * (x @ loadings[j])
         influence[:, j] = np.bincount(g_idx, weights=contrib, minlength=n_g)
     if method == "conditional":  # CR2 residuals, t with the effective number of clusters
         factor = 1.0 if n_g > 1 else np.nan

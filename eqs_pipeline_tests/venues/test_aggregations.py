@@ -78,6 +78,8 @@ ORDERS = pl.DataFrame(
         "size_pct_adv": [0.005],  # 0.5% ADV: medium
         "adv_shares": [1e6],
         "arrival_mid": [10.0],  # $10M dollar ADV: low
+        "arrival_spread_bps": [12.0],  # normal
+        "urgency": ["HIGH"],
     }
 )
 
@@ -174,7 +176,9 @@ def test_unidentified_venue_is_null_not_a_guess() -> None:
         }
     )
     table = adjusted_means(frame, "y").table.sort("venue")
-    assert table["estimate"].null_count() == 3  # the reference mix spans both components
+    # A and B at the mix of their own (the largest) group; C is compared with nobody
+    assert table["estimate"].head(2).to_list() == pytest.approx([1.0, 2.0])
+    assert table["estimate"][2] is None
 
 
 def test_venue_frames_edge_cases():
@@ -288,12 +292,20 @@ def test_fill_rows_of_some_columns_need_only_their_inputs(cluster) -> None:
     assert set(fill_inputs(FILL_COLUMNS, settings)) <= set(FILL_INPUTS)
     assert set(fill_inputs()) == set(FILL_INPUTS)
     full_fills, full_children = venue_frames(FILLS, CHILDREN, ORDERS, settings)
-    for columns in (("venue", "cluster", "all_in_cost_bps"), ("latency_ms", "size_bucket")):
+    for columns in (
+        ("venue", "cluster", "all_in_cost_bps"),
+        ("latency_ms", "size_bucket"),
+        ("venue", "conditions", "qty"),
+    ):
         narrow = FILLS.select(fill_inputs(columns, settings))
         assert narrow.width < FILLS.width
         fills, children = venue_frames(narrow, CHILDREN, ORDERS, settings, fill_columns=columns)
         assert_frame_equal(fills, full_fills.select(columns))
-        assert_frame_equal(children, full_children)
+        # the children carry the conditions when the fills do (the window's rows)
+        expected = full_children.select(
+            c for c in full_children.columns if c != "conditions" or "conditions" in columns
+        )
+        assert_frame_equal(children, expected)
 
 
 def test_children_without_any_fill_have_a_float_executed_quantity():

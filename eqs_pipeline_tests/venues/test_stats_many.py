@@ -49,7 +49,7 @@ def test_many_equals_one_call_per_metric(desk: Desk, method: str, spread: str | 
     )
     masks = {tuple(known[m].to_list()) for m in metrics}
     assert 2 < len(masks) < len(metrics)  # shared and distinct sets of fills both exercised
-    kwargs = {"method": method, "flag": "liquidity_flag", "spread": spread}
+    kwargs = {"method": method, "flag": "liquidity_flag", "spread": spread, "controls": "conditions"}
     many = adjusted_means_many(fills, metrics, **kwargs)
     assert list(many) == metrics
     for metric in metrics:
@@ -74,6 +74,7 @@ def test_scorecard_estimates_equal_per_metric_calls(desk: Desk, method: str) -> 
             method=method,
             flag="liquidity_flag",
             spread=None if child else "quoted_spread_bps",
+            controls="conditions",
         )
         assert_same(estimates[metric], single, metric)
 

@@ -10,7 +10,7 @@ import pytest
 
 from eqs_pipeline.simulate import SimulationConfig
 from eqs_pipeline.venues import stats
-from eqs_pipeline.venues.scorecard import CELL
+from eqs_pipeline.venues.scorecard import CELL, STYLE_CELL
 from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
 from eqs_pipeline.venues.stats import METHODS, VenueEstimates, adjusted_means, effective_df
 from eqs_pipeline_tests.venues import stats_oracle
@@ -33,7 +33,8 @@ def assert_same(new: VenueEstimates, old: VenueEstimates, what: str = "") -> Non
     assert new.clusters == old.clusters, what
     assert new.table["venue"].to_list() == old.table["venue"].to_list(), what
     assert new.table["n"].to_list() == old.table["n"].to_list(), what
-    assert new.table.schema == old.table.schema, what
+    shared = old.table.columns  # the groups (`group`, `peers`) are the oracle's one group
+    assert new.table.select(shared).schema == old.table.schema, what
     for column in TABLE_FLOATS:
         _close(
             new.table[column].fill_null(np.nan).to_numpy(),
@@ -79,18 +80,24 @@ def desk(request) -> Desk:
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_scorecard_metrics_match_the_oracle(desk: Desk, method: str) -> None:
-    """Every key metric as `scorecard.metric_estimates` calls it."""
-    fills = desk.fills.with_columns(cell=CELL)
-    children = desk.children.with_columns(cell=CELL)
+@pytest.mark.parametrize("style", ["across", "within"])
+def test_scorecard_metrics_match_the_oracle(desk: Desk, method: str, style: str) -> None:
+    """Every key metric as `scorecard.metric_estimates` calls it (across styles: the
+    liquidity x size cell and the additive controls), and the within-style figures' model (the
+    cell split by flag, with the controls)."""
+    cell = CELL if style == "across" else STYLE_CELL
+    fills = desk.fills.with_columns(cell=cell)
+    children = desk.children.with_columns(cell=cell)
     for metric in KEY_METRICS:
         child = metric == "fill_rate"
         both(
             children if child else fills,
             metric,
+            f"{style} {metric}",
             method=method,
             flag="liquidity_flag",
             spread=None if child else "quoted_spread_bps",
+            controls="conditions",
         )
 
 
@@ -115,7 +122,10 @@ def _frame(**columns) -> pl.DataFrame:
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_venue_outside_the_reference_cells_stays_null(method: str) -> None:
+def test_venue_sharing_no_cell_is_not_comparable(method: str) -> None:
+    """A venue that shares no cell with the largest comparison group gets no estimate; the
+    group's venues are valued at the group's own mix, exactly as if that venue were absent
+    (before: one unconnected venue left every venue without an estimate)."""
     frame = _frame(
         venue=["A", "B", "A", "B", "C", "C"],
         cell=["x", "x", "x", "x", "y", "y"],
@@ -125,12 +135,23 @@ def test_venue_outside_the_reference_cells_stays_null(method: str) -> None:
         spread=[1.0, 2.0, 3.0, 1.0, 2.0, 2.0],
         cluster=["1", "2", "3", "4", "5", "6"],
     )
-    est = both(frame, "y", method=method, flag="flag", spread="spread")
-    assert est.table["estimate"].null_count() == 3
-    # a shared cell identifies A and B; C, alone in cell y, stays null
+    kwargs = {"method": method, "flag": "flag", "spread": "spread"}
+    table = adjusted_means(frame, "y", **kwargs).table.sort("venue")
+    assert table["estimate"].is_null().to_list() == [False, False, True]
+    assert table["group"].to_list() == [0, 0, 1]
+    assert table["peers"].to_list() == [2, 2, 1]
+    without_c = both(frame.filter(pl.col("venue") != "C"), "y", **kwargs).table
+    # (CR1's small-sample factor G / (G - 1) and t(G - 1) count every cluster of the frame)
+    for column in TABLE_FLOATS if method == "conditional" else ("estimate",):
+        assert table[column].head(2).to_list() == pytest.approx(without_c[column].to_list())
+    # Each group at its own mix: C alone is its own share-weighted mean.
+    own = adjusted_means(frame, "y", reference="component", **kwargs).table.sort("venue")
+    assert own["estimate"][2] == pytest.approx((9.0 * 1 + 8.0 * 3) / 4)
+    assert own["estimate"].head(2).to_list() == pytest.approx(table["estimate"].head(2).to_list())
+    # a shared cell identifies A and B; C, alone in cell y, is compared through it
     frame = pl.concat([frame, frame.filter(pl.col("venue") != "C").with_columns(cell=pl.lit("y"))])
     frame = frame.with_columns(cluster=pl.int_range(pl.len()).cast(pl.String))
-    table = both(frame, "y", method=method, flag="flag", spread="spread").table.sort("venue")
+    table = both(frame, "y", **kwargs).table.sort("venue")
     assert table["estimate"].is_null().to_list() == [False, False, False]
 
 
