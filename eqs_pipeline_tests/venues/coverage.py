@@ -40,13 +40,16 @@ TRUTH = {
 }
 
 
-def exact_truth(fills: pl.DataFrame, metric: str) -> pl.DataFrame:
+def exact_truth(
+    fills: pl.DataFrame, metric: str, settings: VenueSettings | None = None
+) -> pl.DataFrame:
     """venue -> the estimand of `metric`: the scorecard's adjustment (across styles: the
     liquidity x size cell and the additive controls) applied to the per-fill expectations,
     over the same rows (those where the metric is known)."""
     rows = fills.filter(pl.col(metric).is_not_null() & pl.col(metric).is_not_nan())
     rows = rows.with_columns(cell=CELL, _truth=TRUTH[metric])
-    table = adjusted_means(rows, "_truth", controls="conditions").table
+    controls = "conditions" if (settings or VenueSettings()).controls else None
+    table = adjusted_means(rows, "_truth", controls=controls).table
     return table.select("venue", truth="estimate")
 
 
@@ -54,13 +57,13 @@ def intervals(
     seeds: range,
     settings: VenueSettings,
     metrics: tuple[str, ...] = tuple(TRUTH),
-    **config: int,
+    **config: int | str,
 ) -> pl.DataFrame:
     """One row per seed, metric and venue: estimate, interval and exact truth."""
     config = {"days": 1, "symbols": 6, "orders_per_day": 80} | config
     out = []
     for seed in seeds:
-        desk = simulated_desk(SimulationConfig(seed=seed, **config))
+        desk = simulated_desk(SimulationConfig(seed=seed, **config), settings)
         card = venue_scorecard(desk.fills, desk.children, desk.window, settings)
         for metric in metrics:
             out.append(
@@ -70,7 +73,7 @@ def intervals(
                     ci_low=f"{metric}_ci_low",
                     ci_high=f"{metric}_ci_high",
                 )
-                .join(exact_truth(desk.fills, metric), on="venue")
+                .join(exact_truth(desk.fills, metric, settings), on="venue")
                 .drop_nulls()
                 .with_columns(seed=pl.lit(seed), metric=pl.lit(metric))
             )

@@ -49,7 +49,12 @@ def test_many_equals_one_call_per_metric(desk: Desk, method: str, spread: str | 
     )
     masks = {tuple(known[m].to_list()) for m in metrics}
     assert 2 < len(masks) < len(metrics)  # shared and distinct sets of fills both exercised
-    kwargs = {"method": method, "flag": "liquidity_flag", "spread": spread, "controls": "conditions"}
+    kwargs = {
+        "method": method,
+        "flag": "liquidity_flag",
+        "spread": spread,
+        "controls": "conditions",
+    }
     many = adjusted_means_many(fills, metrics, **kwargs)
     assert list(many) == metrics
     for metric in metrics:

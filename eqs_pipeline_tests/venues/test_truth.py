@@ -108,6 +108,21 @@ def test_intervals_cover_their_estimand_at_the_nominal_rate(
     assert band[0] <= rate <= band[1]
 
 
+def test_intervals_cover_their_estimand_across_dark_and_lit() -> None:
+    """The same on the dark-lit desk (one midpoint dark pool, four lit venues taking
+    liquidity; 5 venues x 40 days: bands of about +/- 3 binomial standard errors)."""
+    rows = intervals(
+        COVERAGE_SEEDS,
+        VenueSettings(ci_level=0.95),
+        metrics=("price_improvement_bps",),
+        routing="dark-lit",
+    )
+    rate = rows["covered"].mean()
+    print(f"coverage of 95% intervals, dark-lit: {rate:.3f} over {rows.height} intervals")
+    assert rows.height >= 190
+    assert 0.905 <= rate <= 0.995
+
+
 def test_optimizer_moves_flow_from_the_toxic_venue_and_saves_against_the_truth(desk: Desk) -> None:
     recs = routing_recommendations(desk.fills, desk.children, desk.tape, desk.window)
     sums = recs.group_by("liquidity_bucket", "liquidity_flag").agg(
@@ -142,3 +157,61 @@ def test_optimizer_moves_flow_from_the_toxic_venue_and_saves_against_the_truth(d
     print(f"desk saving: estimated {estimated:.3f} bps, true {true:.3f} bps")
     assert estimated > 0 and true > 0
     assert 1 / 3 <= estimated / true <= 3
+
+
+@pytest.fixture(scope="module")
+def dark_lit() -> Desk:
+    """Midpoint pegs to one dark pool, marketable IOC orders to four lit venues
+    (`routing="dark-lit"`): no venue shares a liquidity flag with the dark pool."""
+    return simulated_desk(
+        SimulationConfig(days=3, symbols=8, orders_per_day=200, seed=11, routing="dark-lit")
+    )
+
+
+def test_dark_and_lit_venues_are_all_scored_and_tiered_as_the_truth_orders_them(
+    dark_lit: Desk,
+) -> None:
+    card = venue_scorecard(dark_lit.fills, dark_lit.children, dark_lit.window)
+    assert set(card["venue"]) == {"LTA", "LTB", "LTC", "LTD", "DRKM"}
+    for column in ("score", "rank", "all_in_cost_bps", "all_in_cost_bps_ci_low", "fill_rate"):
+        assert card[column].null_count() == 0, column
+    best, worst = (
+        dark_lit.truth["best_venue_all_in_cost"],
+        dark_lit.truth["worst_venue_all_in_cost"],
+    )
+    assert (best, worst) == ("LTA", "LTD")  # LTA also fills most, LTD is dominated throughout
+    tier = dict(zip(card["venue"], card["rank"], strict=True))
+    assert [v for v, t in tier.items() if t == 1] == [best]
+    assert [v for v, t in tier.items() if t == max(tier.values())] == [worst]
+    # the dark pool gets no within-style figure (nobody else trades at the midpoint) and says so
+    dark = _row(card, "DRKM")
+    assert dark["style_mix"] == "MID 100%"
+    assert dark["effective_spread_bps_within_style"] is None
+    assert "within style" in dark["note"]
+    # the lit venues are compared with each other within style: LTA improves prices most
+    lit = card.filter(pl.col("venue") != "DRKM")
+    assert lit["effective_spread_bps_within_style"].null_count() == 0
+    assert _row(card, "LTA")["effective_spread_bps_within_style_ci_high"] < min(
+        _row(card, v)["effective_spread_bps_within_style_ci_low"] for v in ("LTB", "LTC", "LTD")
+    )
+    assert _row(card, "LTA")["within_style_peers"] == "LTB, LTC, LTD"
+
+
+def test_a_venue_sharing_no_conditions_is_not_comparable_and_says_so(dark_lit: Desk) -> None:
+    """A venue whose fills all sit in a liquidity x size cell no other venue trades in has no
+    figure on the common mix; the others are still scored."""
+    fills = dark_lit.fills.with_columns(
+        size_bucket=pl.when(pl.col("venue") == "LTC")
+        .then(pl.lit("large-only"))
+        .otherwise(pl.col("size_bucket"))
+    )
+    children = dark_lit.children.with_columns(
+        size_bucket=pl.when(pl.col("venue") == "LTC")
+        .then(pl.lit("large-only"))
+        .otherwise(pl.col("size_bucket"))
+    )
+    card = venue_scorecard(fills, children, dark_lit.window)
+    ltc = _row(card, "LTC")
+    assert ltc["score"] is None and ltc["rank"] is None and ltc["all_in_cost_bps"] is None
+    assert ltc["note"].startswith("not comparable")
+    assert card.filter(pl.col("venue") != "LTC")["rank"].null_count() == 0

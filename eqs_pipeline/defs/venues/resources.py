@@ -22,6 +22,21 @@ class VenueConfig(dg.Config):
     liquidity_edges_usd: list[float] = Field(
         list(_D.liquidity_edges_usd), description="Symbol dollar ADV edges: low|mid|high."
     )
+    controls: list[str] = Field(
+        list(_D.controls),
+        description="Conditions held equal besides liquidity x size (additive): spread_bucket, "
+        "urgency, time_bucket, child_size_bucket.",
+    )
+    spread_edges_bps: list[float] = Field(
+        list(_D.spread_edges_bps), description="Arrival spread edges (bps): tight|normal|wide."
+    )
+    session_timezone: str = Field(_D.session_timezone, description="Session clock (IANA zone).")
+    time_edges: list[str] = Field(
+        list(_D.time_edges), description="Child send time edges (HH:MM): open|midday|close."
+    )
+    child_size_edges: list[float] = Field(
+        list(_D.child_size_edges), description="Child notional edges: small|medium|large."
+    )
     all_in_horizon_s: int = Field(_D.all_in_horizon_s, description="Markout horizon of all-in.")
     ci_level: float = Field(_D.ci_level, description="Confidence level of the intervals.")
     cluster: str = Field(_D.cluster, description="Cluster unit: order or symbol_day.")
@@ -49,6 +64,11 @@ class VenueConfig(dg.Config):
             window_days=self.window_days,
             size_edges_pct_adv=(low, high),
             liquidity_edges_usd=(liq_low, liq_high),
+            controls=tuple(self.controls),
+            spread_edges_bps=(self.spread_edges_bps[0], self.spread_edges_bps[1]),
+            session_timezone=self.session_timezone,
+            time_edges=(self.time_edges[0], self.time_edges[1]),
+            child_size_edges=(self.child_size_edges[0], self.child_size_edges[1]),
             all_in_horizon_s=self.all_in_horizon_s,
             ci_level=self.ci_level,
             cluster=self.cluster,
