@@ -414,30 +414,43 @@ VENUE_SCORECARD = TableDoc(
 )
 
 ROUTING_RECOMMENDATIONS = TableDoc(
-    "Per liquidity bucket, liquidity flag and venue: the current and the recommended share of "
-    "executed flow from the cost-minimizing linear program, and the expected saving "
-    "(docs/VENUES.md).",
+    "Per liquidity bucket, order-size bucket and venue (every style, dark and lit): the current "
+    "and the recommended share of routed quantity from the cost-minimizing linear program, "
+    "what a share routed there costs, and the expected saving (docs/VENUES.md).",
     {
         "liquidity_bucket": "Symbol-liquidity bucket of the segment.",
-        "liquidity_flag": "Liquidity flag of the segment.",
+        "size_bucket": "Order-size bucket of the segment.",
         "venue": "Venue MIC.",
         "window_start": "First trade date of the window.",
         "window_end": "Last trade date of the window.",
         "fills": "The venue's fills in the segment.",
         "shares": "The venue's executed shares in the segment.",
-        "current_share": "Current share of the segment's executed shares.",
-        "recommended_share": "Recommended share (the optimizer's solution); sums to 1 per segment.",
+        "routed_qty": "Quantity of the child orders routed to the venue in the segment.",
+        "current_share": "Current share of the segment's routed quantity.",
+        "recommended_share": "Recommended share of routed quantity (the optimizer's solution); "
+        "sums to 1 per segment.",
         "share_change": "recommended_share - current_share.",
         "capacity_share": "Upper bound: capacity_multiple x max(current_share, tape_share), at most 1.",
         "movable": "Whether the optimizer may move this venue's share (enough fills, a fill rate, "
         "fills from two clusters or more).",
-        "all_in_cost_bps": "The venue's all-in cost in the segment, adjusted over size buckets.",
+        "all_in_cost_bps": "The venue's all-in cost per executed share in the segment, adjusted "
+        "for the controls.",
         "all_in_cost_se_bps": "Its cluster-robust standard error; null when the venue's fills in "
         "the segment come from one cluster.",
-        "fill_rate": "The venue's child fill rate in the segment.",
-        "tape_share": "The venue's share of the consolidated tape in the segment's symbol-days.",
-        "expected_saving_bps": "Segment saving: sum (current - recommended) x cost, bps of "
-        "executed notional (positive = cheaper).",
+        "fill_rate": "The venue's child fill rate in the segment (executed / routed).",
+        "wait_s": "Mean wait of the venue's unfilled quantity before it could be re-routed "
+        "(child end_ts - sent_ts, weighted by unfilled quantity).",
+        "delay_cost_bps": "Opportunity cost of that wait: drift_bps_per_s x wait_s.",
+        "fallback_cost_bps": "Cost of re-routing a miss: the segment's all-in cost of taking "
+        "liquidity (its REMOVE fills).",
+        "routed_cost_bps": "Expected cost of a share routed here first: fill_rate x cost + "
+        "(1 - fill_rate) x (fallback + delay), bps.",
+        "drift_bps_per_s": "The segment's adverse drift of the mid while our orders work, bps per "
+        "second (at least 0).",
+        "tape_share": "The venue's share of the consolidated tape in the segment's liquidity "
+        "bucket's symbol-days.",
+        "expected_saving_bps": "Segment saving: sum (current - recommended) x routed cost, bps of "
+        "the segment's quantity (positive = cheaper).",
         "expected_saving_per_month": "Segment saving in currency per month at the window's "
         "average daily notional.",
         "segment_notional_per_day": "The segment's average executed notional per trade date.",

@@ -486,11 +486,15 @@ VENUE_SCORECARD = pa.DataFrameSchema(
 ROUTING_RECOMMENDATIONS = pa.DataFrameSchema(
     {
         "liquidity_bucket": pa.Column(pl.String, nullable=False),
-        "liquidity_flag": pa.Column(pl.String, nullable=False),
+        "size_bucket": pa.Column(pl.String, nullable=False),
         "venue": pa.Column(pl.String, nullable=False),
         "current_share": pa.Column(pl.Float64, _UNIT, nullable=False),
         "recommended_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0 + 1e-9)),
         "capacity_share": pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0 + 1e-9)),
+        "fill_rate": pa.Column(pl.Float64, nullable=True),
+        "wait_s": pa.Column(pl.Float64, pa.Check.ge(0.0), nullable=False),
+        "delay_cost_bps": pa.Column(pl.Float64, pa.Check.ge(0.0), nullable=False),
+        "drift_bps_per_s": pa.Column(pl.Float64, pa.Check.ge(0.0), nullable=False),
         "expected_saving_bps": pa.Column(pl.Float64, nullable=False),
     },
     checks=[
@@ -500,9 +504,9 @@ ROUTING_RECOMMENDATIONS = pa.DataFrameSchema(
             pl.col("recommended_share") <= pl.col("capacity_share") + 1e-6,
         )
     ],
-    unique=["liquidity_bucket", "liquidity_flag", "venue"],
+    unique=["liquidity_bucket", "size_bucket", "venue"],
     name="venue.routing_recommendations",
-    description="Current and recommended allocation per liquidity bucket, flag and venue.",
+    description="Current and recommended routed share per liquidity bucket, size bucket and venue.",
 )
 
 VENUE_PERFORMANCE_EVENTS = pa.DataFrameSchema(

@@ -52,7 +52,8 @@ def render(scorecard: pl.DataFrame, console: Console) -> None:
         collapse_padding=True,  # one space between columns: an 80-column terminal fits them
         pad_edge=False,
         title=f"Venue scorecard {first['window_start']} .. {first['window_end']} "
-        f"({first['trade_days']} trade dates; mix-adjusted, {level} intervals)",
+        f"({first['trade_days']} trade dates; across execution styles, mix-adjusted, {level} "
+        "intervals)",
         caption="bps unless stated (all-in cost, 60 s markout, price improvement, effective "
         f"spread); ± is the {level} interval's half-width; a value alone has no interval (fills "
         "from one cluster). rank: venues not significantly different from their tier's leader "
@@ -77,6 +78,11 @@ def render(scorecard: pl.DataFrame, console: Console) -> None:
             "-" if row["flow_share"] is None else f"{row['flow_share']:.1%}",
         )
     console.print(table)
+    # Why a figure is missing, under the table (a column would not fit 80 characters). Data,
+    # not markup: printed as it is.
+    for row in scorecard.iter_rows(named=True):
+        if row.get("note"):
+            console.print(f"{row['venue']}: {row['note']}", markup=False, highlight=False)
 
 
 @click.command("venues")

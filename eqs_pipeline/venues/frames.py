@@ -62,6 +62,7 @@ CHILD_COLUMNS: tuple[str, ...] = (
     *_CELL_COLUMNS,
     "filled_qty",
     "fill_rate",
+    "wait_s",
 )
 
 # What `venue_frames` reads of each input (the window reads these child orders and orders, and
@@ -84,6 +85,7 @@ CHILD_INPUTS: tuple[str, ...] = (
     "order_type",
     "tif",
     "sent_ts",
+    "end_ts",
 )
 ORDER_INPUTS: tuple[str, ...] = (
     *ORDER_KEY,
@@ -240,8 +242,8 @@ def venue_frames(
     settings.all_in_horizon_s), what was paid against the mid plus fees, plus the adverse move
     of the mid after the fill; a missing fee counts as zero (fees are optional in the contract).
 
-    Children: one row per child order with its venue, cell, routed and executed quantity and
-    fill rate.
+    Children: one row per child order with its venue, cell, routed and executed quantity,
+    fill rate and wait (`child_wait_s`).
 
     The inputs may span several trade dates, and ids are unique per trade date only
     (docs/INGESTION.md): a child order is (trade_date, child_id), an order (trade_date,
@@ -320,6 +322,7 @@ def venue_frames(
         )
         .with_columns(
             fill_rate=pl.col("filled_qty") / pl.col("qty"),
+            wait_s=child_wait_s(),
             **cluster,
             **(
                 {"conditions": conditions_expr(settings, pl.col("sent_ts"), pl.col("qty"))}
@@ -367,6 +370,14 @@ def venue_frames_by_range(
     orders = read("order_quality", None, ["symbol"])
     for rows in day_ranges(read("fill_quality", None, ["symbol"]), orders, chunk_fills):
         yield frames(rows)
+
+
+def child_wait_s() -> pl.Expr:
+    """How long a child order worked before what it did not fill could be routed elsewhere:
+    end_ts - sent_ts in seconds (at least 0); 0 without an end_ts (an IOC order, or a resting
+    order whose end was not landed: no measured wait)."""
+    waited = (pl.col("end_ts") - pl.col("sent_ts")).dt.total_microseconds() / 1e6
+    return waited.fill_null(0.0).clip(lower_bound=0.0)
 
 
 def child_flag() -> pl.Expr:

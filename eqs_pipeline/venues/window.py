@@ -16,7 +16,8 @@ from eqs_pipeline import warehouse
 from eqs_pipeline.contract import CONTRACT
 from eqs_pipeline.metrics.day import Reader, SymbolRange
 from eqs_pipeline.settings import QualitySettings
-from eqs_pipeline.venues.frames import order_cluster, venue_frames_by_range
+from eqs_pipeline.venues.frames import ORDER_INPUTS, order_cluster, venue_frames_by_range
+from eqs_pipeline.venues.routing import DRIFT_INPUTS, DelayInputs, child_waits, order_drift
 from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
 
 # What the window's statistics read (`scorecard.venue_scorecard`, `routing`): each fill's and
@@ -82,6 +83,7 @@ class VenueWindow:
     fills: pl.DataFrame
     children: pl.DataFrame
     tape_volume: pl.DataFrame
+    delays: DelayInputs
 
     @property
     def bounds(self) -> tuple[date, date, int]:
@@ -141,17 +143,25 @@ def _load_window(
     # venue_frames can use).
     kept = (*WINDOW_FILL_COLUMNS, "trade_date", "order_id")
     clusters = pl.Categorical(pl.Categories.random())
-    fills, children = [], []
+    fills, children, delays = [], [], []
     for day in dates:
         count = warehouse.count_partition(con, "quality.fill_quality", day)
+        read = _reader(con, day)
+        # What a miss costs in time (routing): the orders' drift while they worked, the child
+        # orders' waits; summed per segment here, so the window's rows do not carry them.
+        orders = read("order_quality", None, list(dict.fromkeys((*ORDER_INPUTS, *DRIFT_INPUTS))))
+        delay_parts = [pl.DataFrame(), order_drift(orders, settings)]
+        del orders
         for day_fills, day_children in venue_frames_by_range(
-            _reader(con, day), count, settings, chunk_fills, fill_columns=kept
+            read, count, settings, chunk_fills, fill_columns=kept
         ):
+            delay_parts[0] = pl.concat([delay_parts[0], child_waits(day_children)])
             if settings.cluster == "order":  # one date's cluster is its order_id: add the date
                 day_fills, day_children = _order_clusters(day_fills, day_children, clusters)
             fills.append(_compact(day_fills.select(WINDOW_FILL_COLUMNS), clusters))
             children.append(_compact(day_children.select(WINDOW_CHILD_COLUMNS), clusters))
             del day_fills, day_children
+        delays.append(DelayInputs(*delay_parts))
     start, end = dates[0], dates[-1]
     tape = (
         con.execute(warehouse.sql("select_tape_volume"), {"start": start, "end": end}).pl()
@@ -165,6 +175,7 @@ def _load_window(
         fills=pl.concat(fills),
         children=pl.concat(children),
         tape_volume=tape,
+        delays=DelayInputs.concat(delays),
     )
 
 

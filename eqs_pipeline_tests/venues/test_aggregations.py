@@ -68,6 +68,7 @@ CHILDREN = pl.DataFrame(
         "qty": [500.0, 100.0, 100.0],
         "order_type": ["LIMIT", "MARKET", "LIMIT"],
         "tif": ["IOC", "IOC", "DAY"],
+        "end_ts": [None, None, _ms(30_000)],  # the DAY child rested 30 s
     }
 )
 ORDERS = pl.DataFrame(

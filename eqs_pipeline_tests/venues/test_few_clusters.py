@@ -64,6 +64,7 @@ def lone_desk() -> Desk:
         desk.tape,
         desk.window,
         desk.truth,
+        desk.delays,
     )
 
 
@@ -79,7 +80,7 @@ def test_a_one_cluster_venue_is_not_ranked(lone_desk: Desk) -> None:
 
 def test_a_one_cluster_venue_keeps_its_flow(lone_desk: Desk) -> None:
     recs = routing_recommendations(
-        lone_desk.fills, lone_desk.children, lone_desk.tape, lone_desk.window
+        lone_desk.fills, lone_desk.children, lone_desk.tape, lone_desk.window, lone_desk.delays
     )
     lone = recs.filter(pl.col("venue") == LONE)
     assert lone.height >= 2
@@ -96,7 +97,6 @@ def test_switching_cost_is_charged_once_per_share_moved(cheaper_by: float, moves
     shares, status = solve_allocation(
         current,
         np.array([5.0, 5.0 - cheaper_by]),
-        np.array([1.0, 1.0]),
         np.array([1.0, 1.0]),
         np.array([True, True]),
         switching_cost_bps=0.25,

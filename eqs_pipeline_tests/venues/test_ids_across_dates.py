@@ -24,7 +24,7 @@ from eqs_pipeline.simulate import SimulationConfig, simulate
 from eqs_pipeline.venues import window as window_module
 from eqs_pipeline.venues.daily import venue_daily, venue_daily_buckets
 from eqs_pipeline.venues.frames import venue_frames
-from eqs_pipeline.venues.routing import routing_recommendations
+from eqs_pipeline.venues.routing import delay_inputs, routing_recommendations
 from eqs_pipeline.venues.scorecard import venue_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
 from eqs_pipeline.venues.window import WINDOW_CHILD_COLUMNS, WINDOW_FILL_COLUMNS, load_window
@@ -109,8 +109,8 @@ def test_daily_scorecard_and_routing_equal_with_day_scoped_ids(desk) -> None:
     assert u["clusters"].to_list() == r["clusters"].to_list()
     assert_frame_equal(u, r, **CLOSE)
     assert_frame_equal(
-        routing_recommendations(uf, uc, tape, window),
-        routing_recommendations(rf, rc, tape, window),
+        routing_recommendations(uf, uc, tape, window, delay_inputs(uc, unique.orders)),
+        routing_recommendations(rf, rc, tape, window, delay_inputs(rc, reused.orders)),
         **CLOSE,
     )
 
@@ -219,9 +219,19 @@ def test_the_window_read_date_by_date_equals_the_window_at_once(
         venue_scorecard(fills, children, window, settings),
         **CLOSE,
     )
+    # The delays summed date by date (and range by range) are those of the whole window.
+    whole_delays = delay_inputs(children, reused.orders, settings)
+    for read, whole in (
+        (loaded.delays.waits, whole_delays.waits),
+        (loaded.delays.drift, whole_delays.drift),
+    ):
+        keys = [c for c in whole.columns if whole.schema[c] == pl.String]
+        assert_frame_equal(read.sort(keys), whole.sort(keys), **CLOSE)
     assert_frame_equal(
-        routing_recommendations(loaded.fills, loaded.children, tape, window, settings),
-        routing_recommendations(fills, children, tape, window, settings),
+        routing_recommendations(
+            loaded.fills, loaded.children, tape, window, loaded.delays, settings
+        ),
+        routing_recommendations(fills, children, tape, window, whole_delays, settings),
         **CLOSE,
     )
 

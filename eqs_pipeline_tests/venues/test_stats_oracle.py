@@ -102,10 +102,10 @@ def test_scorecard_metrics_match_the_oracle(desk: Desk, method: str, style: str)
 
 
 def test_routing_segments_match_the_oracle(desk: Desk) -> None:
-    """All-in cost over size buckets per segment, as the optimizer calls it (CR1)."""
-    segments = desk.fills.partition_by("liquidity_bucket", "liquidity_flag", as_dict=True)
+    """All-in cost per segment with the controls, as the optimizer calls it (CR1)."""
+    segments = desk.fills.partition_by("liquidity_bucket", "size_bucket", as_dict=True)
     for segment, rows in segments.items():
-        both(rows, "all_in_cost_bps", f"segment {segment}", cell="size_bucket")
+        both(rows, "all_in_cost_bps", f"segment {segment}", cell=None, controls="conditions")
 
 
 @pytest.mark.parametrize("method", METHODS)

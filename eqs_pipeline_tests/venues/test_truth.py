@@ -7,11 +7,12 @@ ARCX and EDGX share kappa 0.7 and pi_frac 0.02.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
 from eqs_pipeline.simulate import SimulationConfig
-from eqs_pipeline.venues.routing import routing_recommendations
+from eqs_pipeline.venues.routing import routed_share_cost, routing_recommendations, solve_allocation
 from eqs_pipeline.venues.scorecard import CELL, venue_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
 from eqs_pipeline.venues.stats import adjusted_means
@@ -123,40 +124,96 @@ def test_intervals_cover_their_estimand_across_dark_and_lit() -> None:
     assert 0.905 <= rate <= 0.995
 
 
-def test_optimizer_moves_flow_from_the_toxic_venue_and_saves_against_the_truth(desk: Desk) -> None:
-    recs = routing_recommendations(desk.fills, desk.children, desk.tape, desk.window)
-    sums = recs.group_by("liquidity_bucket", "liquidity_flag").agg(
-        pl.col("current_share").sum(), pl.col("recommended_share").sum()
+def _true_saving(desk: Desk, recs: pl.DataFrame) -> pl.DataFrame:
+    """Per segment: the estimated saving and the saving at the simulator's latent costs (each
+    venue's share-weighted true all-in cost, the true cost of the segment's REMOVE fills as the
+    fallback; fill rates and delays as measured, which have no latent counterpart)."""
+    segment = ["liquidity_bucket", "size_bucket"]
+    fills = desk.fills.with_columns(pl.col(*segment, "venue", "liquidity_flag").cast(pl.String))
+    weighted = (pl.col("true_all_in_cost_bps") * pl.col("qty")).sum() / pl.col("qty").sum()
+    true_cost = fills.group_by(*segment, "venue").agg(true_cost=weighted)
+    fallback = (
+        fills.filter(pl.col("liquidity_flag") == "REMOVE")
+        .group_by(segment)
+        .agg(true_fallback=weighted)
     )
-    assert sums["current_share"].to_list() == pytest.approx([1.0] * sums.height)
-    assert sums["recommended_share"].to_list() == pytest.approx([1.0] * sums.height)
-    elpx = recs.filter((pl.col("venue") == "ELPX") & pl.col("movable"))
-    assert elpx.height >= 2
-    # never more flow to the toxic venue; less wherever another venue has room (a segment can
-    # be pinned by capacity or by the fill-rate constraint)
-    assert (elpx["share_change"] <= 1e-9).all()
-    assert (elpx["share_change"] < 0).sum() >= 2
-
-    true_cost = desk.fills.group_by("liquidity_bucket", "liquidity_flag", "venue").agg(
-        true_cost=(pl.col("true_all_in_cost_bps") * pl.col("qty")).sum() / pl.col("qty").sum()
-    )
-    segments = (
-        recs.join(true_cost, on=["liquidity_bucket", "liquidity_flag", "venue"])
-        .group_by("liquidity_bucket", "liquidity_flag")
+    return (
+        recs.join(true_cost, on=[*segment, "venue"], how="left")
+        .join(fallback, on=segment, how="left")
+        .filter(pl.col("movable"))
+        .with_columns(
+            true_routed=pl.col("fill_rate") * pl.col("true_cost")
+            + (1 - pl.col("fill_rate")) * (pl.col("true_fallback") + pl.col("delay_cost_bps"))
+        )
+        .group_by(segment)
         .agg(
             estimated=pl.col("expected_saving_bps").first(),
             true=(
-                (pl.col("current_share") - pl.col("recommended_share")) * pl.col("true_cost")
+                (pl.col("current_share") - pl.col("recommended_share")) * pl.col("true_routed")
             ).sum(),
             notional=pl.col("segment_notional_per_day").first(),
         )
     )
+
+
+def test_optimizer_moves_flow_from_the_toxic_venue_and_saves_against_the_truth(desk: Desk) -> None:
+    recs = routing_recommendations(desk.fills, desk.children, desk.tape, desk.window, desk.delays)
+    sums = recs.group_by("liquidity_bucket", "size_bucket").agg(
+        pl.col("current_share").sum(), pl.col("recommended_share").sum()
+    )
+    assert sums["current_share"].to_list() == pytest.approx([1.0] * sums.height)
+    assert sums["recommended_share"].to_list() == pytest.approx([1.0] * sums.height)
+    # segments weigh dark pools against lit venues (a venue with few fills in a segment
+    # keeps its share there)
+    mixed = [
+        segment
+        for segment in recs.partition_by("liquidity_bucket", "size_bucket")
+        if {"XNAS", "DKPA"} <= set(segment.filter(pl.col("movable"))["venue"])
+    ]
+    assert len(mixed) >= 3
+    elpx = recs.filter((pl.col("venue") == "ELPX") & pl.col("movable"))
+    assert elpx.height >= 2
+    # never more flow to the toxic venue; less wherever another venue has room
+    assert (elpx["share_change"] <= 1e-9).all()
+    assert (elpx["share_change"] < 0).sum() >= 2
+
+    segments = _true_saving(desk, recs)
     weights = segments["notional"] / segments["notional"].sum()
     estimated = float((segments["estimated"] * weights).sum())
     true = float((segments["true"] * weights).sum())
     print(f"desk saving: estimated {estimated:.3f} bps, true {true:.3f} bps")
     assert estimated > 0 and true > 0
     assert 1 / 3 <= estimated / true <= 3
+
+
+@pytest.mark.parametrize(
+    ("drift_bps_per_s", "dark_gains"),
+    [
+        # a miss costs the fallback plus 0.3 bps of drift: the dark pool's saving on what it
+        # fills outweighs it, flow moves to the dark pool
+        (0.005, True),
+        # a miss costs 6 bps of drift besides: flow moves to the lit venue
+        (0.1, False),
+    ],
+)
+def test_optimizer_weighs_a_cheap_dark_pool_against_its_misses(
+    drift_bps_per_s: float, dark_gains: bool
+) -> None:
+    """A midpoint pool that costs -0.5 bps where it fills (40% of what it is sent, after 60 s
+    of waiting) against a lit venue at 3.0 bps filling 97%; misses are re-routed at the
+    segment's cost of taking liquidity (3.0 bps) plus the drift while waiting."""
+    rate = np.array([0.4, 0.97])
+    cost = np.array([-0.5, 3.0])
+    delay = drift_bps_per_s * np.array([60.0, 0.0])
+    routed = routed_share_cost(rate, cost, 3.0, delay)
+    shares, status = solve_allocation(
+        np.array([0.5, 0.5]), routed, np.array([1.0, 1.0]), np.array([True, True]), 0.25
+    )
+    assert status == "optimal"
+    if dark_gains:
+        assert routed[0] < routed[1] and shares[0] == pytest.approx(1.0)
+    else:
+        assert routed[0] > routed[1] and shares[1] == pytest.approx(1.0)
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +272,24 @@ def test_a_venue_sharing_no_conditions_is_not_comparable_and_says_so(dark_lit: D
     assert ltc["score"] is None and ltc["rank"] is None and ltc["all_in_cost_bps"] is None
     assert ltc["note"].startswith("not comparable")
     assert card.filter(pl.col("venue") != "LTC")["rank"].null_count() == 0
+
+
+def test_routing_on_the_dark_lit_desk_weighs_dark_against_lit(dark_lit: Desk) -> None:
+    """Segments are liquidity x size, so the dark pool competes with the lit venues: the
+    dominated lit venue loses flow, the dominant one gains, nothing goes past capacity."""
+    recs = routing_recommendations(
+        dark_lit.fills, dark_lit.children, dark_lit.tape, dark_lit.window, dark_lit.delays
+    )
+    mixed = [
+        s
+        for s in recs.partition_by("liquidity_bucket", "size_bucket")
+        if {"DRKM", "LTA"} <= set(s.filter(pl.col("movable"))["venue"])
+    ]
+    assert len(mixed) >= 2
+    moved = pl.concat(mixed)
+    assert (moved.filter(pl.col("venue") == "LTD")["share_change"] <= 1e-9).all()
+    assert (moved.filter(pl.col("venue") == "LTD")["share_change"] < 0).any()
+    assert (moved.filter(pl.col("venue") == "LTA")["share_change"] > 0).any()
+    assert (moved["recommended_share"] <= moved["capacity_share"] + 1e-9).all()
+    dark = moved.filter(pl.col("venue") == "DRKM")
+    assert (dark["wait_s"] > 0).all() and (dark["delay_cost_bps"] >= 0).all()

@@ -17,6 +17,7 @@ from eqs_pipeline.metrics.fills import fill_quality
 from eqs_pipeline.metrics.orders import order_quality
 from eqs_pipeline.simulate import SimulationConfig, simulate
 from eqs_pipeline.venues.frames import venue_frames
+from eqs_pipeline.venues.routing import DelayInputs, delay_inputs
 from eqs_pipeline.venues.settings import VenueSettings
 
 
@@ -27,6 +28,7 @@ class Desk:
     tape: pl.DataFrame
     window: tuple
     truth: dict
+    delays: DelayInputs
 
 
 def simulated_desk(cfg: SimulationConfig, settings: VenueSettings | None = None) -> Desk:
@@ -52,4 +54,5 @@ def simulated_desk(cfg: SimulationConfig, settings: VenueSettings | None = None)
         .agg(volume=pl.col("size").sum())
     )
     dates = data.trade_dates
-    return Desk(fills, children, tape, (dates[0], dates[-1], len(dates)), data.truth)
+    delays = delay_inputs(children, oq, settings)
+    return Desk(fills, children, tape, (dates[0], dates[-1], len(dates)), data.truth, delays)

@@ -200,18 +200,25 @@ def venue_scorecard(
 def routing_recommendations(
     paths: EqsPathsResource, config: VenueConfig, settings: MetricSettingsResource
 ) -> dg.MaterializeResult:
-    """For each liquidity bucket and flag, the allocation of executed flow across venues that
-    minimizes the expected all-in cost (linear program, scipy HiGHS) subject to the current
-    expected fill rate and capacity bounds from each venue's share of volume; with the current
-    allocation and the expected saving in bps and in currency per month."""
+    """For each liquidity bucket and order-size bucket, the allocation of routed quantity
+    across venues of every style (dark and lit) that minimizes the expected cost of getting the
+    shares done: each venue's all-in cost where it fills, the cost of re-routing what it does
+    not fill and the measured cost of the delay (linear program, scipy HiGHS), within capacity
+    bounds from each venue's share of volume; with the current allocation and the expected
+    saving in bps and in currency per month."""
     venue_settings = config.settings()
     window = _window_or_fail(paths, venue_settings, settings)
     frame = compute_routing(
-        window.fills, window.children, window.tape_volume, window.bounds, venue_settings
+        window.fills,
+        window.children,
+        window.tape_volume,
+        window.bounds,
+        window.delays,
+        venue_settings,
     )
     with paths.connect() as con, warehouse.transaction(con):
         warehouse.replace_table(con, _table(ROUTING_KEY), frame)
-    segments = frame.unique(["liquidity_bucket", "liquidity_flag"])
+    segments = frame.unique(["liquidity_bucket", "size_bucket"])
     return dg.MaterializeResult(
         metadata=frame_metadata(
             _table(ROUTING_KEY),

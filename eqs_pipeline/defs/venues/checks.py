@@ -63,7 +63,7 @@ def ci_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
 
 
 def allocation_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
-    sums = frame.group_by("liquidity_bucket", "liquidity_flag").agg(
+    sums = frame.group_by("liquidity_bucket", "size_bucket").agg(
         pl.col("current_share").sum(), pl.col("recommended_share").sum()
     )
     bad = sums.filter(
