@@ -12,7 +12,10 @@ and the child order (sent_ts, qty); where they are missing the bucket is `unknow
 
 from __future__ import annotations
 
+import itertools
+import zoneinfo
 from collections.abc import Iterator, Sequence
+from datetime import date, datetime, time
 
 import numpy as np
 import polars as pl
@@ -20,7 +23,12 @@ import polars as pl
 from eqs_pipeline.contract import CHILD_KEY, ORDER_KEY, one_trade_date
 from eqs_pipeline.metrics.day import Reader, SymbolRange, day_ranges
 from eqs_pipeline.settings import HORIZONS_S
-from eqs_pipeline.venues.settings import UNKNOWN, VenueSettings, time_edges_minutes
+from eqs_pipeline.venues.settings import (
+    CONTROL_LEVELS,
+    UNKNOWN,
+    VenueSettings,
+    time_edges_minutes,
+)
 
 FILL_METRICS: tuple[str, ...] = (
     "quoted_spread_bps",
@@ -134,7 +142,8 @@ def order_buckets(
     order_quality: pl.LazyFrame, settings: VenueSettings, *, conditions: bool = False
 ) -> pl.LazyFrame:
     """(trade_date, order_id) -> symbol, size_bucket, liquidity_bucket, dollar_adv and, with
-    `conditions`, the order's part of them: spread_bucket, urgency and its reference price.
+    `conditions`, the order's part of them: the codes of its spread bucket and urgency
+    (`_spread_code`, `_urgency_code`: positions in `CONTROL_LEVELS`) and its reference price.
 
     An order is (trade_date, order_id): ids are unique per trade date only (docs/INGESTION.md).
     The symbol's dollar ADV is adv_shares times the median arrival mid of its orders that day
@@ -143,13 +152,19 @@ def order_buckets(
     ref_price = pl.col("arrival_mid").median().over("trade_date", "symbol")
     dollar_adv = pl.col("adv_shares") * ref_price
     extra = []
-    if conditions:
+    if conditions:  # as the codes of `CONTROL_LEVELS`
+        urgency = {u: i for i, u in enumerate(CONTROL_LEVELS["urgency"][:-1])}
         extra = [
-            _bucket(pl.col("arrival_spread_bps"), settings.spread_edges_bps,
-                    ("tight", "normal", "wide")).alias("spread_bucket"),
-            pl.col("urgency").cast(pl.String).fill_null(UNKNOWN).alias("urgency"),
+            _bucket_code(pl.col("arrival_spread_bps"), settings.spread_edges_bps).alias(
+                "_spread_code"
+            ),
+            pl.col("urgency")
+            .cast(pl.String)
+            .replace_strict(urgency, default=len(urgency), return_dtype=pl.UInt32)
+            .fill_null(len(urgency))
+            .alias("_urgency_code"),
             ref_price.alias("ref_price"),
-        ]  # fmt: skip
+        ]
     return order_quality.select(
         *ORDER_KEY,
         "symbol",
@@ -163,26 +178,82 @@ def order_buckets(
     )  # fmt: skip
 
 
-def conditions_expr(settings: VenueSettings, sent_ts: pl.Expr, child_qty: pl.Expr) -> pl.Expr:
-    """The levels of `settings.controls` joined with "|" (a literal "" without controls), from
-    the order's spread_bucket, urgency and ref_price columns and the child order's send time
-    and quantity."""
-    open_, close = time_edges_minutes(settings)
-    local = sent_ts.dt.convert_time_zone(settings.session_timezone)
-    minutes = local.dt.hour().cast(pl.Int32) * 60 + local.dt.minute().cast(pl.Int32)
-    levels = {
-        "spread_bucket": pl.col("spread_bucket"),
-        "urgency": pl.col("urgency"),
-        "time_bucket": _bucket(
-            minutes.cast(pl.Float64), (open_, close), ("open", "midday", "close")
-        ),
-        "child_size_bucket": _bucket(
-            child_qty * pl.col("ref_price"), settings.child_size_edges, ("small", "medium", "large")
+def _session_edges_us(settings: VenueSettings, dates: Sequence[date]) -> tuple[dict, dict]:
+    """Per trade date, the instants (microseconds since the epoch, UTC) of the two
+    `time_edges` on the session clock: comparing a send time with them is a time-of-day bucket
+    without converting every row's time zone (0.5 s a date of 1M rows)."""
+    zone = zoneinfo.ZoneInfo(settings.session_timezone)
+    edges = []
+    for minutes in time_edges_minutes(settings):
+        clock = time(minutes // 60, minutes % 60)
+        edges.append(
+            {d: int(datetime.combine(d, clock, zone).timestamp() * 1_000_000) for d in dates}
+        )
+    return edges[0], edges[1]
+
+
+def _bucket_code(value: pl.Expr, edges: tuple[float, float]) -> pl.Expr:
+    """0, 1, 2 below the first edge, below the second, above; 3 (unknown) where missing."""
+    low, high = edges
+    return (
+        pl.when(value.is_null() | value.is_nan())
+        .then(3)
+        .when(value < low)
+        .then(0)
+        .when(value < high)
+        .then(1)
+        .otherwise(2)
+        .cast(pl.UInt32)
+    )
+
+
+def conditions_dtype(settings: VenueSettings) -> pl.Enum:
+    """Every combination of the levels of `settings.controls`, joined with "|" (one empty level
+    without controls): the categories of the `conditions` column."""
+    levels = [CONTROL_LEVELS[c] for c in settings.controls]
+    return pl.Enum(["|".join(p) for p in itertools.product(*levels)])
+
+
+def _condition_code(
+    settings: VenueSettings, sent_ts: pl.Expr, child_qty: pl.Expr, dates: Sequence[date]
+) -> pl.Expr:
+    """The position in `conditions_dtype` of a row's conditions: from the order's spread and
+    urgency codes and ref_price, the child order's send time and quantity,
+    and the row's trade_date (one of `dates`). Integer codes: no text is built per row."""
+    # A row whose order is not in order_quality has no codes: unknown.
+    codes = {
+        "spread_bucket": pl.col("_spread_code").fill_null(3),
+        "urgency": pl.col("_urgency_code").fill_null(3),
+        "child_size_bucket": _bucket_code(
+            child_qty * pl.col("ref_price"), settings.child_size_edges
         ),
     }
-    if not settings.controls:
-        return pl.lit("")
-    return pl.concat_str([levels[c] for c in settings.controls], separator="|")
+    if "time_bucket" in settings.controls:
+        open_us, close_us = _session_edges_us(settings, dates)
+        sent_us = sent_ts.dt.epoch("us")
+        day = pl.col("trade_date")
+        codes["time_bucket"] = (
+            pl.when(sent_us.is_null())
+            .then(3)
+            .when(sent_us < day.replace_strict(open_us, return_dtype=pl.Int64))
+            .then(0)
+            .when(sent_us < day.replace_strict(close_us, return_dtype=pl.Int64))
+            .then(1)
+            .otherwise(2)
+            .cast(pl.UInt32)
+        )
+    code = pl.lit(0, pl.UInt32)
+    for control in settings.controls:
+        code = code * len(CONTROL_LEVELS[control]) + codes[control]
+    return code
+
+
+def _conditions(frame: pl.DataFrame, settings: VenueSettings) -> pl.DataFrame:
+    """`frame` with its `_condition_code` column replaced by `conditions` (`conditions_dtype`)."""
+    labels = pl.Series("conditions", conditions_dtype(settings).categories).cast(
+        conditions_dtype(settings)
+    )
+    return frame.with_columns(labels.gather(frame["_condition_code"])).drop("_condition_code")
 
 
 def order_cluster() -> pl.Expr:
@@ -297,8 +368,14 @@ def venue_frames(
         "latency_ms": (pl.col("exec_ts") - pl.col("sent_ts")).dt.total_microseconds() / 1e3,
         "all_in_cost_bps": pl.col("fee_bps").fill_null(0.0) - pl.col(markout),
     }
+    dates = []
     if with_conditions:
-        derived["conditions"] = conditions_expr(settings, pl.col("sent_ts"), pl.col("_child_qty"))
+        dates = pl.concat([fills["trade_date"], children["trade_date"]]).drop_nulls().unique()
+        dates = dates.to_list()
+    if with_conditions:
+        derived["_condition_code"] = _condition_code(
+            settings, pl.col("sent_ts"), pl.col("_child_qty"), dates
+        )
     fill_rows = (
         fills.with_columns(
             children["sent_ts"].gather(row),
@@ -306,11 +383,20 @@ def venue_frames(
             *_bucket_columns(fills, buckets.drop("symbol"), order_key),
         )
         .with_columns(
-            **{name: value for name, value in derived.items() if name in fill_columns},
+            **{
+                name: value
+                for name, value in derived.items()
+                if name in fill_columns or name == "_condition_code"
+            },
             **cluster,
         )
-        .select(fill_columns)
+        .select(
+            *(c for c in fill_columns if c != "conditions"),
+            *(["_condition_code"] if with_conditions else []),
+        )
     )
+    if with_conditions:
+        fill_rows = _conditions(fill_rows, settings).select(fill_columns)
     child_rows = (
         children.with_columns(
             *_bucket_columns(children, buckets, order_key),
@@ -325,13 +411,22 @@ def venue_frames(
             wait_s=child_wait_s(),
             **cluster,
             **(
-                {"conditions": conditions_expr(settings, pl.col("sent_ts"), pl.col("qty"))}
+                {
+                    "_condition_code": _condition_code(
+                        settings, pl.col("sent_ts"), pl.col("qty"), dates
+                    )
+                }
                 if with_conditions
                 else {}
             ),
         )
-        .select(c for c in CHILD_COLUMNS if with_conditions or c != "conditions")
+        .select(
+            *(c for c in CHILD_COLUMNS if c != "conditions"),
+            *(["_condition_code"] if with_conditions else []),
+        )
     )
+    if with_conditions:
+        child_rows = _conditions(child_rows, settings).select(CHILD_COLUMNS)
     return fill_rows, child_rows
 
 

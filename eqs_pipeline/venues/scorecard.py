@@ -33,59 +33,72 @@ import polars as pl
 
 from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
 from eqs_pipeline.venues.stats import (
+    Design,
     VenueEstimates,
-    adjusted_means_many,
+    adjusted_means_designs,
     combine_influence,
     influence_se,
     influence_t,
 )
 
-# The comparison cell: what the router does not choose, interacted (the routing segment).
+# The cells as one label each (tests and hand-made frames).
 CELL = pl.concat_str("liquidity_bucket", "size_bucket", separator="|")
-# Within style: the cell split by how the shares were obtained.
 STYLE_CELL = pl.concat_str("liquidity_flag", "liquidity_bucket", "size_bucket", separator="|")
 
 
-def _common(settings: VenueSettings, cell: pl.Expr) -> dict:
-    # The cell is an expression, not a column added to the window's frames (two string
-    # columns of 10M rows or more, held through every estimate).
+# The comparison cell: what the router does not choose, interacted (the routing segment), and
+# within style the same split by how the shares were obtained. As columns: the window holds
+# them as categoricals, and the units' group-by keys on them as they are.
+CELL_COLUMNS = ("liquidity_bucket", "size_bucket")
+STYLE_CELL_COLUMNS = ("liquidity_flag", *CELL_COLUMNS)
+
+
+def _common(settings: VenueSettings) -> dict:
     return {
-        "cell": cell,
         "level": settings.ci_level,
         "method": settings.ci_method,
         "flag": "liquidity_flag",
         "controls": "conditions" if settings.controls else None,
+        # One working model for both comparisons: cells split by flag, venue x flag effects
+        # and slopes (docs/VENUES.md, "Confidence intervals").
+        "working_cell": STYLE_CELL_COLUMNS,
+    }
+
+
+def scorecard_estimates(
+    fills: pl.DataFrame, children: pl.DataFrame, settings: VenueSettings
+) -> tuple[dict[str, VenueEstimates], dict[str, VenueEstimates]]:
+    """Adjusted estimates of every key metric across styles (fill metrics over fills, fill rate
+    over children) at the pooled mix of the largest comparison group, and of
+    `WITHIN_STYLE_METRICS` within style (cells split by flag, each comparison group at its own
+    pooled mix). Both comparisons share one group-by of the fills and one working model, with
+    its CR2 machinery and scores: only their normal equations and influences are their own."""
+    common = _common(settings)
+    across = Design(CELL_COLUMNS, "largest")
+    within = Design(STYLE_CELL_COLUMNS, "component", WITHIN_STYLE_METRICS)
+    fill_metrics = [m for m in KEY_METRICS if m != "fill_rate"]
+    out = adjusted_means_designs(
+        fills,
+        fill_metrics,
+        "qty",
+        designs={"across": across, "within": within},
+        spread="quoted_spread_bps",
+        **common,
+    )
+    rates = adjusted_means_designs(
+        children, ["fill_rate"], "qty", designs={"across": across}, **common
+    )
+    estimates = out["across"] | rates["across"]
+    return {m: estimates[m] for m in KEY_METRICS}, {
+        m: out["within"][m] for m in WITHIN_STYLE_METRICS
     }
 
 
 def metric_estimates(
     fills: pl.DataFrame, children: pl.DataFrame, settings: VenueSettings
 ) -> dict[str, VenueEstimates]:
-    """Adjusted estimates of every key metric across styles (fill metrics over fills, fill rate
-    over children), at the pooled mix of the largest comparison group."""
-    common = _common(settings, CELL)
-    # One call per frame: the metrics share the design, its Gram pseudo-inverses and the CR2
-    # leverage machinery (recomputed only for a metric known on other fills).
-    fill_metrics = [m for m in KEY_METRICS if m != "fill_rate"]
-    out = adjusted_means_many(fills, fill_metrics, "qty", spread="quoted_spread_bps", **common)
-    out |= adjusted_means_many(children, ["fill_rate"], "qty", **common)
-    return {m: out[m] for m in KEY_METRICS}
-
-
-def within_style_estimates(
-    fills: pl.DataFrame, settings: VenueSettings
-) -> dict[str, VenueEstimates]:
-    """`WITHIN_STYLE_METRICS` compared within style: cells split by flag, each comparison group
-    (venues sharing a flag x cell, directly or through each other) at its own pooled mix."""
-    common = _common(settings, STYLE_CELL)
-    return adjusted_means_many(
-        fills,
-        list(WITHIN_STYLE_METRICS),
-        "qty",
-        spread="quoted_spread_bps",
-        reference="component",
-        **common,
-    )
+    """Adjusted estimates of every key metric across styles (`scorecard_estimates`)."""
+    return scorecard_estimates(fills, children, settings)[0]
 
 
 def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
@@ -264,7 +277,7 @@ def venue_scorecard(
     rows, with `conditions` when `settings.controls` is not empty); `window` is (first date,
     last date, number of trade dates)."""
     settings = settings or VenueSettings()
-    estimates = metric_estimates(fills, children, settings)
+    estimates, within_style = scorecard_estimates(fills, children, settings)
     base = _unadjusted(fills, children)
     venues = sorted(base["venue"].to_list())
     groups = estimates["all_in_cost_bps"].table.select("venue", _group="group")
@@ -281,7 +294,7 @@ def venue_scorecard(
             how="left",
         )
     base = base.join(_style_mix(fills), on="venue", how="left").join(
-        _within_style(within_style_estimates(fills, settings)), on="venue", how="left"
+        _within_style(within_style), on="venue", how="left"
     )
     clusters = max((e.clusters for e in estimates.values()), default=0)
     influence = combine_influence(

@@ -19,6 +19,13 @@ UNKNOWN = "unknown"
 # quoted spread at the order's arrival, the order's urgency, the time of day the child order
 # was sent and the child order's notional.
 CONTROLS: tuple[str, ...] = ("spread_bucket", "urgency", "time_bucket", "child_size_bucket")
+# Each control's levels, in the order of its codes.
+CONTROL_LEVELS: dict[str, tuple[str, ...]] = {
+    "spread_bucket": ("tight", "normal", "wide", UNKNOWN),
+    "urgency": ("LOW", "MEDIUM", "HIGH", UNKNOWN),
+    "time_bucket": ("open", "midday", "close", UNKNOWN),
+    "child_size_bucket": ("small", "medium", "large", UNKNOWN),
+}
 
 # The metrics of the scorecard: each gets a mix-adjusted estimate and a confidence interval.
 # `fill_rate` is a child-order metric (weight: routed quantity); the others are fill metrics

@@ -112,7 +112,7 @@ def _column(column: str | pl.Expr) -> pl.Expr:
 def _codes(series: pl.Series) -> tuple[np.ndarray, list[str]]:
     """Dense codes of a string or categorical series in the sorted order of its values (as
     strings), and the values."""
-    if not isinstance(series.dtype, pl.Categorical):
+    if not isinstance(series.dtype, pl.Categorical | pl.Enum):
         series = series.cast(pl.Categorical(pl.Categories.random()))
     physical = series.to_physical().to_numpy()
     present = series.unique()
@@ -205,7 +205,8 @@ def _series(
     beta: np.ndarray,
     n_pinv: np.ndarray,
 ) -> np.ndarray:
-    """f(Sigma_g Q_g) beta_g = sum_k c_k (Sigma_g Q_g)^k beta_g, c_k = binom(2k, k) / 4^k, for a
+    """corr_g with f(Sigma_g Q_g) beta_g = beta_g + Sigma_g corr_g: f(x) = sum_k c_k x^k,
+    c_k = binom(2k, k) / 4^k, so corr_g = sum_{k >= 1} c_k Q_g (Sigma_g Q_g)^(k-1) beta_g, for a
     set of clusters and every metric (beta (units, m, metrics)) at once. Q_g v = T_g' N^+ T_g v
     scatters v into each cluster's regressors (a regressors x clusters matrix per metric),
     multiplies it by N^+ and gathers back. assign (r, m): the unit slot of each regressor."""
@@ -213,16 +214,17 @@ def _series(
     units, r = chunk.columns.shape
     n_metrics = beta.shape[2]
     slot = assign.argmax(axis=1)
-    gamma, term, coef = beta.copy(), beta, 1.0
+    corr, term, coef = np.zeros_like(beta), beta, 1.0
     for k in range(1, chunk.terms + 1):
         coef *= (2 * k - 1) / (2 * k)
         x = chunk.scatter @ term[:, slot, :].reshape(units * r, n_metrics)
         # x: regressors x (clusters x metrics), so that one product applies N^+ to all.
         x = n_pinv.T @ x.reshape(q, chunk.n_local * n_metrics)
         back = x.reshape(-1, n_metrics)[chunk.flat].reshape(units, r, n_metrics)
-        term = _sigma_times(sigma, assign.T @ back)
-        gamma += coef * term
-    return gamma
+        inner = assign.T @ back
+        corr += coef * inner
+        term = _sigma_times(sigma, inner)
+    return corr
 
 
 def _sigma_times(sigma: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -235,10 +237,10 @@ def _sigma_times(sigma: np.ndarray, vector: np.ndarray) -> np.ndarray:
 
 
 def _eigen(q: np.ndarray, sigma: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """f(Sigma Q) beta through the eigendecomposition of C = F'QF, Sigma = F F' (per-unit
-    Cholesky blocks): Y'(f(H) - I) u = Sigma (Q/2 + X psi(L) X') beta with X = Q F V, C = V L V'
-    and psi(l) = ((f(l) - 1) / l - 1/2) / l, f(l) = 0 where 1 - l <= _SINGULAR_TOL.
-    beta: (clusters, d, metrics)."""
+    """corr with f(Sigma Q) beta = beta + Sigma corr, through the eigendecomposition of
+    C = F'QF, Sigma = F F' (per-unit Cholesky blocks): Y'(f(H) - I) u = Sigma (Q/2 + X psi(L)
+    X') beta with X = Q F V, C = V L V' and psi(l) = ((f(l) - 1) / l - 1/2) / l, f(l) = 0 where
+    1 - l <= _SINGULAR_TOL. beta: (clusters, d, metrics)."""
     if sigma.shape[-1] == 1:
         chol = np.sqrt(sigma)
     else:
@@ -255,8 +257,7 @@ def _eigen(q: np.ndarray, sigma: np.ndarray, beta: np.ndarray) -> np.ndarray:
     r = np.sqrt(np.where(kept, gap, 1.0))
     near_one = np.where(kept, 1.0, lam)
     psi = np.where(kept, (2 + r) / (2 * r * (1 + r) ** 2), -(2 + near_one) / (2 * near_one**2))
-    inner = 0.5 * (q @ beta) + x @ (psi[..., None] * (x.swapaxes(1, 2) @ beta))
-    return beta + _blocks_left(sigma, inner)
+    return 0.5 * (q @ beta) + x @ (psi[..., None] * (x.swapaxes(1, 2) @ beta))
 
 
 def _series_terms(trace: np.ndarray) -> np.ndarray:
@@ -337,10 +338,10 @@ def _eigen_clusters(
     beta: np.ndarray,
     design: np.ndarray,
     n_pinv: np.ndarray,
-    gamma: np.ndarray,
+    corr: np.ndarray,
 ) -> None:
-    """gamma of the units of `clusters` by the eigendecomposition, batched by cluster size;
-    beta, gamma: (units, m, metrics). Each batch's Q_g = T_g' N^+ T_g comes from the unit
+    """corr of the units of `clusters` by the eigendecomposition, batched by cluster size;
+    beta, corr: (units, m, metrics). Each batch's Q_g = T_g' N^+ T_g comes from the unit
     types' columns of the design (the types x types matrix of every pair is never formed: with
     controls there are thousands of types)."""
     m, n_metrics = beta.shape[1], beta.shape[2]
@@ -362,7 +363,7 @@ def _eigen_clusters(
             t_g = design[:, slots]  # (q, batch, d)
             q_g = np.einsum("ibd,ibe->bde", t_g, np.einsum("ij,jbe->ibe", n_pinv, t_g))
             out = _eigen(q_g, sigma[rows], beta[rows].reshape(batch.size, d, n_metrics))
-            gamma[rows] = out.reshape(batch.size, int(size), m, n_metrics)
+            corr[rows] = out.reshape(batch.size, int(size), m, n_metrics)
 
 
 @dataclass(frozen=True)
@@ -381,9 +382,43 @@ class _WorkingModel:
     series: np.ndarray
     terms: np.ndarray
 
+    def fine_scores(
+        self,
+        moments_y: np.ndarray,
+        fine_wy: np.ndarray,
+        fine_w: np.ndarray,
+        fine_ws: np.ndarray | None,
+        coarse: np.ndarray,
+    ) -> np.ndarray:
+        """`scores` of finer units: each of this model's units split into parts (rows that
+        share its regressors but differ in what only the scorecard model sees: the controls).
+
+        With H_gg = Y_g Q_g Y_g', (I - H_gg)^-1/2 - I = Y_g phi_g Y_g' for a phi_g over the
+        model's unit slots, so the model's unit k scores gamma_k = beta_k + Sigma_k corr_k with
+        corr = phi_g beta_g (what `_series` and `_eigen` compute), and a part f of it scores
+        beta_f + Sigma_f corr_k, whose first component is wy_f + w_f (corr - fitted)_k0 +
+        ws_f (corr - fitted)_k1. The CR2 series and eigendecompositions then run over the
+        model's units, not the parts. moments_y: the model's units' (summed over their parts);
+        fine_*: the parts' sums (w y per value, w, w s), coarse: each part's unit."""
+        beta, corr, fitted = self._corr(moments_y)
+        del beta
+        for a in range(corr.shape[1]):
+            corr[:, a, :] -= fitted[self.kind, a, :]
+        out = fine_wy + fine_w[:, None] * corr[coarse, 0, :]
+        if fine_ws is not None:
+            out += fine_ws[:, None] * corr[coarse, 1, :]
+        return out
+
     def scores(self, moments_y: np.ndarray) -> np.ndarray:
         """sum_{i in unit} w_i e*_i per unit and metric (units, metrics), e*_g = (I - H_gg)^-1/2
         e_g (module docstring), for moments_y (units, m, metrics): [sum w y, sum w s y]."""
+        beta, corr, _ = self._corr(moments_y)
+        return (beta + _sigma_times(self.sigma, corr))[:, 0, :]
+
+    def _corr(self, moments_y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """beta (the units' residual moments, computed in place of `moments_y`), corr
+        (gamma = beta + Sigma corr: their CR2 scores), each (units, m, metrics), and the fitted
+        values per unit type (types, m, metrics)."""
         n_k = self.columns.shape[0]
         _, m, n_metrics = moments_y.shape
         y_k = np.stack(
@@ -395,21 +430,24 @@ class _WorkingModel:
             axis=1,
         ).reshape(n_k, m, n_metrics)
         coef = self.n_pinv @ (self.design @ y_k.reshape(n_k * m, n_metrics))
-        fitted = (self.design.T @ coef).reshape(n_k, m, n_metrics)[self.kind]
-        beta = moments_y - np.einsum("uab,ubj->uaj", self.sigma, fitted)
-        gamma = np.empty_like(beta)
+        fitted = (self.design.T @ coef).reshape(n_k, m, n_metrics)
+        beta = moments_y
+        for a in range(m):  # beta -= Sigma fitted, a row of the unit blocks at a time
+            for b in range(m):
+                beta[:, a, :] -= self.sigma[:, a, b, None] * fitted[self.kind, b, :]
+        corr = np.zeros_like(beta)
         q = self.n_pinv.shape[0]
         unit_columns = self.columns[self.kind]
         for chunk in _series_chunks(
             self.series, self.terms, self.cluster, unit_columns, q, n_metrics
         ):
-            gamma[chunk.rows] = _series(
+            corr[chunk.rows] = _series(
                 chunk, self.assign, self.sigma[chunk.rows], beta[chunk.rows], self.n_pinv
             )
         _eigen_clusters(
-            self.eigen, self.cluster, self.kind, self.sigma, beta, self.design, self.n_pinv, gamma
+            self.eigen, self.cluster, self.kind, self.sigma, beta, self.design, self.n_pinv, corr
         )
-        return gamma[:, 0, :]
+        return beta, corr, fitted
 
 
 def _kinds(key_columns: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -543,7 +581,7 @@ def _control_codes(values: pl.Series) -> tuple[list[np.ndarray], list[int]]:
     """Per control, each unit's level code and the number of levels, from a column whose values
     join the controls' levels with "|" (`controls` of `adjusted_means_many`). Only the distinct
     values are split: a window holds few."""
-    codes, labels = _codes(values.fill_null(""))
+    codes, labels = _codes(values.cast(pl.String).fill_null("") if values.null_count() else values)
     parts = [label.split("|") for label in labels]
     if len({len(p) for p in parts}) > 1:
         raise ValueError(
@@ -587,24 +625,46 @@ def _gram(columns: np.ndarray, w: np.ndarray, p: int) -> np.ndarray:
     return gram.reshape(p, p)
 
 
-def _estimates(
-    units: pl.DataFrame, count: int, level: float, working: bool, reference: str
+def _cell_codes(units: pl.DataFrame, keys: tuple[str, ...]) -> tuple[np.ndarray, int]:
+    """Each unit's cell (the combination of its `keys` columns) and the number of cells."""
+    if not keys:
+        return np.zeros(units.height, dtype=np.int64), 1
+    parts = [_codes(units[k]) for k in keys]
+    if len(parts) == 1:
+        return parts[0][0], len(parts[0][1])
+    kind, first = _kinds(np.stack([c for c, _ in parts], axis=1), [len(v) for _, v in parts])
+    return kind, first.size
+
+
+def _design_estimates(
+    cell_codes: tuple[np.ndarray, int],
+    wys: np.ndarray,
+    shared: dict,
+    reference: str,
+    working_scores: np.ndarray | None,
+    level: float,
 ) -> list[VenueEstimates]:
-    """The estimates of values 0 .. count - 1 of `units` (`_unit_sums`), sharing the design."""
-    c_idx, _ = _codes(units["cell"])
-    v_idx, venues = _codes(units["venue"])
-    g_idx, groups = _codes(units["cluster"])
-    controls, sizes = _control_codes(units["controls"]) if "controls" in units.columns else ([], [])
-    w = units["w"].to_numpy()
-    n_c, n_v, n_g = int(c_idx.max()) + 1, len(venues), len(groups)
+    """One scorecard model's estimates of every value (columns of `wys`), from each unit's cell
+    and what every design shares (`shared`: the units' weights, venue, cluster and control
+    codes, counts) and, for the conditional method, the working model's CR2 scores."""
+    v_idx, venues, g_idx, groups = (shared[k] for k in ("v_idx", "venues", "g_idx", "groups"))
+    controls, sizes, w = shared["controls"], shared["sizes"], shared["w"]
+    count = wys.shape[1]
+    c_idx, n_c = cell_codes
+    n_v, n_g = len(venues), len(groups)
     # Regressors: cells, venues, then each control's levels (additive effects).
     offsets = np.cumsum([n_c + n_v, *sizes])
     p = int(offsets[-1])
+    # The units' regressors depend on their type only (cell, venue, control levels): the
+    # normal equations, the reference mix and the loadings are computed over the types.
+    unit_type, first = _kinds(np.stack([c_idx, v_idx, *controls], axis=1), [n_c, n_v, *sizes])
+    n_t = first.size
     columns = np.stack(
         [c_idx, n_c + v_idx, *(code + off for code, off in zip(controls, offsets, strict=False))],
         axis=1,
-    )
-    m = _gram(columns, w, p)
+    )[first]
+    w_t = np.bincount(unit_type, weights=w, minlength=n_t)
+    m = _gram(columns, w_t, p)
     m_pinv = np.linalg.pinv(m)
 
     # Each venue's reference mix is the pooled mix of its comparison group (`_groups`): the
@@ -612,13 +672,13 @@ def _estimates(
     w_cv = np.bincount(c_idx * n_v + v_idx, weights=w, minlength=n_c * n_v).reshape(n_c, n_v)
     cell_group, venue_group = _groups(w_cv)
     n_groups = int(cell_group.max()) + 1
-    unit_group = cell_group[c_idx]
+    type_group = cell_group[columns[:, 0]]
     mix = np.zeros((n_groups, p))
     for j in [0, *range(2, columns.shape[1])]:
         mix += np.bincount(
-            unit_group * p + columns[:, j], weights=w, minlength=n_groups * p
+            type_group * p + columns[:, j], weights=w_t, minlength=n_groups * p
         ).reshape(n_groups, p)
-    mix /= np.bincount(unit_group, weights=w, minlength=n_groups)[:, None]
+    mix /= np.bincount(type_group, weights=w_t, minlength=n_groups)[:, None]
     contrasts = mix[venue_group]
     contrasts[np.arange(n_v), n_c + np.arange(n_v)] = 1.0
     estimable = np.abs(contrasts @ m_pinv @ m - contrasts).max(axis=1) < _ESTIMABLE_TOL * max(
@@ -628,42 +688,31 @@ def _estimates(
         estimable &= venue_group == 0
     peers = np.bincount(venue_group, minlength=n_groups)[venue_group]
     loadings = contrasts @ m_pinv  # n_v x p
-    counts = np.bincount(v_idx, weights=units["n"].to_numpy(), minlength=n_v)
-    identified = estimable & (_venue_clusters(v_idx, g_idx, n_v, n_g) >= MIN_VENUE_CLUSTERS)
+    identified = estimable & (shared["venue_clusters"] >= MIN_VENUE_CLUSTERS)
+    working = working_scores is not None
     if working:  # CR2 residuals, t with the effective number of clusters
         factor = 1.0 if n_g > 1 else np.nan
     else:
         factor = n_g / (n_g - 1) if n_g > 1 else np.nan
         t_cr1 = t_quantile(level, n_g)
 
-    wys = np.stack([units[f"wy_{j}"].to_numpy() for j in range(count)], axis=1)  # units x K
-    xwy = np.stack(
-        [
-            sum(np.bincount(columns[:, a], weights=wys[:, j], minlength=p) for a in range(
-                columns.shape[1]))
-            for j in range(count)
-        ],
-        axis=1,
-    )  # fmt: skip
+    wys_t = np.stack(
+        [np.bincount(unit_type, weights=wys[:, j], minlength=n_t) for j in range(count)], axis=1
+    )
+    xwy = np.zeros((p, count))
+    for a in range(columns.shape[1]):
+        np.add.at(xwy, columns[:, a], wys_t)
     theta = m_pinv @ xwy  # p x K
     estimates = contrasts @ theta  # n_v x K
     # sum_{i in unit} w_i e_i: the scorecard model's residuals (cr1) or the working model's,
     # CR2-corrected (conditional), for every metric at once.
-    if working:
-        model = _working_model(
-            units, np.stack([c_idx, *controls], axis=1), [n_c, *sizes], g_idx, n_g
-        )
-        moments_y = wys[:, None, :]
-        if model.sigma.shape[1] == 2:
-            wsys = np.stack([units[f"wsy_{j}"].to_numpy() for j in range(count)], axis=1)
-            moments_y = np.stack([wys, wsys], axis=1)
-        scores = model.scores(moments_y)
-    else:
-        scores = wys - w[:, None] * theta[columns].sum(axis=1)
+    fitted_cr1 = theta[columns].sum(axis=1)[unit_type] if not working else None
+    scores = working_scores if working else wys - w[:, None] * fitted_cr1
 
+    type_loadings = loadings[:, columns].sum(axis=2)  # n_v x types
     influences = np.empty((count, n_g, n_v))
     for v in range(n_v):  # one vectorized pass per venue
-        unit_loading = loadings[v, columns].sum(axis=1)
+        unit_loading = type_loadings[v, unit_type]
         for j in range(count):
             influences[j, :, v] = np.bincount(
                 g_idx, weights=scores[:, j] * unit_loading, minlength=n_g
@@ -682,12 +731,12 @@ def _estimates(
                 "se": se,
                 "ci_low": est - t * se,
                 "ci_high": est + t * se,
-                "n": counts.astype(np.uint32),
+                "n": shared["counts"].astype(np.uint32),
                 "group": venue_group.astype(np.uint32),
                 "peers": peers.astype(np.uint32),
             }
         ).with_columns(pl.col("estimate", "se", "ci_low", "ci_high").fill_nan(None))
-        infl = pl.DataFrame({"cluster": groups}).with_columns(
+        infl = pl.DataFrame(shared["cluster_labels"]).with_columns(
             pl.Series(name, _influence_column(influence[:, v], estimable[v], identified[v]))
             for v, name in enumerate(venues)
         )
@@ -695,12 +744,162 @@ def _estimates(
     return out
 
 
-def adjusted_means_many(
+@dataclass
+class _WorkingInputs:
+    """What the working model needs of the units (`_working_inputs`): its own, coarser units
+    (venue, flag and moments of each; the parts of a unit sharing its regressors summed), their
+    cells and clusters, each unit's coarse unit (None where none are merged), the moments
+    (units, m, values) of the coarse units and the finer units' w and w s."""
+
+    coarse_units: pl.DataFrame
+    cell: np.ndarray
+    n_cells: int
+    cluster: np.ndarray
+    fine: np.ndarray | None
+    moments_y: np.ndarray
+    fine_w: np.ndarray
+    fine_ws: np.ndarray | None
+
+
+def _working_inputs(
+    units: pl.DataFrame, count: int, working_cell: tuple[str, ...], g_idx: np.ndarray, n_g: int
+) -> _WorkingInputs:
+    """Read what the working model needs from the units, so that the units can be let go
+    before the CR2 series runs. The working model has its cells, venue x flag effects and
+    slopes (not the additive controls: docs/VENUES.md, "Confidence intervals"), so it is
+    fitted on coarser units, the units' parts sharing cluster, working cell, venue and flag,
+    and its scores are split back to the units (`_WorkingModel.fine_scores`)."""
+    c_work, n_work = _cell_codes(units, working_cell)
+    v_idx, venues = _codes(units["venue"])
+    keys = [g_idx, c_work, v_idx]
+    sizes = [n_g, n_work, len(venues)]
+    if "flag" in units.columns:
+        f_idx, flags = _codes(units["flag"].cast(pl.String).fill_null(""))
+        keys.append(f_idx)
+        sizes.append(len(flags))
+    coarse, first = _kinds(np.stack(keys, axis=1), sizes)
+    fine: np.ndarray | None = coarse
+    if first.size == units.height:  # no unit shares its working regressors with another
+        fine, first = None, np.arange(units.height)
+    slope = "ws" in units.columns
+    m = 2 if slope else 1
+    names = [[f"wy_{j}" for j in range(count)]]
+    if slope:
+        names.append([f"wsy_{j}" for j in range(count)])
+
+    def summed(column: str) -> np.ndarray:
+        values = units[column].to_numpy()
+        if fine is None:
+            return values.copy()
+        return np.bincount(fine, weights=values, minlength=first.size)
+
+    moments_y = np.empty((first.size, m, count))
+    for a, row in enumerate(names):
+        for j, name in enumerate(row):
+            moments_y[:, a, j] = summed(name)
+    coarse_units = units.select("venue", *(["flag"] if "flag" in units.columns else []))[
+        first
+    ].with_columns(pl.Series(c, summed(c)) for c in ("w", "ws", "wss") if c in units.columns)
+    return _WorkingInputs(
+        coarse_units,
+        c_work[first],
+        n_work,
+        g_idx[first],
+        fine,
+        moments_y,
+        units["w"].to_numpy(),
+        units["ws"].to_numpy() if slope else None,
+    )
+
+
+def _working_scores(inputs: _WorkingInputs, wys: np.ndarray, n_g: int) -> np.ndarray:
+    """The working model's CR2 scores of every unit and value (units, values)."""
+    model = _working_model(
+        inputs.coarse_units, inputs.cell[:, None], [inputs.n_cells], inputs.cluster, n_g
+    )
+    if inputs.fine is None:
+        return model.scores(inputs.moments_y)
+    return model.fine_scores(inputs.moments_y, wys, inputs.fine_w, inputs.fine_ws, inputs.fine)
+
+
+def _estimates(
+    handed: list[pl.DataFrame],
+    count: int,
+    level: float,
+    working: bool,
+    designs: dict[str, tuple[tuple[str, ...], str, list[int]]],
+    working_cell: tuple[str, ...],
+) -> dict[str, list[VenueEstimates]]:
+    """The estimates of values 0 .. count - 1 of the units (`_unit_sums`, handed over as the
+    only item of `handed`, so that their columns are freed once read) under each design
+    (name -> (cell keys, reference, the values it estimates)), sharing the units and the
+    working model's CR2 scores."""
+    units = handed.pop()
+    v_idx, venues = _codes(units["venue"])
+    g_idx, groups = _codes(units["cluster"])
+    controls, sizes = _control_codes(units["controls"]) if "controls" in units.columns else ([], [])
+    n_v, n_g = len(venues), len(groups)
+    shared = {
+        "w": units["w"].to_numpy(),
+        "v_idx": v_idx,
+        "venues": venues,
+        "g_idx": g_idx,
+        "groups": groups,
+        # One column of labels for every metric's influences (the frames share its buffer).
+        "cluster_labels": pl.Series("cluster", groups, dtype=pl.String),
+        "controls": controls,
+        "sizes": sizes,
+        "counts": np.bincount(v_idx, weights=units["n"].to_numpy(), minlength=n_v),
+        "venue_clusters": _venue_clusters(v_idx, g_idx, n_v, n_g),
+    }
+    cells = {name: _cell_codes(units, cell) for name, (cell, _, _) in designs.items()}
+    wys = np.stack([units[f"wy_{j}"].to_numpy() for j in range(count)], axis=1)  # units x K
+    inputs = _working_inputs(units, count, working_cell, g_idx, n_g) if working else None
+    del units  # the group-by's keys and moments: every array needed has been read
+    scores = _working_scores(inputs, wys, n_g) if inputs is not None else None
+    del inputs
+    return {
+        name: _design_estimates(
+            cells[name],
+            wys[:, which],
+            shared,
+            reference,
+            None if scores is None else scores[:, which],
+            level,
+        )
+        for name, (_, reference, which) in designs.items()
+    }
+
+
+@dataclass(frozen=True)
+class Design:
+    """A model of `adjusted_means_designs`: its cell, the columns (names or expressions of the
+    frame) whose combination is a cell (() for one cell), and its reference ("largest": every
+    venue at the mix of the largest comparison group; "component": each at its own group's)."""
+
+    cell: tuple[str | pl.Expr, ...] = ()
+    reference: str = "largest"
+    values: tuple[str, ...] | None = None  # the values it estimates; None: all of them
+
+
+def _same_part(a: str | pl.Expr, b: str | pl.Expr) -> bool:
+    """The same cell column: one name, or one expression object."""
+    return a is b or (isinstance(a, str) and isinstance(b, str) and a == b)
+
+
+def _cell_parts(cell: str | pl.Expr | tuple | None) -> tuple[str | pl.Expr, ...]:
+    if cell is None:
+        return ()
+    return tuple(cell) if isinstance(cell, tuple | list) else (cell,)
+
+
+def adjusted_means_designs(
     frame: pl.DataFrame,
     values: list[str] | tuple[str, ...],
     weight: str = "qty",
     *,
-    cell: str | pl.Expr | None = "cell",
+    designs: dict[str, Design],
+    working_cell: tuple[str | pl.Expr, ...] = (),
     venue: str = "venue",
     cluster: str = "cluster",
     level: float = 0.95,
@@ -708,33 +907,42 @@ def adjusted_means_many(
     flag: str | None = None,
     spread: str | None = None,
     controls: str | pl.Expr | None = None,
-    reference: str = "largest",
-) -> dict[str, VenueEstimates]:
-    """`adjusted_means` of every column of `values` (same arguments), equal to one call per
-    value but computing what does not depend on the metric once: the values whose rows enter
-    (known value, positive weight) are the same share one group-by, one design, its Gram
-    pseudo-inverses and the CR2 leverage machinery; a value with another set of rows gets its
-    own (docs/VENUES.md, "Computation at scale")."""
+) -> dict[str, dict[str, VenueEstimates]]:
+    """`adjusted_means` of every column of `values` under several designs of the same frame
+    (design -> value -> estimates). Everything that does not depend on the design is computed
+    once: the values whose rows enter (known value, positive weight) are the same share one
+    group-by over units keyed by every design's cell columns, and, for the conditional method,
+    the working model (`working_cell` cells, venue x `flag` effects, venue x flag slopes on
+    `spread`) with its CR2 leverage machinery and scores; a value with another set of rows gets
+    its own (docs/VENUES.md, "Computation at scale"). Each design then costs its own normal
+    equations and a pass over the units for its influences."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-    if reference not in REFERENCES:
-        raise ValueError(f"reference must be one of {REFERENCES}, not {reference!r}")
+    for design in designs.values():
+        if design.reference not in REFERENCES:
+            raise ValueError(f"reference must be one of {REFERENCES}, not {design.reference!r}")
     values = list(dict.fromkeys(values))
-    if not values:
-        return {}
+    if not values or not designs:
+        return {name: {} for name in designs}
     working = method == "conditional"
 
     def key(column: str | pl.Expr) -> pl.Expr:
-        # A categorical column (the window's, `venues.window`) is grouped on as it is.
-        if isinstance(column, str) and isinstance(frame.schema[column], pl.Categorical):
+        # A categorical or enum column (the window's, `venues.window`) is grouped on as it is.
+        if isinstance(column, str) and isinstance(frame.schema[column], pl.Categorical | pl.Enum):
             return pl.col(column)
         return _categorical(_column(column))
 
-    keys = {
-        "cluster": key(cluster),
-        "cell": key(cell) if cell is not None else _categorical(pl.lit("")),
-        "venue": key(venue),
-    }
+    # One key per distinct cell part: a column by its name, an expression by its position.
+    parts: list[str | pl.Expr] = []
+    for part in [*working_cell, *(p for d in designs.values() for p in d.cell)]:
+        if not any(_same_part(part, q) for q in parts):
+            parts.append(part)
+
+    def part_key(part: str | pl.Expr) -> str:
+        return next(f"c{i}" for i, q in enumerate(parts) if _same_part(part, q))
+
+    keys = {"cluster": key(cluster), "venue": key(venue)}
+    keys |= {f"c{i}": key(part) for i, part in enumerate(parts)}
     if controls is not None:
         keys["controls"] = key(controls)
     if working and flag:
@@ -744,6 +952,9 @@ def adjusted_means_many(
         if working and spread
         else None
     )
+    cells = {n: (tuple(part_key(p) for p in d.cell), d.reference) for n, d in designs.items()}
+    wanted = {n: set(values if d.values is None else d.values) for n, d in designs.items()}
+    working_keys = tuple(part_key(p) for p in working_cell)
     # Values grouped by their set of entering rows (equal masks share the design).
     groups: list[list[str]] = []
     if len(values) == 1:
@@ -760,24 +971,29 @@ def adjusted_means_many(
             else:
                 groups.append([v])
                 representatives.append(mask)
-    out: dict[str, VenueEstimates] = {}
+    out: dict[str, dict[str, VenueEstimates]] = {name: {} for name in designs}
     for group in groups:
         units = _unit_sums(frame, group, weight, keys, slope)
         if units.height == 0:
-            out |= {v: _empty() for v in group}
-        else:
-            out |= dict(
-                zip(group, _estimates(units, len(group), level, working, reference), strict=True)
-            )
-    return {v: out[v] for v in values}
+            for name in designs:
+                out[name] |= {v: _empty() for v in group if v in wanted[name]}
+            continue
+        which = {n: [j for j, v in enumerate(group) if v in wanted[n]] for n in designs}
+        active = {n: (*cells[n], which[n]) for n in designs if which[n]}
+        handed = [units]
+        del units
+        estimates = _estimates(handed, len(group), level, working, active, working_keys)
+        for name, results in estimates.items():
+            out[name] |= dict(zip([group[j] for j in which[name]], results, strict=True))
+    return {name: {v: out[name][v] for v in values if v in out[name]} for name in designs}
 
 
-def adjusted_means(
+def adjusted_means_many(
     frame: pl.DataFrame,
-    value: str,
+    values: list[str] | tuple[str, ...],
     weight: str = "qty",
     *,
-    cell: str | pl.Expr | None = "cell",
+    cell: str | pl.Expr | tuple | None = "cell",
     venue: str = "venue",
     cluster: str = "cluster",
     level: float = 0.95,
@@ -786,6 +1002,43 @@ def adjusted_means(
     spread: str | None = None,
     controls: str | pl.Expr | None = None,
     reference: str = "largest",
+    working_cell: str | pl.Expr | tuple | None = None,
+) -> dict[str, VenueEstimates]:
+    """`adjusted_means` of every column of `values` (same arguments), equal to one call per
+    value but computing what does not depend on the metric once (`adjusted_means_designs` with
+    one design; its cells are the working model's unless `working_cell` is given)."""
+    parts = _cell_parts(cell)
+    return adjusted_means_designs(
+        frame,
+        values,
+        weight,
+        designs={"": Design(parts, reference)},
+        working_cell=parts if working_cell is None else _cell_parts(working_cell),
+        venue=venue,
+        cluster=cluster,
+        level=level,
+        method=method,
+        flag=flag,
+        spread=spread,
+        controls=controls,
+    )[""]
+
+
+def adjusted_means(
+    frame: pl.DataFrame,
+    value: str,
+    weight: str = "qty",
+    *,
+    cell: str | pl.Expr | tuple | None = "cell",
+    venue: str = "venue",
+    cluster: str = "cluster",
+    level: float = 0.95,
+    method: str = "cr1",
+    flag: str | None = None,
+    spread: str | None = None,
+    controls: str | pl.Expr | None = None,
+    reference: str = "largest",
+    working_cell: str | pl.Expr | tuple | None = None,
 ) -> VenueEstimates:
     """Mix-adjusted mean of `value` per venue (see the module docstring).
 
@@ -810,6 +1063,7 @@ def adjusted_means(
         spread=spread,
         controls=controls,
         reference=reference,
+        working_cell=working_cell,
     )[value]
 
 

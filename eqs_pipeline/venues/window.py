@@ -60,15 +60,9 @@ READ_MEMORY_LIMIT = "1GB"
 # a cluster label, `trade_date|order_id`, its text besides), a categorical 4. Venues, flags,
 # buckets and symbols are few and share Polars' global categories; the clusters (one per
 # parent order) get categories of their own, dropped with the window (the global ones never
-# shrink, which a long-lived process reading window after window would feel).
-_FEW_VALUES = (
-    "venue",
-    "liquidity_flag",
-    "size_bucket",
-    "liquidity_bucket",
-    "conditions",
-    "symbol",
-)
+# shrink, which a long-lived process reading window after window would feel). The conditions
+# are an enum already (`frames.conditions_dtype`).
+_FEW_VALUES = ("venue", "liquidity_flag", "size_bucket", "liquidity_bucket", "symbol")
 
 
 class NoVenueData(RuntimeError):
@@ -146,11 +140,14 @@ def _load_window(
     fills, children, delays = [], [], []
     for day in dates:
         count = warehouse.count_partition(con, "quality.fill_quality", day)
-        read = _reader(con, day)
         # What a miss costs in time (routing): the orders' drift while they worked, the child
-        # orders' waits; summed per segment here, so the window's rows do not carry them.
-        orders = read("order_quality", None, list(dict.fromkeys((*ORDER_INPUTS, *DRIFT_INPUTS))))
+        # orders' waits; summed per segment here, so the window's rows do not carry them. The
+        # date's orders are read once, for the drift and the venue frames.
+        orders = _reader(con, day)(
+            "order_quality", None, list(dict.fromkeys((*ORDER_INPUTS, *DRIFT_INPUTS)))
+        )
         delay_parts = [pl.DataFrame(), order_drift(orders, settings)]
+        read = _reader(con, day, orders)
         del orders
         for day_fills, day_children in venue_frames_by_range(
             read, count, settings, chunk_fills, fill_columns=kept
@@ -187,13 +184,20 @@ _TABLES = {
 }
 
 
-def _reader(con: duckdb.DuckDBPyConnection, day: date) -> Reader:
+def _reader(
+    con: duckdb.DuckDBPyConnection, day: date, orders: pl.DataFrame | None = None
+) -> Reader:
     """One trade date's rows of the warehouse tables the venue frames are made of; a symbol
     range's rows are selected by DuckDB (the fills are stored in symbol order, so its zone
-    maps skip most of the date), a child order by its parent order's symbol."""
+    maps skip most of the date), a child order by its parent order's symbol. `orders`, the
+    date's order_quality rows already read, serves the reads of whole-date orders it has the
+    columns of."""
 
     def read(table: str, rows: SymbolRange | None, columns) -> pl.DataFrame:
         name, schema = _TABLES[table]
+        cached = rows is None and table == "order_quality" and orders is not None
+        if cached and set(columns) <= set(orders.columns):
+            return orders.select(columns)
         if rows is None:
             return warehouse.read_partition(con, name, day, schema, columns)
         query = "select_partition_symbol_range"

@@ -141,12 +141,13 @@ def adjusted_means(
     flag: str | None = None,
     spread: str | None = None,
     controls: str | None = None,
+    working_cell: str | None = None,
 ) -> VenueEstimates:
     """Mix-adjusted mean of `value` per venue (see the module docstring).
 
     `controls` (added with the additive controls, a dense design of its own): a column joining
     the levels of additive control factors with "|"; each factor's indicators enter the model
-    and the working model, its reference shares the contrast (connected designs only).
+    (not the working model), its reference shares the contrast (connected designs only).
 
     With `cell=None` there is one cell and the estimate is the venue's plain weighted mean,
     with the same cluster-robust interval. `method` is "cr1" or "conditional"; the latter's
@@ -193,7 +194,9 @@ def adjusted_means(
 
     resid = y - x @ theta
     if method == "conditional":
-        parts = [_indicator(c_idx, n_c), *ctrl]
+        # the working model's cells (the model's unless given), not the controls
+        w_idx, w_levels = _codes(rows[working_cell]) if working_cell else (c_idx, range(n_c))
+        parts = [_indicator(w_idx, len(w_levels))]
         vf_key = rows[venue] + "|" + rows[flag].cast(pl.String) if flag else rows[venue]
         vf_idx, vf_levels = _codes(vf_key.fill_null(""))
         parts.append(_indicator(vf_idx, len(vf_levels)))

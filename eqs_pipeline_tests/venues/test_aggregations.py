@@ -316,3 +316,56 @@ def test_children_without_any_fill_have_a_float_executed_quantity():
     _, children = venue_frames(FILLS.head(0), CHILDREN, ORDERS)
     assert children.schema["filled_qty"] == pl.Float64
     assert children["filled_qty"].to_list() == [0.0, 0.0, 0.0]
+
+
+def test_conditions_of_a_child_order_hand_computed() -> None:
+    """The controls' levels of each child order (and of its fills): the order's arrival spread
+    (12 bps: normal) and urgency (HIGH), the send time on the New York clock across the switch
+    to summer time (2024-03-10), and the child's notional at the symbol-day's reference price
+    ($10: 500 shares are $5,000, small; 3,000 are $30,000, medium)."""
+    winter, summer = dt.date(2024, 3, 8), dt.date(2024, 3, 11)
+    utc = dt.UTC
+    sent = [
+        (winter, dt.datetime(2024, 3, 8, 14, 59, tzinfo=utc), 500.0),  # 09:59 EST: open
+        (winter, dt.datetime(2024, 3, 8, 15, 0, tzinfo=utc), 3000.0),  # 10:00 EST: midday
+        (summer, dt.datetime(2024, 3, 11, 13, 59, tzinfo=utc), 500.0),  # 09:59 EDT: open
+        (summer, dt.datetime(2024, 3, 11, 14, 0, tzinfo=utc), 500.0),  # 10:00 EDT: midday
+        (summer, dt.datetime(2024, 3, 11, 19, 30, tzinfo=utc), 500.0),  # 15:30 EDT: close
+        (summer, None, 500.0),  # no send time: unknown
+    ]
+    children = pl.DataFrame(
+        {
+            "child_id": [f"C{i}" for i in range(len(sent))],
+            "trade_date": [d for d, _, _ in sent],
+            "order_id": ["O1"] * len(sent),
+            "venue": ["A"] * len(sent),
+            "sent_ts": [t for _, t, _ in sent],
+            "qty": [q for _, _, q in sent],
+            "order_type": ["LIMIT"] * len(sent),
+            "tif": ["IOC"] * len(sent),
+            "end_ts": [None] * len(sent),
+        },
+        schema_overrides={"sent_ts": pl.Datetime("us", "UTC"), "end_ts": pl.Datetime("us", "UTC")},
+    )
+    orders = pl.concat([ORDERS.with_columns(trade_date=pl.lit(d)) for d in (winter, summer)])
+    fills = FILLS.head(0).with_columns(pl.col("trade_date").cast(pl.Date))
+    _, rows = venue_frames(fills, children, orders)
+    assert rows["conditions"].to_list() == [
+        "normal|HIGH|open|small",
+        "normal|HIGH|midday|medium",
+        "normal|HIGH|open|small",
+        "normal|HIGH|midday|small",
+        "normal|HIGH|close|small",
+        "normal|HIGH|unknown|small",
+    ]
+    only_time = VenueSettings(controls=("time_bucket",), session_timezone="Europe/London")
+    _, rows = venue_frames(fills, children, orders, only_time)
+    # 14:59 UTC on 2024-03-08 is 14:59 in London: midday; 19:30 UTC on 2024-03-11 is close
+    assert rows["conditions"].to_list() == [
+        "midday",
+        "midday",
+        "midday",
+        "midday",
+        "close",
+        "unknown",
+    ]

@@ -9,8 +9,13 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.simulate import SimulationConfig
-from eqs_pipeline.venues.scorecard import CELL, metric_estimates
-from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
+from eqs_pipeline.venues.scorecard import (
+    CELL,
+    CELL_COLUMNS,
+    STYLE_CELL_COLUMNS,
+    scorecard_estimates,
+)
+from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
 from eqs_pipeline.venues.stats import METHODS, adjusted_means, adjusted_means_many
 from eqs_pipeline_tests.venues.test_stats_oracle import assert_same
 from eqs_pipeline_tests.venues.truth import Desk, simulated_desk
@@ -63,25 +68,31 @@ def test_many_equals_one_call_per_metric(desk: Desk, method: str, spread: str | 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_scorecard_estimates_equal_per_metric_calls(desk: Desk, method: str) -> None:
-    """`scorecard.metric_estimates` (shared path) against the per-metric calls it replaced."""
+    """`scorecard.scorecard_estimates` (both comparisons from one group-by and one working
+    model) against one `adjusted_means` call per metric and comparison."""
     settings = VenueSettings(cluster="order", ci_method=method)
-    estimates = metric_estimates(desk.fills, desk.children, settings)
-    assert list(estimates) == list(KEY_METRICS)
-    fills = desk.fills.with_columns(cell=CELL)
-    children = desk.children.with_columns(cell=CELL)
-    for metric in KEY_METRICS:
+    across, within = scorecard_estimates(desk.fills, desk.children, settings)
+    assert list(across) == list(KEY_METRICS)
+    assert list(within) == list(WITHIN_STYLE_METRICS)
+    for metric, reference, cell, est in [
+        *((m, "largest", CELL_COLUMNS, across[m]) for m in KEY_METRICS),
+        *((m, "component", STYLE_CELL_COLUMNS, within[m]) for m in WITHIN_STYLE_METRICS),
+    ]:
         child = metric == "fill_rate"
         single = adjusted_means(
-            children if child else fills,
+            desk.children if child else desk.fills,
             metric,
             "qty",
+            cell=cell,
             level=settings.ci_level,
             method=method,
             flag="liquidity_flag",
             spread=None if child else "quoted_spread_bps",
             controls="conditions",
+            reference=reference,
+            working_cell=STYLE_CELL_COLUMNS,
         )
-        assert_same(estimates[metric], single, metric)
+        assert_same(est, single, f"{reference} {metric}")
 
 
 def test_many_edge_cases() -> None:

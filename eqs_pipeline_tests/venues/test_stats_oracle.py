@@ -82,23 +82,32 @@ def desk(request) -> Desk:
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("style", ["across", "within"])
 def test_scorecard_metrics_match_the_oracle(desk: Desk, method: str, style: str) -> None:
-    """Every key metric as `scorecard.metric_estimates` calls it (across styles: the
-    liquidity x size cell and the additive controls), and the within-style figures' model (the
-    cell split by flag, with the controls)."""
+    """Every key metric as `scorecard.scorecard_estimates` models it: across styles (the
+    liquidity x size cell and the additive controls) and within style (the cell split by flag,
+    with the controls, each comparison group at its own mix), both with the working model of
+    the cells split by flag."""
     cell = CELL if style == "across" else STYLE_CELL
-    fills = desk.fills.with_columns(cell=cell)
-    children = desk.children.with_columns(cell=cell)
+    fills = desk.fills.with_columns(cell=cell, working=STYLE_CELL)
+    children = desk.children.with_columns(cell=cell, working=STYLE_CELL)
     for metric in KEY_METRICS:
         child = metric == "fill_rate"
-        both(
-            children if child else fills,
-            metric,
-            f"{style} {metric}",
-            method=method,
-            flag="liquidity_flag",
-            spread=None if child else "quoted_spread_bps",
-            controls="conditions",
+        if style == "within" and child:
+            continue
+        frame = children if child else fills
+        kwargs = {
+            "method": method,
+            "flag": "liquidity_flag",
+            "spread": None if child else "quoted_spread_bps",
+            "controls": "conditions",
+            "working_cell": "working",
+        }
+        new = adjusted_means(
+            frame, metric, reference="largest" if style == "across" else "component", **kwargs
         )
+        old = stats_oracle.adjusted_means(frame, metric, **kwargs)
+        if style == "within":  # the oracle has one reference mix: compare where it is one group
+            assert new.table["group"].max() == 0
+        assert_same(new, old, f"{style} {metric}")
 
 
 def test_routing_segments_match_the_oracle(desk: Desk) -> None:
