@@ -104,7 +104,13 @@ def run_window(folder: Path, workdir: Path | None = None) -> dict:
     reset_peak()
     start = time.perf_counter()
     routing = routing_recommendations(
-        window.fills, window.children, window.tape_volume, window.bounds, window.delays, settings
+        window.fills,
+        window.children,
+        window.tape_volume,
+        window.bounds,
+        window.delays,
+        settings,
+        symbol_days=window.symbol_days,
     )
     result["routing_s"] = time.perf_counter() - start
     result["peak_rss_gib_routing"] = _memory_gib("VmHWM")

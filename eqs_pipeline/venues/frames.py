@@ -372,31 +372,6 @@ def venue_frames(
     if with_conditions:
         dates = pl.concat([fills["trade_date"], children["trade_date"]]).drop_nulls().unique()
         dates = dates.to_list()
-    if with_conditions:
-        derived["_condition_code"] = _condition_code(
-            settings, pl.col("sent_ts"), pl.col("_child_qty"), dates
-        )
-    fill_rows = (
-        fills.with_columns(
-            children["sent_ts"].gather(row),
-            *([children["qty"].gather(row).alias("_child_qty")] if with_conditions else []),
-            *_bucket_columns(fills, buckets.drop("symbol"), order_key),
-        )
-        .with_columns(
-            **{
-                name: value
-                for name, value in derived.items()
-                if name in fill_columns or name == "_condition_code"
-            },
-            **cluster,
-        )
-        .select(
-            *(c for c in fill_columns if c != "conditions"),
-            *(["_condition_code"] if with_conditions else []),
-        )
-    )
-    if with_conditions:
-        fill_rows = _conditions(fill_rows, settings).select(fill_columns)
     child_rows = (
         children.with_columns(
             *_bucket_columns(children, buckets, order_key),
@@ -426,6 +401,37 @@ def venue_frames(
         )
     )
     if with_conditions:
+        # A fill's conditions are its child order's; a fill without one has its order's, with
+        # the child's time and size unknown.
+        no_child = _condition_code(
+            settings, pl.lit(None, pl.Datetime("us", "UTC")), pl.lit(None, pl.Float64), dates
+        )
+        derived["_condition_code"] = pl.coalesce(pl.col("_child_code"), no_child)
+    fill_rows = (
+        fills.with_columns(
+            children["sent_ts"].gather(row),
+            *(
+                [child_rows["_condition_code"].gather(row).alias("_child_code")]
+                if with_conditions
+                else []
+            ),
+            *_bucket_columns(fills, buckets.drop("symbol"), order_key),
+        )
+        .with_columns(
+            **{
+                name: value
+                for name, value in derived.items()
+                if name in fill_columns or name == "_condition_code"
+            },
+            **cluster,
+        )
+        .select(
+            *(c for c in fill_columns if c != "conditions"),
+            *(["_condition_code"] if with_conditions else []),
+        )
+    )
+    if with_conditions:
+        fill_rows = _conditions(fill_rows, settings).select(fill_columns)
         child_rows = _conditions(child_rows, settings).select(CHILD_COLUMNS)
     return fill_rows, child_rows
 

@@ -132,21 +132,26 @@ def order_drift(
     )
 
 
-def tape_shares(tape_volume: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
-    """Each venue's share of tape volume per liquidity bucket (symbol-days of our flow).
-
-    tape_volume: trade_date, symbol, venue, volume (the consolidated tape, summed).
-    """
-    buckets = (
-        children.lazy()
+def day_symbol_days(rows: pl.DataFrame) -> pl.DataFrame:
+    """The symbol-days of rows (child orders, or orders with their `frames.order_buckets`)
+    with their liquidity bucket, as text."""
+    return (
+        rows.lazy()
         .select("trade_date", "symbol", "liquidity_bucket")
         .unique()
-        # As text, as the tape has them (the window holds categoricals: `venues.window`).
         .with_columns(pl.col("symbol", "liquidity_bucket").cast(pl.String))
         .collect(engine="streaming")  # batch by batch: the window's children are not copied
     )
+
+
+def tape_shares(tape_volume: pl.DataFrame, symbol_days: pl.DataFrame) -> pl.DataFrame:
+    """Each venue's share of tape volume per liquidity bucket (the symbol-days of our flow:
+    `day_symbol_days`).
+
+    tape_volume: trade_date, symbol, venue, volume (the consolidated tape, summed).
+    """
     per_bucket = (
-        tape_volume.join(buckets, on=["trade_date", "symbol"], how="inner")
+        tape_volume.join(symbol_days, on=["trade_date", "symbol"], how="inner")
         .filter(pl.col("venue").is_not_null())
         .group_by("liquidity_bucket", "venue")
         .agg(pl.col("volume").sum())
@@ -280,11 +285,16 @@ def routing_recommendations(
     window: tuple[date, date, int],
     delays: DelayInputs,
     settings: VenueSettings | None = None,
+    symbol_days: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """One row per segment and venue with current and recommended shares and the saving."""
+    """One row per segment and venue with current and recommended shares and the saving;
+    `symbol_days` (`day_symbol_days`) where the children do not carry their trade_date and
+    symbol (the window's)."""
     settings = settings or VenueSettings()
     start, end, days = window
-    tape = tape_shares(tape_volume, children)
+    if symbol_days is None:
+        symbol_days = day_symbol_days(children)
+    tape = tape_shares(tape_volume, symbol_days)
     drift = delays.drift.with_columns(pl.col(*SEGMENT).cast(pl.String))
     waits = delays.waits.with_columns(pl.col(*SEGMENT, "venue").cast(pl.String))
     parts = []

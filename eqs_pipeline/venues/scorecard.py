@@ -31,6 +31,7 @@ from datetime import date
 
 import polars as pl
 
+from eqs_pipeline.contract import LIQUIDITY_FLAGS
 from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
 from eqs_pipeline.venues.stats import (
     Design,
@@ -85,8 +86,10 @@ def scorecard_estimates(
         spread="quoted_spread_bps",
         **common,
     )
+    # The fill rate from the quantities (the window does not hold it as a column).
+    rate = {"fill_rate": pl.col("filled_qty") / pl.col("qty")}
     rates = adjusted_means_designs(
-        children, ["fill_rate"], "qty", designs={"across": across}, **common
+        children, ["fill_rate"], "qty", designs={"across": across}, derived=rate, **common
     )
     estimates = out["across"] | rates["across"]
     return {m: estimates[m] for m in KEY_METRICS}, {
@@ -120,6 +123,11 @@ def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
             shares=pl.col("qty").sum(),
             notional=pl.col("notional").sum(),
             **{f"{m}_unadjusted": wmean(m) for m in KEY_METRICS if m != "fill_rate"},
+            # Executed shares by flag, in the same pass (`_style_mix`).
+            **{
+                f"_shares_{flag}": pl.col("qty").filter(pl.col("liquidity_flag") == flag).sum()
+                for flag in LIQUIDITY_FLAGS
+            },
         )
     )
     child_part = (
@@ -181,15 +189,17 @@ def adjusted_for(settings: VenueSettings) -> str:
     return ", ".join(words)
 
 
-def _style_mix(fills: pl.DataFrame) -> pl.DataFrame:
-    """Per venue: its executed shares by flag, as "REMOVE 62%, ADD 38%" (largest first)."""
+def _style_mix(shares_by_flag: pl.DataFrame) -> pl.DataFrame:
+    """Per venue: its executed shares by flag (`_unadjusted`'s `_shares_<flag>` columns), as
+    "REMOVE 62%, ADD 38%" (largest first)."""
+    columns = [c for c in shares_by_flag.columns if c.startswith("_shares_")]
+    long = shares_by_flag.unpivot(columns, index="venue", variable_name="flag", value_name="shares")
     by_flag = (
-        fills.lazy()
-        .group_by("venue", "liquidity_flag")
-        .agg(shares=pl.col("qty").sum())
-        .collect(engine="streaming")
-        .with_columns(pl.col("venue", "liquidity_flag").cast(pl.String))
-        .with_columns(share=pl.col("shares") / pl.col("shares").sum().over("venue"))
+        long.filter(pl.col("shares") > 0)
+        .with_columns(
+            liquidity_flag=pl.col("flag").str.strip_prefix("_shares_"),
+            share=pl.col("shares") / pl.col("shares").sum().over("venue"),
+        )
         .sort("venue", "share", "liquidity_flag", descending=[False, True, False])
     )
     percent = (pl.col("share") * 100).round(0).cast(pl.Int64)
@@ -293,9 +303,8 @@ def venue_scorecard(
             on="venue",
             how="left",
         )
-    base = base.join(_style_mix(fills), on="venue", how="left").join(
-        _within_style(within_style), on="venue", how="left"
-    )
+    base = base.join(_style_mix(base.select("venue", "^_shares_.*$")), on="venue", how="left")
+    base = base.drop("^_shares_.*$").join(_within_style(within_style), on="venue", how="left")
     clusters = max((e.clusters for e in estimates.values()), default=0)
     influence = combine_influence(
         [(w, estimates[m].influence) for m, w in settings.score_weights.items()], venues

@@ -80,9 +80,10 @@ _ESTIMABLE_TOL = 1e-7
 _SINGULAR_TOL = 1e-8
 # Clusters with a larger leverage trace (which bounds H_gg's largest eigenvalue) take the
 # eigendecomposition; the others the binomial series, summed until its remainder is below
-# _SERIES_TOL x |Y_g| |u_g| (rounding).
+# _SERIES_TOL x |Y_g| |u_g|: a millionth of a millionth of the scores, far below any figure
+# the scorecard shows (at rounding, 1e-16, the series took about a third more terms).
 _SERIES_MAX_TRACE = 0.5
-_SERIES_TOL = 1e-16
+_SERIES_TOL = 1e-12
 # Matrix entries per batch of clusters (float64: 32 MiB per batched array).
 _BATCH_ENTRIES = 1 << 22
 
@@ -154,14 +155,15 @@ def effective_df(influence: np.ndarray, clusters: int) -> np.ndarray:
     return np.clip(g_eff - 1.0, 1.0, max(clusters - 1, 1))
 
 
-def _known(value: str, weight: str) -> pl.Expr:
+def _known(value: str | pl.Expr, weight: str) -> pl.Expr:
     """The rows that enter the estimate of `value`: known value, positive weight."""
-    return pl.col(value).is_not_null() & pl.col(value).is_not_nan() & (pl.col(weight) > 0)
+    value = _column(value)
+    return value.is_not_null() & value.is_not_nan() & (pl.col(weight) > 0)
 
 
 def _unit_sums(
     frame: pl.DataFrame,
-    values: list[str],
+    values: list[str | pl.Expr],
     weight: str,
     keys: dict[str, pl.Expr],
     spread: pl.Expr | None,
@@ -177,7 +179,7 @@ def _unit_sums(
     rounding, not bitwise: partial sums merge in scheduling order.
     """
     columns = {**keys, "_w": pl.col(weight).cast(pl.Float64)}
-    columns |= {f"_y{j}": pl.col(v).cast(pl.Float64) for j, v in enumerate(values)}
+    columns |= {f"_y{j}": _column(v).cast(pl.Float64) for j, v in enumerate(values)}
     w = pl.col("_w")
     sums = {"n": pl.len(), "w": w.sum()}
     sums |= {f"wy_{j}": (w * pl.col(f"_y{j}")).sum() for j in range(len(values))}
@@ -907,9 +909,11 @@ def adjusted_means_designs(
     flag: str | None = None,
     spread: str | None = None,
     controls: str | pl.Expr | None = None,
+    derived: dict[str, pl.Expr] | None = None,
 ) -> dict[str, dict[str, VenueEstimates]]:
     """`adjusted_means` of every column of `values` under several designs of the same frame
-    (design -> value -> estimates). Everything that does not depend on the design is computed
+    (design -> value -> estimates); `derived` names values that are expressions of the
+    frame's columns, evaluated where the units are summed (never held as a column). Everything that does not depend on the design is computed
     once: the values whose rows enter (known value, positive weight) are the same share one
     group-by over units keyed by every design's cell columns, and, for the conditional method,
     the working model (`working_cell` cells, venue x `flag` effects, venue x flag slopes on
@@ -925,6 +929,10 @@ def adjusted_means_designs(
     if not values or not designs:
         return {name: {} for name in designs}
     working = method == "conditional"
+    derived = derived or {}
+
+    def value_of(name: str) -> str | pl.Expr:
+        return derived.get(name, name)
 
     def key(column: str | pl.Expr) -> pl.Expr:
         # A categorical or enum column (the window's, `venues.window`) is grouped on as it is.
@@ -945,8 +953,11 @@ def adjusted_means_designs(
     keys |= {f"c{i}": key(part) for i, part in enumerate(parts)}
     if controls is not None:
         keys["controls"] = key(controls)
+    flag_part = None  # the flag as one of the cells' columns: grouped on once
     if working and flag:
-        keys["flag"] = key(flag)
+        flag_part = next((f"c{i}" for i, p in enumerate(parts) if _same_part(flag, p)), None)
+        if flag_part is None:
+            keys["flag"] = key(flag)
     slope = (
         pl.col(spread).cast(pl.Float64).fill_nan(None).fill_null(0.0)
         if working and spread
@@ -960,7 +971,7 @@ def adjusted_means_designs(
     if len(values) == 1:
         groups = [values]
     else:
-        masks = frame.select(**{v: _known(v, weight) for v in values})
+        masks = frame.select(**{v: _known(value_of(v), weight) for v in values})
         representatives: list[pl.Series] = []
         for v in values:
             mask = masks[v]
@@ -973,7 +984,9 @@ def adjusted_means_designs(
                 representatives.append(mask)
     out: dict[str, dict[str, VenueEstimates]] = {name: {} for name in designs}
     for group in groups:
-        units = _unit_sums(frame, group, weight, keys, slope)
+        units = _unit_sums(frame, [value_of(v) for v in group], weight, keys, slope)
+        if flag_part is not None:
+            units = units.with_columns(flag=pl.col(flag_part))
         if units.height == 0:
             for name in designs:
                 out[name] |= {v: _empty() for v in group if v in wanted[name]}

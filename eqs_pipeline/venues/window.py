@@ -16,13 +16,24 @@ from eqs_pipeline import warehouse
 from eqs_pipeline.contract import CONTRACT
 from eqs_pipeline.metrics.day import Reader, SymbolRange
 from eqs_pipeline.settings import QualitySettings
-from eqs_pipeline.venues.frames import ORDER_INPUTS, order_cluster, venue_frames_by_range
-from eqs_pipeline.venues.routing import DRIFT_INPUTS, DelayInputs, child_waits, order_drift
+from eqs_pipeline.venues.frames import (
+    ORDER_INPUTS,
+    order_buckets,
+    order_cluster,
+    venue_frames_by_range,
+)
+from eqs_pipeline.venues.routing import (
+    DRIFT_INPUTS,
+    DelayInputs,
+    child_waits,
+    day_symbol_days,
+    order_drift,
+)
 from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
 
 # What the window's statistics read (`scorecard.venue_scorecard`, `routing`): each fill's and
 # child order's venue, buckets, conditions (the scorecard's controls), cluster and weight, the fills' key metrics and quoted
-# spread, and the children's symbol-day (routing's tape shares) and fill rate.
+# spread, and the children's executed quantity.
 _WINDOW_CELL = (
     "venue",
     "liquidity_flag",
@@ -39,13 +50,9 @@ WINDOW_FILL_COLUMNS: tuple[str, ...] = (
     *(m for m in KEY_METRICS if m != "fill_rate"),
 )
 CHILD_SCHEMA = CONTRACT["child_orders"].polars_schema
-WINDOW_CHILD_COLUMNS: tuple[str, ...] = (
-    "trade_date",
-    "symbol",
-    *_WINDOW_CELL,
-    "filled_qty",
-    "fill_rate",
-)
+# (A child's fill rate is filled_qty / qty, computed where it is estimated; its symbol-day is
+# kept once per symbol-day, `VenueWindow.symbol_days`.)
+WINDOW_CHILD_COLUMNS: tuple[str, ...] = (*_WINDOW_CELL, "filled_qty")
 
 
 # DuckDB keeps the table blocks a connection has read cached until its database closes: about
@@ -54,6 +61,7 @@ WINDOW_CHILD_COLUMNS: tuple[str, ...] = (
 # (a 10M-row, 19-column result reads the same under 512 MB), so the limit bounds the cache, not
 # how large a trade date may be.
 READ_MEMORY_LIMIT = "1GB"
+TAPE_MEMORY_LIMIT = "256MB"
 
 
 # The window's text columns, held as categoricals: a string costs 16 bytes a row in Polars (and
@@ -78,6 +86,7 @@ class VenueWindow:
     children: pl.DataFrame
     tape_volume: pl.DataFrame
     delays: DelayInputs
+    symbol_days: pl.DataFrame  # trade_date, symbol, liquidity_bucket of the window's orders
 
     @property
     def bounds(self) -> tuple[date, date, int]:
@@ -132,12 +141,13 @@ def _load_window(
     con: duckdb.DuckDBPyConnection, settings: VenueSettings, *, with_tape: bool, chunk_fills: int
 ) -> VenueWindow:
     dates = trailing_dates(con, settings.window_days)
+    start, end = dates[0], dates[-1]
     # The fill rows the window keeps, with what the clusters' labels are made of: only the
     # fill table's columns these need are read (`frames.fill_inputs`: 14 of the 31
     # venue_frames can use).
     kept = (*WINDOW_FILL_COLUMNS, "trade_date", "order_id")
     clusters = pl.Categorical(pl.Categories.random())
-    fills, children, delays = [], [], []
+    fills, children, delays, symbol_days = [], [], [], []
     for day in dates:
         count = warehouse.count_partition(con, "quality.fill_quality", day)
         # What a miss costs in time (routing): the orders' drift while they worked, the child
@@ -147,24 +157,28 @@ def _load_window(
             "order_quality", None, list(dict.fromkeys((*ORDER_INPUTS, *DRIFT_INPUTS)))
         )
         delay_parts = [pl.DataFrame(), order_drift(orders, settings)]
+        symbol_days.append(day_symbol_days(order_buckets(orders.lazy(), settings).collect()))
         read = _reader(con, day, orders)
         del orders
         for day_fills, day_children in venue_frames_by_range(
             read, count, settings, chunk_fills, fill_columns=kept
         ):
             delay_parts[0] = pl.concat([delay_parts[0], child_waits(day_children)])
+            # Only what the window keeps (and the clusters' labels are made of) goes on.
+            day_children = day_children.select(*WINDOW_CHILD_COLUMNS, "trade_date", "order_id")
             if settings.cluster == "order":  # one date's cluster is its order_id: add the date
                 day_fills, day_children = _order_clusters(day_fills, day_children, clusters)
             fills.append(_compact(day_fills.select(WINDOW_FILL_COLUMNS), clusters))
             children.append(_compact(day_children.select(WINDOW_CHILD_COLUMNS), clusters))
             del day_fills, day_children
         delays.append(DelayInputs(*delay_parts))
-    start, end = dates[0], dates[-1]
-    tape = (
-        con.execute(warehouse.sql("select_tape_volume"), {"start": start, "end": end}).pl()
-        if with_tape
-        else pl.DataFrame()
-    )
+    tape = pl.DataFrame()
+    if with_tape:
+        # The tape's volumes per symbol and venue are few rows: under a small memory limit
+        # DuckDB evicts the blocks it cached reading the window instead of holding them (up to
+        # READ_MEMORY_LIMIT) next to the window's rows while it aggregates the prints.
+        con.execute(f"set memory_limit = '{TAPE_MEMORY_LIMIT}'")
+        tape = con.execute(warehouse.sql("select_tape_volume"), {"start": start, "end": end}).pl()
     return VenueWindow(
         start=start,
         end=end,
@@ -173,6 +187,7 @@ def _load_window(
         children=pl.concat(children),
         tape_volume=tape,
         delays=DelayInputs.concat(delays),
+        symbol_days=pl.concat(symbol_days).unique(),
     )
 
 

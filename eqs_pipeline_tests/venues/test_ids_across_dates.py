@@ -229,7 +229,13 @@ def test_the_window_read_date_by_date_equals_the_window_at_once(
         assert_frame_equal(read.sort(keys), whole.sort(keys), **CLOSE)
     assert_frame_equal(
         routing_recommendations(
-            loaded.fills, loaded.children, tape, window, loaded.delays, settings
+            loaded.fills,
+            loaded.children,
+            tape,
+            window,
+            loaded.delays,
+            settings,
+            symbol_days=loaded.symbol_days,
         ),
         routing_recommendations(fills, children, tape, window, whole_delays, settings),
         **CLOSE,

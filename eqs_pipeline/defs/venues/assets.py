@@ -215,6 +215,7 @@ def routing_recommendations(
         window.bounds,
         window.delays,
         venue_settings,
+        symbol_days=window.symbol_days,
     )
     with paths.connect() as con, warehouse.transaction(con):
         warehouse.replace_table(con, _table(ROUTING_KEY), frame)
