@@ -18,6 +18,7 @@ our own impact are common to many fills and are not recorded per fill), so their
 not measured here.
 
     .venv/bin/python -m eqs_pipeline_tests.venues.coverage --seeds 200 [--method cr1]
+        [--routing dark-lit]
 """
 
 from __future__ import annotations
@@ -88,10 +89,12 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=1000)
     parser.add_argument("--method", default="conditional")
     parser.add_argument("--level", type=float, default=0.95)
+    parser.add_argument("--routing", default="default", choices=["default", "dark-lit"])
     args = parser.parse_args()
     settings = VenueSettings(ci_method=args.method, ci_level=args.level)
     start = time.perf_counter()
-    rows = intervals(range(args.first_seed, args.first_seed + args.seeds), settings)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    rows = intervals(seeds, settings, routing=args.routing)
     elapsed = time.perf_counter() - start
     summary = rows.group_by("metric").agg(intervals=pl.len(), coverage=pl.col("covered").mean())
     by_venue = (
@@ -100,7 +103,7 @@ def main() -> None:
         .agg(intervals=pl.len(), coverage=pl.col("covered").mean())
         .sort("venue")
     )
-    print(f"method {args.method}, level {args.level}, seeds {args.first_seed}.."
+    print(f"routing {args.routing}, method {args.method}, level {args.level}, seeds {args.first_seed}.."
           f"{args.first_seed + args.seeds - 1}, {elapsed:.1f} s")  # fmt: skip
     with pl.Config(tbl_rows=50):
         print(summary.sort("metric"))
