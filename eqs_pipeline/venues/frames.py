@@ -41,7 +41,7 @@ FILL_METRICS: tuple[str, ...] = (
 
 # Columns of the venue analysis' fill and child-order rows (`venue_frames`).
 # What a fill row and a child row share: who and where, the comparison cell, the quantity.
-_CELL_COLUMNS = (
+SHARED_COLUMNS: tuple[str, ...] = (
     "symbol",
     "venue",
     "liquidity_flag",
@@ -56,7 +56,7 @@ FILL_COLUMNS: tuple[str, ...] = (
     "exec_id",
     "order_id",
     "child_id",
-    *_CELL_COLUMNS,
+    *SHARED_COLUMNS,
     "notional",
     "fee",
     "quote_position",
@@ -67,7 +67,7 @@ CHILD_COLUMNS: tuple[str, ...] = (
     "trade_date",
     "child_id",
     "order_id",
-    *_CELL_COLUMNS,
+    *SHARED_COLUMNS,
     "filled_qty",
     "fill_rate",
     "wait_s",

@@ -42,16 +42,14 @@ from eqs_pipeline.venues.stats import (
     influence_t,
 )
 
-# The cells as one label each (tests and hand-made frames).
-CELL = pl.concat_str("liquidity_bucket", "size_bucket", separator="|")
-STYLE_CELL = pl.concat_str("liquidity_flag", "liquidity_bucket", "size_bucket", separator="|")
-
-
 # The comparison cell: what the router does not choose, interacted (the routing segment), and
 # within style the same split by how the shares were obtained. As columns: the window holds
 # them as categoricals, and the units' group-by keys on them as they are.
 CELL_COLUMNS = ("liquidity_bucket", "size_bucket")
 STYLE_CELL_COLUMNS = ("liquidity_flag", *CELL_COLUMNS)
+# The same cells as one label each, for frames that hold a cell column (tests, hand-made ones).
+CELL = pl.concat_str(*CELL_COLUMNS, separator="|")
+STYLE_CELL = pl.concat_str(*STYLE_CELL_COLUMNS, separator="|")
 
 
 def _common(settings: VenueSettings) -> dict:
@@ -95,13 +93,6 @@ def scorecard_estimates(
     return {m: estimates[m] for m in KEY_METRICS}, {
         m: out["within"][m] for m in WITHIN_STYLE_METRICS
     }
-
-
-def metric_estimates(
-    fills: pl.DataFrame, children: pl.DataFrame, settings: VenueSettings
-) -> dict[str, VenueEstimates]:
-    """Adjusted estimates of every key metric across styles (`scorecard_estimates`)."""
-    return scorecard_estimates(fills, children, settings)[0]
 
 
 def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:

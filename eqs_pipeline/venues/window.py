@@ -18,6 +18,7 @@ from eqs_pipeline.metrics.day import Reader, SymbolRange
 from eqs_pipeline.settings import QualitySettings
 from eqs_pipeline.venues.frames import (
     ORDER_INPUTS,
+    SHARED_COLUMNS,
     order_buckets,
     order_cluster,
     venue_frames_by_range,
@@ -34,15 +35,7 @@ from eqs_pipeline.venues.settings import KEY_METRICS, VenueSettings
 # What the window's statistics read (`scorecard.venue_scorecard`, `routing`): each fill's and
 # child order's venue, buckets, conditions (the scorecard's controls), cluster and weight, the fills' key metrics and quoted
 # spread, and the children's executed quantity.
-_WINDOW_CELL = (
-    "venue",
-    "liquidity_flag",
-    "size_bucket",
-    "liquidity_bucket",
-    "conditions",
-    "cluster",
-    "qty",
-)
+_WINDOW_CELL = tuple(c for c in SHARED_COLUMNS if c != "symbol")
 WINDOW_FILL_COLUMNS: tuple[str, ...] = (
     *_WINDOW_CELL,
     "notional",
