@@ -2,13 +2,16 @@
 
 Model (weighted least squares, weights = shares or routed quantity):
 
-    y_i = alpha_cell(i) + beta_venue(i) + e_i
+    y_i = alpha_cell(i) + sum_k gamma_k(level_k(i)) + beta_venue(i) + e_i
 
-The cell fixed effects absorb what the flow's mix explains (flag x size bucket x liquidity
-bucket), so beta compares venues within the same cells only. A venue's adjusted value is its
-expected metric for the reference mix r (the pooled share of every cell in all our flow):
+The cell fixed effects (the scorecard's: liquidity bucket x size bucket) and the additive
+effects of the controls (`controls`: a column joining each row's levels with "|") absorb what
+the flow's mix explains, so beta compares venues within the same cells, net of the controls.
+A venue's adjusted value is its expected metric for the reference mix r (the pooled share of
+every cell and of every control level in the flow of its comparison group: the venues and
+cells connected through shared cells):
 
-    theta_v = sum_c r_c alpha_c + beta_v
+    theta_v = sum_c r_c alpha_c + sum_k sum_l r_kl gamma_kl + beta_v
 
 a linear contrast of the coefficients. Its variance is the cluster-robust sandwich
 (Liang-Zeger, CR1 small-sample factor G / (G - 1)): per cluster g (a parent order by default)
@@ -16,15 +19,16 @@ the influence IF_g = a_v' M^+ sum_{i in g} x_i w_i e_i, with M = X'WX, and
 var(theta_v) = G / (G - 1) sum_g IF_g^2. Influences are returned per cluster so that linear
 combinations of several metrics (the composite score) and differences between venues get
 their variances from the same clusters, correlations included. Intervals use Student t with
-G - 1 degrees of freedom. A contrast that the design cannot identify (a venue sharing no cell
-with the cells of the reference mix) is null, never a guess.
+G - 1 degrees of freedom. A contrast that the design cannot identify (with
+`reference="largest"`, a venue outside the largest comparison group) is null, never a guess.
 
 `method="conditional"` (the scorecard's default, docs/VENUES.md "Confidence intervals") targets
 the estimand given the design (which fills, their cells, sizes and prevailing quotes):
 theta_v = a_v' M^+ X'W E[y | design]. Its variance is that of the per-fill noise only, so the
 residuals come from a richer working model Z that also absorbs what the design predicts
-(Abadie, Imbens & Zheng 2014): cell effects, venue x flag effects and, when a spread column is
-given, a venue x flag slope on the fill's quoted spread. The residuals get the CR2
+(Abadie, Imbens & Zheng 2014): effects of its cells (`working_cell`), venue x flag effects and,
+when a spread column is given, a venue x flag slope on the fill's quoted spread; not the
+controls, whose effects stay in its residuals (wider intervals, never narrower). The residuals get the CR2
 (Bell-McCaffrey) leverage correction per cluster, e_g* = (I - H_gg)^-1/2 e_g, and the interval
 uses t with the venue's effective number of clusters, G*_v - 1 where
 G*_v = (sum_g IF_g^2)^2 / sum_g IF_g^4 (a Satterthwaite approximation: few dominant clusters
@@ -42,7 +46,8 @@ working model's Gram, T_g the regressors of the cluster's unit types). By the pu
 identity gamma_g = f(Sigma_g Q_g) beta_g with f(x) = (1 - x)^-1/2, Sigma_g = Y_g'Y_g (per-unit
 moment blocks) and beta_g = Y_g'u_g: a d x d problem, d = units (x 2 with a spread), instead of
 n_g x n_g. Clusters whose leverage trace (sum of their fills' leverages) is at most 1/2 sum the
-binomial series of f until its remainder is below rounding, all such clusters at once: Q_g v is
+binomial series of f until its remainder is below 1e-12 of the scores, all such clusters at
+once: Q_g v is
 a scatter of v into a clusters x regressors matrix, one product with N^+ and a gather back.
 The others (rare outside small samples) take a batched eigendecomposition of F'Q_g F
 (Sigma_g = F F'), zeroing the directions whose eigenvalue of I - H_gg is at most 1e-8 as the
@@ -51,7 +56,10 @@ direct formula does. docs/VENUES.md, "Computation at scale".
 Several metrics of one frame (`adjusted_means_many`): the metrics whose fills enter alike
 (known value, positive weight) share the group-by, the design, the pseudo-inverses and the CR2
 leverage machinery, none of which depends on y; the series and the eigendecompositions run
-once with one column per metric.
+once with one column per metric. Several models of one frame (`adjusted_means_designs`: the
+scorecard across and within style) share the group-by and one working model as well. The
+working model runs on its own units (the parts of a unit that differ only in their controls
+summed) and its scores are split back to the parts exactly (`_WorkingModel.fine_scores`).
 """
 
 from __future__ import annotations
@@ -1055,13 +1063,16 @@ def adjusted_means(
 ) -> VenueEstimates:
     """Mix-adjusted mean of `value` per venue (see the module docstring).
 
-    `cell` is a column name or an expression of the frame's columns (the scorecard's
-    flag|size|liquidity cell). With `cell=None` there is one cell and the estimate is the
-    venue's plain weighted mean, with the same cluster-robust interval. A categorical cell,
-    venue, cluster or flag column is grouped on as it is. `method` is "cr1" or "conditional";
-    the latter's working model uses the `flag` column (venue x flag effects) and the `spread`
-    column (venue x flag slopes; a missing spread counts as 0) when given. Several metrics of
-    one frame: `adjusted_means_many`.
+    `cell` is a column name, an expression of the frame's columns or a tuple of them (whose
+    combination is the cell: the scorecard's liquidity and size buckets). With `cell=None`
+    there is one cell and the estimate is the venue's plain weighted mean, with the same
+    cluster-robust interval. `controls` names a column joining the levels of additive controls
+    with "|"; `reference` is "largest" or "component" (module docstring). A categorical or enum
+    cell, venue, cluster, control or flag column is grouped on as it is. `method` is "cr1" or
+    "conditional"; the latter's working model has the cells of `working_cell` (default: the
+    model's), uses the `flag` column (venue x flag effects) and the `spread` column (venue x
+    flag slopes; a missing spread counts as 0) when given. Several metrics of one frame:
+    `adjusted_means_many`; several models: `adjusted_means_designs`.
     """
     return adjusted_means_many(
         frame,

@@ -144,10 +144,13 @@ def _window_or_fail(
 def venue_scorecard(
     paths: EqsPathsResource, config: VenueConfig, settings: MetricSettingsResource
 ) -> dg.MaterializeResult:
-    """Per venue over the trailing window (default 20 trade dates): every key metric adjusted
-    for the flow's mix (flag x size x liquidity cells) with a cluster-robust 95% interval, the
-    composite score and the rank tier (venues not significantly different share a rank).
-    The view `venue.scorecard_from_fills` reproduces the unadjusted figures from the fills."""
+    """Per venue over the trailing window (default 20 trade dates), dark and lit venues
+    compared across execution styles: every key metric adjusted for what the router does not
+    choose (liquidity x order-size cells; arrival spread, urgency, time of day and child size
+    as controls) with a cluster-robust 95% interval, the composite score and the rank tier
+    (venues not significantly different share a rank); effective spread and price improvement
+    also within style; a note says why any figure is missing. The view
+    `venue.scorecard_from_fills` reproduces the unadjusted figures from the fills."""
     venue_settings = config.settings()
     window = _window_or_fail(paths, venue_settings, settings)
     frame = compute_scorecard(window.fills, window.children, window.bounds, venue_settings)
