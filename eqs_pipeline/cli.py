@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from eqs_pipeline.ingest import LandingError
@@ -20,7 +21,8 @@ DEMO_MARKER = ".eqs-demo"
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/bold red] {message}")
+    # Messages quote paths and values from the data: printed as text, never as markup.
+    console.print(f"[bold red]error:[/bold red] {escape(message)}")
     sys.exit(2)
 
 
@@ -83,7 +85,7 @@ def _simulate(
     )
     summary = simulate_to_landing(cfg, out, formats=tuple(formats), progress=True)
     counts = ", ".join(f"{t} {n:,}" for t, n in summary.items() if isinstance(n, int))
-    console.print(f"simulated landing directory [bold]{out}[/bold]: {counts}")
+    console.print(f"simulated landing directory [bold]{escape(str(out))}[/bold]: {counts}")
 
 
 @main.command()
@@ -160,13 +162,15 @@ def _run(
         except (LandingError, RunFailed) as exc:
             progress.stop()
             _fail(str(exc))
-    console.print(f"materialized {len(dates)} trade date(s) into [bold]{warehouse}[/bold]")
+    console.print(
+        f"materialized {len(dates)} trade date(s) into [bold]{escape(str(warehouse))}[/bold]"
+    )
     for note in report.skipped:
-        console.print(f"[yellow]skipped[/yellow] {note}")
+        console.print(f"[yellow]skipped[/yellow] {escape(note)}")
     if report.check_failures:
         console.print(
             f"[yellow]{len(report.check_failures)} asset check(s) failed:[/yellow] "
-            + ", ".join(report.check_failures)
+            + escape(", ".join(report.check_failures))
         )
     print_summary(warehouse, Console())
 
@@ -218,7 +222,8 @@ def import_lobster_command(zips: tuple[Path, ...], out: Path) -> None:
     except LobsterError as exc:
         _fail(str(exc))
     console.print(
-        f"wrote [bold]{out}[/bold]: " + ", ".join(f"{t} {n:,}" for t, n in counts.items())
+        f"wrote [bold]{escape(str(out))}[/bold]: "
+        + ", ".join(f"{t} {n:,}" for t, n in counts.items())
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from eqs_pipeline import warehouse
@@ -46,7 +47,9 @@ def print_summary(path: Path, console: Console | None = None) -> dict[str, objec
     console = console or Console()
     f = headline_figures(path)
     table = Table(
-        title=f"Execution quality warehouse: {path}", show_header=False, title_justify="left"
+        title=f"Execution quality warehouse: {escape(str(path))}",
+        show_header=False,
+        title_justify="left",
     )
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -67,14 +70,14 @@ def print_summary(path: Path, console: Console | None = None) -> dict[str, objec
         ("price improvement (share-weighted)", _fmt(f["price_improvement_bps"], " bps")),
         ("markout 60 s (share-weighted)", _fmt(f["markout_60s_bps"], " bps")),
         ("mean quality score", _fmt(f["mean_quality_score"])),
-        ("grades", ", ".join(f"{g} {n:,}" for g, n in f["grades"].items())),
+        ("grades", escape(", ".join(f"{g} {n:,}" for g, n in f["grades"].items()))),
         ("quarantined rows", _fmt(f["quarantined_rows"])),
     ]
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
     console.print(
-        f"Query it: [bold].venv/bin/duckdb -readonly {path}[/bold]  "
+        f"Query it: [bold].venv/bin/duckdb -readonly {escape(str(path))}[/bold]  "
         "(e.g. select * from quality.order_quality limit 10)"
     )
     return f

@@ -109,3 +109,14 @@ def test_import_lobster_then_run_stages_the_real_quotes_and_tape(tmp_path: Path)
     assert symbols == 2 and quotes > 90_000
     assert trades == 810_755 + 706_125  # the README's executed shares, AMZN + GOOG
     assert quarantined == 0
+
+
+def test_a_landing_path_that_looks_like_markup_is_quoted_literally(tmp_path: Path) -> None:
+    """A folder named like rich markup is named as it is in the error, not as the text the
+    markup would leave ("date=2026-11-02[" for "date=[red]2026-11-02[/red]")."""
+    landing = tmp_path / "date=[red]2026-11-02[/red]"
+    result = CliRunner().invoke(
+        main, ["run", "--landing", str(landing), "--warehouse", str(tmp_path / "w.duckdb")]
+    )
+    assert result.exit_code == 2
+    assert "date=[red]2026-11-02[/red]" in "".join(result.output.split())  # rich wraps lines

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 
 import dagster as dg
@@ -12,19 +14,31 @@ from eqs_pipeline.catalog import TABLES
 PREVIEW_ROWS = 10
 
 
+# What a table cell's text must not carry into the Dagster UI's markdown: HTML (escaped as
+# entities), the markdown that links, emphasises or splits a cell (backslash-escaped) and line
+# breaks (a row is one line). The data is the desk's, and a preview shows it, never runs it.
+_MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
+_LINE_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
+
+
+def escape_markdown(text: str) -> str:
+    """`text` as literal text in a GitHub-flavoured markdown table cell."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(_LINE_BREAKS.sub(" ", text), quote=False))
+
+
 def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:,.4g}"
-    return str(value).replace("|", "\\|")
+    return escape_markdown(str(value))
 
 
 def markdown_table(frame: pl.DataFrame, max_rows: int = PREVIEW_ROWS) -> str:
     """A GitHub-flavoured markdown table of the first rows (the Dagster UI renders it)."""
     head = frame.head(max_rows)
     lines = [
-        "| " + " | ".join(head.columns) + " |",
+        "| " + " | ".join(escape_markdown(c) for c in head.columns) + " |",
         "|" + "---|" * len(head.columns),
         *("| " + " | ".join(_cell(v) for v in row) + " |" for row in head.iter_rows()),
     ]

@@ -10,6 +10,7 @@ import click
 import polars as pl
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from eqs_pipeline import warehouse
@@ -71,7 +72,7 @@ def render(scorecard: pl.DataFrame, console: Console) -> None:
     for row in scorecard.iter_rows(named=True):
         table.add_row(
             "-" if row["rank"] is None else str(row["rank"]),
-            row["venue"],
+            escape(row["venue"]),  # the desk's text, not markup
             _interval(row, "score"),
             *[_interval(row, m) for m, _ in COLUMNS],
             f"{row['fills']:,}",
@@ -105,7 +106,7 @@ def venues_command(warehouse_path: Path, window: int | None) -> None:
     try:
         con = warehouse.connect(warehouse_path, read_only=True)
     except FileNotFoundError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}")
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         sys.exit(2)
     settings = VenueSettings(window_days=window or VenueSettings().window_days)
     data = None
@@ -115,7 +116,7 @@ def venues_command(warehouse_path: Path, window: int | None) -> None:
         else:
             data = load_window(con, settings, with_tape=False)
     except NoVenueData as exc:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}")
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         sys.exit(2)
     finally:
         con.close()  # before the statistics: DuckDB's cached blocks go with the connection

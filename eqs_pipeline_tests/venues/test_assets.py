@@ -153,3 +153,26 @@ def test_venue_events_before_any_scorecard_say_what_to_run(tmp_path: Path) -> No
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.user_failure_data.description
     assert "materialize venue/venue_scorecard (job eqs_window) first" in message
+
+
+def test_eqs_venues_prints_venue_names_as_text_not_markup(built) -> None:
+    """A venue named like rich markup ("[/bold]" closed a tag nobody opened: MarkupError) and a
+    note quoting one are printed as they are."""
+    from rich.console import Console
+
+    from eqs_pipeline import warehouse
+    from eqs_pipeline.venues.cli import render
+
+    wh, _ = built
+    with warehouse.connect(wh, read_only=True) as con:
+        card = warehouse.read_table(con, "venue.venue_scorecard")
+    first = card["venue"][0]
+    hostile = card.with_columns(
+        venue=pl.when(pl.col("venue") == first).then(pl.lit("[/bold]")).otherwise("venue"),
+        note=pl.when(pl.col("venue") == first).then(pl.lit("[red]not ranked[/red]")),
+    )
+    console = Console(record=True, width=200)
+    render(hostile, console)
+    text = console.export_text()
+    assert "[/bold]" in text
+    assert "[/bold]: [red]not ranked[/red]" in text
