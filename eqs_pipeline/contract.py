@@ -34,6 +34,9 @@ class Column:
     required: bool = True
     allowed: tuple[str, ...] | None = None
     positive: bool = False
+    # A key or dimension (an id, a symbol, a venue, a broker): no control characters, at most
+    # `IngestSettings.max_identifier_chars` characters (rule `bad_text`).
+    identifier: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,11 @@ class TableContract:
 INSTRUMENTS = TableContract(
     "instruments",
     (
-        Column("symbol", pl.String),
-        Column("currency", pl.String),
+        Column("symbol", pl.String, identifier=True),
+        Column("currency", pl.String, identifier=True),
         Column("tick_size", pl.Float64, positive=True),
         Column("adv_shares", pl.Float64, positive=True),
-        Column("market", pl.String, required=False),
+        Column("market", pl.String, required=False, identifier=True),
         Column("sector", pl.String, required=False),
         Column("daily_volatility", pl.Float64, required=False, positive=True),
         Column("lot_size", pl.Int64, required=False, positive=True),
@@ -87,20 +90,20 @@ INSTRUMENTS = TableContract(
 ORDERS = TableContract(
     "orders",
     (
-        Column("order_id", pl.String),
-        Column("symbol", pl.String),
+        Column("order_id", pl.String, identifier=True),
+        Column("symbol", pl.String, identifier=True),
         Column("side", pl.String, allowed=SIDES),
         Column("order_qty", pl.Float64, positive=True),
         Column("order_type", pl.String, allowed=ORDER_TYPES),
         Column("limit_price", pl.Float64, required=False, positive=True),
         Column("arrival_ts", TS),
         Column("end_ts", TS, required=False),
-        Column("algo", pl.String),
+        Column("algo", pl.String, identifier=True),
         Column("urgency", pl.String, required=False, allowed=URGENCIES),
         Column("target_participation", pl.Float64, required=False, positive=True),
-        Column("broker", pl.String),
-        Column("trader", pl.String, required=False),
-        Column("account", pl.String, required=False),
+        Column("broker", pl.String, identifier=True),
+        Column("trader", pl.String, required=False, identifier=True),
+        Column("account", pl.String, required=False, identifier=True),
         Column("decision_ts", TS, required=False),
     ),
     key=("order_id",),
@@ -109,9 +112,9 @@ ORDERS = TableContract(
 CHILD_ORDERS = TableContract(
     "child_orders",
     (
-        Column("child_id", pl.String),
-        Column("order_id", pl.String),
-        Column("venue", pl.String),
+        Column("child_id", pl.String, identifier=True),
+        Column("order_id", pl.String, identifier=True),
+        Column("venue", pl.String, identifier=True),
         Column("sent_ts", TS),
         Column("qty", pl.Float64, positive=True),
         Column("order_type", pl.String, allowed=CHILD_ORDER_TYPES),
@@ -125,11 +128,11 @@ CHILD_ORDERS = TableContract(
 EXECUTIONS = TableContract(
     "executions",
     (
-        Column("exec_id", pl.String),
-        Column("order_id", pl.String),
-        Column("child_id", pl.String, required=False),
-        Column("symbol", pl.String),
-        Column("venue", pl.String),
+        Column("exec_id", pl.String, identifier=True),
+        Column("order_id", pl.String, identifier=True),
+        Column("child_id", pl.String, required=False, identifier=True),
+        Column("symbol", pl.String, identifier=True),
+        Column("venue", pl.String, identifier=True),
         Column("exec_ts", TS),
         Column("qty", pl.Float64, positive=True),
         Column("price", pl.Float64, positive=True),
@@ -142,7 +145,7 @@ EXECUTIONS = TableContract(
 QUOTES = TableContract(
     "quotes",
     (
-        Column("symbol", pl.String),
+        Column("symbol", pl.String, identifier=True),
         Column("ts", TS),
         Column("bid_px", pl.Float64, positive=True),
         Column("bid_sz", pl.Float64, positive=True),
@@ -154,11 +157,11 @@ QUOTES = TableContract(
 MARKET_TRADES = TableContract(
     "market_trades",
     (
-        Column("symbol", pl.String),
+        Column("symbol", pl.String, identifier=True),
         Column("ts", TS),
         Column("price", pl.Float64, positive=True),
         Column("size", pl.Float64, positive=True),
-        Column("venue", pl.String, required=False),
+        Column("venue", pl.String, required=False, identifier=True),
     ),
 )
 

@@ -21,10 +21,13 @@ class IngestSettings:
         NBBO mid is a bad print and is quarantined (0.10 = 10%).
     chunk_fills: the fills' prevailing mids are looked up in symbol ranges of at most this
         many fills (and their quotes), as the quality step scores them (`QualitySettings`).
+    max_identifier_chars: the longest id, symbol, venue, broker, algo, trader, account,
+        currency or market accepted (rule `bad_text`, with control characters).
     """
 
     max_price_deviation: float = 0.10
     chunk_fills: int = 1_000_000
+    max_identifier_chars: int = 128
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ class MetricSettingsResource(dg.ConfigurableResource):
     """Thresholds, weights and model coefficients; defaults and meaning in `eqs_pipeline.settings`."""
 
     max_price_deviation: float = IngestSettings.max_price_deviation
+    max_identifier_chars: int = IngestSettings.max_identifier_chars
     reversion_horizon_s: int = QualitySettings.reversion_horizon_s
     chunk_fills: int = QualitySettings.chunk_fills
     w_cost: float = ScoreSettings.w_cost
@@ -107,7 +108,9 @@ class MetricSettingsResource(dg.ConfigurableResource):
 
     def ingest(self) -> IngestSettings:
         return IngestSettings(
-            max_price_deviation=self.max_price_deviation, chunk_fills=self.chunk_fills
+            max_price_deviation=self.max_price_deviation,
+            chunk_fills=self.chunk_fills,
+            max_identifier_chars=self.max_identifier_chars,
         )
 
     def quality(self) -> QualitySettings:

@@ -192,13 +192,39 @@ def _lookup(
     )
 
 
+# Control characters: C0 and C1 (a newline, a NUL), and the Unicode line separators and
+# bidirectional overrides that make a value print as another (an RTL override).
+CONTROL_CHARACTERS = r"[\x00-\x1F\x7F-\x9F\x{200E}\x{200F}\x{2028}-\x{202E}\x{2066}-\x{2069}]"
+
+
+def _text_flags(
+    kept: pl.DataFrame, contract: TableContract, settings: IngestSettings
+) -> list[pl.Expr]:
+    """bad_text:<col> for the identifier columns: a control character or more than
+    `settings.max_identifier_chars` characters. Tested on each column's distinct values (a day
+    of quotes names a few thousand symbols in millions of rows)."""
+    flags = []
+    for column in contract.columns:
+        if not column.identifier or column.name not in kept.columns:
+            continue
+        values = kept.get_column(column.name).drop_nulls().unique()
+        bad = values.filter(
+            values.str.contains(CONTROL_CHARACTERS)
+            | (values.str.len_chars() > settings.max_identifier_chars)
+        )
+        if bad.len():
+            flags.append(_flag(f"bad_text:{column.name}", pl.col(column.name).is_in(bad)))
+    return flags
+
+
 def _validate_table(
-    raw: pl.DataFrame, contract: TableContract
+    raw: pl.DataFrame, contract: TableContract, settings: IngestSettings
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Duplicate keys and the contract rules over a `read_table` frame; returns (kept, collapsed)."""
     _check_raw(raw, contract)
     kept, collapsed = _collapse_duplicates(raw, contract)
-    return kept.with_columns(*_contract_flags(contract)), collapsed
+    flags = [*_contract_flags(contract), *_text_flags(kept, contract, settings)]
+    return kept.with_columns(*flags), collapsed
 
 
 def _check_raw(raw: pl.DataFrame, contract: TableContract) -> None:
@@ -208,13 +234,18 @@ def _check_raw(raw: pl.DataFrame, contract: TableContract) -> None:
         raise ValueError(f"{contract.name}: not a read_table frame, it lacks {missing}")
 
 
-def validate_instruments(instruments_raw: pl.DataFrame, *, landing: str | Path) -> IngestResult:
+def validate_instruments(
+    instruments_raw: pl.DataFrame,
+    settings: IngestSettings = IngestSettings(),  # noqa: B008 (frozen dataclass, safe default)
+    *,
+    landing: str | Path,
+) -> IngestResult:
     """Validate the landed instruments (contract rules and duplicate symbols).
 
     `landing` is the directory `instruments_raw` was read from (quarantined rows quote it).
     """
     contract = CONTRACT["instruments"]
-    kept, collapsed = _validate_table(instruments_raw, contract)
+    kept, collapsed = _validate_table(instruments_raw, contract, settings)
     staged, quarantine, counts = _split(instruments_raw, kept, collapsed, contract, None, landing)
     return IngestResult({"instruments": staged}, quarantine, counts)
 
@@ -389,7 +420,7 @@ def validate_partition(
     }
     for table, rule in rules.items():
         landed = read(table)
-        kept, collapsed = _validate_table(landed, CONTRACT[table])
+        kept, collapsed = _validate_table(landed, CONTRACT[table], settings)
         flagged = rule(kept)
         del kept
         s, q, c = _split(landed, flagged, collapsed, CONTRACT[table], trade_date, landing)

@@ -111,6 +111,13 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("quotes", {"symbol": None, "bid_px": -1.0}, ["missing:symbol", "non_positive:bid_px"]),
     ("market_trades", {"price": -1.0}, ["non_positive:price"]),
     ("market_trades", {"size": None, "ts": "noon+01:00"}, ["bad_value:ts", "missing:size"]),
+    # Identifiers: a quoted newline (a CSV field spanning lines), a NUL, a right-to-left
+    # override that makes a value print as another, and an over-long value.
+    ("child_orders", {"venue": "ARCX\nXNAS"}, ["bad_text:venue"]),
+    ("orders", {"broker": "BRK\x001"}, ["bad_text:broker"]),
+    ("orders", {"trader": "T\u202e1KRB"}, ["bad_text:trader"]),
+    ("orders", {"account": "A" * 100_000}, ["bad_text:account"]),
+    ("market_trades", {"venue": "XN\x1b[2JAS"}, ["bad_text:venue"]),  # a terminal escape
 ]
 
 

@@ -309,7 +309,7 @@ def test_the_instruments_asset_checks_its_quarantined_rows(tmp_path):
         INSTRUMENTS_QUARANTINE_CHECK,
         instruments,
     )
-    from eqs_pipeline.defs.resources import EqsPathsResource
+    from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 
     rows = good_rows()["instruments"]
     rows.append({"symbol": "BAD", "currency": "USD", "tick_size": -0.01, "adv_shares": 1e6})
@@ -317,7 +317,10 @@ def test_the_instruments_asset_checks_its_quarantined_rows(tmp_path):
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             [instruments],
-            resources={"paths": EqsPathsResource(home=str(tmp_path))},
+            resources={
+                "paths": EqsPathsResource(home=str(tmp_path)),
+                "settings": MetricSettingsResource(),
+            },
             instance=instance,
         )
     evaluations = {c.check_name: c for c in result.get_asset_check_evaluations()}

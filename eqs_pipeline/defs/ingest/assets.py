@@ -91,7 +91,9 @@ def _instruments_quarantine_check(quarantine: pl.DataFrame) -> dg.AssetCheckResu
         ),
     ],
 )
-def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.MaterializeResult:
+def instruments(
+    context: dg.AssetExecutionContext, paths: EqsPathsResource, settings: MetricSettingsResource
+) -> dg.MaterializeResult:
     """Instrument reference data (symbol, currency, tick size, ADV, volatility, ...), replaced
     whole on every run. Bad rows go to `staging.quarantine` with `source_table = 'instruments'`."""
     raw = _read_or_fail(paths, "instruments")
@@ -102,7 +104,7 @@ def instruments(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> d
             "JSON Lines file with symbol, currency, tick_size and adv_shares for every symbol "
             "traded (docs/INGESTION.md)"
         )
-    result = validate_instruments(raw, landing=paths.landing_root)
+    result = validate_instruments(raw, settings.ingest(), landing=paths.landing_root)
     staged = result.staged["instruments"]
     with paths.connect() as con, warehouse.transaction(con):
         warehouse.replace_table(con, "staging.instruments", staged)
