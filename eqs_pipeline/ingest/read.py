@@ -191,11 +191,15 @@ def _read_jsonl(
     is present when it has a value on some line or appears as a key in the text (a key that is
     null on every line); one absent from every line is an absent column.
     """
-    lines = pl.read_lines(store.readable(source)).to_series().str.strip_chars()
-    lines = lines.filter(lines != "")
+    every_line = pl.read_lines(store.readable(source)).to_series().str.strip_chars()
+    lines = every_line.filter(every_line != "")
     if lines.len() == 0:
         return _empty(contract), lines
-    df = pl.read_ndjson(store.readable(source), schema=dict.fromkeys(contract.names, pl.String))
+    try:
+        df = pl.read_ndjson(store.readable(source), schema=dict.fromkeys(contract.names, pl.String))
+    except pl.exceptions.ComputeError:
+        _raise_for_broken_line(every_line, where)
+        raise
     if df.height != lines.len():
         raise LandingError(
             f"{where}: {lines.len()} non-blank lines but {df.height} JSON rows were parsed; "
@@ -210,6 +214,27 @@ def _read_jsonl(
     if not present:
         return pl.DataFrame(), lines
     return df.select(present).with_columns(_nested_text(df, lines, contract)), lines
+
+
+def _raise_for_broken_line(lines: pl.Series, where: str) -> None:
+    """The first line of a JSON Lines file that is not a JSON object, by its line number in the
+    file (Polars' parser names a character, not a line). Only on the error path: the lines are
+    parsed once more, one by one."""
+    for number, line in enumerate(lines.to_list(), start=1):
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problem = f"not JSON ({exc.msg} at character {exc.pos + 1})"
+        else:
+            if isinstance(value, dict):
+                continue
+            problem = f"a JSON {type(value).__name__}, not an object"
+        shown = line if len(line) <= 80 else line[:77] + "..."
+        raise LandingError(
+            f"{where}: line {number} is {problem}: {shown!r}; write one JSON object per line"
+        )
 
 
 def _nested_text(df: pl.DataFrame, lines: pl.Series, contract: TableContract) -> list[pl.Series]:

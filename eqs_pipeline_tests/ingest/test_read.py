@@ -169,6 +169,23 @@ def test_malformed_text_files_are_file_errors(tmp_path, name, content):
         read_table(tmp_path, "quotes", DAY)
 
 
+@pytest.mark.parametrize(
+    ("broken", "problem"),
+    [
+        ('{"symbol": "AAPL", ts: 1}', "not JSON"),
+        ('["AAPL", 1]', "a JSON list, not an object"),
+    ],
+)
+def test_a_broken_json_line_is_named_by_its_line_number(tmp_path, broken, problem):
+    """Polars' parser names a character of the file; the error names the line (blank lines
+    counted, as an editor counts them)."""
+    good = json.dumps({"symbol": "AAPL", "ts": "2024-01-02T14:30:00Z", "bid_px": 1.0})
+    text = "\n".join([good, "", good, broken, good]) + "\n"
+    (folder(tmp_path, "quotes") / "q.jsonl").write_text(text)
+    with pytest.raises(LandingError, match=rf"q\.jsonl: line 4 is {problem}"):
+        read_table(tmp_path, "quotes", DAY)
+
+
 def test_a_table_that_did_not_land_has_zero_rows_with_the_schema(tmp_path):
     df = read_table(tmp_path, "market_trades", DAY)
     assert df.height == 0
