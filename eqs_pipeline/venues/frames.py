@@ -250,9 +250,8 @@ def _condition_code(
 
 def _conditions(frame: pl.DataFrame, settings: VenueSettings) -> pl.DataFrame:
     """`frame` with its `_condition_code` column replaced by `conditions` (`conditions_dtype`)."""
-    labels = pl.Series("conditions", conditions_dtype(settings).categories).cast(
-        conditions_dtype(settings)
-    )
+    dtype = conditions_dtype(settings)
+    labels = pl.Series("conditions", dtype.categories).cast(dtype)
     return frame.with_columns(labels.gather(frame["_condition_code"])).drop("_condition_code")
 
 

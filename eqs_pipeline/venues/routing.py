@@ -73,12 +73,13 @@ class DelayInputs:
     drift: pl.DataFrame
 
     @staticmethod
-    def concat(parts: list[DelayInputs]) -> DelayInputs:
-        waits = pl.concat([p.waits for p in parts], how="vertical_relaxed")
-        drift = pl.concat([p.drift for p in parts], how="vertical_relaxed")
+    def summed(waits: list[pl.DataFrame], drifts: list[pl.DataFrame]) -> DelayInputs:
+        """The sums of parts of `waits` and `drift` (several dates or symbol ranges)."""
         return DelayInputs(
-            waits.group_by(*SEGMENT, "venue").agg(pl.all().sum()),
-            drift.group_by(*SEGMENT).agg(pl.all().sum()),
+            pl.concat(waits, how="vertical_relaxed")
+            .group_by(*SEGMENT, "venue")
+            .agg(pl.all().sum()),
+            pl.concat(drifts, how="vertical_relaxed").group_by(*SEGMENT).agg(pl.all().sum()),
         )
 
 

@@ -140,7 +140,7 @@ def _load_window(
     # venue_frames can use).
     kept = (*WINDOW_FILL_COLUMNS, "trade_date", "order_id")
     clusters = pl.Categorical(pl.Categories.random())
-    fills, children, delays, symbol_days = [], [], [], []
+    fills, children, waits, drifts, symbol_days = [], [], [], [], []
     for day in dates:
         count = warehouse.count_partition(con, "quality.fill_quality", day)
         # What a miss costs in time (routing): the orders' drift while they worked, the child
@@ -149,14 +149,14 @@ def _load_window(
         orders = _reader(con, day)(
             "order_quality", None, list(dict.fromkeys((*ORDER_INPUTS, *DRIFT_INPUTS)))
         )
-        delay_parts = [pl.DataFrame(), order_drift(orders, settings)]
+        drifts.append(order_drift(orders, settings))
         symbol_days.append(day_symbol_days(order_buckets(orders.lazy(), settings).collect()))
         read = _reader(con, day, orders)
         del orders
         for day_fills, day_children in venue_frames_by_range(
             read, count, settings, chunk_fills, fill_columns=kept
         ):
-            delay_parts[0] = pl.concat([delay_parts[0], child_waits(day_children)])
+            waits.append(child_waits(day_children))
             # Only what the window keeps (and the clusters' labels are made of) goes on.
             day_children = day_children.select(*WINDOW_CHILD_COLUMNS, "trade_date", "order_id")
             if settings.cluster == "order":  # one date's cluster is its order_id: add the date
@@ -164,7 +164,6 @@ def _load_window(
             fills.append(_compact(day_fills.select(WINDOW_FILL_COLUMNS), clusters))
             children.append(_compact(day_children.select(WINDOW_CHILD_COLUMNS), clusters))
             del day_fills, day_children
-        delays.append(DelayInputs(*delay_parts))
     tape = pl.DataFrame()
     if with_tape:
         # The tape's volumes per symbol and venue are few rows: under a small memory limit
@@ -179,7 +178,7 @@ def _load_window(
         fills=pl.concat(fills),
         children=pl.concat(children),
         tape_volume=tape,
-        delays=DelayInputs.concat(delays),
+        delays=DelayInputs.summed(waits, drifts),
         symbol_days=pl.concat(symbol_days).unique(),
     )
 
