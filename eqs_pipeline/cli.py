@@ -275,10 +275,11 @@ def drop_date(day: date, warehouse: Path, lake: str | None, exports: str | None,
 def summary(warehouse: Path) -> None:
     """Print the headline figures of a warehouse."""
     from eqs_pipeline.summary import NothingLoaded, print_summary
+    from eqs_pipeline.warehouse import WarehouseBusy
 
     try:
         print_summary(warehouse, Console())
-    except (FileNotFoundError, NothingLoaded) as exc:
+    except (FileNotFoundError, NothingLoaded, WarehouseBusy) as exc:
         _fail(str(exc))
 
 

@@ -12,6 +12,8 @@ row, and a failure leaves the previous contents in place.
 from __future__ import annotations
 
 import functools
+import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -41,10 +43,29 @@ def sql(name: str, **identifiers: str) -> str:
     return text.format(**identifiers) if identifiers else text
 
 
-def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+LOCK_WAIT_S = 30.0
+"""How long `connect` waits for another process to release the warehouse file (DuckDB holds one
+lock on the file per process: one writer, or any number of readers)."""
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process held the warehouse file for longer than the wait allowed."""
+
+
+def connect(
+    path: str | Path, *, read_only: bool = False, lock_wait_s: float = LOCK_WAIT_S
+) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file (created if missing), with UTC as the session time zone. A
     MotherDuck database (`md:<name>`) is passed to DuckDB as it is: no local folder to create or
-    file to find (DuckDB loads its `motherduck` extension, downloaded on first use)."""
+    file to find (DuckDB loads its `motherduck` extension, downloaded on first use).
+
+    A file locked by another process is retried for up to `lock_wait_s` seconds, then
+    `WarehouseBusy` names the process that holds it. The wait covers the hand-over between the
+    steps of the warehouse pool: Dagster frees the pool's slot when a step reports success,
+    which can come before the step's process has exited, and the next holder may start in that
+    gap."""
     if str(path).startswith("md:"):
         con = duckdb.connect(str(path), read_only=read_only)
         return _prepared(con, read_only)
@@ -55,7 +76,23 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         raise FileNotFoundError(
             f"no warehouse at {path}: run `eqs run` or `eqs demo` first to build it"
         )
-    return _prepared(duckdb.connect(str(path), read_only=read_only), read_only)
+    deadline = time.monotonic() + lock_wait_s
+    pause = 0.05
+    while True:
+        try:
+            return _prepared(duckdb.connect(str(path), read_only=read_only), read_only)
+        except duckdb.IOException as exc:
+            holder = _LOCK_HOLDER.search(str(exc))
+            if holder is None:
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"the warehouse {path} is held by another process (PID "
+                    f"{holder['pid']}, {holder['exe']}) for more than {lock_wait_s:g} s: one "
+                    "process at a time may write it; wait for that run to finish or stop it"
+                ) from exc
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+            pause = min(pause * 2, 1.0)
 
 
 def _prepared(con: duckdb.DuckDBPyConnection, read_only: bool) -> duckdb.DuckDBPyConnection:

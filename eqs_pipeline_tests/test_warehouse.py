@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -96,3 +99,40 @@ def test_a_partition_read_of_a_symbol_range(tmp_path: Path) -> None:
     assert read("A", "B", True) == [1, 2, 4]
     assert read("C", "D", False) == [3, 5]
     assert read("B", "B", False) == [2]
+
+
+def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process that opens the warehouse for writing, says so, and holds it."""
+    code = (
+        "import duckdb, sys, time\n"
+        f"con = duckdb.connect({str(path)!r})\n"
+        "print('held', flush=True)\n"
+        f"time.sleep({seconds})\n"
+        "con.close()\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_connect_waits_for_another_process_to_release_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    warehouse.connect(path).close()
+    with _hold(path, 1.0) as holder:
+        start = time.monotonic()
+        con = warehouse.connect(path, lock_wait_s=30.0)
+        waited = time.monotonic() - start
+        con.close()
+        holder.wait()
+    assert waited > 0.5  # opened only once the holder let go, after its 1 s
+
+
+def test_connect_names_the_process_that_holds_the_file_too_long(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    warehouse.connect(path).close()
+    with _hold(path, 30.0) as holder:
+        try:
+            with pytest.raises(warehouse.WarehouseBusy, match=rf"{path}.*PID {holder.pid}"):
+                warehouse.connect(path, read_only=True, lock_wait_s=0.3)
+        finally:
+            holder.kill()

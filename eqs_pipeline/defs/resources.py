@@ -22,6 +22,7 @@ from eqs_pipeline.settings import (
     QualitySettings,
     ScoreSettings,
 )
+from eqs_pipeline.warehouse import LOCK_WAIT_S
 
 # DuckDB allows one process to open the file read-write, and then no other process can open it
 # at all: every step that opens the warehouse (load steps, window assets, instruments, checks
@@ -41,6 +42,11 @@ class EqsPathsResource(dg.ConfigurableResource):
         "s3://bucket/eqs/landing); default EQS_LANDING when set, else <home>/landing.",
     )
     warehouse: str | None = Field(None, description="DuckDB file; default <home>/warehouse.duckdb.")
+    lock_wait_s: float = Field(
+        LOCK_WAIT_S,
+        description="Seconds to wait for another process to release the DuckDB file before "
+        "the step fails, naming that process.",
+    )
     exports: str | None = Field(
         None,
         description="Event exports (a folder, or an object-store URL such as "
@@ -79,7 +85,9 @@ class EqsPathsResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = warehouse.connect(self.warehouse_path, read_only=read_only)
+        con = warehouse.connect(
+            self.warehouse_path, read_only=read_only, lock_wait_s=self.lock_wait_s
+        )
         try:
             yield con
         finally:

@@ -105,7 +105,7 @@ def venues_command(warehouse_path: Path, window: int | None) -> None:
     console = Console()
     try:
         con = warehouse.connect(warehouse_path, read_only=True)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, warehouse.WarehouseBusy) as exc:
         Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         sys.exit(2)
     settings = VenueSettings(window_days=window or VenueSettings().window_days)
