@@ -190,9 +190,9 @@ ORDER_QUALITY = TableDoc(
         "daily_volatility": "Instrument daily volatility (default from settings when not landed).",
         "expected_cost_bps": "Almgren et al. (2005) expected cost for this size, volatility, spread and participation, bps.",
         "cost_vs_expected_bps": "implementation_shortfall_bps - expected_cost_bps.",
-        "quality_score": "0-100 composite of cost vs expected, fill rate and speed.",
-        "quality_grade": "excellent, good, average or poor by quality_score thresholds.",
-        "null_reason": "';'-joined reasons some metrics are null (no_arrival_quote, no_fills, no_end_time, no_tape_in_interval, unknown_instrument).",
+        "quality_score": "0-100 composite of cost vs expected, fill rate and speed; null when the order is not graded (its cost cannot be computed: cost_vs_expected_bps is null).",
+        "quality_grade": "excellent, good, average or poor by quality_score thresholds; null when quality_score is (not graded).",
+        "null_reason": "';'-joined reasons some metrics are null (no_arrival_quote, no_fills, no_end_time, no_tape_in_interval, unknown_instrument), then not_graded when quality_score and quality_grade are null.",
     },
 )
 

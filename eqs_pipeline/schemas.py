@@ -9,7 +9,8 @@ rows or tables (unknown orders, bad prints, overfills) are enforced by `eqs_pipe
 
 The quality schemas declare every column docs/METRICS.md says is never null as non-nullable and
 check the row rules it defines: the quote-based fill metrics are null exactly when `null_reason`
-says why, `side_sign` follows `side`, and `status` follows filled_qty vs order_qty.
+says why, an order is graded exactly when its cost can be computed, `side_sign` follows `side`,
+and `status` follows filled_qty vs order_qty.
 
 `SCHEMAS` maps a warehouse table name (`staging.orders`, ...) to its schema; the Dagster layer
 builds one blocking asset check per entry with `validate_frame`. Schemas of later steps are
@@ -297,6 +298,22 @@ def _status_check() -> pa.Check:
     )
 
 
+def _graded_check() -> pa.Check:
+    ungraded = pl.col("quality_score").is_null()
+    return _row_check(
+        "graded_iff_cost_known",
+        "quality_score and quality_grade are null together, exactly when the cost part cannot "
+        "be computed (cost_vs_expected_bps is null) and null_reason then lists not_graded "
+        "(docs/METRICS.md, Quality score)",
+        (pl.col("quality_grade").is_null() == ungraded)
+        & (pl.col("cost_vs_expected_bps").is_null() == ungraded)
+        & (
+            pl.col("null_reason").str.split(";").list.contains("not_graded").fill_null(False)
+            == ungraded
+        ),
+    )
+
+
 ORDER_QUALITY = pa.DataFrameSchema(
     {
         "order_id": pa.Column(pl.String, nullable=False),
@@ -328,9 +345,10 @@ ORDER_QUALITY = pa.DataFrameSchema(
         ),
         "participation_rate": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
         "daily_volatility": pa.Column(pl.Float64, pa.Check.ge(0), nullable=False),
-        "quality_score": pa.Column(pl.Float64, pa.Check.in_range(0.0, 100.0), nullable=False),
+        # Null for an order that is not graded: see the `graded_iff_cost_known` check.
+        "quality_score": pa.Column(pl.Float64, pa.Check.in_range(0.0, 100.0), nullable=True),
         "quality_grade": pa.Column(
-            pl.String, pa.Check.isin(["excellent", "good", "average", "poor"]), nullable=False
+            pl.String, pa.Check.isin(["excellent", "good", "average", "poor"]), nullable=True
         ),
     },
     checks=[
@@ -344,6 +362,7 @@ ORDER_QUALITY = pa.DataFrameSchema(
             "the order's interval is not reversed",
             pl.col("order_end_ts") >= pl.col("arrival_ts"),
         ),
+        _graded_check(),
         _status_check(),
         _side_sign_check(),
     ],

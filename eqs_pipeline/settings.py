@@ -58,9 +58,11 @@ class ScoreSettings:
     cost  = 1 / (1 + exp((IS_bps - expected_cost_bps) / scale)), scale = max(|expected|, floor)
     fill  = clip(fill_rate, 0, 1)
     speed = exp(-time_to_first_fill_s / speed_tau_s) (0 when nothing filled)
-    A component that cannot be computed (no arrival quote) drops out and the others are
-    re-weighted. Grades: score >= excellent -> excellent, >= good -> good, >= average -> average,
-    else poor.
+    Grades: score >= excellent -> excellent, >= good -> good, >= average -> average, else poor.
+    An order whose cost part cannot be computed (no implementation shortfall or no expected
+    cost: no arrival quote, unfilled without an end, unknown instrument) is not graded:
+    quality_score and quality_grade are both null and its null_reason lists `not_graded` after
+    the reasons why. Fill rate and speed alone never grade an order.
     """
 
     w_cost: float = 0.6
@@ -84,3 +86,7 @@ class QualitySettings:
     # A trade date with more fills is scored in symbol ranges of at most this many fills
     # (`metrics.day`): the same rows, with memory bounded by the range instead of the day.
     chunk_fills: int = IngestSettings.chunk_fills
+    # The `market_data` check of the quality assets warns (it does not block) when more than
+    # this share of the trade date's orders have no arrival quote, or of its fills no prior
+    # quote, and names the symbols concerned.
+    max_no_market_data_share: float = 0.01

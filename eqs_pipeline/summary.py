@@ -16,7 +16,8 @@ class NothingLoaded(LookupError):
 
 
 def headline_figures(path: Path) -> dict[str, object]:
-    """The figures of `sql/select_headline_figures.sql` plus the grade distribution."""
+    """The figures of `sql/select_headline_figures.sql` plus the distribution of the graded
+    orders' grades (`ungraded_orders` counts the others)."""
     con = warehouse.connect(path, read_only=True)
     try:
         if not warehouse.table_exists(con, "quality.order_quality"):
@@ -71,6 +72,9 @@ def print_summary(path: Path, console: Console | None = None) -> dict[str, objec
         ("markout 60 s (share-weighted)", _fmt(f["markout_60s_bps"], " bps")),
         ("mean quality score", _fmt(f["mean_quality_score"])),
         ("grades", escape(", ".join(f"{g} {n:,}" for g, n in f["grades"].items()))),
+        # Orders without the market data to price their cost (docs/METRICS.md, "Not graded").
+        ("orders not graded", _fmt(f["ungraded_orders"])),
+        ("fills without a prior quote", _fmt(f["fills_without_quote"])),
         ("quarantined rows", _fmt(f["quarantined_rows"])),
     ]
     for name, value in rows:

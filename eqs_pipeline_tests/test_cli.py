@@ -52,6 +52,53 @@ def test_simulate_then_run_then_summary(tmp_path: Path) -> None:
     assert summary.exit_code == 0 and "implementation shortfall" in summary.output
 
 
+def _figure(output: str, name: str) -> str:
+    """The value printed beside `name` in the summary table."""
+    (line,) = [line for line in output.splitlines() if name in line]
+    return line.split(name, 1)[1].strip(" │|").strip()
+
+
+def test_summary_counts_the_orders_a_symbol_without_market_data_leaves_ungraded(
+    tmp_path: Path,
+) -> None:
+    """One symbol's quotes and tape removed from the landing: the run warns through the
+    `market_data` checks and the summary counts its orders as not graded and its fills as
+    without a prior quote; the grades count the other orders only."""
+    import duckdb
+    import polars as pl
+
+    from eqs_pipeline.summary import headline_figures
+
+    runner = CliRunner()
+    landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
+    args = ["--days", "1", "--symbols", "3", "--orders-per-day", "20", "--out", str(landing)]
+    assert runner.invoke(main, ["simulate", *args]).exit_code == 0
+    symbol = pl.read_parquet(landing / "orders" / "*" / "*.parquet")["symbol"].min()
+    for table in ("quotes", "market_trades"):
+        for part in (landing / table).glob("date=*/*.parquet"):
+            rows = pl.read_parquet(part)
+            rows.filter(pl.col("symbol") != symbol).write_parquet(part)
+
+    run = runner.invoke(main, ["run", "--landing", str(landing), "--warehouse", str(warehouse)])
+    assert run.exit_code == 0, run.output
+    assert "quality/order_quality:market_data" in run.output
+    assert "quality/fill_quality:market_data" in run.output
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        orders, fills, graded = con.execute(
+            "select (select count(*) from quality.order_quality where symbol = $s), "
+            "(select count(*) from quality.fill_quality where symbol = $s), "
+            "(select count(*) from quality.order_quality where quality_grade is not null)",
+            {"s": symbol},
+        ).fetchall()[0]
+    assert orders > 0 and fills > 0 and graded > 0
+    summary = runner.invoke(main, ["summary", "--warehouse", str(warehouse)])
+    assert summary.exit_code == 0, summary.output
+    assert _figure(summary.output, "orders not graded") == f"{orders:,}"
+    assert _figure(summary.output, "fills without a prior quote") == f"{fills:,}"
+    grades = headline_figures(warehouse)["grades"]
+    assert None not in grades and sum(grades.values()) == graded
+
+
 def test_demo_refuses_to_overwrite_a_foreign_landing_directory(tmp_path: Path) -> None:
     (tmp_path / "landing" / "orders").mkdir(parents=True)
     result = CliRunner().invoke(main, ["demo", "--home", str(tmp_path)])

@@ -17,7 +17,9 @@ orders as (
         / sum(case when implementation_shortfall_bps is not null then order_qty * arrival_mid end)
             as implementation_shortfall_bps,
         sum(filled_qty) / sum(order_qty) as fill_rate,
-        avg(quality_score) as mean_quality_score
+        -- Orders that are not graded have a null score: avg skips them, and they are counted.
+        avg(quality_score) as mean_quality_score,
+        count(*) filter (where quality_grade is null) as ungraded_orders
     from quality.order_quality
 ),
 
@@ -29,7 +31,8 @@ fills as (
         sum(price_improvement_bps * qty)
         / sum(case when price_improvement_bps is not null then qty end) as price_improvement_bps,
         sum(markout_60s_bps * qty)
-        / sum(case when markout_60s_bps is not null then qty end) as markout_60s_bps
+        / sum(case when markout_60s_bps is not null then qty end) as markout_60s_bps,
+        count(*) filter (where null_reason = 'no_prior_quote') as fills_without_quote
     from quality.fill_quality
 ),
 

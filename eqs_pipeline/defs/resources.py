@@ -113,6 +113,7 @@ class MetricSettingsResource(dg.ConfigurableResource):
     gamma: float = CostModelSettings.gamma
     beta: float = CostModelSettings.beta
     default_daily_volatility: float = CostModelSettings.default_daily_volatility
+    max_no_market_data_share: float = QualitySettings.max_no_market_data_share
 
     def ingest(self) -> IngestSettings:
         return IngestSettings(
@@ -125,6 +126,7 @@ class MetricSettingsResource(dg.ConfigurableResource):
         return QualitySettings(
             reversion_horizon_s=self.reversion_horizon_s,
             chunk_fills=self.chunk_fills,
+            max_no_market_data_share=self.max_no_market_data_share,
             cost_model=CostModelSettings(
                 eta=self.eta,
                 gamma=self.gamma,

@@ -248,6 +248,7 @@ def _null_reason() -> pl.Expr:
             "no_tape_in_interval",
         ),
         (pl.col("adv_shares").is_null(), "unknown_instrument"),
+        (pl.col("quality_score").is_null(), "not_graded"),
     ]
     parts = [pl.when(cond).then(pl.lit(name)) for cond, name in reasons]
     joined = pl.concat_list(parts).list.drop_nulls().list.join(";")

@@ -7,19 +7,26 @@ import os
 import shutil
 
 import dagster as dg
+import polars as pl
 
 from eqs_pipeline import lake
 from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY, quality
+from eqs_pipeline.defs.quality.checks import MARKET_DATA_CHECK
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 
 
-def _materialize(paths: EqsPathsResource, keys: list[dg.AssetKey], day: str):
+def _materialize(
+    paths: EqsPathsResource,
+    keys: list[dg.AssetKey],
+    day: str,
+    settings: MetricSettingsResource | None = None,
+):
     with dg.DagsterInstance.ephemeral() as instance:
         return dg.materialize(
             [quality],
             selection=keys,
             partition_key=day,
-            resources={"paths": paths, "settings": MetricSettingsResource()},
+            resources={"paths": paths, "settings": settings or MetricSettingsResource()},
             instance=instance,
         )
 
@@ -42,7 +49,8 @@ def test_each_quality_asset_alone_gives_what_the_pipeline_gave(built_warehouse, 
         assert result.success
         assert {e.asset_key for e in result.get_asset_materialization_events()} == {key}
         checks = result.get_asset_check_evaluations()
-        assert [c.asset_key for c in checks] == [key] and checks[0].passed
+        assert {c.asset_key for c in checks} == {key} and all(c.passed for c in checks)
+        assert {c.check_name for c in checks} == {"schema", MARKET_DATA_CHECK}
         assert lake.read(paths.lake_root, tables[key], day).equals(built[key])
         assert os.stat(untouched).st_mtime_ns == stamp
 
@@ -114,3 +122,60 @@ def test_order_quality_metadata_fill_rate_is_shares_filled_over_shares_ordered(
     orders = lake.read(paths.lake_root, "quality.order_quality", day)
     assert figure == orders["filled_qty"].sum() / orders["order_qty"].sum()
     assert figure != orders["fill_rate"].mean()
+
+
+def test_a_symbol_without_quotes_or_tape_is_not_graded_and_the_check_warns(
+    built_warehouse, tmp_path
+):
+    """One symbol's quotes and tape removed from a staged date: its fills have no prior quote
+    and its orders no arrival quote, so they are not graded (the other symbols' orders are);
+    the `market_data` checks fail as warnings, without stopping the step, and name the symbol
+    with its counts. A share threshold above the symbol's share lets them pass."""
+    landing, warehouse, report = built_warehouse
+    shutil.copytree(warehouse.parent / "lake", tmp_path / "lake")
+    paths = EqsPathsResource(home=str(tmp_path), landing=str(landing), lake=str(tmp_path / "lake"))
+    root, day = paths.lake_root, report.trade_dates[0]
+    built = lake.read(root, "quality.order_quality", day)
+    symbol = built["symbol"].min()
+    for table in ("staging.quotes", "staging.market_trades"):
+        rows = lake.read(root, table, day)
+        lake.write(root, table, rows.filter(pl.col("symbol") != symbol), day)
+    mine = pl.col("symbol") == symbol
+    counts = {
+        FILL_QUALITY_KEY: lake.read(root, "quality.fill_quality", day).filter(mine).height,
+        ORDER_QUALITY_KEY: built.filter(mine).height,
+    }
+    assert all(counts.values()) and built["quality_grade"].null_count() == 0
+
+    result = _materialize(paths, [FILL_QUALITY_KEY, ORDER_QUALITY_KEY], day.isoformat())
+    assert result.success
+    checks = {(c.asset_key, c.check_name): c for c in result.get_asset_check_evaluations()}
+    for key, count in counts.items():
+        assert checks[key, "schema"].passed
+        check = checks[key, MARKET_DATA_CHECK]
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        assert check.metadata["rows_without_market_data"].value == count
+        assert check.metadata["symbols_affected"].value == 1
+        assert f"| {symbol} | {count} |" in check.metadata["symbols"].value
+
+    orders = lake.read(root, "quality.order_quality", day)
+    ungraded = orders.filter(mine)
+    assert ungraded["quality_score"].null_count() == ungraded["quality_grade"].null_count()
+    assert ungraded["quality_grade"].null_count() == ungraded.height
+    for reason in ungraded["null_reason"]:
+        assert reason.startswith("no_arrival_quote;") and reason.endswith(";not_graded")
+    graded = orders.filter(~mine)
+    assert graded.height and graded["quality_grade"].null_count() == 0
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == ORDER_QUALITY_KEY
+    ]
+    metadata = event.materialization.metadata
+    assert metadata["orders_ungraded"].value == ungraded.height
+    assert metadata["mean_quality_score"].value == graded["quality_score"].mean()
+
+    lenient = MetricSettingsResource(max_no_market_data_share=1.0)
+    result = _materialize(paths, [ORDER_QUALITY_KEY], day.isoformat(), lenient)
+    (check,) = [
+        c for c in result.get_asset_check_evaluations() if c.check_name == MARKET_DATA_CHECK
+    ]
+    assert check.passed

@@ -184,6 +184,16 @@ ORDER_CASES = [
         (-pl.col("side_sign")).cast(pl.Int8).alias("side_sign"),
         {("quality.order_quality", "side_sign_matches_side")},
     ),
+    # Graded orders: a null grade, a null score, or a score without a known cost breaks it.
+    *[
+        (change, {("quality.order_quality", "graded_iff_cost_known")})
+        for change in (
+            pl.lit(None, pl.String).alias("quality_grade"),
+            pl.lit(None, pl.Float64).alias("quality_score"),
+            pl.lit(None, pl.Float64).alias("cost_vs_expected_bps"),
+            pl.lit("not_graded").alias("null_reason"),
+        )
+    ],
 ]
 
 
@@ -191,6 +201,21 @@ ORDER_CASES = [
 def test_order_quality_rejects(quality_output, change, expected):
     broken = quality_output["order_quality"].with_columns(change)
     assert expected <= _checks(validate_frame(ORDER_QUALITY, broken))
+
+
+def test_an_order_without_a_known_cost_is_valid_only_ungraded(quality_output):
+    """No cost part: quality_score and quality_grade null, null_reason listing not_graded."""
+    unknown = quality_output["order_quality"].with_columns(
+        cost_vs_expected_bps=pl.lit(None, pl.Float64),
+        quality_score=pl.lit(None, pl.Float64),
+        quality_grade=pl.lit(None, pl.String),
+        null_reason=pl.lit("unknown_instrument;not_graded"),
+    )
+    assert validate_frame(ORDER_QUALITY, unknown) == []
+    unmarked = unknown.with_columns(null_reason=pl.lit("unknown_instrument"))
+    assert ("quality.order_quality", "graded_iff_cost_known") in _checks(
+        validate_frame(ORDER_QUALITY, unmarked)
+    )
 
 
 def test_status_keeps_the_documented_tolerance(quality_output):
@@ -285,7 +310,8 @@ def test_fills_without_a_prior_quote_and_unfilled_orders_pass(tmp_path):
     fq = fill_quality(s["executions"], s["quotes"], s["orders"]).collect()
     oq = order_quality(s["orders"], fq, s["quotes"], s["market_trades"], instruments).collect()
     assert fq.filter(pl.col("exec_id") == "E9")["null_reason"].to_list() == ["no_prior_quote"]
-    assert "no_fills;no_end_time" in oq["null_reason"].to_list()
+    assert "no_fills;no_end_time;not_graded" in oq["null_reason"].to_list()
+    assert oq["quality_grade"].null_count() == 2  # O4 (no arrival quote) and O5 (no IS)
     assert validate_frame(FILL_QUALITY, fq) == []
     assert validate_frame(ORDER_QUALITY, oq) == []
     # A quote found for the quote-less fill, or its metrics dropped, breaks the rule.

@@ -238,13 +238,15 @@ def ref_order(
         ("no_end_time", end is None),
         ("no_tape_in_interval", end is not None and volume <= 0),
         ("unknown_instrument", inst is None),
+        ("not_graded", out["quality_score"] is None),
     ]
     out["null_reason"] = ";".join(name for name, why in reasons if why) or None
     return out
 
 
 def _score(r: Row, settings: QualitySettings) -> Row:
-    """Expected cost (settings.CostModelSettings) and quality score (settings.ScoreSettings)."""
+    """Expected cost (settings.CostModelSettings) and quality score (settings.ScoreSettings);
+    no score and no grade when the cost part is unknown."""
     cm, sc = settings.cost_model, settings.score
     expected = None
     if r["arrival_spread_bps"] is not None and r["size_pct_adv"] is not None:
@@ -266,20 +268,21 @@ def _score(r: Row, settings: QualitySettings) -> Row:
         cost = 0.0 if z > 700 else 1.0 / (1.0 + math.exp(z))
     fill = min(max(r["fill_rate"], 0.0), 1.0)
     speed = math.exp(-r["time_to_first_fill_s"] / sc.speed_tau_s) if r["filled_qty"] > 0 else 0.0
-    w_cost = sc.w_cost if cost is not None else 0.0
-    total = (w_cost * (cost or 0.0) + sc.w_fill * fill + sc.w_speed * speed) / (
-        w_cost + sc.w_fill + sc.w_speed
-    )
-    score = min(max(100.0 * total, 0.0), 100.0)
-    grade = (
-        "excellent"
-        if score >= sc.excellent
-        else "good"
-        if score >= sc.good
-        else "average"
-        if score >= sc.average
-        else "poor"
-    )
+    score = grade = None
+    if cost is not None:
+        total = (sc.w_cost * cost + sc.w_fill * fill + sc.w_speed * speed) / (
+            sc.w_cost + sc.w_fill + sc.w_speed
+        )
+        score = min(max(100.0 * total, 0.0), 100.0)
+        grade = (
+            "excellent"
+            if score >= sc.excellent
+            else "good"
+            if score >= sc.good
+            else "average"
+            if score >= sc.average
+            else "poor"
+        )
     return {
         "expected_cost_bps": expected,
         "cost_vs_expected_bps": None if expected is None or is_bps is None else is_bps - expected,

@@ -311,17 +311,18 @@ def test_unfilled_order_without_end_ts_has_null_cost() -> None:
     ):
         assert r[col] is None, col
     assert r["arrival_mid"] == approx(50.0)
-    assert r["null_reason"] == "no_fills;no_end_time"
-    # cost drops out; fill 0 and speed 0 -> score 0, poor
-    assert r["quality_score"] == 0.0
-    assert r["quality_grade"] == "poor"
+    assert r["null_reason"] == "no_fills;no_end_time;not_graded"
+    # no IS, so no cost part: not graded (fill 0 and speed 0 alone would have said poor)
+    assert r["quality_score"] is None
+    assert r["quality_grade"] is None
 
 
 def test_order_with_no_arrival_quote() -> None:
     """BUY 100 NEW arrives at t=5; NEW's first quote is at t=10 (19.99/20.01, M 20).
     The fill at t=15 100 @ 20.01 has its quote (effective 2 * 0.01 / 20 = 10 bps) but every
     arrival-based figure is null; the tape-based VWAP is still known (20.01: slip 0).
-    Score without the cost part: 100 * (0.25 * 1 + 0.15 * exp(-10/60)) / 0.4 = 94.24306468.
+    Without the cost part the order is not graded: fill rate and speed alone (100 * (0.25 * 1
+    + 0.15 * exp(-10/60)) / 0.4 = 94.24) would call it excellent.
     """
     df = run_orders(
         [order("O6", "BUY", 100, 5, symbol="NEW")],
@@ -348,9 +349,32 @@ def test_order_with_no_arrival_quote() -> None:
     assert r["effective_spread_bps"] == approx(10.0)
     assert r["interval_vwap_slippage_bps"] == approx(0.0)
     assert r["participation_rate"] == approx(1.0)
-    assert r["null_reason"] == "no_arrival_quote"
-    assert r["quality_score"] == approx(94.24306468339802)
-    assert r["quality_grade"] == "excellent"
+    assert r["null_reason"] == "no_arrival_quote;not_graded"
+    assert r["quality_score"] is None
+    assert r["quality_grade"] is None
+
+
+def test_a_symbol_without_quotes_or_tape_is_not_graded() -> None:
+    """The main BUY scenario (XYZ) beside a symbol whose quotes and tape did not land (NOQ).
+
+    NOQ's order (BUY 1000 over [0, 60], 400 filled at t=50) has no arrival quote, so no IS and
+    no expected cost: it is not graded, and its null_reason says why. Fill rate and speed
+    alone would have scored it 100 * (0.25 * 0.4 + 0.15 * exp(-50/60)) / 0.4 = 41.30
+    ('average'). XYZ's order keeps its grade (68.12, 'good', see test_scenario_score).
+    """
+    orders, fills, quotes, trades = _scenario("BUY")
+    orders = [*orders, order("O2", "BUY", 1000, 0, end=60, symbol="NOQ")]
+    fills = [*fills, fill("F9", "O2", 50, 400, 20.01, symbol="NOQ")]
+    df = run_orders(orders, fills, quotes, trades)
+
+    noq = row(df, "order_id", "O2")
+    assert noq["quality_score"] is None and noq["quality_grade"] is None
+    assert noq["null_reason"] == "no_arrival_quote;no_tape_in_interval;not_graded"
+    assert noq["fill_rate"] == approx(0.4) and noq["time_to_first_fill_s"] == approx(50.0)
+    xyz = row(df, "order_id", "O1")
+    assert xyz["quality_score"] == approx(68.12273899235423)
+    assert xyz["quality_grade"] == "good"
+    assert xyz["null_reason"] is None
 
 
 def test_interval_with_no_tape() -> None:
@@ -395,9 +419,10 @@ def test_unknown_instrument() -> None:
     r = row(df, "order_id", "O8")
     assert r["adv_shares"] is None and r["size_pct_adv"] is None
     assert r["expected_cost_bps"] is None
-    assert r["null_reason"] == "unknown_instrument"
-    # IS 100 * 0.01 / (100 * 50) = 2 bps is still known
+    assert r["null_reason"] == "unknown_instrument;not_graded"
+    # IS 100 * 0.01 / (100 * 50) = 2 bps is still known, but nothing to compare it with
     assert r["implementation_shortfall_bps"] == approx(2.0)
+    assert r["quality_score"] is None and r["quality_grade"] is None
 
 
 @pytest.mark.parametrize(

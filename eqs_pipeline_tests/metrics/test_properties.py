@@ -5,7 +5,8 @@
   the side leaves the cost metrics unchanged (exactly where their denominator is X, and after
   scaling by the benchmark otherwise);
 - fill_rate in [0, 1] and status consistent for orders that are not overfilled;
-- quality_score in [0, 100], the grade consistent with the configured thresholds;
+- quality_score in [0, 100], the grade consistent with the configured thresholds; both null,
+  and null_reason listing not_graded, exactly when the cost part is unknown;
 - determinism: the same inputs (in any row order) give the same score and grade.
 """
 
@@ -219,7 +220,14 @@ def test_score_in_range_and_grade_consistent(day: dict, score: ScoreSettings) ->
     df = run_orders(day["orders"], day["fills"], day["quotes"], day["trades"], settings=s)
     for r in df.to_dicts():
         q = r["quality_score"]
-        assert q is not None and not math.isnan(q)
+        # Not graded exactly when the cost part is unknown, and then the row says so.
+        ungraded = r["cost_vs_expected_bps"] is None
+        assert (q is None) == ungraded
+        assert ("not_graded" in (r["null_reason"] or "").split(";")) == ungraded
+        if ungraded:
+            assert r["quality_grade"] is None
+            continue
+        assert not math.isnan(q)
         assert 0.0 <= q <= 100.0
         expected = (
             "excellent" if q >= score.excellent

@@ -18,6 +18,7 @@ from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY, STAGING_KEYS
 from eqs_pipeline.defs.metadata import frame_metadata
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
+from eqs_pipeline.defs.quality.checks import market_data_result, market_data_spec
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.exports import write_events_jsonl
 from eqs_pipeline.metrics.day import Reader, polars_reader, score_day
@@ -102,7 +103,12 @@ def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> flo
         ),
     ],
     partitions_def=trade_date_partitions,
-    check_specs=[schema_check_spec(FILL_QUALITY_KEY), schema_check_spec(ORDER_QUALITY_KEY)],
+    check_specs=[
+        schema_check_spec(FILL_QUALITY_KEY),
+        schema_check_spec(ORDER_QUALITY_KEY),
+        market_data_spec(FILL_QUALITY_KEY),
+        market_data_spec(ORDER_QUALITY_KEY),
+    ],
     can_subset=True,
 )
 def quality(
@@ -114,10 +120,12 @@ def quality(
     quotes are read and prepared once, and the order metrics take the fills from memory
     (`eqs_pipeline.metrics.day.score_day`: a date with more than `chunk_fills` fills is scored
     in symbol ranges, with the same rows). Either asset can be materialized alone: order
-    quality then reads the fills' lake file."""
+    quality then reads the fills' lake file. Besides its blocking schema check, each table
+    has a `market_data` check that warns when too many of its rows lack quotes."""
     trade_date = partition_date(context)
     selected = context.selected_asset_keys
     metric_settings = settings.quality()
+    max_share = metric_settings.max_no_market_data_share
     day = score_day(
         lake_reader(paths, trade_date),
         read_lake(paths, "staging.instruments", None).collect(),
@@ -143,11 +151,13 @@ def quality(
                 "markout_60s_bps": share_weighted(fills, "markout_60s_bps"),
                 "fills_without_quote": float(fills["null_reason"].is_not_null().sum()),
             },
+            market_data_result(FILL_QUALITY_KEY, fills, max_share),
         )
     if day.orders is None:
         return
     frame = day.orders
-    grades = frame["quality_grade"].value_counts()
+    # Orders that are not graded (null grade and score) count under orders_ungraded only.
+    grades = frame["quality_grade"].drop_nulls().value_counts()
     yield _written(
         paths,
         ORDER_QUALITY_KEY,
@@ -162,19 +172,28 @@ def quality(
             "fill_rate": _ratio(frame["filled_qty"].sum(), frame["order_qty"].sum()),
             "mean_quality_score": frame["quality_score"].mean(),
             **{f"orders_{g}": float(n) for g, n in grades.iter_rows()},
+            "orders_ungraded": float(frame["quality_grade"].null_count()),
         },
+        market_data_result(ORDER_QUALITY_KEY, frame, max_share),
     )
 
 
 def _written(
-    paths: EqsPathsResource, key: dg.AssetKey, frame: pl.DataFrame, trade_date, figures: dict
+    paths: EqsPathsResource,
+    key: dg.AssetKey,
+    frame: pl.DataFrame,
+    trade_date,
+    figures: dict,
+    *checks: dg.AssetCheckResult,
 ) -> dg.MaterializeResult:
-    """Validate the partition's rows, replace its lake file and describe it."""
+    """Validate the partition's rows, replace its lake file and describe it (with `checks`)."""
     table = ".".join(key.path)
     check = schema_check_result(key, frame)
     lake.write(paths.lake_root, table, frame, trade_date)
     return dg.MaterializeResult(
-        asset_key=key, metadata=frame_metadata(table, frame, figures), check_results=[check]
+        asset_key=key,
+        metadata=frame_metadata(table, frame, figures),
+        check_results=[check, *checks],
     )
 
 
