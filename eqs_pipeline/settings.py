@@ -7,15 +7,44 @@ frozen dataclasses as arguments and never read the environment.
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass, field
 
 # The markout / realized-spread horizons of DESIGN.md; the column names depend on them.
 HORIZONS_S: tuple[int, ...] = (1, 5, 15, 60, 300)
 
 
+# Where an instrument's trade date is counted: its `market` (a country code such as the
+# simulator's and the LOBSTER importer's "US", or an ISO 10383 exchange code) maps to an IANA zone;
+# a market not listed here, or no market, uses `IngestSettings.default_timezone`.
+MARKET_TIMEZONES: tuple[tuple[str, str], ...] = (
+    ("US", "America/New_York"),
+    ("XNAS", "America/New_York"),
+    ("XNYS", "America/New_York"),
+    ("ARCX", "America/New_York"),
+    ("BATS", "America/New_York"),
+    ("CA", "America/Toronto"),
+    ("XTSE", "America/Toronto"),
+    ("GB", "Europe/London"),
+    ("XLON", "Europe/London"),
+    ("DE", "Europe/Berlin"),
+    ("XETR", "Europe/Berlin"),
+    ("FR", "Europe/Paris"),
+    ("XPAR", "Europe/Paris"),
+    ("CH", "Europe/Zurich"),
+    ("XSWX", "Europe/Zurich"),
+    ("JP", "Asia/Tokyo"),
+    ("XTKS", "Asia/Tokyo"),
+    ("HK", "Asia/Hong_Kong"),
+    ("XHKG", "Asia/Hong_Kong"),
+    ("AU", "Australia/Sydney"),
+    ("XASX", "Australia/Sydney"),
+)
+
+
 @dataclass(frozen=True)
 class IngestSettings:
-    """Row rules of ingestion.
+    """Row rules of ingestion (docs/INGESTION.md lists every rule with its bound).
 
     max_price_deviation: a fill whose price is further than this fraction from the prevailing
         NBBO mid is a bad print and is quarantined (0.10 = 10%).
@@ -23,11 +52,45 @@ class IngestSettings:
         many fills (and their quotes), as the quality step scores them (`QualitySettings`).
     max_identifier_chars: the longest id, symbol, venue, broker, algo, trader, account,
         currency or market accepted (rule `bad_text`, with control characters).
+    max_adv_multiple: the largest order, child, fill, quote or print size accepted, in
+        multiples of the instrument's ADV (rule `implausible_size`).
+    min_lot_fraction: the smallest of those sizes accepted, as a fraction of the instrument's
+        lot size (1 share when it has none): 1e-4 keeps fractional shares and rejects 1e-300.
+    price_band_factor: a quote's bid below the symbol's median mid of the day divided by this,
+        or its ask above the median times this, is quarantined; a print, fill, or order or
+        child limit price outside [lowest bid / factor, highest ask * factor] of the day's staged
+        quotes too (rule `implausible_price`).
+    max_fee_bps: the largest fee or rebate accepted, in bps of the fill's notional
+        (rule `implausible_fee`).
+    max_daily_volatility: the largest daily volatility of an instrument (1.0 = 100%; rule
+        `implausible_value`).
+    off_date_tolerance_hours: a timestamp (order arrival, child send, fill, quote, print) may
+        lie this far outside its folder's trade date, counted on its market's clock, before the
+        row is quarantined (rule `off_date`).
+    default_timezone / market_timezones: the clock of each instrument's market
+        (`MARKET_TIMEZONES`).
     """
 
     max_price_deviation: float = 0.10
     chunk_fills: int = 1_000_000
     max_identifier_chars: int = 128
+    max_adv_multiple: float = 10.0
+    min_lot_fraction: float = 1e-4
+    price_band_factor: float = 10.0
+    max_fee_bps: float = 500.0
+    max_daily_volatility: float = 1.0
+    off_date_tolerance_hours: float = 6.0
+    default_timezone: str = "America/New_York"
+    market_timezones: tuple[tuple[str, str], ...] = MARKET_TIMEZONES
+
+    def __post_init__(self) -> None:
+        for market, zone in (("default_timezone", self.default_timezone), *self.market_timezones):
+            try:
+                zoneinfo.ZoneInfo(zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(
+                    f"IngestSettings: {market} -> {zone!r} is not an IANA time zone"
+                ) from exc
 
 
 @dataclass(frozen=True)

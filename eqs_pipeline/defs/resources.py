@@ -99,8 +99,20 @@ class MetricSettingsResource(dg.ConfigurableResource):
 
     max_price_deviation: float = IngestSettings.max_price_deviation
     max_identifier_chars: int = IngestSettings.max_identifier_chars
+    max_adv_multiple: float = IngestSettings.max_adv_multiple
+    min_lot_fraction: float = IngestSettings.min_lot_fraction
+    price_band_factor: float = IngestSettings.price_band_factor
+    max_fee_bps: float = IngestSettings.max_fee_bps
+    max_daily_volatility: float = IngestSettings.max_daily_volatility
+    off_date_tolerance_hours: float = IngestSettings.off_date_tolerance_hours
+    default_timezone: str = IngestSettings.default_timezone
+    market_timezones: dict[str, str] = Field(
+        default_factory=lambda: dict(IngestSettings.market_timezones),
+        description="Market (instruments.market) -> IANA zone of its trade date.",
+    )
     reversion_horizon_s: int = QualitySettings.reversion_horizon_s
     chunk_fills: int = QualitySettings.chunk_fills
+    max_no_market_data_share: float = QualitySettings.max_no_market_data_share
     w_cost: float = ScoreSettings.w_cost
     w_fill: float = ScoreSettings.w_fill
     w_speed: float = ScoreSettings.w_speed
@@ -113,13 +125,20 @@ class MetricSettingsResource(dg.ConfigurableResource):
     gamma: float = CostModelSettings.gamma
     beta: float = CostModelSettings.beta
     default_daily_volatility: float = CostModelSettings.default_daily_volatility
-    max_no_market_data_share: float = QualitySettings.max_no_market_data_share
 
     def ingest(self) -> IngestSettings:
         return IngestSettings(
             max_price_deviation=self.max_price_deviation,
             chunk_fills=self.chunk_fills,
             max_identifier_chars=self.max_identifier_chars,
+            max_adv_multiple=self.max_adv_multiple,
+            min_lot_fraction=self.min_lot_fraction,
+            price_band_factor=self.price_band_factor,
+            max_fee_bps=self.max_fee_bps,
+            max_daily_volatility=self.max_daily_volatility,
+            off_date_tolerance_hours=self.off_date_tolerance_hours,
+            default_timezone=self.default_timezone,
+            market_timezones=tuple(self.market_timezones.items()),
         )
 
     def quality(self) -> QualitySettings:

@@ -14,12 +14,14 @@ collapsed for every table.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 
 from eqs_pipeline.contract import CONTRACT, TableContract
+from eqs_pipeline.ingest import plausibility as bounds
 from eqs_pipeline.ingest.read import REASONS, SOURCE_FILE, SOURCE_ROW, original_rows, raw_schema
 from eqs_pipeline.ingest.result import (
     COUNTS_SCHEMA,
@@ -246,17 +248,72 @@ def validate_instruments(
     """
     contract = CONTRACT["instruments"]
     kept, collapsed = _validate_table(instruments_raw, contract, settings)
+    kept = kept.with_columns(
+        _flag(
+            "implausible_value:daily_volatility",
+            pl.col("daily_volatility") > settings.max_daily_volatility,
+        )
+    )
     staged, quarantine, counts = _split(instruments_raw, kept, collapsed, contract, None, landing)
     return IngestResult({"instruments": staged}, quarantine, counts)
 
 
-def _orders(raw: pl.DataFrame, instruments: pl.DataFrame | None) -> pl.DataFrame:
+@dataclass(frozen=True)
+class _Limits:
+    """The per-symbol bounds of one trade date (`plausibility.symbol_limits`); once the quotes
+    are staged, `with_quote_range` adds the range prices must lie in."""
+
+    table: pl.DataFrame
+    trade_date: date
+    settings: IngestSettings
+
+    def with_quote_range(self, good_quotes: pl.DataFrame) -> _Limits:
+        prices = bounds.quote_range(good_quotes, self.settings)
+        table = self.table.drop(bounds.PX_LOW, bounds.PX_HIGH).join(
+            prices, on="symbol", how="full", coalesce=True
+        )
+        return replace(self, table=table)
+
+    def date_bound(self, column: str) -> bounds.Bound:
+        return bounds.date_bound(column, self.trade_date, self.settings)
+
+    def flag(
+        self, df: pl.DataFrame, checked: list[bounds.Bound], key: str = "symbol"
+    ) -> pl.DataFrame:
+        return bounds.with_bound_flags(df, self.table, checked, FLAG, key)
+
+
+def _quotes(kept: pl.DataFrame, limits: _Limits) -> pl.DataFrame:
+    """crossed_quote, then the sizes, the bid and ask against the symbol's median mid of the day
+    (landed quotes, `price_band_factor` either way) and the trade-date window."""
+    f = limits.settings.price_band_factor
+    df = kept.with_columns(_flag("crossed_quote", pl.col("bid_px") > pl.col("ask_px")))
+    mid = pl.col(bounds.MID)
+    checked = [
+        *bounds.size_bounds("bid_sz", "ask_sz"),
+        bounds.Bound("implausible_price:bid_px", bounds.positive("bid_px"), low=mid / f),
+        bounds.Bound("implausible_price:ask_px", bounds.positive("ask_px"), high=mid * f),
+        limits.date_bound("ts"),
+    ]
+    table = limits.table.join(bounds.median_mids(kept), on="symbol", how="full", coalesce=True)
+    return bounds.with_bound_flags(df, table, checked, FLAG)
+
+
+def _orders(raw: pl.DataFrame, instruments: pl.DataFrame | None, limits: _Limits) -> pl.DataFrame:
     flags = [
         _flag("limit_without_price", (pl.col("order_type") == "LIMIT") & _absent("limit_price")),
         _flag("end_before_arrival", pl.col("end_ts") < pl.col("arrival_ts")),
     ]
     df = raw.with_columns(*flags)
-    return df if instruments is None else _with_symbol_rule(df, instruments)
+    df = df if instruments is None else _with_symbol_rule(df, instruments)
+    return limits.flag(
+        df,
+        [
+            *bounds.size_bounds("order_qty"),
+            *bounds.price_bounds("limit_price"),
+            limits.date_bound("arrival_ts"),
+        ],
+    )
 
 
 def _with_symbol_rule(df: pl.DataFrame, instruments: pl.DataFrame) -> pl.DataFrame:
@@ -267,13 +324,22 @@ def _with_symbol_rule(df: pl.DataFrame, instruments: pl.DataFrame) -> pl.DataFra
     ).drop("__found_symbol")
 
 
-def _child_orders(df: pl.DataFrame, good_orders: pl.DataFrame) -> pl.DataFrame:
-    df = _lookup(df, good_orders, "order_id", {"arrival_ts": "__arrival_ts"})
-    return df.with_columns(
+def _child_orders(df: pl.DataFrame, good_orders: pl.DataFrame, limits: _Limits) -> pl.DataFrame:
+    order_cols = {"arrival_ts": "__arrival_ts", "symbol": "__o_symbol"}
+    df = _lookup(df, good_orders, "order_id", order_cols)
+    df = df.with_columns(
         _flag("unknown_order", pl.col("order_id").is_not_null() & ~pl.col("__found_order_id")),
         _flag("before_arrival", pl.col("sent_ts") < pl.col("__arrival_ts")),
         _flag("end_before_sent", pl.col("end_ts") < pl.col("sent_ts")),
-    ).drop("__arrival_ts", "__found_order_id")
+    )
+    # A child names no symbol: its bounds are those of its order's.
+    checked = [
+        *bounds.size_bounds("qty"),
+        *bounds.price_bounds("limit_price"),
+        limits.date_bound("sent_ts"),
+    ]
+    df = limits.flag(df, checked, key="__o_symbol")
+    return df.drop(*order_cols.values(), "__found_order_id")
 
 
 def _prevailing_mid(df: pl.DataFrame, good_quotes: pl.DataFrame, chunk_fills: int) -> pl.Series:
@@ -335,6 +401,7 @@ def _executions(
     good_children: pl.DataFrame,
     good_quotes: pl.DataFrame,
     settings: IngestSettings,
+    limits: _Limits,
 ) -> pl.DataFrame:
     order_cols = {"symbol": "__o_symbol", "arrival_ts": "__o_arrival", "order_qty": "__o_qty"}
     df = _lookup(df, good_orders, "order_id", order_cols)
@@ -348,7 +415,14 @@ def _executions(
         _flag("symbol_mismatch", pl.col("symbol") != pl.col("__o_symbol")),
         _flag("before_arrival", pl.col("exec_ts") < pl.col("__o_arrival")),
         _flag("bad_print", deviation > settings.max_price_deviation),
+        _flag("implausible_fee", bounds.fee_bound(settings)),
     )
+    checked = [
+        *bounds.size_bounds("qty"),
+        *bounds.price_bounds("price"),
+        limits.date_bound("exec_ts"),
+    ]
+    df = limits.flag(df, checked)
     ok = ~_is_bad(df)
 
     def filled(key: str) -> pl.Expr:  # cumulative good quantity per key, in fill order
@@ -407,15 +481,27 @@ def validate_partition(
             return raw.get(table, pl.DataFrame(schema=raw_schema(table)))
 
     staged, quarantine, counts = {}, [], []
-    crossed = pl.col("bid_px") > pl.col("ask_px")
+    limits = _Limits(bounds.symbol_limits(instruments, trade_date, settings), trade_date, settings)
     # The cross-table rules look at the staged rows of the tables before them.
     rules: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {
-        "quotes": lambda kept: kept.with_columns(_flag("crossed_quote", crossed)),
-        "market_trades": lambda kept: kept,
-        "orders": lambda kept: _orders(kept, instruments),
-        "child_orders": lambda kept: _child_orders(kept, staged["orders"]),
+        "quotes": lambda kept: _quotes(kept, limits),
+        "market_trades": lambda kept: limits.flag(
+            kept,
+            [
+                *bounds.size_bounds("size"),
+                *bounds.price_bounds("price"),
+                limits.date_bound("ts"),
+            ],
+        ),
+        "orders": lambda kept: _orders(kept, instruments, limits),
+        "child_orders": lambda kept: _child_orders(kept, staged["orders"], limits),
         "executions": lambda kept: _executions(
-            kept, staged["orders"], staged["child_orders"], staged["quotes"], settings
+            kept,
+            staged["orders"],
+            staged["child_orders"],
+            staged["quotes"],
+            settings,
+            limits,
         ),
     }
     for table, rule in rules.items():
@@ -425,6 +511,8 @@ def validate_partition(
         del kept
         s, q, c = _split(landed, flagged, collapsed, CONTRACT[table], trade_date, landing)
         del landed, flagged
+        if table == "quotes":  # the rules after it (read through `limits`) see the day's range
+            limits = limits.with_quote_range(s)
         staged[table] = s
         quarantine.append(q)
         counts.append(c)

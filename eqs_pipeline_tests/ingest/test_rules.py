@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,32 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("orders", {"trader": "T\u202e1KRB"}, ["bad_text:trader"]),
     ("orders", {"account": "A" * 100_000}, ["bad_text:account"]),
     ("market_trades", {"venue": "XN\x1b[2JAS"}, ["bad_text:venue"]),  # a terminal escape
+    # Plausibility: sizes against ADV (AAPL 5e7, MSFT 2e7) and lot, prices against the day's
+    # quotes, fees against notional.
+    ("orders", {"order_qty": 1e308}, ["implausible_size:order_qty"]),
+    ("orders", {"order_type": "LIMIT", "limit_price": 1e300}, ["implausible_price:limit_price"]),
+    ("child_orders", {"qty": 1e12}, ["implausible_size:qty"]),  # MSFT, by its order's symbol
+    (
+        "child_orders",
+        {"order_type": "LIMIT", "limit_price": 0.4},
+        ["implausible_price:limit_price"],
+    ),
+    ("executions", {"qty": 1e-300}, ["implausible_fee", "implausible_size:qty"]),
+    ("executions", {"fee": 1e300}, ["implausible_fee"]),
+    ("executions", {"fee": -1e300}, ["implausible_fee"]),
+    ("executions", {"price": 1e300}, ["bad_print", "implausible_price:price"]),
+    ("quotes", {"bid_sz": 1e300}, ["implausible_size:bid_sz"]),
+    ("quotes", {"ask_sz": 1e-300}, ["implausible_size:ask_sz"]),
+    ("quotes", {"bid_px": 0.001}, ["implausible_price:bid_px"]),
+    ("quotes", {"ask_px": 1e300}, ["implausible_price:ask_px"]),
+    ("market_trades", {"size": 1e300}, ["implausible_size:size"]),
+    ("market_trades", {"price": 1e300}, ["implausible_price:price"]),
+    # Off the folder's trade date (2024-01-02 on the New York clock, 6 h either side).
+    ("orders", {"arrival_ts": at(14, 31) + timedelta(days=3)}, ["off_date:arrival_ts"]),
+    ("child_orders", {"sent_ts": at(14, 31, 1) + timedelta(days=3)}, ["off_date:sent_ts"]),
+    ("executions", {"exec_ts": at(14, 30, 4) + timedelta(days=3)}, ["off_date:exec_ts"]),
+    ("quotes", {"ts": at(14, 35) - timedelta(days=400)}, ["off_date:ts"]),
+    ("market_trades", {"ts": at(14, 35) + timedelta(days=1)}, ["off_date:ts"]),
 ]
 
 
