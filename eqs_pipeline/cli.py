@@ -131,6 +131,7 @@ def _run(
     from eqs_pipeline.ingest import discover_trade_dates
     from eqs_pipeline.runner import RunFailed, run_pipeline, select_dates
     from eqs_pipeline.summary import print_summary
+    from eqs_pipeline.warehouse import WarehouseError, naming_damage
 
     try:
         dates = select_dates(discover_trade_dates(landing), start, end)
@@ -159,7 +160,7 @@ def _run(
                 lake=lake,
                 on_progress=advance,
             )
-        except (LandingError, RunFailed) as exc:
+        except (LandingError, RunFailed, WarehouseError) as exc:
             progress.stop()
             _fail(str(exc))
     console.print(
@@ -172,7 +173,11 @@ def _run(
             f"[yellow]{len(report.check_failures)} asset check(s) failed:[/yellow] "
             + escape(", ".join(report.check_failures))
         )
-    print_summary(warehouse, Console())
+    try:
+        with naming_damage(warehouse):
+            print_summary(warehouse, Console())
+    except WarehouseError as exc:
+        _fail(str(exc))
 
 
 @main.command()
@@ -248,6 +253,7 @@ def drop_date(day: date, warehouse: Path, lake: str | None, exports: str | None,
     date landed by mistake and since moved: re-running it cannot clear it, it has no landed
     files). The window tables keep it until the window job runs again."""
     from eqs_pipeline.runner import drop_trade_date
+    from eqs_pipeline.warehouse import WarehouseError, naming_damage
 
     if not warehouse.is_file():
         _fail(f"no warehouse at {warehouse}")
@@ -257,7 +263,11 @@ def drop_date(day: date, warehouse: Path, lake: str | None, exports: str | None,
             "event export?",
             abort=True,
         )
-    report = drop_trade_date(day, warehouse, lake=lake, exports=exports)
+    try:
+        with naming_damage(warehouse):
+            report = drop_trade_date(day, warehouse, lake=lake, exports=exports)
+    except WarehouseError as exc:
+        _fail(str(exc))
     if not (report.warehouse_rows or report.lake_files or report.exports):
         console.print(f"trade date {day}: nothing to remove")
         return
@@ -275,11 +285,12 @@ def drop_date(day: date, warehouse: Path, lake: str | None, exports: str | None,
 def summary(warehouse: Path) -> None:
     """Print the headline figures of a warehouse."""
     from eqs_pipeline.summary import NothingLoaded, print_summary
-    from eqs_pipeline.warehouse import WarehouseBusy
+    from eqs_pipeline.warehouse import WarehouseError, naming_damage
 
     try:
-        print_summary(warehouse, Console())
-    except (FileNotFoundError, NothingLoaded, WarehouseBusy) as exc:
+        with naming_damage(warehouse):
+            print_summary(warehouse, Console())
+    except (FileNotFoundError, NothingLoaded, WarehouseError) as exc:
         _fail(str(exc))
 
 

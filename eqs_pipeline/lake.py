@@ -9,7 +9,9 @@ The daily compute steps read their inputs from, and write their outputs to, thes
 the DuckDB file, so they can run in parallel processes; a load step copies a trade date into the
 warehouse (see `warehouse.load_partitions`). A write replaces the whole file atomically (a
 temporary file in the same folder, then a rename), so a reader sees the old or the new
-partition, never half of one, and re-materializing a partition never doubles a row.
+partition, never half of one, and re-materializing a partition never doubles a row. A write
+that fails (a full disk, a lake folder that cannot be created) raises `LakeWriteError` naming
+the partition, removes its temporary file and leaves the previous partition in place.
 
 The root may also be an object-store URL (`s3://bucket/eqs/lake`, `gs://...`, `az://...`):
 paths are then joined as text and Polars reads and writes the objects itself (a PUT is atomic
@@ -29,6 +31,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -37,6 +40,45 @@ PART = "part-0.parquet"
 
 class MissingPartition(FileNotFoundError):
     """A lake partition an asset needs has not been written yet."""
+
+
+class LakeWriteError(OSError):
+    """A lake partition could not be written (a full disk, a folder that cannot be created or
+    written); the partition's previous file, if any, is unchanged."""
+
+
+# What a failed write raises: Python's and Polars' I/O errors, and Polars' ComputeError, which
+# is what its Parquet writer raises when the file system fails ("underlying IO error: ...").
+_WRITE_ERRORS = (OSError, pl.exceptions.ComputeError)
+
+
+_Failure = TypeVar("_Failure", bound=OSError)
+
+
+def write_failed(
+    error: type[_Failure], what: str, path: str | Path, exc: BaseException
+) -> _Failure:
+    """`error` for a failed write of `what` (a lake partition, an export) to `path`: its message
+    names the path and the cause, its `errno` is the cause's (`ENOSPC` for a full disk)."""
+    failure = error(
+        f"cannot write {what} {path} ({why(exc, path)}); any previous version is unchanged"
+    )
+    failure.errno = getattr(exc, "errno", None)
+    return failure
+
+
+def why(exc: BaseException, path: str | Path) -> str:
+    """What went wrong creating `path`, in words: for a folder that cannot be created because a
+    file stands in its way, that file (the error itself names the deepest folder)."""
+    if isinstance(exc, FileExistsError | NotADirectoryError) and not is_remote(path):
+        for ancestor in Path(path).parents:
+            if ancestor.exists():
+                if not ancestor.is_dir():
+                    return f"{ancestor} is a file, not a folder"
+                break
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    blocked = getattr(exc, "filename", None)
+    return f"{reason}: {blocked}" if blocked and str(blocked) != str(path) else reason
 
 
 def is_remote(path: str | Path) -> bool:
@@ -70,12 +112,23 @@ def exists(root: str | Path, table: str, trade_date: date | None) -> bool:
 
 
 def write(root: str | Path, table: str, frame: pl.DataFrame, trade_date: date | None) -> str:
-    """Replace the partition's file with `frame` (atomically); returns its path."""
+    """Replace the partition's file with `frame` (atomically); returns its path.
+
+    A write that fails (a full disk, a lake folder that cannot be created) raises
+    `LakeWriteError` naming the partition, leaves its previous file as it was and removes the
+    temporary file."""
     path = partition_path(root, table, trade_date)
-    if is_remote(path):
-        frame.write_parquet(path)
-        return path
-    target = Path(path)
+    try:
+        if is_remote(path):
+            frame.write_parquet(path)
+        else:
+            _replace_local(Path(path), frame)
+    except _WRITE_ERRORS as exc:
+        raise write_failed(LakeWriteError, f"the lake partition of {table}", path, exc) from exc
+    return path
+
+
+def _replace_local(target: Path, frame: pl.DataFrame) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -85,7 +138,6 @@ def write(root: str | Path, table: str, frame: pl.DataFrame, trade_date: date | 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def read(

@@ -50,8 +50,30 @@ lock on the file per process: one writer, or any number of readers)."""
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 
 
-class WarehouseBusy(RuntimeError):
+class WarehouseError(RuntimeError):
+    """The warehouse file cannot be opened or created; the message names it and says why."""
+
+
+class WarehouseBusy(WarehouseError):
     """Another process held the warehouse file for longer than the wait allowed."""
+
+
+class WarehouseCorrupt(WarehouseError):
+    """The warehouse file is not a DuckDB database DuckDB can read: garbage or truncated
+    bytes, or a block whose checksum does not match."""
+
+
+class WarehouseUnwritable(WarehouseError):
+    """The warehouse's folder cannot be created, or the file cannot be opened for writing."""
+
+
+# What DuckDB says when the file's bytes are not a database it can read.
+_CORRUPT = re.compile(
+    r"not a valid DuckDB database file|Corrupt database file|does not match stored checksum|"
+    r"Could not read enough bytes",
+    re.IGNORECASE,
+)
+_DENIED = re.compile(r"Permission denied|Read-only file system|Operation not permitted", re.I)
 
 
 def connect(
@@ -65,13 +87,17 @@ def connect(
     `WarehouseBusy` names the process that holds it. The wait covers the hand-over between the
     steps of the warehouse pool: Dagster frees the pool's slot when a step reports success,
     which can come before the step's process has exited, and the next holder may start in that
-    gap."""
+    gap.
+
+    A file DuckDB cannot read as a database raises `WarehouseCorrupt`, a folder that cannot be
+    created or a file that cannot be opened `WarehouseUnwritable`, any other failure to open it
+    `WarehouseError`; each names the file."""
     if str(path).startswith("md:"):
         con = duckdb.connect(str(path), read_only=read_only)
         return _prepared(con, read_only)
     path = Path(path)
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(path)
     elif not path.exists():
         raise FileNotFoundError(
             f"no warehouse at {path}: run `eqs run` or `eqs demo` first to build it"
@@ -80,11 +106,11 @@ def connect(
     pause = 0.05
     while True:
         try:
-            return _prepared(duckdb.connect(str(path), read_only=read_only), read_only)
+            return _opened(path, read_only)
         except duckdb.IOException as exc:
             holder = _LOCK_HOLDER.search(str(exc))
             if holder is None:
-                raise
+                raise _unusable(path, exc, read_only) from exc
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(
                     f"the warehouse {path} is held by another process (PID "
@@ -93,6 +119,65 @@ def connect(
                 ) from exc
             time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
             pause = min(pause * 2, 1.0)
+        except duckdb.Error as exc:  # e.g. a SerializationException of a damaged file
+            raise _unusable(path, exc, read_only) from exc
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WarehouseUnwritable(
+            f"cannot create the warehouse {path}: its folder cannot be created "
+            f"({lake.why(exc, path)}); choose a warehouse path in a folder that can be written"
+        ) from exc
+
+
+def _opened(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """The file opened and prepared; a DuckDB error other than a lock conflict (an
+    `IOException`, which `connect` retries) is raised as the `WarehouseError` it means."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        return _prepared(con, read_only)
+    except duckdb.Error as exc:
+        con.close()
+        raise _unusable(path, exc, read_only) from exc
+
+
+def _unusable(path: Path, exc: duckdb.Error, read_only: bool) -> WarehouseError:
+    """The `WarehouseError` for a DuckDB error met while opening `path`."""
+    detail = str(exc).strip()
+    if _CORRUPT.search(detail):
+        return _corrupt(path, detail)
+    if _DENIED.search(detail):
+        mode = "read" if read_only else "write"
+        return WarehouseUnwritable(
+            f"cannot open the warehouse {path} to {mode} it ({detail}); check the "
+            "permissions of the file and its folder"
+        )
+    return WarehouseError(f"cannot open the warehouse {path} ({detail})")
+
+
+def _corrupt(path: str | Path, detail: str) -> WarehouseCorrupt:
+    return WarehouseCorrupt(
+        f"the warehouse {path} is damaged or not a DuckDB database ({detail}); move it away (or "
+        "restore a copy) and run `eqs run` to build it again from the landing directory"
+    )
+
+
+@contextmanager
+def naming_damage(path: str | Path) -> Iterator[None]:
+    """Raise a DuckDB error that reports a damaged file, met inside the block, as
+    `WarehouseCorrupt` naming `path`; other errors pass unchanged. DuckDB checks a block's
+    checksum when it reads the block, so most damage shows in a query, not when the file is
+    opened, and its message names neither the file nor what to do."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        detail = str(exc).strip()
+        if _CORRUPT.search(detail):
+            raise _corrupt(path, detail) from exc
+        raise
 
 
 def _prepared(con: duckdb.DuckDBPyConnection, read_only: bool) -> duckdb.DuckDBPyConnection:

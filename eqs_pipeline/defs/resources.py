@@ -89,7 +89,8 @@ class EqsPathsResource(dg.ConfigurableResource):
             self.warehouse_path, read_only=read_only, lock_wait_s=self.lock_wait_s
         )
         try:
-            yield con
+            with warehouse.naming_damage(self.warehouse_path):
+                yield con
         finally:
             con.close()
 

@@ -14,7 +14,10 @@ metadata, pyarrow's CSV tokenizer, non-blank JSON lines) for the conservation ch
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
@@ -37,6 +40,12 @@ EXPECTED_LAYOUT = (
 )
 
 T = TypeVar("T")
+
+# A file listed, then gone when read: what a LandingError says about it.
+GONE = (
+    "listed, then gone before it was read (moved or deleted while the run read the landing "
+    "directory); run again once the files have landed"
+)
 
 
 class LandingError(Exception):
@@ -178,6 +187,123 @@ def csv_records(source: str | bytes, numbered: bool = False) -> tuple[int, list[
     return max(table.num_rows - 1, 0), invalid
 
 
+@dataclass(frozen=True)
+class CsvProblem:
+    """The first place a CSV breaks its structure (`first_csv_problem`).
+
+    line: its 1-based line number in the file, as an editor counts (blank lines and the lines
+        of a quoted value that spans lines included); for a row of the wrong width, the line
+        the row starts on.
+    problem: what is wrong there, in words ("has text after the closing quote ...").
+    text: that line's text.
+    advice: how to fix it.
+    wrong_width: for a row of the wrong width, (its data row number, its fields, the header's
+        fields) and the count of such rows; None for the other problems.
+    """
+
+    line: int
+    problem: str
+    text: str
+    advice: str
+    wrong_width: tuple[int, int, int, int] | None = None
+
+
+# The rest of a quoted value from just after its opening quote: anything, '""' for a quote, up to
+# its closing quote. Possessive, so that '"a""' is an unclosed value, not 'a' and a stray '"'.
+_QUOTED_REST = re.compile(r'[^"]*+(?:""[^"]*+)*+"')
+_QUOTED = r'"[^"]*+(?:""[^"]*+)*+"'
+# A whole line of complete values, quoted or free of quotes; and its quoted values.
+_PLAIN_RECORD = re.compile(rf'(?:{_QUOTED}|[^,"]*+)(?:,(?:{_QUOTED}|[^,"]*+))*+')
+_QUOTED_VALUE = re.compile(_QUOTED)
+_QUOTE_ADVICE = "quote a value that holds '\"' and double each '\"' inside it"
+
+
+def _lines(source: str | bytes) -> Iterator[bytes]:
+    if isinstance(source, bytes):
+        yield from io.BytesIO(source)
+        return
+    with open(source, "rb") as f:
+        yield from f
+
+
+def first_csv_problem(source: str | bytes) -> CsvProblem | None:
+    """Where a CSV that a reader refused breaks the reader's dialect (',', '"' around a value,
+    '""' inside one, line breaks allowed in quoted values), by line: a line that is not UTF-8, a
+    '"' inside an unquoted value (an odd number of them: Polars pairs them up), text after a
+    value's closing quote, a quoted value never closed, else the first row with more or fewer
+    fields than the header (and how many such rows there are). None if there is none of these.
+
+    For error messages only (the readers name a byte offset or a row, not a line): the file is
+    read once more, line by line, in Python."""
+    expected = None  # the header's fields
+    rows = wrong = 0
+    first_wrong: tuple[int, int, int, str] | None = None  # line, data row, fields, text
+    in_quote = False
+    fields = start = quote_line = 0
+    start_text = quote_text = ""
+    for number, raw in enumerate(_lines(source), start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            shown = raw.decode("utf-8", "replace").rstrip("\r\n")
+            problem = f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})"
+            return CsvProblem(number, problem, shown, "write the file as UTF-8")
+        body = text.rstrip("\r\n")
+        if not in_quote:
+            if not body:
+                continue  # a blank line is not a row
+            start, start_text, fields = number, body, 1
+        pos = 0
+        if not in_quote and '"' not in body:  # the usual line: its values are its commas
+            fields, pos = body.count(",") + 1, len(body)
+        elif not in_quote and _PLAIN_RECORD.fullmatch(body):
+            fields, pos = _QUOTED_VALUE.sub("", body).count(",") + 1, len(body)
+        while pos < len(body) or in_quote:
+            if in_quote:
+                closing = _QUOTED_REST.match(body, pos)
+                if closing is None:
+                    break  # the value goes on on the next line
+                in_quote, pos = False, closing.end()
+                if pos < len(body) and body[pos] != ",":
+                    problem = f"has text after the closing quote of a value (character {pos + 1})"
+                    return CsvProblem(number, problem, body, _QUOTE_ADVICE)
+            elif body.startswith('"', pos):
+                in_quote, quote_line, quote_text, pos = True, number, body, pos + 1
+                continue
+            else:
+                end = body.find(",", pos)
+                end = len(body) if end < 0 else end
+                if body.count('"', pos, end) % 2:
+                    at = body.index('"', pos) + 1
+                    problem = (
+                        f"has a '\"' inside a value that does not start with one (character {at})"
+                    )
+                    return CsvProblem(number, problem, body, _QUOTE_ADVICE)
+                pos = end
+            if pos >= len(body):
+                break
+            pos, fields = pos + 1, fields + 1  # a ',': the next value
+        if in_quote:
+            continue
+        if expected is None:
+            expected = fields
+            continue
+        rows += 1
+        if fields != expected:
+            wrong += 1
+            first_wrong = first_wrong or (start, rows, fields, start_text)
+    if in_quote:
+        problem = "opens a quoted value that is never closed"
+        advice = "close it with '\"'; a '\"' inside a quoted value is written twice"
+        return CsvProblem(quote_line, problem, quote_text, advice)
+    if first_wrong is None:
+        return None
+    line, row, got, text = first_wrong
+    problem = f"(data row {row}) has {got} field(s), the header {expected}"
+    advice = "write every field, empty ones too"
+    return CsvProblem(line, problem, text, advice, (row, got, expected or 0, wrong))
+
+
 def _blank(source: str | bytes) -> bool:
     """Whether the file holds nothing but white space (pyarrow: 'Empty CSV file')."""
     if isinstance(source, str):
@@ -194,15 +320,20 @@ def _count_file(file: Entry) -> int:
             with store.open_input(file.location) as f:
                 return pq.ParquetFile(f).metadata.num_rows
         if file.suffix == ".csv":
-            rows, invalid = csv_records(store.source(file.location))
+            source = store.source(file.location)
+            rows, invalid = csv_records(source)
             if invalid:
+                found = first_csv_problem(source)
+                where = "" if found is None else f"; see line {found.line}"
                 raise LandingError(
                     f"{file.location}: cannot count its rows ({len(invalid)} row(s) do not have "
-                    "one field per header column)"
+                    f"one field per header column{where})"
                 )
             return rows
         with store.open_binary(file.location) as lines:
             return sum(1 for line in lines if line.strip())
+    except FileNotFoundError as e:
+        raise LandingError(f"{file.location}: {GONE} ({e})") from e
     except (OSError, pl.exceptions.PolarsError, ValueError, pa.ArrowException) as e:
         raise LandingError(f"{file.location}: cannot count its rows ({e})") from e
 

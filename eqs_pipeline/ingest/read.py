@@ -31,7 +31,13 @@ import pyarrow.parquet as pq
 
 from eqs_pipeline.contract import CONTRACT, TS, TableContract
 from eqs_pipeline.ingest import store
-from eqs_pipeline.ingest.layout import LandingError, csv_records, landed_files
+from eqs_pipeline.ingest.layout import (
+    GONE,
+    LandingError,
+    csv_records,
+    first_csv_problem,
+    landed_files,
+)
 from eqs_pipeline.lake import join
 
 SOURCE_FILE = "_source_file"
@@ -84,10 +90,12 @@ def _read_csv(
     rows as pyarrow saw empty lines are dropped (they are not rows; `count_landed_rows` skips
     them too). A line of separators only (`,,,`) is a row, quarantined for its missing values.
     A row with more fields than the header stops Polars' reader; the same tokenizing names it.
+    Any file error of the CSV's structure names its line (`layout.first_csv_problem`).
     """
     try:
         df = pl.read_csv(store.readable(source), infer_schema=False, raise_if_empty=False)
     except pl.exceptions.ComputeError:
+        _raise_for_broken_csv(source, where)
         _raise_for_wrong_widths(source, where)
         raise
     if df.width == 0:
@@ -111,6 +119,7 @@ def _read_csv(
     blank_lines = df.height - rows
     all_null = df.select(empty.sum()).item()
     if not 0 <= blank_lines <= all_null:
+        _raise_for_broken_csv(source, where)
         raise LandingError(
             f"{where}: cannot tell its rows apart: {df.height} rows read by Polars, {rows} by "
             "pyarrow; check the quoting of the file"
@@ -123,11 +132,30 @@ def _read_csv(
     return df.filter(~(empty & (from_end <= blank_lines))), None
 
 
+def _raise_for_broken_csv(source: Source, where: str) -> None:
+    """A `LandingError` naming the line where the CSV breaks its dialect, if it does
+    (`layout.first_csv_problem`): an unreadable byte, a stray or unclosed quote, a row of the
+    wrong width. Only on the error path: the file is read once more, line by line."""
+    found = first_csv_problem(source)
+    if found is None:
+        return
+    shown = found.text if len(found.text) <= 80 else found.text[:77] + "..."
+    if found.wrong_width is None:
+        raise LandingError(f"{where}: line {found.line} {found.problem}: {shown!r}; {found.advice}")
+    row, got, expected, wrong = found.wrong_width
+    raise LandingError(
+        f"{where}: {wrong} row(s) do not have one field per header column (first: data row "
+        f"{row} has {got} field(s), the header {expected}, on line {found.line}: {shown!r}); "
+        f"{found.advice}"
+    )
+
+
 def _raise_for_wrong_widths(source: Source, where: str) -> int:
     """The CSV's data rows (`layout.csv_records`); a `LandingError` naming the first row with
-    fewer or more fields than the header, if there is one."""
+    fewer or more fields than the header, and its line, if there is one."""
     rows, invalid = csv_records(source, numbered=True)
     if invalid:
+        _raise_for_broken_csv(source, where)
         number, got, expected, text = invalid[0]
         row = "?" if number is None else number - 1
         raise LandingError(
@@ -225,8 +253,13 @@ def _raise_for_broken_line(lines: pl.Series, where: str) -> None:
             continue
         try:
             value = json.loads(line)
+            json.dumps(value, ensure_ascii=False).encode()
         except json.JSONDecodeError as exc:
             problem = f"not JSON ({exc.msg} at character {exc.pos + 1})"
+        except UnicodeEncodeError:
+            problem = (
+                "JSON with a lone surrogate escape (a \\udXXX without its pair is no character)"
+            )
         else:
             if isinstance(value, dict):
                 continue
@@ -518,6 +551,8 @@ def _read_raw(landing: str | Path, location: str, contract: TableContract):
     suffix = PurePosixPath(location).suffix.lower()
     try:
         return where, *_READERS[suffix](store.source(location), contract, where)
+    except FileNotFoundError as e:
+        raise LandingError(f"{where}: {GONE} ({e})") from e
     except _READ_ERRORS as e:
         raise LandingError(
             f"{where}: cannot read it as {suffix.lstrip('.')} ({type(e).__name__}: {e})"
@@ -570,7 +605,8 @@ def read_table(landing: str | Path, table: str, trade_date: date | None) -> pl.D
     (coercion problems as `bad_value:<column>`); `original_rows` gives a row's original text.
     A table or date that did not land gives zero rows.
 
-    Raises `LandingError` naming the file (and column or row) for an unreadable file, a CSV row
+    Raises `LandingError` naming the file (and column, row or line) for an unreadable file (a
+    CSV line the reader cannot parse, a file listed but gone before it was read), a CSV row
     with more or fewer fields than the header or a contract column twice in its header, a
     missing required column, a nested Parquet value in a contract column, or timestamps without
     time zone.

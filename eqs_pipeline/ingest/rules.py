@@ -215,7 +215,7 @@ def _text_flags(
             | (values.str.len_chars() > settings.max_identifier_chars)
         )
         if bad.len():
-            flags.append(_flag(f"bad_text:{column.name}", pl.col(column.name).is_in(bad)))
+            flags.append(_flag(f"bad_text:{column.name}", pl.col(column.name).is_in(bad.implode())))
     return flags
 
 

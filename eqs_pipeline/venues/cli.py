@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import polars as pl
@@ -86,6 +87,12 @@ def render(scorecard: pl.DataFrame, console: Console) -> None:
             console.print(f"{row['venue']}: {row['note']}", markup=False, highlight=False)
 
 
+def _fail(message: str) -> NoReturn:
+    # Messages quote paths and values from the data: printed as text, never as markup.
+    Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(message)}")
+    sys.exit(2)
+
+
 @click.command("venues")
 @click.option(
     "--warehouse",
@@ -105,24 +112,22 @@ def venues_command(warehouse_path: Path, window: int | None) -> None:
     console = Console()
     try:
         con = warehouse.connect(warehouse_path, read_only=True)
-    except (FileNotFoundError, warehouse.WarehouseBusy) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}")
-        sys.exit(2)
+    except (FileNotFoundError, warehouse.WarehouseError) as exc:
+        _fail(str(exc))
     settings = VenueSettings(window_days=window or VenueSettings().window_days)
     data = None
     try:
-        if window is None and warehouse.table_exists(con, "venue.venue_scorecard"):
-            frame = warehouse.read_table(con, "venue.venue_scorecard")
-        else:
-            data = load_window(con, settings, with_tape=False)
-    except NoVenueData as exc:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}")
-        sys.exit(2)
+        with warehouse.naming_damage(warehouse_path):
+            if window is None and warehouse.table_exists(con, "venue.venue_scorecard"):
+                frame = warehouse.read_table(con, "venue.venue_scorecard")
+            else:
+                data = load_window(con, settings, with_tape=False)
+    except (NoVenueData, warehouse.WarehouseError) as exc:
+        _fail(str(exc))
     finally:
         con.close()  # before the statistics: DuckDB's cached blocks go with the connection
     if data is not None:
         frame = venue_scorecard(data.fills, data.children, data.bounds, settings)
     if frame.height == 0:
-        Console(stderr=True).print("[bold red]error:[/bold red] the scorecard is empty")
-        sys.exit(2)
+        _fail("the scorecard is empty")
     render(frame.sort(pl.col("rank").is_null(), "rank", pl.col("score").neg()), console)

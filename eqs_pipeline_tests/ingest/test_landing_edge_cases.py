@@ -20,6 +20,7 @@ from eqs_pipeline.ingest import (
     validate_partition,
 )
 from eqs_pipeline.ingest import read as read_module
+from eqs_pipeline.ingest.layout import first_csv_problem
 from eqs_pipeline.ingest.read import original_rows
 from eqs_pipeline.ingest.rules import PARTITION_TABLES
 from eqs_pipeline_tests.ingest.builders import (
@@ -236,6 +237,64 @@ def test_csv_long_row_is_a_file_error_naming_the_row(tmp_path):
         LandingError, match=r"q\.csv: 1 row.*data row 2 has 7 field\(s\), the header 6"
     ):
         read_table(tmp_path, "quotes", DAY)
+
+
+REST = ROW.removeprefix("AAPL,")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # A row of 7 fields after a value over two lines and a blank line: data row 2, line 5.
+        (
+            f'{HEADER}\n"AA\nPL",{REST}\n\n{ROW},extra\n{ROW}\n',
+            r"1 row\(s\) .*data row 2 has 7 field\(s\), the header 6, on line 5: 'AAPL,",
+        ),
+        (
+            f"{HEADER}\n{ROW}\n\n{ROW}\nAAPL,2024-01-02T14:30:01Z\n{ROW},x\n",
+            r"2 row\(s\) .*data row 3 has 2 field\(s\), the header 6, on line 5",
+        ),
+        (f'{HEADER}\n{ROW}\n"AAPL,{REST}\n{ROW}\n', "line 3 opens a quoted value that is never"),
+        (f'{HEADER}\n{ROW}\n{ROW}\n"AAPL" ,{REST}\n', "line 4 has text after the closing quote"),
+        (f'{HEADER}\n{ROW}\n\nAA"PL,{REST}\n', "line 4 has a '\"' inside a value that does not"),
+        (f"{HEADER}\n{ROW}\n\xff\xfeAAPL,{REST}\n".encode("latin-1"), "line 3 is not UTF-8 text"),
+    ],
+    ids=["long", "short", "unclosed-quote", "after-quote", "stray-quote", "not-utf8"],
+)
+def test_a_csv_that_cannot_be_parsed_is_named_by_its_line(tmp_path, content, message):
+    """As a broken JSON line is: the line an editor shows (blank lines and the lines of a value
+    over several lines counted), besides the data row where rows are counted."""
+    path = folder(tmp_path, "quotes") / "q.csv"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(LandingError, match=rf"^quotes/date=2024-01-02/q\.csv: .*{message}"):
+        read_table(tmp_path, "quotes", DAY)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'{HEADER}\n"AAPL",{REST}\n',  # a quoted value
+        f'{HEADER}\n"A,""A"",\n\nPL",{REST}\n',  # a separator, quotes and a blank line inside one
+        f'{HEADER}\r\n"""AAPL""",{REST}\r\n\r\n',  # a value of quotes; CRLF line ends
+        f'{HEADER}\nA""PL,{REST}\n',  # an even number of quotes inside: read as they are
+        f"{HEADER}\n{ROW}",  # no line end at the end
+    ],
+)
+def test_a_well_formed_csv_has_no_problem_to_name(tmp_path, text):
+    assert first_csv_problem(text.encode()) is None
+    path = folder(tmp_path, "quotes") / "q.csv"
+    path.write_text(text)
+    assert first_csv_problem(str(path)) is None
+    assert read_table(tmp_path, "quotes", DAY).height == 1
+
+
+def test_a_value_that_ends_in_a_doubled_quote_is_still_open(tmp_path):
+    """'"A""' is A and a quote, still open: not A then a stray quote."""
+    found = first_csv_problem(f'{HEADER}\n"A""\n{ROW}\n'.encode())
+    assert found is not None and found.line == 2 and "never closed" in found.problem
 
 
 # 7. Float ids --------------------------------------------------------------------------------

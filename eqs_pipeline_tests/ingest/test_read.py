@@ -174,6 +174,8 @@ def test_malformed_text_files_are_file_errors(tmp_path, name, content):
     [
         ('{"symbol": "AAPL", ts: 1}', "not JSON"),
         ('["AAPL", 1]', "a JSON list, not an object"),
+        # Polars refuses a lone low surrogate ("InvalidUnicodeCodepoint at character 0").
+        ('{"symbol": "A\\udc00", "ts": "2024-01-02T14:30:00Z"}', "JSON with a lone surrogate"),
     ],
 )
 def test_a_broken_json_line_is_named_by_its_line_number(tmp_path, broken, problem):
