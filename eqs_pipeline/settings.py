@@ -64,6 +64,11 @@ class IngestSettings:
         (rule `implausible_fee`).
     max_daily_volatility: the largest daily volatility of an instrument (1.0 = 100%; rule
         `implausible_value`).
+    min_price / max_price: whatever the day's quotes say, no price (quote, print, fill, limit,
+        tick size) lies outside these, in the instrument's currency (`implausible_price`): a
+        symbol landed in absurd units throughout is caught although it agrees with itself.
+    min_adv_shares / max_adv_shares: the ADV an instrument may have (`implausible_value`);
+        sizes are bounded by `max_adv_multiple` x `max_adv_shares` even without an instrument.
     off_date_tolerance_hours: a timestamp (order arrival, child send, fill, quote, print) may
         lie this far outside its folder's trade date, counted on its market's clock, before the
         row is quarantined (rule `off_date`).
@@ -79,6 +84,10 @@ class IngestSettings:
     price_band_factor: float = 10.0
     max_fee_bps: float = 500.0
     max_daily_volatility: float = 1.0
+    min_price: float = 1e-6
+    max_price: float = 1e8
+    min_adv_shares: float = 1.0
+    max_adv_shares: float = 1e11
     off_date_tolerance_hours: float = 6.0
     default_timezone: str = "America/New_York"
     market_timezones: tuple[tuple[str, str], ...] = MARKET_TIMEZONES

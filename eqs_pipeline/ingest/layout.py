@@ -304,14 +304,31 @@ def first_csv_problem(source: str | bytes) -> CsvProblem | None:
     return CsvProblem(line, problem, text, advice, (row, got, expected or 0, wrong))
 
 
-def _blank(source: str | bytes) -> bool:
-    """Whether the file holds nothing but white space (pyarrow: 'Empty CSV file')."""
+def _head(source: str | bytes, size: int) -> bytes:
     if isinstance(source, str):
         with open(source, "rb") as f:
-            head = f.read(4097)
-    else:
-        head = source[:4097]
+            return f.read(size)
+    return source[:size]
+
+
+def _blank(source: str | bytes) -> bool:
+    """Whether the file holds nothing but white space (pyarrow: 'Empty CSV file')."""
+    head = _head(source, 4097)
     return len(head) <= 4096 and not head.strip()
+
+
+def blank_csv(source: str | bytes) -> bool:
+    """Whether a CSV holds nothing but white space: no header, no rows."""
+    return _blank(source)
+
+
+def lone_cr_lines(source: str | bytes) -> bool:
+    """Whether a CSV's header line ends in a carriage return alone (classic Mac line ends).
+    Polars would read the whole file as one header line and lose its rows, while pyarrow's
+    count splits them: such a file is refused rather than read wrong."""
+    head = _head(source, 65536)
+    cr, lf = head.find(b"\r"), head.find(b"\n")
+    return cr >= 0 and (lf < 0 or lf > cr + 1)
 
 
 def _count_file(file: Entry) -> int:
@@ -321,6 +338,8 @@ def _count_file(file: Entry) -> int:
                 return pq.ParquetFile(f).metadata.num_rows
         if file.suffix == ".csv":
             source = store.source(file.location)
+            if _blank(source):
+                return 0
             rows, invalid = csv_records(source)
             if invalid:
                 found = first_csv_problem(source)

@@ -153,18 +153,36 @@ def positive(column: str) -> pl.Expr:
     return pl.when(pl.col(column) > 0).then(pl.col(column))
 
 
-def size_bounds(*columns: str) -> list[Bound]:
+def size_bounds(settings: IngestSettings, *columns: str) -> list[Bound]:
+    """Within [lot x min_lot_fraction, ADV x max_adv_multiple] of the symbol's instrument, and
+    never above `max_adv_multiple` x `max_adv_shares` (a symbol without an instrument too)."""
+    low = pl.col(MIN_QTY).fill_null(settings.min_lot_fraction)
+    high = pl.min_horizontal(
+        pl.col(MAX_QTY), pl.lit(settings.max_adv_multiple * settings.max_adv_shares)
+    )
+    return [Bound(f"implausible_size:{c}", positive(c), low, high) for c in columns]
+
+
+def price_bounds(settings: IngestSettings, *columns: str) -> list[Bound]:
+    """Within the day's quote range widened by `price_band_factor`, and never outside
+    [min_price, max_price]."""
     return [
-        Bound(f"implausible_size:{c}", positive(c), pl.col(MIN_QTY), pl.col(MAX_QTY))
+        Bound(
+            f"implausible_price:{c}",
+            positive(c),
+            absolute_low(settings, pl.col(PX_LOW)),
+            absolute_high(settings, pl.col(PX_HIGH)),
+        )
         for c in columns
     ]
 
 
-def price_bounds(*columns: str) -> list[Bound]:
-    return [
-        Bound(f"implausible_price:{c}", positive(c), pl.col(PX_LOW), pl.col(PX_HIGH))
-        for c in columns
-    ]
+def absolute_low(settings: IngestSettings, low: pl.Expr) -> pl.Expr:
+    return pl.max_horizontal(low, pl.lit(settings.min_price))
+
+
+def absolute_high(settings: IngestSettings, high: pl.Expr) -> pl.Expr:
+    return pl.min_horizontal(high, pl.lit(settings.max_price))
 
 
 def date_bound(column: str, trade_date: date, settings: IngestSettings) -> Bound:

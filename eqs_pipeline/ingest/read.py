@@ -34,9 +34,11 @@ from eqs_pipeline.ingest import store
 from eqs_pipeline.ingest.layout import (
     GONE,
     LandingError,
+    blank_csv,
     csv_records,
     first_csv_problem,
     landed_files,
+    lone_cr_lines,
 )
 from eqs_pipeline.lake import join
 
@@ -92,6 +94,13 @@ def _read_csv(
     A row with more fields than the header stops Polars' reader; the same tokenizing names it.
     Any file error of the CSV's structure names its line (`layout.first_csv_problem`).
     """
+    if blank_csv(source):
+        return _empty(contract), None
+    if lone_cr_lines(source):
+        raise LandingError(
+            f"{where}: its lines end in a carriage return alone (classic Mac line ends), which "
+            "would read as one line; save it with LF or CRLF line ends"
+        )
     try:
         df = pl.read_csv(store.readable(source), infer_schema=False, raise_if_empty=False)
     except pl.exceptions.ComputeError:

@@ -252,7 +252,16 @@ def validate_instruments(
         _flag(
             "implausible_value:daily_volatility",
             pl.col("daily_volatility") > settings.max_daily_volatility,
-        )
+        ),
+        _flag(
+            "implausible_value:adv_shares",
+            (pl.col("adv_shares") > 0)
+            & ~pl.col("adv_shares").is_between(settings.min_adv_shares, settings.max_adv_shares),
+        ),
+        _flag(
+            "implausible_value:tick_size",
+            pl.col("tick_size") > settings.max_price,
+        ),
     )
     staged, quarantine, counts = _split(instruments_raw, kept, collapsed, contract, None, landing)
     return IngestResult({"instruments": staged}, quarantine, counts)
@@ -290,9 +299,17 @@ def _quotes(kept: pl.DataFrame, limits: _Limits) -> pl.DataFrame:
     df = kept.with_columns(_flag("crossed_quote", pl.col("bid_px") > pl.col("ask_px")))
     mid = pl.col(bounds.MID)
     checked = [
-        *bounds.size_bounds("bid_sz", "ask_sz"),
-        bounds.Bound("implausible_price:bid_px", bounds.positive("bid_px"), low=mid / f),
-        bounds.Bound("implausible_price:ask_px", bounds.positive("ask_px"), high=mid * f),
+        *bounds.size_bounds(limits.settings, "bid_sz", "ask_sz"),
+        bounds.Bound(
+            "implausible_price:bid_px",
+            bounds.positive("bid_px"),
+            low=bounds.absolute_low(limits.settings, mid / f),
+        ),
+        bounds.Bound(
+            "implausible_price:ask_px",
+            bounds.positive("ask_px"),
+            high=bounds.absolute_high(limits.settings, mid * f),
+        ),
         limits.date_bound("ts"),
     ]
     table = limits.table.join(bounds.median_mids(kept), on="symbol", how="full", coalesce=True)
@@ -309,8 +326,8 @@ def _orders(raw: pl.DataFrame, instruments: pl.DataFrame | None, limits: _Limits
     return limits.flag(
         df,
         [
-            *bounds.size_bounds("order_qty"),
-            *bounds.price_bounds("limit_price"),
+            *bounds.size_bounds(limits.settings, "order_qty"),
+            *bounds.price_bounds(limits.settings, "limit_price"),
             limits.date_bound("arrival_ts"),
         ],
     )
@@ -334,8 +351,8 @@ def _child_orders(df: pl.DataFrame, good_orders: pl.DataFrame, limits: _Limits) 
     )
     # A child names no symbol: its bounds are those of its order's.
     checked = [
-        *bounds.size_bounds("qty"),
-        *bounds.price_bounds("limit_price"),
+        *bounds.size_bounds(limits.settings, "qty"),
+        *bounds.price_bounds(limits.settings, "limit_price"),
         limits.date_bound("sent_ts"),
     ]
     df = limits.flag(df, checked, key="__o_symbol")
@@ -418,8 +435,8 @@ def _executions(
         _flag("implausible_fee", bounds.fee_bound(settings)),
     )
     checked = [
-        *bounds.size_bounds("qty"),
-        *bounds.price_bounds("price"),
+        *bounds.size_bounds(limits.settings, "qty"),
+        *bounds.price_bounds(limits.settings, "price"),
         limits.date_bound("exec_ts"),
     ]
     df = limits.flag(df, checked)
@@ -488,8 +505,8 @@ def validate_partition(
         "market_trades": lambda kept: limits.flag(
             kept,
             [
-                *bounds.size_bounds("size"),
-                *bounds.price_bounds("price"),
+                *bounds.size_bounds(limits.settings, "size"),
+                *bounds.price_bounds(limits.settings, "price"),
                 limits.date_bound("ts"),
             ],
         ),

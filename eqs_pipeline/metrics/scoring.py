@@ -60,8 +60,9 @@ def quality_score(s: ScoreSettings) -> pl.Expr:
 
 def quality_grade(s: ScoreSettings) -> pl.Expr:
     """excellent / good / average / poor from the score and the configured thresholds; null
-    when the score is (the order is not graded)."""
-    score = pl.col("quality_score")
+    when the score is (the order is not graded). A NaN score gets no grade either: Polars
+    orders NaN above every number, so `NaN >= 80` would read as excellent."""
+    score = pl.col("quality_score").fill_nan(None)
     return (
         pl.when(score >= s.excellent)
         .then(pl.lit("excellent"))

@@ -207,6 +207,24 @@ def test_csv_empty_lines_are_not_rows(tmp_path, text):
     assert count_landed_rows(tmp_path, "quotes", DAY) == 2
 
 
+def test_a_csv_of_white_space_only_has_no_rows(tmp_path):
+    (folder(tmp_path, "orders") / "o.csv").write_text(" \n\t\n")
+    assert read_table(tmp_path, "orders", DAY).height == 0
+    assert count_landed_rows(tmp_path, "orders", DAY) == 0
+
+
+def test_a_csv_with_carriage_returns_alone_for_line_ends_is_refused(tmp_path):
+    """Polars read such a file as one header line: its rows were lost without a word."""
+    rows = good_rows()["orders"]
+    columns = list(rows[0])
+    text = "\r".join(
+        [",".join(columns), *(",".join(str(r[c] or "") for c in columns) for r in rows)]
+    )
+    (folder(tmp_path, "orders") / "o.csv").write_bytes(text.encode() + b"\r")
+    with pytest.raises(LandingError, match=r"orders/date=2024-01-02/o\.csv: .*carriage return"):
+        read_table(tmp_path, "orders", DAY)
+
+
 def test_csv_line_of_separators_only_is_a_row_with_every_value_absent(tmp_path):
     (folder(tmp_path, "quotes") / "q.csv").write_text(f"{HEADER}\n{ROW}\n,,,,,\n\n")
     result = _validate_quotes(tmp_path)

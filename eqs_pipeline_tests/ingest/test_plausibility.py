@@ -102,23 +102,39 @@ def test_quotes_far_off_the_date_are_quarantined_and_the_day_still_computes(tmp_
     assert oq.height == 2
 
 
-def test_an_instrument_with_an_absurd_volatility_is_quarantined(tmp_path) -> None:
+def test_an_instrument_with_an_absurd_volatility_adv_or_tick_is_quarantined(tmp_path) -> None:
     rows = good_rows()["instruments"]
     rows[0]["daily_volatility"] = 1e300
     rows[1]["daily_volatility"] = 0.03
+    rows += [
+        {**rows[1], "symbol": "TINY", "adv_shares": 5e-324},
+        {**rows[1], "symbol": "HUGE", "adv_shares": 1e300, "tick_size": 1e9},
+    ]
     land(tmp_path, "instruments", rows, "csv")
     result = validate_instruments(read_table(tmp_path, "instruments", None), landing=tmp_path)
-    assert quarantined(result, "instruments") == {"AAPL": ["implausible_value:daily_volatility"]}
+    assert quarantined(result, "instruments") == {
+        "AAPL": ["implausible_value:daily_volatility"],
+        "TINY": ["implausible_value:adv_shares"],
+        "HUGE": ["implausible_value:adv_shares", "implausible_value:tick_size"],
+    }
 
 
-def test_without_instruments_only_the_default_clock_and_the_quote_bounds_apply(tmp_path) -> None:
+def test_without_instruments_the_absolute_bounds_and_the_default_clock_apply(tmp_path) -> None:
     rows = good_rows()
-    rows["orders"].append({**extra_row("orders"), "order_qty": 1e15})  # no ADV to judge by
-    rows["orders"].append(
-        {**extra_row("orders"), "order_id": "O4", "arrival_ts": at(14, 31) + timedelta(days=2)}
-    )
+    extra = extra_row("orders")
+    rows["orders"] += [
+        {**extra, "order_qty": 1e11},  # no ADV to judge by, below 10 x max_adv_shares
+        {**extra, "order_id": "O4", "arrival_ts": at(14, 31) + timedelta(days=2)},
+        {**extra, "order_id": "O5", "order_qty": 1e15},
+        {**extra, "order_id": "O6", "order_type": "LIMIT", "limit_price": 1e9},
+    ]
     result = ingest_day(tmp_path, rows, with_instruments=False)
-    assert quarantined(result, "orders") == {"O4": ["off_date:arrival_ts"]}
+    assert quarantined(result, "orders") == {
+        "O4": ["off_date:arrival_ts"],
+        "O5": ["implausible_size:order_qty"],
+        "O6": ["implausible_price:limit_price"],
+    }
+    assert "O3" in staged_ids(result, "orders")
 
 
 @pytest.mark.parametrize("routing", ROUTINGS)
