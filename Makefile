@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11 and make:
 #   make demo   build the environment, simulate demo data, run the whole pipeline, print a summary
 #   make test   build the environment, lint, check the definitions, run the test suite
+#   (make test-deep runs the property-based tests with many more examples)
 # The environment is built by uv from uv.lock (uv itself is installed into .tools/ by pip).
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ UV := .tools/bin/uv
 export EQS_HOME ?= $(CURDIR)/.eqs_home
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: env demo test lint check-defs dev bench clean
+.PHONY: env demo test test-deep lint check-defs dev bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -33,6 +34,13 @@ check-defs: env
 
 test: lint check-defs
 	.venv/bin/python -m pytest -q
+
+# The property-based tests under Hypothesis' "deep" profile (eqs_pipeline_tests/conftest.py):
+# 300 examples each instead of a dozen, drawn afresh every run (a few minutes).
+test-deep: env
+	HYPOTHESIS_PROFILE=deep .venv/bin/python -m pytest -q \
+		eqs_pipeline_tests/ingest/test_hostile_properties.py \
+		eqs_pipeline_tests/metrics/test_properties.py
 
 dev: env
 	mkdir -p $(EQS_HOME)/dagster && cp dagster.yaml $(EQS_HOME)/dagster/dagster.yaml

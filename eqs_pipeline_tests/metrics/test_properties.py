@@ -24,8 +24,13 @@ from eqs_pipeline.settings import QualitySettings, ScoreSettings
 from eqs_pipeline_tests.metrics.conftest import fill, order, quote, run_fills, run_orders, trade
 
 HORIZONS = ("1s", "5s", "15s", "60s", "300s")
+# 40 examples, or the profile's count when it is larger (`make test-deep`); derandomized as the
+# profile is (eqs_pipeline_tests/conftest.py).
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    max_examples=max(40, settings.default.max_examples),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=settings.default.derandomize,
 )
 TICK = 0.01
 
