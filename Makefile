@@ -26,8 +26,8 @@ demo: env
 	.venv/bin/eqs demo --home $(EQS_HOME)
 
 lint: env
-	.venv/bin/ruff check eqs_pipeline eqs_pipeline_tests benchmarks
-	.venv/bin/ruff format --check eqs_pipeline eqs_pipeline_tests benchmarks
+	.venv/bin/ruff check eqs_pipeline eqs_pipeline_tests perf
+	.venv/bin/ruff format --check eqs_pipeline eqs_pipeline_tests perf
 
 check-defs: env
 	VIRTUAL_ENV=$(CURDIR)/.venv .venv/bin/dg check defs
@@ -40,14 +40,14 @@ test: lint check-defs
 test-deep: env
 	HYPOTHESIS_PROFILE=deep .venv/bin/python -m pytest -q \
 		eqs_pipeline_tests/ingest/test_hostile_properties.py \
-		eqs_pipeline_tests/metrics/test_properties.py
+		eqs_pipeline_tests/quality/test_properties.py
 
 dev: env
 	mkdir -p $(EQS_HOME)/dagster && cp dagster.yaml $(EQS_HOME)/dagster/dagster.yaml
 	DAGSTER_HOME=$(EQS_HOME)/dagster .venv/bin/dagster dev -h 127.0.0.1 -p 3000
 
 bench: env
-	.venv/bin/python -m benchmarks.run
+	.venv/bin/python -m perf.run
 
 # Only what the Makefile builds: EQS_HOME may be a desk's own landing directory, lake and
 # warehouse, so clean never deletes it (only the default demo home inside the checkout).

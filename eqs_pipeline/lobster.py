@@ -29,7 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
-from eqs_pipeline.contract import INSTRUMENTS, MARKET_TRADES, QUOTES, TS
+from eqs_pipeline.core.contract import INSTRUMENTS, MARKET_TRADES, QUOTES, TS
 
 EXCHANGE_TZ = "America/New_York"
 VENUE = "XNAS"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 
-from eqs_pipeline.runner import RunReport, run_pipeline
+from eqs_pipeline.runtime.runner import RunReport, run_pipeline
 from eqs_pipeline.simulate import SimulationConfig, simulate_to_landing
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (default "ci"):
@@ -21,7 +21,7 @@ from eqs_pipeline.simulate import SimulationConfig, simulate_to_landing
 #   prints the `@reproduce_failure` blob that replays it.
 # None runs the "explain" phase (it reruns a failing example a hundred times to annotate it).
 # A test that sets its own `max_examples` takes the larger of its own and the profile's
-# (eqs_pipeline_tests/metrics/test_properties.py).
+# (eqs_pipeline_tests/quality/test_properties.py).
 _COMMON = {
     "deadline": None,
     "database": None,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from benchmarks.datasets import SPECS, TIME_ORDERED
-from benchmarks.run import main, markdown, ratios
+from perf.datasets import SPECS, TIME_ORDERED
+from perf.run import main, markdown, ratios
 
 
 def test_bench_quick_smoke(tmp_path):
@@ -47,7 +47,7 @@ def test_bench_quick_smoke(tmp_path):
 
 
 def test_the_cheap_memory_estimate_is_user_cpu_over_the_cores_kept_busy():
-    from benchmarks.run import cheap_memory_s
+    from perf.run import cheap_memory_s
 
     # 30 s user + 6 s system over 20 s: 1.8 cores busy, 30 / 1.8 = 16.7 s without the system
     # time; a case that spent nothing in the system keeps its wall time.
@@ -63,7 +63,7 @@ def test_the_cheap_memory_estimate_is_user_cpu_over_the_cores_kept_busy():
 
 
 def test_phase_seconds_count_overlapping_calls_once():
-    from benchmarks.through_dagster import _covered
+    from perf.through_dagster import _covered
 
     assert _covered([]) == 0
     # Nested, overlapping, touching and disjoint calls (the tape prepared on a second thread).
@@ -73,10 +73,10 @@ def test_phase_seconds_count_overlapping_calls_once():
 
 
 def test_a_batch_only_run_keeps_the_other_sections_with_their_date():
-    from benchmarks.run import _carried
+    from perf.run import _carried
 
     old = (
-        "Measured 2026-11-01 10:00 UTC with `python -m benchmarks.run` (3 runs).\n\n"
+        "Measured 2026-11-01 10:00 UTC with `python -m perf.run` (3 runs).\n\n"
         "Machine: old box.\n\n"
         "### Batch: full pipeline versus bare kernels\n\n| a |\n|---|\n| 1 |\n\n"
         "### Event path\n\n| p99 |\n|---|\n| 0.02 |\n\n"
@@ -99,7 +99,7 @@ def test_a_batch_only_run_keeps_the_other_sections_with_their_date():
 
 
 def test_the_results_json_keeps_the_sections_a_run_did_not_measure():
-    from benchmarks.run import merged_json
+    from perf.run import merged_json
 
     full = {
         "when": "2026-11-01 10:00 UTC",
@@ -140,7 +140,7 @@ def test_the_results_json_keeps_the_sections_a_run_did_not_measure():
 
 
 def test_a_run_of_some_sections_replaces_them_and_keeps_a_blank_line_before_the_next(monkeypatch):
-    import benchmarks.run as run
+    import perf.run as run
 
     block = (
         "\nMeasured x.\n\n### Event path\n\n| a |\n|---|\n| 1 |\n\n"
@@ -172,9 +172,9 @@ def test_a_case_reports_its_own_peak_not_the_launchers(tmp_path):
     tiny kernel needs a fraction of it."""
     import numpy as np
 
-    from benchmarks.datasets import ensure
-    from benchmarks.memory import status_bytes
-    from benchmarks.run import GiB, _spawn
+    from perf.datasets import ensure
+    from perf.memory import status_bytes
+    from perf.run import GiB, _spawn
 
     ensure(SPECS["tiny"], tmp_path)
     held = np.ones(GiB // 8)  # written, so resident
@@ -189,8 +189,8 @@ def test_the_dagster_and_backfill_tables_split_start_up_and_compare_with_serial(
     """The Dagster section splits a launched run's start-up into the process's own and the
     multiprocess executor's; every backfill mode's speedup is against one multiprocess run at a
     time."""
-    from benchmarks.cases import BACKFILL_CASES
-    from benchmarks.run import tables
+    from perf.cases import BACKFILL_CASES
+    from perf.run import tables
 
     def mode(seconds: float, width: int) -> dict:
         return {"partitions": 4, "runs_at_once": width, "backfill_s": seconds, "failed": 0,
@@ -222,8 +222,8 @@ def test_every_phase_of_the_dagster_case_names_what_the_steps_call():
     quality step's scoring must still call the wrapped names."""
     import importlib
 
-    from benchmarks.through_dagster import PHASES
-    from eqs_pipeline.metrics import day
+    from eqs_pipeline.quality import day
+    from perf.through_dagster import PHASES
 
     for targets in PHASES.values():
         for owner_name, name, _ in targets:

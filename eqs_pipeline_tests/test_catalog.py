@@ -6,14 +6,14 @@ from pathlib import Path
 
 import duckdb
 
-from eqs_pipeline.catalog import TABLES, render_markdown
+from eqs_pipeline.tables.catalog import TABLES, render_markdown
 
 DOCS = Path(__file__).parents[1] / "docs" / "TABLES.md"
 
 
 def test_docs_tables_md_is_generated_from_the_catalog() -> None:
     assert DOCS.read_text() == render_markdown(), (
-        "docs/TABLES.md is stale: run `.venv/bin/python -m eqs_pipeline.catalog > docs/TABLES.md`"
+        "docs/TABLES.md is stale: run `.venv/bin/python -m eqs_pipeline.tables.catalog > docs/TABLES.md`"
     )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from eqs_pipeline.cli import main
+from eqs_pipeline.cli.main import main
 
 
 def test_run_on_a_missing_landing_directory_fails_clearly(tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_summary_counts_the_orders_a_symbol_without_market_data_leaves_ungraded(
     import duckdb
     import polars as pl
 
-    from eqs_pipeline.summary import headline_figures
+    from eqs_pipeline.cli.summary import headline_figures
 
     runner = CliRunner()
     landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"

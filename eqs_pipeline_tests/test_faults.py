@@ -24,13 +24,13 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from eqs_pipeline import lake, warehouse
-from eqs_pipeline.cli import main
-from eqs_pipeline.exports import EXPORT_FILE, ExportError, write_events_jsonl
+from eqs_pipeline.cli.main import main
 from eqs_pipeline.ingest import LandingError, count_landed_rows, read_table
 from eqs_pipeline.ingest import layout as layout_module
 from eqs_pipeline.ingest import read as read_module
-from eqs_pipeline.runner import RunFailed, run_pipeline
+from eqs_pipeline.runtime.runner import RunFailed, run_pipeline
+from eqs_pipeline.storage import lake, warehouse
+from eqs_pipeline.storage.exports import EXPORT_FILE, ExportError, write_events_jsonl
 
 D1 = date(2026, 1, 5)
 TABLE = "quality.t"
@@ -130,8 +130,8 @@ _REAL_LIMIT = textwrap.dedent(
     import numpy as np
     import polars as pl
 
-    from eqs_pipeline import lake, warehouse
-    from eqs_pipeline.exports import write_events_jsonl
+    from eqs_pipeline.storage import lake, warehouse
+    from eqs_pipeline.storage.exports import write_events_jsonl
 
     root, day = Path(sys.argv[1]), date(2026, 1, 5)
     rows = np.random.default_rng(1).integers(-(2**62), 2**62, 1_000_000)  # incompressible

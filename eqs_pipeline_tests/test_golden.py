@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from eqs_pipeline.runner import RunReport
+from eqs_pipeline.runtime.runner import RunReport
 from eqs_pipeline_tests import golden
 
 

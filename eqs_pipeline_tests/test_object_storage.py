@@ -19,8 +19,7 @@ import pyarrow.fs as pafs
 import pytest
 from polars.testing import assert_frame_equal
 
-from eqs_pipeline import lake
-from eqs_pipeline.contract import CONTRACT, DATED_TABLES
+from eqs_pipeline.core.contract import CONTRACT, DATED_TABLES
 from eqs_pipeline.defs.resources import EqsPathsResource
 from eqs_pipeline.ingest import (
     LandingError,
@@ -29,7 +28,8 @@ from eqs_pipeline.ingest import (
     read_table,
     validate_partition,
 )
-from eqs_pipeline.runner import run_pipeline
+from eqs_pipeline.runtime.runner import run_pipeline
+from eqs_pipeline.storage import lake
 from eqs_pipeline_tests.conftest import SMALL, simulate_small
 
 BUCKET = "eqs-lake"
@@ -278,8 +278,8 @@ def test_concurrent_runs_on_the_multiprocess_executor_share_a_lake_on_object_sto
     """The scale-out configuration on one machine: two trade dates as two runs at once, each
     step a forked process writing and reading the lake on object storage, set by EQS_LAKE
     alone; each run's load step fills the warehouse with exactly the lake's rows."""
-    from benchmarks.backfill import run_queued, run_reference, use_home
     from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
+    from perf.backfill import run_queued, run_reference, use_home
 
     root = f"{s3}/backfill"
     monkeypatch.setenv("EQS_LAKE", root)
@@ -309,7 +309,7 @@ def test_a_lake_in_a_missing_bucket_fails_the_first_step_naming_it(
 ) -> None:
     """The reference job's first lake write fails, and the message names the step, the object
     and why."""
-    from eqs_pipeline.runner import RunFailed
+    from eqs_pipeline.runtime.runner import RunFailed
 
     landing, _, _ = built_warehouse
     with pytest.raises(RunFailed) as failed:

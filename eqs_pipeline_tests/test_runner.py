@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.ingest import LandingError
-from eqs_pipeline.runner import RunFailed, run_pipeline
+from eqs_pipeline.runtime.runner import RunFailed, run_pipeline
 from eqs_pipeline_tests.conftest import simulate_small
 
 TABLES = (
@@ -167,7 +167,7 @@ def test_a_landed_date_without_a_partition_is_refused_by_name(tmp_path: Path) ->
     half-way with Dagster's unknown-partition error and a traceback)."""
     from datetime import date
 
-    from eqs_pipeline.runner import select_dates
+    from eqs_pipeline.runtime.runner import select_dates
 
     friday, saturday, old = date(2024, 1, 5), date(2024, 1, 6), date(2009, 12, 31)
     assert select_dates([friday], None, None) == [friday]
@@ -181,10 +181,10 @@ def test_a_landed_date_without_a_partition_is_refused_by_name(tmp_path: Path) ->
 def test_conservation_accounts_for_every_row_and_catches_a_lost_one(
     built_warehouse, tmp_path: Path
 ) -> None:
-    from eqs_pipeline import lake
-    from eqs_pipeline.contract import DATED_TABLES
+    from eqs_pipeline.core.contract import DATED_TABLES
     from eqs_pipeline.defs.ingest.checks import conservation_frame
     from eqs_pipeline.defs.resources import EqsPathsResource
+    from eqs_pipeline.storage import lake
 
     landing, warehouse, report = built_warehouse
     copy = tmp_path / "w.duckdb"
@@ -217,9 +217,9 @@ def test_drop_date_removes_one_trade_date_everywhere_and_nothing_else(tmp_path: 
     (no landed files): `eqs drop-date` removes it from the warehouse, the lake and the exports."""
     from click.testing import CliRunner
 
-    from eqs_pipeline import lake
-    from eqs_pipeline.cli import main
+    from eqs_pipeline.cli.main import main
     from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
+    from eqs_pipeline.storage import lake
 
     landing = simulate_small(tmp_path / "landing")
     warehouse = tmp_path / "w.duckdb"

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from eqs_pipeline import warehouse
+from eqs_pipeline.storage import warehouse
 
 D1, D2 = date(2026, 1, 5), date(2026, 1, 6)
 

@@ -2,7 +2,7 @@
 
 Each asset declares `schema_check_spec(key)` and returns `schema_check_result(key, frame)` with
 its materialization: the frame is validated against the pandera schema of its table in
-`eqs_pipeline.schemas`, lazily, so every failure case is reported in the check's metadata. The
+`eqs_pipeline.tables.schemas`, lazily, so every failure case is reported in the check's metadata. The
 check is blocking: downstream assets do not run on a table that breaks its contract.
 """
 
@@ -23,21 +23,21 @@ def _table(key: dg.AssetKey) -> str:
 
 
 def schema_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
-    # The schemas (`eqs_pipeline.schemas`, named after their tables) are imported where a check
+    # The schemas (`eqs_pipeline.tables.schemas`, named after their tables) are imported where a check
     # runs, not here: pandera and pandas take about 1.3 s to import, and every run's worker
     # loads the definitions without running a check (its steps run in processes forked from a
-    # server that preloads them, `eqs_pipeline.executor`). A test checks that every spec has
+    # server that preloads them, `eqs_pipeline.runtime.executor`). A test checks that every spec has
     # its schema.
     return dg.AssetCheckSpec(
         SCHEMA_CHECK,
         asset=key,
         blocking=True,
-        description=f"Rows conform to the pandera schema `{_table(key)}` (eqs_pipeline.schemas).",
+        description=f"Rows conform to the pandera schema `{_table(key)}` (eqs_pipeline.tables.schemas).",
     )
 
 
 def schema_check_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
-    from eqs_pipeline.schemas import SCHEMAS, validate_frame
+    from eqs_pipeline.tables.schemas import SCHEMAS, validate_frame
 
     cases = validate_frame(SCHEMAS[_table(key)], frame)
     metadata: dict[str, dg.MetadataValue] = {

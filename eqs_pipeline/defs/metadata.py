@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline.catalog import TABLES
+from eqs_pipeline.tables.catalog import TABLES
 
 PREVIEW_ROWS = 10
 

@@ -15,14 +15,14 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from eqs_pipeline import warehouse
-from eqs_pipeline.settings import (
+from eqs_pipeline.core.settings import (
     CostModelSettings,
     IngestSettings,
     QualitySettings,
     ScoreSettings,
 )
-from eqs_pipeline.warehouse import LOCK_WAIT_S
+from eqs_pipeline.storage import warehouse
+from eqs_pipeline.storage.warehouse import LOCK_WAIT_S
 
 # DuckDB allows one process to open the file read-write, and then no other process can open it
 # at all: every step that opens the warehouse (load steps, window assets, instruments, checks
@@ -61,7 +61,7 @@ class EqsPathsResource(dg.ConfigurableResource):
     @property
     def landing_root(self) -> str:
         """Where the desk lands its files, a local folder or an object-store URL (see
-        `eqs_pipeline.ingest.store`): `landing` when configured, else the environment's
+        `eqs_pipeline.storage.store`): `landing` when configured, else the environment's
         `EQS_LANDING` (read when a step or the sensor asks, as `EQS_LAKE` is), else
         `<home>/landing`."""
         return self.landing or os.environ.get("EQS_LANDING") or str(Path(self.home) / "landing")
@@ -77,7 +77,7 @@ class EqsPathsResource(dg.ConfigurableResource):
 
     @property
     def lake_root(self) -> str:
-        """The lake's root, a local folder or an object-store URL (see `eqs_pipeline.lake`):
+        """The lake's root, a local folder or an object-store URL (see `eqs_pipeline.storage.lake`):
         `lake` when configured, else the environment's `EQS_LAKE` (read when the step runs,
         as `EQS_HOME` is, so it moves the lake of every run, scheduled runs and backfills
         included), else `<home>/lake`."""
@@ -96,7 +96,7 @@ class EqsPathsResource(dg.ConfigurableResource):
 
 
 class MetricSettingsResource(dg.ConfigurableResource):
-    """Thresholds, weights and model coefficients; defaults and meaning in `eqs_pipeline.settings`."""
+    """Thresholds, weights and model coefficients; defaults and meaning in `eqs_pipeline.core.settings`."""
 
     max_price_deviation: float = IngestSettings.max_price_deviation
     max_identifier_chars: int = IngestSettings.max_identifier_chars

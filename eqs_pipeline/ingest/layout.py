@@ -6,7 +6,7 @@ tables and `<landing>/instruments/<any-name>.{parquet,csv,jsonl}`. Entries whose
 layout is a `LandingError`, because a row in a misplaced file would otherwise be silently lost.
 
 The landing is a local folder or an object-store URL (`s3://bucket/eqs/landing`); every function
-here takes either and lists it through `eqs_pipeline.ingest.store`.
+here takes either and lists it through `eqs_pipeline.storage.store`.
 
 `count_landed_rows` recounts the raw files by a different route from the reader (Parquet
 metadata, pyarrow's CSV tokenizer, non-blank JSON lines) for the conservation check.
@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from eqs_pipeline.contract import CONTRACT, DATED_TABLES, FILE_SUFFIXES
-from eqs_pipeline.ingest import store
-from eqs_pipeline.ingest.store import Entry
-from eqs_pipeline.lake import join
+from eqs_pipeline.core.contract import CONTRACT, DATED_TABLES, FILE_SUFFIXES
+from eqs_pipeline.storage import store
+from eqs_pipeline.storage.lake import join
+from eqs_pipeline.storage.store import Entry
 
 DATE_PREFIX = "date="
 

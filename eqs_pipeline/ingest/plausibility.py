@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from eqs_pipeline.settings import IngestSettings
+from eqs_pipeline.core.settings import IngestSettings
 
 LIMIT = "__lim_"  # prefix of the per-symbol limit columns
 DAY_START, DAY_END = f"{LIMIT}day_start", f"{LIMIT}day_end"

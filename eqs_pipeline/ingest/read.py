@@ -29,8 +29,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from eqs_pipeline.contract import CONTRACT, TS, TableContract
-from eqs_pipeline.ingest import store
+from eqs_pipeline.core.contract import CONTRACT, TS, TableContract
 from eqs_pipeline.ingest.layout import (
     GONE,
     LandingError,
@@ -40,7 +39,8 @@ from eqs_pipeline.ingest.layout import (
     landed_files,
     lone_cr_lines,
 )
-from eqs_pipeline.lake import join
+from eqs_pipeline.storage import store
+from eqs_pipeline.storage.lake import join
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"

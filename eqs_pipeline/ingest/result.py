@@ -12,7 +12,7 @@ from datetime import date
 
 import polars as pl
 
-from eqs_pipeline.contract import CONTRACT
+from eqs_pipeline.core.contract import CONTRACT
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "source_table": pl.String(),

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import polars as pl
 
-from eqs_pipeline.contract import CONTRACT, TableContract
+from eqs_pipeline.core.contract import CONTRACT, TableContract
+from eqs_pipeline.core.ranges import SymbolRange, symbol_ranges
+from eqs_pipeline.core.settings import IngestSettings
 from eqs_pipeline.ingest import plausibility as bounds
 from eqs_pipeline.ingest.read import REASONS, SOURCE_FILE, SOURCE_ROW, original_rows, raw_schema
 from eqs_pipeline.ingest.result import (
@@ -29,8 +31,6 @@ from eqs_pipeline.ingest.result import (
     IngestResult,
     staged_schema,
 )
-from eqs_pipeline.metrics.day import SymbolRange, symbol_ranges
-from eqs_pipeline.settings import IngestSettings
 
 FLAG = "__rule__:"  # prefix of the temporary flag columns; the rest of the name is the code
 # Cumulative fill quantities are float sums; a relative slack keeps 0.1 + 0.2 from "overfilling" 0.3.
@@ -367,7 +367,7 @@ def _prevailing_mid(df: pl.DataFrame, good_quotes: pl.DataFrame, chunk_fills: in
     (symbol, ts), and nearly free when the quotes landed in time order. Quotes of equal `ts`
     keep their landing order, so the last landed one prevails. Only the symbols traded are kept.
     A date of more than `chunk_fills` fills is looked up in contiguous symbol ranges of at most
-    that many (`metrics.day.symbol_ranges`), each with its own quotes: the sorted copy of a
+    that many (`core.ranges.symbol_ranges`), each with its own quotes: the sorted copy of a
     date's quotes and the join's tables are the largest things staging holds (a date of 5.0M
     fills and 26M quotes: 2.5 GiB at once, docs/SCALING.md).
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from eqs_pipeline.settings import CostModelSettings
+from eqs_pipeline.core.settings import CostModelSettings
 
 ALGOS: tuple[str, ...] = ("VWAP", "TWAP", "POV", "IS", "DARK")
 URGENCIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH")

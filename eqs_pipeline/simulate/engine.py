@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from eqs_pipeline.contract import CONTRACT
+from eqs_pipeline.core.contract import CONTRACT
 
 from .config import ALGOS, URGENCIES, SimulationConfig
 from .market import price_day

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from eqs_pipeline.contract import DATED_TABLES
+from eqs_pipeline.core.contract import DATED_TABLES
 
 from .config import SimulationConfig
 from .engine import SimulatedData, SimulatedDay, iter_days, trading_dates

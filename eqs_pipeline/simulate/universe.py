@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from eqs_pipeline.contract import INSTRUMENTS
+from eqs_pipeline.core.contract import INSTRUMENTS
 
 from .config import SimulationConfig
 

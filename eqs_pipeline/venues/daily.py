@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from eqs_pipeline.metrics.day import Reader
+from eqs_pipeline.core.ranges import Reader
 from eqs_pipeline.venues.frames import FILL_METRICS, venue_frames_by_range
 from eqs_pipeline.venues.settings import VenueSettings
 

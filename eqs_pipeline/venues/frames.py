@@ -20,9 +20,9 @@ from datetime import date, datetime, time
 import numpy as np
 import polars as pl
 
-from eqs_pipeline.contract import CHILD_KEY, ORDER_KEY, one_trade_date
-from eqs_pipeline.metrics.day import Reader, SymbolRange, day_ranges
-from eqs_pipeline.settings import HORIZONS_S
+from eqs_pipeline.core.contract import CHILD_KEY, ORDER_KEY, one_trade_date
+from eqs_pipeline.core.ranges import Reader, SymbolRange, day_ranges
+from eqs_pipeline.core.settings import HORIZONS_S
 from eqs_pipeline.venues.settings import (
     CONTROL_LEVELS,
     UNKNOWN,
@@ -443,16 +443,16 @@ def venue_frames_by_range(
     *,
     fill_columns: Sequence[str] = FILL_COLUMNS,
 ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-    """`venue_frames` of one trade date, read through `read` (as `metrics.day.Reader` says:
+    """`venue_frames` of one trade date, read through `read` (as `core.ranges.Reader` says:
     "fill_quality", "order_quality", "child_orders"): the whole date at once when it has at
     most `chunk_fills` fills (`fill_count`, which callers read from the Parquet footer or a
     count: reading the symbols of a date of 500k fills costs more than its count), else one
     contiguous symbol range of at most `chunk_fills` fills at a time
-    (`metrics.day.symbol_ranges`), each read alone, so memory follows the range.
+    (`core.ranges.symbol_ranges`), each read alone, so memory follows the range.
 
     Every look-up of `venue_frames` is within an order, and an order and its fills share its
     symbol (ingestion quarantines a `symbol_mismatch`), so the ranges give the date's rows,
-    each once (`metrics.day.SymbolRange`: a child order with its parent order's range)."""
+    each once (`core.ranges.SymbolRange`: a child order with its parent order's range)."""
     columns = fill_inputs(fill_columns, settings)
 
     def frames(rows: SymbolRange | None) -> tuple[pl.DataFrame, pl.DataFrame]:

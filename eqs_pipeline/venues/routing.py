@@ -40,7 +40,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from eqs_pipeline.contract import ORDER_KEY
+from eqs_pipeline.core.contract import ORDER_KEY
 from eqs_pipeline.venues.frames import order_buckets
 from eqs_pipeline.venues.settings import VenueSettings
 from eqs_pipeline.venues.stats import adjusted_means

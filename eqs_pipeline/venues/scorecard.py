@@ -31,7 +31,7 @@ from datetime import date
 
 import polars as pl
 
-from eqs_pipeline.contract import LIQUIDITY_FLAGS
+from eqs_pipeline.core.contract import LIQUIDITY_FLAGS
 from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
 from eqs_pipeline.venues.stats import (
     Design,
@@ -131,7 +131,7 @@ def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
         pl.col("shares", "notional").fill_null(0.0),
         flow_share=pl.col("shares") / pl.col("shares").sum(),
     )
-    # The venue as text, whatever the window holds it as (a categorical: `venues.window`).
+    # The venue as text, whatever the window holds it as (a categorical: `defs.venues.window`).
     return joined.with_columns(pl.col("venue").cast(pl.String)).collect(engine="streaming")
 
 

@@ -943,7 +943,7 @@ def adjusted_means_designs(
         return derived.get(name, name)
 
     def key(column: str | pl.Expr) -> pl.Expr:
-        # A categorical or enum column (the window's, `venues.window`) is grouped on as it is.
+        # A categorical or enum column (the window's, `defs.venues.window`) is grouped on as it is.
         if isinstance(column, str) and isinstance(frame.schema[column], pl.Categorical | pl.Enum):
             return pl.col(column)
         return _categorical(_column(column))

@@ -86,7 +86,7 @@ def test_only_steps_that_open_duckdb_take_the_pool() -> None:
 def test_every_schema_check_has_its_tables_schema() -> None:
     # The specs name their table only; the schema is looked up when the check runs.
     from eqs_pipeline.defs.checks import SCHEMA_CHECK
-    from eqs_pipeline.schemas import SCHEMAS
+    from eqs_pipeline.tables.schemas import SCHEMAS
 
     graph = load_defs().resolve_asset_graph()
     checked = {
@@ -107,7 +107,7 @@ def test_loading_the_code_location_imports_neither_pandera_nor_scipy() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, eqs_pipeline.preload\n"
+            "import sys, eqs_pipeline.runtime.preload\n"
             "print(sorted(m for m in ('pandas', 'pandera', 'scipy') if m in sys.modules))",
         ],
         capture_output=True,

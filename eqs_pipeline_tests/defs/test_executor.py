@@ -1,4 +1,4 @@
-"""The project's executor (eqs_pipeline/executor.py): every job uses it, its fork server can
+"""The project's executor (eqs_pipeline/runtime/executor.py): every job uses it, its fork server can
 import everything it is told to preload, a run waiting for a pool slot sleeps instead of
 spinning on a core (with its steps in their own processes or in the run's), and EQS_EXECUTOR or
 the run's config choose where the steps run."""
@@ -15,15 +15,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from benchmarks.backfill import use_home
 from eqs_pipeline.definitions import defs
-from eqs_pipeline.executor import (
+from eqs_pipeline.runtime.executor import (
     EXECUTOR_ENV,
     PRELOAD_MODULES,
     executor,
     in_process_by_default,
     project_modules,
 )
+from perf.backfill import use_home
 
 POOL = "eqs_test_pool"
 HOLDER_RUN = "holder-run"

@@ -13,7 +13,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from benchmarks.backfill import (
+from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
+from eqs_pipeline.ingest import discover_trade_dates
+from eqs_pipeline.simulate import SimulationConfig
+from eqs_pipeline.storage import lake
+from eqs_pipeline_tests.conftest import simulate_small
+from perf.backfill import (
     max_overlap,
     pool_step_keys,
     run_queued,
@@ -21,11 +26,6 @@ from benchmarks.backfill import (
     step_intervals,
     use_home,
 )
-from eqs_pipeline import lake
-from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
-from eqs_pipeline.ingest import discover_trade_dates
-from eqs_pipeline.simulate import SimulationConfig
-from eqs_pipeline_tests.conftest import simulate_small
 
 THREE_DAYS = SimulationConfig(days=3, symbols=3, orders_per_day=20, seed=5)
 

@@ -9,10 +9,10 @@ import shutil
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline import lake
 from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY, quality
 from eqs_pipeline.defs.quality.checks import MARKET_DATA_CHECK
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
+from eqs_pipeline.storage import lake
 
 
 def _materialize(
@@ -85,9 +85,9 @@ def test_a_date_scored_in_symbol_ranges_gives_the_same_partitions(built_warehous
 def test_the_step_gives_what_the_functions_give_unprepared(built_warehouse):
     # The step prepares the fills and the tape on a second thread and shares the quotes; the
     # functions called with the staged tables alone prepare everything themselves.
-    from eqs_pipeline.contract import CONTRACT
-    from eqs_pipeline.metrics.fills import fill_quality
-    from eqs_pipeline.metrics.orders import order_quality
+    from eqs_pipeline.core.contract import CONTRACT
+    from eqs_pipeline.quality.fills import fill_quality
+    from eqs_pipeline.quality.orders import order_quality
 
     _, warehouse, report = built_warehouse
     root = warehouse.parent / "lake"

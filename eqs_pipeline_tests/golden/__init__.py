@@ -131,7 +131,7 @@ def _float_mismatches(a: pl.Series, b: pl.Series) -> pl.Series:
 
 
 def main() -> None:
-    from eqs_pipeline.runner import run_pipeline
+    from eqs_pipeline.runtime.runner import run_pipeline
     from eqs_pipeline_tests.conftest import simulate_small
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,10 +10,10 @@ from typing import Any
 
 import polars as pl
 
-from eqs_pipeline.contract import CONTRACT
+from eqs_pipeline.core.contract import CONTRACT
+from eqs_pipeline.core.settings import IngestSettings
 from eqs_pipeline.ingest import IngestResult, read_table, validate_instruments, validate_partition
 from eqs_pipeline.ingest.rules import PARTITION_TABLES
-from eqs_pipeline.settings import IngestSettings
 
 DAY = date(2024, 1, 2)
 Row = dict[str, Any]

@@ -13,7 +13,7 @@ the folder's trade date, unparsable or in other offsets; optional columns left o
 and a symbol landed in absurd units, every price and size of it in every table scaled alike
 (`Units`), which no bound relative to the symbol's own rows can tell. The landing is then ingested (`read_table`, `validate_instruments`, `validate_partition`) and the
 date is scored with the pure functions the `quality` and `venue_daily` assets call
-(`metrics.day.score_day`, `venues.daily.venue_day`).
+(`quality.day.score_day`, `venues.daily.venue_day`).
 
 Properties:
 - conservation: for every table, the rows written = staged + quarantined + collapsed
@@ -49,7 +49,9 @@ import pytest
 from hypothesis import currently_in_test_context, event, given
 from hypothesis import strategies as st
 
-from eqs_pipeline.contract import CONTRACT, DATED_TABLES, TS, Column
+from eqs_pipeline.core.contract import CONTRACT, DATED_TABLES, TS, Column
+from eqs_pipeline.core.ranges import in_memory
+from eqs_pipeline.core.settings import QualitySettings
 from eqs_pipeline.ingest import (
     IngestResult,
     LandingError,
@@ -61,8 +63,7 @@ from eqs_pipeline.ingest import (
     validate_partition,
 )
 from eqs_pipeline.ingest.rules import PARTITION_TABLES
-from eqs_pipeline.metrics.day import in_memory, score_day
-from eqs_pipeline.settings import QualitySettings
+from eqs_pipeline.quality.day import score_day
 from eqs_pipeline.simulate import SimulationConfig, simulate
 from eqs_pipeline.venues.daily import venue_day
 from eqs_pipeline.venues.settings import VenueSettings
@@ -863,19 +864,19 @@ def one_change(table: str, column: str, value: Any) -> dict[str, TablePlan]:
 # cases, so that every profile runs them while the property tests go on exploring.
 FOUND: dict[str, tuple[dict[str, TablePlan], tuple[Units, ...], tuple[Fault, ...]]] = {
     # Prices x 1e300 and sizes x 1e12 for one symbol: every bound relative to its instrument
-    # row and its quotes holds, but price x size overflows (`metrics.asof.prepare_trades`:
+    # row and its quotes holds, but price x size overflows (`quality.asof.prepare_trades`:
     # RuntimeWarning; NaN and infinite interval VWAP, implementation shortfall, quality score).
     "one_symbol_in_absurd_units": (valid_day(), (Units(0, price=1e300, size=1e12),), ()),
     # An instrument's ADV of 5e-324 shares: size_pct_adv and expected cost infinite, score NaN.
     "adv_of_5e-324_shares": (one_change("instruments", "adv_shares", 5e-324), (), ()),
-    # A print in year 1: scoring raised ValueError (`metrics.asof._timeline`, "span more than
+    # A print in year 1: scoring raised ValueError (`quality.asof._timeline`, "span more than
     # 12 days").
     "print_in_year_1": (
         one_change("market_trades", "ts", datetime(1, 1, 1, tzinfo=UTC)),
         (),
         (),
     ),
-    # A print at 1e304: price x size overflowed (`metrics.asof.prepare_trades`).
+    # A print at 1e304: price x size overflowed (`quality.asof.prepare_trades`).
     "print_at_1e304": (one_change("market_trades", "price", "1e304"), (), ()),
     # A CSV whose lines end in CR alone (classic Mac OS): Polars reads one header line and no
     # row when the last column is optional (orders, child orders, executions, the tape, the

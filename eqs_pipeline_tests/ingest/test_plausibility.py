@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from eqs_pipeline.contract import CONTRACT
+from eqs_pipeline.core.contract import CONTRACT
+from eqs_pipeline.core.settings import IngestSettings
 from eqs_pipeline.ingest import (
     discover_trade_dates,
     read_table,
@@ -17,9 +18,8 @@ from eqs_pipeline.ingest import (
 )
 from eqs_pipeline.ingest.plausibility import trade_day_window
 from eqs_pipeline.ingest.rules import PARTITION_TABLES
-from eqs_pipeline.metrics.fills import fill_quality
-from eqs_pipeline.metrics.orders import order_quality
-from eqs_pipeline.settings import IngestSettings
+from eqs_pipeline.quality.fills import fill_quality
+from eqs_pipeline.quality.orders import order_quality
 from eqs_pipeline.simulate import SimulationConfig, simulate_to_landing
 from eqs_pipeline.simulate.config import ROUTINGS
 from eqs_pipeline_tests.ingest.builders import (

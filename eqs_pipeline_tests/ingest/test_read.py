@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from eqs_pipeline.contract import TS
+from eqs_pipeline.core.contract import TS
 from eqs_pipeline.ingest import (
     LandingError,
     count_landed_rows,
@@ -260,7 +260,7 @@ def test_columns_already_coerced_pass_through_as_coercion_would_make_them(monkey
     """Text with nothing to strip and never empty, and floats all finite, are what coercion
     would make of them: they pass through uncopied (`_clean_columns`). Any other column is
     coerced: the same frame either way."""
-    from eqs_pipeline.contract import CONTRACT
+    from eqs_pipeline.core.contract import CONTRACT
     from eqs_pipeline.ingest import read
 
     ts = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)

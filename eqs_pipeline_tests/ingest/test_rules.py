@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from eqs_pipeline.contract import CONTRACT
+from eqs_pipeline.core.contract import CONTRACT
+from eqs_pipeline.core.settings import IngestSettings
 from eqs_pipeline.ingest import (
     IngestResult,
     conservation_report,
@@ -21,7 +22,6 @@ from eqs_pipeline.ingest import (
     validate_partition,
 )
 from eqs_pipeline.ingest.rules import PARTITION_TABLES
-from eqs_pipeline.settings import IngestSettings
 from eqs_pipeline_tests.ingest.builders import (
     DAY,
     at,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from eqs_pipeline.contract import CONTRACT
+from eqs_pipeline.core.contract import CONTRACT
 from eqs_pipeline.ingest import read_table, validate_instruments
-from eqs_pipeline.schemas import (
+from eqs_pipeline.tables.schemas import (
     FILL_QUALITY,
     FILL_QUOTE_METRICS,
     ORDER_QUALITY,
@@ -292,8 +292,8 @@ def test_the_markouts_are_not_quote_metrics():
 
 def test_fills_without_a_prior_quote_and_unfilled_orders_pass(tmp_path):
     """The simulator's days have a quote before every fill; the engine's null rows pass too."""
-    from eqs_pipeline.metrics.fills import fill_quality
-    from eqs_pipeline.metrics.orders import order_quality
+    from eqs_pipeline.quality.fills import fill_quality
+    from eqs_pipeline.quality.orders import order_quality
 
     rows = good_rows()
     early = {**rows["orders"][0], "order_id": "O4", "arrival_ts": at(14, 29), "end_ts": None}

@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from eqs_pipeline.contract import CONTRACT
+from eqs_pipeline.core.contract import CONTRACT
 from eqs_pipeline.ingest.read import read_table
 from eqs_pipeline.ingest.rules import validate_instruments, validate_partition
 from eqs_pipeline.lobster import LobsterDay, LobsterError, import_lobster, read_lobster

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from eqs_pipeline.cli import main
+from eqs_pipeline.cli.main import main
 from eqs_pipeline.ingest.read import read_table
 from eqs_pipeline.ingest.rules import validate_instruments
 from eqs_pipeline.lobster import LobsterError, import_lobster, read_lobster

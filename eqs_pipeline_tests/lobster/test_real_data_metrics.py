@@ -18,11 +18,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from eqs_pipeline.contract import EXECUTIONS, ORDERS
+from eqs_pipeline.core.contract import EXECUTIONS, ORDERS
+from eqs_pipeline.core.settings import QualitySettings
 from eqs_pipeline.lobster import LobsterDay
-from eqs_pipeline.metrics.fills import fill_quality, horizon_label
-from eqs_pipeline.metrics.orders import order_quality
-from eqs_pipeline.settings import QualitySettings
+from eqs_pipeline.quality.fills import fill_quality, horizon_label
+from eqs_pipeline.quality.orders import order_quality
 from eqs_pipeline_tests.lobster.samples import DATE, read_landed
 
 HORIZONS = QualitySettings().horizons_s

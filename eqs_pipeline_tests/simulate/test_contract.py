@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from eqs_pipeline.contract import CONTRACT, DATED_TABLES
+from eqs_pipeline.core.contract import CONTRACT, DATED_TABLES
 from eqs_pipeline.simulate import SimulatedData, SimulationConfig, simulate, trading_dates
 from eqs_pipeline.simulate.engine import session_open_us
 

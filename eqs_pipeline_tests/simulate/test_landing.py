@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from eqs_pipeline.contract import CONTRACT, DATED_TABLES
+from eqs_pipeline.core.contract import CONTRACT, DATED_TABLES
 from eqs_pipeline.simulate import (
     SimulatedData,
     load_truth,

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from eqs_pipeline.settings import HORIZONS_S
+from eqs_pipeline.core.settings import HORIZONS_S
 from eqs_pipeline.simulate import SimulationConfig
 from eqs_pipeline.venues.daily import (
     ALL,

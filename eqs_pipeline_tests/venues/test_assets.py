@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from eqs_pipeline.runner import run_pipeline
+from eqs_pipeline.cli.venues import venues_command
+from eqs_pipeline.runtime.runner import run_pipeline
 from eqs_pipeline.simulate import SimulationConfig, simulate, write_landing
-from eqs_pipeline.venues.cli import venues_command
 
 TABLES = (
     "venue.venue_daily",
@@ -95,8 +95,8 @@ def test_eqs_venues_states_the_level_the_scorecard_was_computed_at(built) -> Non
     """A scorecard stored at another ci_level is not labelled 95%."""
     from rich.console import Console
 
-    from eqs_pipeline import warehouse
-    from eqs_pipeline.venues.cli import render
+    from eqs_pipeline.cli.venues import render
+    from eqs_pipeline.storage import warehouse
 
     wh, _ = built
     with warehouse.connect(wh, read_only=True) as con:
@@ -112,8 +112,8 @@ def test_eqs_venues_cuts_no_figure_in_an_80_column_terminal(built) -> None:
     """Three-digit figures are printed whole at 80 columns, never cut to "-123.…"."""
     from rich.console import Console
 
-    from eqs_pipeline import warehouse
-    from eqs_pipeline.venues.cli import render
+    from eqs_pipeline.cli.venues import render
+    from eqs_pipeline.storage import warehouse
 
     wh, _ = built
     with warehouse.connect(wh, read_only=True) as con:
@@ -137,9 +137,9 @@ def test_venue_events_before_any_scorecard_say_what_to_run(tmp_path: Path) -> No
     materialize first, not DuckDB's "Table ... does not exist! Did you mean ...?"."""
     import dagster as dg
 
-    from eqs_pipeline import warehouse
     from eqs_pipeline.defs.resources import EqsPathsResource
     from eqs_pipeline.defs.venues.assets import venue_performance_events
+    from eqs_pipeline.storage import warehouse
 
     warehouse.connect(tmp_path / "warehouse.duckdb").close()
     with dg.DagsterInstance.ephemeral() as instance:
@@ -160,8 +160,8 @@ def test_eqs_venues_prints_venue_names_as_text_not_markup(built) -> None:
     note quoting one are printed as they are."""
     from rich.console import Console
 
-    from eqs_pipeline import warehouse
-    from eqs_pipeline.venues.cli import render
+    from eqs_pipeline.cli.venues import render
+    from eqs_pipeline.storage import warehouse
 
     wh, _ = built
     with warehouse.connect(wh, read_only=True) as con:

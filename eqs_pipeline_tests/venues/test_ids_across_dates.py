@@ -17,17 +17,17 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from eqs_pipeline import warehouse
-from eqs_pipeline.metrics.fills import fill_quality
-from eqs_pipeline.metrics.orders import order_quality
+from eqs_pipeline.defs.venues import window as window_module
+from eqs_pipeline.defs.venues.window import WINDOW_CHILD_COLUMNS, WINDOW_FILL_COLUMNS, load_window
+from eqs_pipeline.quality.fills import fill_quality
+from eqs_pipeline.quality.orders import order_quality
 from eqs_pipeline.simulate import SimulationConfig, simulate
-from eqs_pipeline.venues import window as window_module
+from eqs_pipeline.storage import warehouse
 from eqs_pipeline.venues.daily import venue_daily, venue_daily_buckets
 from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.routing import delay_inputs, routing_recommendations
 from eqs_pipeline.venues.scorecard import venue_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
-from eqs_pipeline.venues.window import WINDOW_CHILD_COLUMNS, WINDOW_FILL_COLUMNS, load_window
 
 IDS = ("exec_id", "order_id", "child_id")
 # The window statistics are equal up to the last bits of their sums (which also differ from one

@@ -11,11 +11,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from eqs_pipeline import lake
+from eqs_pipeline.core.ranges import in_memory
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.defs.venues.assets import venue_daily as venue_daily_asset
-from eqs_pipeline.metrics.day import in_memory, score_day
+from eqs_pipeline.quality.day import score_day
 from eqs_pipeline.simulate import SimulationConfig, simulate
+from eqs_pipeline.storage import lake
 from eqs_pipeline.venues.daily import venue_daily, venue_daily_buckets, venue_day
 from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.settings import VenueSettings

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from eqs_pipeline.metrics.fills import fill_quality
-from eqs_pipeline.metrics.orders import order_quality
+from eqs_pipeline.quality.fills import fill_quality
+from eqs_pipeline.quality.orders import order_quality
 from eqs_pipeline.simulate import SimulationConfig, simulate
 from eqs_pipeline.venues.frames import venue_frames
 from eqs_pipeline.venues.routing import DelayInputs, delay_inputs

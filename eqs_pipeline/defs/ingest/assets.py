@@ -13,8 +13,7 @@ the lake, which the daily steps read.
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline import lake, warehouse
-from eqs_pipeline.contract import DATED_TABLES
+from eqs_pipeline.core.contract import DATED_TABLES
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
@@ -26,6 +25,7 @@ from eqs_pipeline.ingest import (
     validate_instruments,
     validate_partition,
 )
+from eqs_pipeline.storage import lake, warehouse
 
 INSTRUMENTS_KEY = dg.AssetKey(["staging", "instruments"])
 QUARANTINE_KEY = dg.AssetKey(["staging", "quarantine"])
@@ -85,7 +85,7 @@ def _instruments_quarantine_check(quarantine: pl.DataFrame) -> dg.AssetCheckResu
             blocking=True,
             description="The instrument rows this run quarantined (`staging.quarantine` with "
             "source_table = 'instruments') conform to the pandera schema `staging.quarantine` "
-            "(eqs_pipeline.schemas). The check sits on staging/instruments because "
+            "(eqs_pipeline.tables.schemas). The check sits on staging/instruments because "
             "staging/quarantine's own `schema` check belongs to staging_day, which checks the "
             "dated tables' quarantined rows.",
         ),

@@ -12,8 +12,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline import lake, warehouse
-from eqs_pipeline.contract import DATED_TABLES
+from eqs_pipeline.core.contract import DATED_TABLES
 from eqs_pipeline.defs.ingest.assets import (
     INGEST_LOG_TABLE,
     INSTRUMENTS_KEY,
@@ -24,6 +23,7 @@ from eqs_pipeline.defs.metadata import markdown_table
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource
 from eqs_pipeline.ingest import count_landed_rows
+from eqs_pipeline.storage import lake, warehouse
 
 
 def _lake_accounting(paths: EqsPathsResource, trade_date: date) -> dict[str, tuple[int, int]]:

@@ -16,13 +16,13 @@ from datetime import date
 import dagster as dg
 from dagster._core.storage.tags import RUN_KEY_TAG
 
-from eqs_pipeline.contract import DATED_TABLES
+from eqs_pipeline.core.contract import DATED_TABLES
 from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY
 from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, daily_job, reference_job
 from eqs_pipeline.defs.partitions import not_a_partition
 from eqs_pipeline.defs.resources import EqsPathsResource
 from eqs_pipeline.ingest.layout import DATE_PREFIX, is_hidden, landing_exists
-from eqs_pipeline.ingest.store import Entry, walk
+from eqs_pipeline.storage.store import Entry, walk
 
 _WAITING = {
     dg.DagsterRunStatus.QUEUED,

@@ -1,77 +1,31 @@
 """Fill- and order-level quality assets and the ExecutionQualityEvent stream, per trade date.
 
 Thin wrappers: read the partition's staged rows from the Parquet lake, call the pure functions
-of `eqs_pipeline.metrics`, validate, replace the partition's lake file, attach metadata. They
+of `eqs_pipeline.quality`, validate, replace the partition's lake file, attach metadata. They
 take no pool and never open the DuckDB file, so trade dates compute in parallel; the load step
 `warehouse/day` puts the results into the warehouse.
 """
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline import lake
-from eqs_pipeline.contract import CONTRACT
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY, STAGING_KEYS
+from eqs_pipeline.defs.lake_io import lake_reader, read_lake
 from eqs_pipeline.defs.metadata import frame_metadata
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
 from eqs_pipeline.defs.quality.checks import market_data_result, market_data_spec
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
-from eqs_pipeline.exports import write_events_jsonl
-from eqs_pipeline.metrics.day import Reader, polars_reader, score_day
-from eqs_pipeline.metrics.events import execution_quality_events as build_events
+from eqs_pipeline.quality.day import score_day
+from eqs_pipeline.quality.events import execution_quality_events as build_events
+from eqs_pipeline.storage import lake
+from eqs_pipeline.storage.exports import write_events_jsonl
 
 FILL_QUALITY_KEY = dg.AssetKey(["quality", "fill_quality"])
 ORDER_QUALITY_KEY = dg.AssetKey(["quality", "order_quality"])
 EVENTS_KEY = dg.AssetKey(["quality", "execution_quality_events"])
-
-
-def read_lake(
-    paths: EqsPathsResource,
-    table: str,
-    trade_date,
-    schema: dict | None = None,
-    columns: Sequence[str] | None = None,
-    where: pl.Expr | None = None,
-) -> pl.LazyFrame:
-    """One trade date of a lake table (only the rows `where` selects and only `columns` when
-    given), failing the step clearly if it is not there yet."""
-    try:
-        return lake.read(
-            paths.lake_root, table, trade_date, schema, where=where, columns=columns
-        ).lazy()
-    except lake.MissingPartition as exc:
-        raise dg.Failure(description=str(exc)) from exc
-
-
-def read_staged(
-    paths: EqsPathsResource,
-    table: str,
-    trade_date,
-    columns: Sequence[str] | None = None,
-    where: pl.Expr | None = None,
-) -> pl.LazyFrame:
-    """One trade date of a staged contract table from the lake, typed as the contract says."""
-    schema = CONTRACT[table].polars_schema
-    return read_lake(paths, f"staging.{table}", trade_date, schema, columns, where)
-
-
-def lake_reader(paths: EqsPathsResource, trade_date) -> Reader:
-    """The reader of `score_day` and `venues.daily.venue_day`: the date's staged tables from
-    the lake, typed as the contract says, and its scored fills and orders ("fill_quality",
-    "order_quality"); a missing partition fails the step clearly."""
-
-    def scan(table: str, where: pl.Expr | None, columns) -> pl.DataFrame:
-        if table in ("fill_quality", "order_quality"):
-            rows = read_lake(paths, f"quality.{table}", trade_date, None, columns, where)
-        else:
-            rows = read_staged(paths, table, trade_date, columns, where)
-        return rows.collect()
-
-    return polars_reader(scan)
 
 
 def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> float | None:
@@ -118,7 +72,7 @@ def quality(
 ):
     """Fill and order quality of one trade date in one step: both look up the same NBBO, so the
     quotes are read and prepared once, and the order metrics take the fills from memory
-    (`eqs_pipeline.metrics.day.score_day`: a date with more than `chunk_fills` fills is scored
+    (`eqs_pipeline.quality.day.score_day`: a date with more than `chunk_fills` fills is scored
     in symbol ranges, with the same rows). Either asset can be materialized alone: order
     quality then reads the fills' lake file. Besides its blocking schema check, each table
     has a `market_data` check that warns when too many of its rows lack quotes."""

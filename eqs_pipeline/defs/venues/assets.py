@@ -13,25 +13,26 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline import lake, warehouse
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.ingest.assets import STAGING_KEYS
 from eqs_pipeline.defs.jobs import WINDOW_TAGS
+from eqs_pipeline.defs.lake_io import lake_reader
 from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
-from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY, lake_reader
+from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.defs.venues import checks
 from eqs_pipeline.defs.venues.resources import VenueConfig
+from eqs_pipeline.defs.venues.window import NoVenueData, VenueWindow, load_window
 from eqs_pipeline.defs.warehouse import WAREHOUSE_DAY_KEY
-from eqs_pipeline.exports import write_events_jsonl
+from eqs_pipeline.storage import lake, warehouse
+from eqs_pipeline.storage.exports import write_events_jsonl
 from eqs_pipeline.venues.chart import cost_chart_svg, markdown_image
 from eqs_pipeline.venues.daily import venue_day
 from eqs_pipeline.venues.events import venue_performance_events as build_events
 from eqs_pipeline.venues.routing import routing_recommendations as compute_routing
 from eqs_pipeline.venues.scorecard import venue_scorecard as compute_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
-from eqs_pipeline.venues.window import NoVenueData, VenueWindow, load_window
 
 VENUE_DAILY_KEY = dg.AssetKey(["venue", "venue_daily"])
 VENUE_BUCKETS_KEY = dg.AssetKey(["venue", "venue_daily_buckets"])

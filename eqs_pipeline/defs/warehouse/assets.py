@@ -11,7 +11,6 @@ lake files itself (`read_parquet`), so the slot is held only for a native bulk l
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline import lake, warehouse
 from eqs_pipeline.defs.ingest.assets import QUARANTINE_KEY, STAGING_KEYS, STAGING_LAKE_TABLES
 from eqs_pipeline.defs.metadata import markdown_table
 from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
@@ -19,6 +18,7 @@ from eqs_pipeline.defs.quality.assets import EVENTS_KEY, FILL_QUALITY_KEY, ORDER
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource
 from eqs_pipeline.defs.venues.assets import VENUE_BUCKETS_KEY, VENUE_DAILY_KEY
 from eqs_pipeline.defs.warehouse import WAREHOUSE_DAY_KEY
+from eqs_pipeline.storage import lake, warehouse
 
 _COMPUTED = [FILL_QUALITY_KEY, ORDER_QUALITY_KEY, EVENTS_KEY, VENUE_DAILY_KEY, VENUE_BUCKETS_KEY]
 # Every warehouse table with one partition per trade date, in load order.

@@ -1,0 +1,301 @@
+"""The `eqs` command line: simulate, run, demo, import-lobster, summary."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from eqs_pipeline.cli.venues import venues_command
+from eqs_pipeline.ingest import LandingError
+
+console = Console(stderr=True)
+
+DEFAULT_DEMO_HOME = Path(".eqs_home")
+DEMO_MARKER = ".eqs-demo"
+
+
+def _fail(message: str) -> None:
+    # Messages quote paths and values from the data: printed as text, never as markup.
+    console.print(f"[bold red]error:[/bold red] {escape(message)}")
+    sys.exit(2)
+
+
+def _date(_ctx, _param, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date (expected YYYY-MM-DD)") from exc
+
+
+@click.group()
+@click.version_option(package_name="eqs-pipeline")
+def main() -> None:
+    """Execution Quality Service: best-execution and transaction-cost analysis."""
+
+
+@main.command()
+@click.option("--days", default=3, show_default=True, type=click.IntRange(1), help="Trading days.")
+@click.option("--symbols", default=8, show_default=True, type=click.IntRange(1))
+@click.option("--orders-per-day", default=200, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--start-date", default="2026-11-02", show_default=True, callback=_date)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["parquet", "csv", "jsonl"]),
+    help="File formats to write (repeat to mix them); default parquet.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Landing directory.")
+@click.option(
+    "--routing",
+    default="default",
+    show_default=True,
+    type=click.Choice(["default", "dark-lit"]),
+    help="default: ten venues, every child style; dark-lit: midpoint pegs to one dark pool and "
+    "marketable IOC orders to four lit venues (docs/SIMULATOR.md).",
+)
+def simulate(days, symbols, orders_per_day, seed, start_date, formats, out, routing) -> None:
+    """Simulate a market and a desk's executions into a landing directory (truth in _truth/)."""
+    _simulate(
+        days, symbols, orders_per_day, seed, start_date, formats or ("parquet",), out, routing
+    )
+
+
+def _simulate(
+    days, symbols, orders_per_day, seed, start_date, formats, out: Path, routing="default"
+) -> None:
+    from eqs_pipeline.simulate import SimulationConfig, simulate_to_landing
+
+    cfg = SimulationConfig(
+        days=days,
+        symbols=symbols,
+        orders_per_day=orders_per_day,
+        seed=seed,
+        start_date=start_date,
+        routing=routing,
+    )
+    summary = simulate_to_landing(cfg, out, formats=tuple(formats), progress=True)
+    counts = ", ".join(f"{t} {n:,}" for t, n in summary.items() if isinstance(n, int))
+    console.print(f"simulated landing directory [bold]{escape(str(out))}[/bold]: {counts}")
+
+
+@main.command()
+@click.option(
+    "--landing",
+    required=True,
+    envvar="EQS_LANDING",
+    show_envvar=True,
+    help="Landing directory: a folder or an object-store URL such as s3://bucket/eqs/landing "
+    "(credentials from the environment).",
+)
+@click.option("--warehouse", required=True, type=click.Path(path_type=Path))
+@click.option("--start", default=None, callback=_date, help="First trade date (YYYY-MM-DD).")
+@click.option("--end", default=None, callback=_date, help="Last trade date (YYYY-MM-DD).")
+@click.option(
+    "--exports",
+    default=None,
+    help="Event exports (JSON Lines): a folder or an object-store URL.  [default: <warehouse "
+    "folder>/exports]",
+)
+@click.option(
+    "--lake",
+    default=None,
+    envvar="EQS_LAKE",
+    show_envvar=True,
+    help="Parquet lake of the daily partitions: a folder or an object-store URL such as "
+    "s3://bucket/eqs/lake (credentials from the environment).  [default: <warehouse "
+    "folder>/lake]",
+)
+def run(landing: str, warehouse: Path, start, end, exports, lake) -> None:
+    """Materialize every asset for the trade dates present in a landing directory."""
+    _run(landing, warehouse, start, end, exports, lake)
+
+
+def _run(
+    landing: Path | str,
+    warehouse: Path,
+    start=None,
+    end=None,
+    exports=None,
+    lake: str | None = None,
+) -> None:
+    from eqs_pipeline.cli.summary import print_summary
+    from eqs_pipeline.ingest import discover_trade_dates
+    from eqs_pipeline.runtime.runner import RunFailed, run_pipeline, select_dates
+    from eqs_pipeline.storage.warehouse import WarehouseError, naming_damage
+
+    try:
+        dates = select_dates(discover_trade_dates(landing), start, end)
+    except LandingError as exc:
+        _fail(str(exc))
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task("materializing", total=None)
+
+        def advance(step: str, done: int, total: int) -> None:
+            progress.update(task, description=f"materializing {step}", completed=done, total=total)
+
+        try:
+            report = run_pipeline(
+                landing,
+                warehouse,
+                start=start,
+                end=end,
+                exports=exports,
+                lake=lake,
+                on_progress=advance,
+            )
+        except (LandingError, RunFailed, WarehouseError) as exc:
+            progress.stop()
+            _fail(str(exc))
+    console.print(
+        f"materialized {len(dates)} trade date(s) into [bold]{escape(str(warehouse))}[/bold]"
+    )
+    for note in report.skipped:
+        console.print(f"[yellow]skipped[/yellow] {escape(note)}")
+    if report.check_failures:
+        console.print(
+            f"[yellow]{len(report.check_failures)} asset check(s) failed:[/yellow] "
+            + escape(", ".join(report.check_failures))
+        )
+    try:
+        with naming_damage(warehouse):
+            print_summary(warehouse, Console())
+    except WarehouseError as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.option(
+    "--home",
+    default=DEFAULT_DEMO_HOME,
+    show_default=True,
+    envvar="EQS_HOME",
+    show_envvar=True,
+    type=click.Path(path_type=Path),
+    help="Folder for the demo landing directory, warehouse and exports.",
+)
+@click.option("--days", default=3, show_default=True, type=click.IntRange(1))
+@click.option("--symbols", default=12, show_default=True, type=click.IntRange(1))
+@click.option("--orders-per-day", default=300, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=7, show_default=True, type=int)
+def demo(home: Path, days, symbols, orders_per_day, seed) -> None:
+    """Simulate a demo data set, run the whole pipeline on it and print the summary."""
+    landing = home / "landing"
+    marker = landing / DEMO_MARKER
+    if landing.exists() and not marker.exists():
+        _fail(
+            f"{landing} exists and was not written by `eqs demo`; refusing to overwrite it. "
+            "Choose another --home (or EQS_HOME) for the demo."
+        )
+    if landing.exists():
+        import shutil
+
+        shutil.rmtree(landing)
+    _simulate(days, symbols, orders_per_day, seed, date(2026, 11, 2), ("parquet",), landing)
+    (landing / DEMO_MARKER).write_text("written by `eqs demo`; safe to delete\n")
+    _run(landing, home / "warehouse.duckdb", exports=home / "exports")
+
+
+@main.command("import-lobster")
+@click.argument("zips", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Landing directory.")
+def import_lobster_command(zips: tuple[Path, ...], out: Path) -> None:
+    """Convert LOBSTER sample zips into contract quotes, market_trades and instruments.
+
+    instruments/lobster.parquet keeps the rows of symbols imported by earlier calls.
+    """
+    from eqs_pipeline.lobster import LobsterError, import_lobster
+
+    try:
+        counts = import_lobster(list(zips), out)
+    except LobsterError as exc:
+        _fail(str(exc))
+    console.print(
+        f"wrote [bold]{escape(str(out))}[/bold]: "
+        + ", ".join(f"{t} {n:,}" for t, n in counts.items())
+    )
+
+
+@main.command("drop-date")
+@click.argument("day", metavar="DATE", callback=_date)
+@click.option("--warehouse", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--lake",
+    default=None,
+    envvar="EQS_LAKE",
+    show_envvar=True,
+    help="Parquet lake: a folder or an object-store URL.  [default: <warehouse folder>/lake]",
+)
+@click.option(
+    "--exports",
+    default=None,
+    help="Event exports: a folder or an object-store URL.  [default: <warehouse folder>/exports]",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def drop_date(day: date, warehouse: Path, lake: str | None, exports: str | None, yes: bool):
+    """Remove one trade date from the daily warehouse tables, the lake and its event export (a
+    date landed by mistake and since moved: re-running it cannot clear it, it has no landed
+    files). The window tables keep it until the window job runs again."""
+    from eqs_pipeline.runtime.runner import drop_trade_date
+    from eqs_pipeline.storage.warehouse import WarehouseError, naming_damage
+
+    if not warehouse.is_file():
+        _fail(f"no warehouse at {warehouse}")
+    if not yes:
+        click.confirm(
+            f"Remove every row of trade date {day} from {warehouse}, its lake partitions and its "
+            "event export?",
+            abort=True,
+        )
+    try:
+        with naming_damage(warehouse):
+            report = drop_trade_date(day, warehouse, lake=lake, exports=exports)
+    except WarehouseError as exc:
+        _fail(str(exc))
+    if not (report.warehouse_rows or report.lake_files or report.exports):
+        console.print(f"trade date {day}: nothing to remove")
+        return
+    rows = sum(report.warehouse_rows.values())
+    console.print(
+        f"trade date {day}: removed {rows:,} warehouse row(s) from "
+        f"{len(report.warehouse_rows)} table(s), {len(report.lake_files)} lake partition(s), "
+        f"{len(report.exports)} export file(s). The window tables keep it until the window job "
+        "runs again (`eqs run` runs it)."
+    )
+
+
+@main.command()
+@click.option("--warehouse", required=True, type=click.Path(path_type=Path))
+def summary(warehouse: Path) -> None:
+    """Print the headline figures of a warehouse."""
+    from eqs_pipeline.cli.summary import NothingLoaded, print_summary
+    from eqs_pipeline.storage.warehouse import WarehouseError, naming_damage
+
+    try:
+        with naming_damage(warehouse):
+            print_summary(warehouse, Console())
+    except (FileNotFoundError, NothingLoaded, WarehouseError) as exc:
+        _fail(str(exc))
+
+
+main.add_command(venues_command)
+
+
+if __name__ == "__main__":
+    main()

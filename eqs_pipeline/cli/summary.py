@@ -1,0 +1,87 @@
+"""Headline figures of a warehouse, for the end of `eqs run` / `eqs demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from eqs_pipeline.storage import warehouse
+
+
+class NothingLoaded(LookupError):
+    """The warehouse exists but no trade date has been loaded into it yet."""
+
+
+def headline_figures(path: Path) -> dict[str, object]:
+    """The figures of `sql/select_headline_figures.sql` plus the distribution of the graded
+    orders' grades (`ungraded_orders` counts the others)."""
+    con = warehouse.connect(path, read_only=True)
+    try:
+        if not warehouse.table_exists(con, "quality.order_quality"):
+            raise NothingLoaded(
+                f"no trade date has been loaded into {path} yet: run `eqs run` on a landing "
+                "directory with dated folders (its last failure, if any, names the cause)"
+            )
+        cursor = con.execute(warehouse.sql("select_headline_figures"))
+        names = [d[0] for d in cursor.description]
+        figures = dict(zip(names, cursor.fetchall()[0], strict=True))
+        figures["grades"] = dict(con.execute(warehouse.sql("select_grade_distribution")).fetchall())
+    finally:
+        con.close()
+    return figures
+
+
+def _fmt(value: object, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.2f}{unit}"
+    if isinstance(value, int):
+        return f"{value:,}{unit}"
+    return f"{value}{unit}"
+
+
+def print_summary(path: Path, console: Console | None = None) -> dict[str, object]:
+    console = console or Console()
+    f = headline_figures(path)
+    table = Table(
+        title=f"Execution quality warehouse: {escape(str(path))}",
+        show_header=False,
+        title_justify="left",
+    )
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("trade dates", f"{_fmt(f['trade_dates'])} ({f['first_date']} .. {f['last_date']})"),
+        ("parent orders", _fmt(f["orders"])),
+        ("fills", _fmt(f["fills"])),
+        ("filled notional", _fmt(f["filled_notional"])),
+        (
+            "fill rate (shares)",
+            _fmt(None if f["fill_rate"] is None else 100 * f["fill_rate"], " %"),
+        ),
+        (
+            "implementation shortfall (notional-weighted)",
+            _fmt(f["implementation_shortfall_bps"], " bps"),
+        ),
+        ("effective spread (share-weighted)", _fmt(f["effective_spread_bps"], " bps")),
+        ("price improvement (share-weighted)", _fmt(f["price_improvement_bps"], " bps")),
+        ("markout 60 s (share-weighted)", _fmt(f["markout_60s_bps"], " bps")),
+        ("mean quality score", _fmt(f["mean_quality_score"])),
+        ("grades", escape(", ".join(f"{g} {n:,}" for g, n in f["grades"].items()))),
+        # Orders without the market data to price their cost (docs/METRICS.md, "Not graded").
+        ("orders not graded", _fmt(f["ungraded_orders"])),
+        ("fills without a prior quote", _fmt(f["fills_without_quote"])),
+        ("quarantined rows", _fmt(f["quarantined_rows"])),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    console.print(
+        f"Query it: [bold].venv/bin/duckdb -readonly {escape(str(path))}[/bold]  "
+        "(e.g. select * from quality.order_quality limit 10)"
+    )
+    return f

@@ -1,0 +1,1 @@
+"""The Dagster runtime: the project's executor, the fork server's preload, and the runner behind `eqs run`."""

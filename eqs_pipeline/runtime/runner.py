@@ -1,0 +1,214 @@
+"""Materialize the whole pipeline in process for a landing directory (what `eqs run` does).
+
+The same Dagster definitions the UI loads are executed job by job: reference data first, then
+every trade date present in the landing directory (optionally limited to a date range), with a
+progress display. Resources point at the given landing directory and warehouse file; the Parquet
+lake of the daily partitions sits beside the warehouse file (`<folder>/lake`) unless given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, WINDOW_JOB
+from eqs_pipeline.defs.partitions import not_a_partition
+from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
+from eqs_pipeline.ingest import LandingError, discover_trade_dates
+from eqs_pipeline.storage.warehouse import sql, table_exists
+
+# The CLI reports failures itself (see `_failure_message`); Dagster's console logger stays quiet.
+QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+class RunFailed(RuntimeError):
+    """A job of the run failed; the message says which step and why."""
+
+
+@dataclass
+class RunReport:
+    warehouse: Path
+    trade_dates: list[date]
+    check_failures: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def run_definitions(paths: EqsPathsResource, settings: MetricSettingsResource) -> dg.Definitions:
+    """The project's definitions with resources bound to explicit paths instead of EQS_HOME."""
+    from eqs_pipeline.definitions import defs as load_defs
+
+    loaded = load_defs()
+    return dg.Definitions(
+        assets=loaded.assets,
+        asset_checks=loaded.asset_checks,
+        jobs=loaded.jobs,
+        resources={"paths": paths, "settings": settings},
+    )
+
+
+def select_dates(available: list[date], start: date | None, end: date | None) -> list[date]:
+    """The landed trade dates in [start, end]; a LandingError when there are none, or when one
+    of them has no partition (a weekend folder, say), before anything runs."""
+    chosen = [d for d in available if (start is None or d >= start) and (end is None or d <= end)]
+    if not chosen:
+        landed = ", ".join(map(str, available)) or "no date=YYYY-MM-DD folders"
+        raise LandingError(
+            f"no trade dates between {start or 'the beginning'} and {end or 'the end'}; "
+            f"the landing directory has {landed}"
+        )
+    problems = [p for p in map(not_a_partition, chosen) if p]
+    if problems:
+        raise LandingError(
+            "landed trade dates that cannot be materialized: "
+            + "; ".join(problems)
+            + ". Move those date= folders out of the landing directory (or leave them out with "
+            "--start/--end)."
+        )
+    return chosen
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            error = event.step_failure_data.error
+            detail = error.message.strip() if error else "unknown error"
+            if error and error.cause:
+                detail = error.cause.message.strip()
+            messages.append(f"step {event.step_key}: {detail}")
+    return "\n".join(messages) or "the run failed without a step failure (see the Dagster logs)"
+
+
+def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    failed = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                failed.append(
+                    f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                    + (
+                        f" [{evaluation.partition}]"
+                        if getattr(evaluation, "partition", None)
+                        else ""
+                    )
+                )
+    return failed
+
+
+def _has_fills(paths: EqsPathsResource) -> bool:
+    with paths.connect(read_only=True) as con:
+        return table_exists(con, "quality.fill_quality") and bool(
+            con.execute(sql("count_fills")).fetchall()[0][0]
+        )
+
+
+def _has_assets(defs: dg.Definitions, job_name: str) -> bool:
+    return bool(defs.resolve_job_def(job_name).asset_layer.executable_asset_keys)
+
+
+def run_pipeline(
+    landing: Path | str,
+    warehouse: Path,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    exports: Path | str | None = None,
+    lake: Path | str | None = None,
+    settings: MetricSettingsResource | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> RunReport:
+    """Materialize reference data, every selected trade date, then the window assets.
+
+    `landing` is a folder or an object-store URL (`eqs_pipeline.storage.store`), and so is `lake`
+    (`eqs_pipeline.storage.lake`; default `<warehouse folder>/lake`). `on_progress(step, done, total)`
+    is called before each job and once at the end. Raises RunFailed when a job fails (blocking
+    checks included).
+    """
+    dates = select_dates(discover_trade_dates(landing), start, end)
+    paths = EqsPathsResource(
+        home=str(warehouse.parent),
+        landing=str(landing),
+        warehouse=str(warehouse),
+        exports=str(exports or warehouse.parent / "exports"),
+        lake=str(lake or warehouse.parent / "lake"),
+    )
+    defs = run_definitions(paths, settings or MetricSettingsResource())
+    instance = (
+        dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    )
+    report = RunReport(warehouse=warehouse, trade_dates=dates)
+    steps: list[tuple[str, str | None]] = [
+        (REFERENCE_JOB, None),
+        *[(DAILY_JOB, d.isoformat()) for d in dates],
+    ]
+    if _has_assets(defs, WINDOW_JOB):
+        steps.append((WINDOW_JOB, None))
+    with instance:
+        for done, (job_name, partition) in enumerate(steps):
+            if on_progress:
+                on_progress(partition or job_name, done, len(steps))
+            if job_name == WINDOW_JOB and not _has_fills(paths):
+                report.skipped.append(
+                    f"{WINDOW_JOB}: the warehouse has no fills, so there is no venue window"
+                )
+                continue
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                instance=instance,
+                partition_key=partition,
+                run_config=QUIET_LOGGING,
+                raise_on_error=False,
+            )
+            report.check_failures += _failed_checks(result)
+            if not result.success:
+                where = f"trade date {partition}" if partition else f"job {job_name}"
+                raise RunFailed(f"{where} failed:\n{_failure_message(result)}")
+        if on_progress:
+            on_progress("done", len(steps), len(steps))
+    return report
+
+
+@dataclass
+class DropReport:
+    """What `drop_trade_date` removed: rows per warehouse table, lake tables, export files."""
+
+    warehouse_rows: dict[str, int]
+    lake_files: list[str]
+    exports: list[str]
+
+
+def drop_trade_date(
+    day: date, warehouse: Path, *, lake: Path | str | None = None, exports: Path | str | None = None
+) -> DropReport:
+    """Remove one trade date everywhere the daily job put it: its rows of every daily warehouse
+    table (one transaction), its lake partitions and its event export. For a date landed by
+    mistake (the wrong folder name) and since moved: re-running the wrong date cannot clear it,
+    because it has no landed files any more. The window tables (scorecard, routing) keep the
+    date until the window job runs again; Dagster keeps its record of the materializations."""
+    from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
+    from eqs_pipeline.storage import lake as lake_files
+    from eqs_pipeline.storage.exports import EXPORT_FILE
+    from eqs_pipeline.storage.warehouse import connect, count_partition, transaction
+
+    lake = lake or warehouse.parent / "lake"
+    exports = exports or warehouse.parent / "exports"
+    deleted: dict[str, int] = {}
+    with connect(warehouse) as con, transaction(con):
+        for table in DAILY_TABLES:
+            if table_exists(con, table):
+                deleted[table] = count_partition(con, table, day)
+                con.execute(sql("delete_partition", table=table), {"trade_date": day})
+    removed = [t for t in DAILY_TABLES if lake_files.delete(lake, t, day)]
+    export = lake_files.join(
+        exports, "execution_quality_events", f"date={day.isoformat()}", EXPORT_FILE
+    )
+    return DropReport(
+        {t: n for t, n in deleted.items() if n},
+        removed,
+        [export] if lake_files.remove(export) else [],
+    )

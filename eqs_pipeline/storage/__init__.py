@@ -1,0 +1,1 @@
+"""Storage: the Parquet lake, the DuckDB warehouse, the event exports and object-store access. Imports only core."""
