@@ -13,7 +13,7 @@ conversions and caveats.
   (+-9999999999, size 0); they become null in the book and never reach `quotes`.
 - Quotes: one row per microsecond at which the top of book changed, holding the book at the end
   of that microsecond, so that no two quotes of a symbol share a `ts` and the as-of rules of
-  DESIGN.md never depend on the order of equal stamps.
+  docs/METRICS.md never depend on the order of equal stamps.
 """
 
 from __future__ import annotations

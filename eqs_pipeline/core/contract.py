@@ -1,4 +1,4 @@
-"""The landing data contract of DESIGN.md, as data.
+"""The landing data contract, as data (docs/INGESTION.md describes it).
 
 One place says which tables a desk lands, their columns, the Polars type each column is coerced
 to, which columns are required, the allowed values of coded columns and each table's key. The
@@ -192,5 +192,5 @@ FILE_SUFFIXES: tuple[str, ...] = (".parquet", ".csv", ".jsonl")
 
 
 def side_sign(side: pl.Expr) -> pl.Expr:
-    """D of DESIGN.md: +1 for BUY, -1 for SELL and SELL_SHORT."""
+    """D of docs/METRICS.md: +1 for BUY, -1 for SELL and SELL_SHORT."""
     return pl.when(side == "BUY").then(pl.lit(1, pl.Int8)).otherwise(pl.lit(-1, pl.Int8))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import dataclass, field
 
-# The markout / realized-spread horizons of DESIGN.md; the column names depend on them.
+# The markout / realized-spread horizons (docs/METRICS.md); the column names depend on them.
 HORIZONS_S: tuple[int, ...] = (1, 5, 15, 60, 300)
 
 

@@ -1,4 +1,4 @@
-"""Pure ingestion: read the landing directory of DESIGN.md and validate it, losing nothing.
+"""Pure ingestion: read the landing directory (docs/INGESTION.md) and validate it, losing nothing.
 
 `discover_trade_dates` and `read_table` read the landing directory, a folder or an object-store
 URL (`store`; file-level problems raise `LandingError`); `validate_instruments` and

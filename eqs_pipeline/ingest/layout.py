@@ -1,6 +1,6 @@
 """The landing directory's layout: where a table's files are, which dates landed, raw row counts.
 
-Layout (DESIGN.md): `<landing>/<table>/date=YYYY-MM-DD/<any-name>.{parquet,csv,jsonl}` for dated
+Layout (docs/INGESTION.md): `<landing>/<table>/date=YYYY-MM-DD/<any-name>.{parquet,csv,jsonl}` for dated
 tables and `<landing>/instruments/<any-name>.{parquet,csv,jsonl}`. Entries whose names start with
 `.` or `_` (editor files, `_SUCCESS` markers) are ignored; anything else that does not fit the
 layout is a `LandingError`, because a row in a misplaced file would otherwise be silently lost.

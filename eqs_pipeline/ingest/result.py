@@ -1,6 +1,6 @@
 """What validation returns: staged rows, quarantined rows, per-file counts, and the conservation check.
 
-Conservation (DESIGN.md, "nothing is lost"): for every table and trade date,
+Conservation ("nothing is lost"): for every table and trade date,
 landed rows = staged rows + quarantined rows + collapsed identical duplicates.
 """
 

@@ -1,6 +1,6 @@
 """As-of look-ups of the prevailing NBBO, and interval integrals over quotes and the tape.
 
-The quote conventions of DESIGN.md live here and nowhere else:
+The quote conventions of docs/METRICS.md live here and nowhere else:
 - at a fill, the prevailing quote is the last with `ts` strictly before `exec_ts`;
 - at an order's arrival, and at `t + h`, the last with `ts` at or before the instant (after the
   session's last quote that is the session's last quote).

@@ -1,7 +1,7 @@
 """Fill-level execution quality: `quality.fill_quality`, one row per exec_id.
 
 Each fill gets the NBBO prevailing strictly before it (nbb, nbo, mid) and the mid at every
-horizon after it, then every fill metric of DESIGN.md from `formulas`. A fill with no prior quote
+horizon after it, then every fill metric of docs/METRICS.md from `formulas`. A fill with no prior quote
 of its symbol keeps null quote-based metrics and `null_reason = 'no_prior_quote'`.
 """
 
@@ -35,7 +35,7 @@ LOOKUP_THREADS = 2
 
 
 def horizon_label(seconds: int) -> str:
-    """1 -> '1s', 300 -> '300s': the horizon part of the column names of DESIGN.md."""
+    """1 -> '1s', 300 -> '300s': the horizon part of the column names (docs/METRICS.md)."""
     return f"{seconds}s"
 
 

@@ -1,4 +1,4 @@
-"""The metric formulas of DESIGN.md, written once.
+"""The metric formulas of docs/METRICS.md, written once.
 
 Every function here is plain arithmetic, so it evaluates on Python floats (the in-process event
 path scores one fill at a time) and on Polars expressions (the batch path scores millions) alike.

@@ -1,4 +1,4 @@
-"""Pandera (polars) schemas of every table that crosses a step, in one place (DESIGN.md principle 3).
+"""Pandera (polars) schemas of every table that crosses a step, in one place.
 
 The staging schemas are built from the landing contract (`eqs_pipeline.core.contract`), so column
 types, required columns, allowed values, positivity and keys cannot drift from the readers. They
@@ -105,7 +105,7 @@ def staging_schema(table: str) -> pa.DataFrameSchema:
         checks=ROW_CHECKS.get(table, []),
         unique=list(contract.key) or None,
         name=f"staging.{table}",
-        description=f"Validated {table} rows as landed (DESIGN.md data contract).",
+        description=f"Validated {table} rows as landed (the data contract, docs/INGESTION.md).",
     )
 
 

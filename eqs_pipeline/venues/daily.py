@@ -1,6 +1,6 @@
 """Per venue and trade date aggregates: `venue.venue_daily` and its bucket breakdowns.
 
-Fill metrics are share-weighted over the fills where the metric is known (DESIGN.md); E/Q is
+Fill metrics are share-weighted over the fills where the metric is known (docs/METRICS.md); E/Q is
 sum(effective x shares) / sum(quoted x shares); the quote-position percentages are shares of the
 fills with a known quote; fill latency is the distribution over fills of exec_ts - sent_ts;
 the fill rate is executed / routed quantity of the child orders.

@@ -113,7 +113,7 @@ ORDER_ATTRIBUTES = ("side", "algo", "broker", "trader", "urgency")
 
 
 def horizon_label(seconds: int) -> str:
-    """1 -> '1s', 300 -> '300s': the horizon part of the column names of DESIGN.md."""
+    """1 -> '1s', 300 -> '300s': the horizon part of the column names."""
     return f"{seconds}s"
 
 
@@ -289,7 +289,7 @@ def order_quality(
     *,
     prepared_quotes: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """Every order-level metric of DESIGN.md plus the documented extras and the quality score."""
+    """Every order-level metric plus the documented extras and the quality score."""
     settings = settings or QualitySettings()
     q = prepared_quotes if prepared_quotes is not None else prepare_quotes(quotes)
     t = prepare_trades(market_trades)

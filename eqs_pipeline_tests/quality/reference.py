@@ -1,16 +1,16 @@
-"""An independent reference of the fill and order metrics, written from DESIGN.md alone.
+"""An independent reference of the fill and order metrics, written from the conventions of docs/METRICS.md alone.
 
 Plain Python over lists of row dicts (the rows the `conftest` builders take): no Polars, no
 as-of joins, no cumulative sums; every look-up scans the quotes in landing order. It is slow
 and obviously correct, which is the point: the randomized tests compare the engine with it.
 
-Conventions taken from DESIGN.md ("Metric conventions (fixed)"):
+Conventions (docs/METRICS.md):
 - the quote prevailing at a fill is the last with ts strictly before exec_ts; at an arrival, at
   an order's end and at t + h, the last with ts at or before the instant; among equal ts the
   last landed wins; only quotes (and tape) of the row's own trade date and symbol serve it;
 - D = +1 for BUY, -1 for SELL and SELL_SHORT;
 - quote-based metrics are null (None) where their quote is missing, never zero.
-Conventions DESIGN.md leaves open and the engine fixes (docs/METRICS.md): markouts need only
+Conventions the engine fixes where the metric definitions leave them open (docs/METRICS.md): markouts need only
 M_{t+h} and P; a fill's fee_bps is null when its fee is; an order's fees sum the known fees;
 pct_passive counts ADD fills; reversion is D (M_end - M_{end+h}) / M_end; the TWAP needs M0;
 the quality score follows settings.ScoreSettings / CostModelSettings as documented there.

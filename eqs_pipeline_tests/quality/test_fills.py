@@ -1,4 +1,4 @@
-"""Hand-computed fill metrics of `quality.fill_quality` (DESIGN.md, "Metric conventions").
+"""Hand-computed fill metrics of `quality.fill_quality` (docs/METRICS.md).
 
 One quote tape serves most cases (symbol XYZ, t in seconds after 14:30 UTC):
 

@@ -1,4 +1,4 @@
-"""Hand-computed order metrics of `quality.order_quality` (DESIGN.md, "Metric conventions").
+"""Hand-computed order metrics of `quality.order_quality` (docs/METRICS.md).
 
 The main scenario (symbol XYZ, t in seconds after 14:30 UTC), written for a BUY; the SELL case
 mirrors every price around 100 (p -> 200 - p), which keeps M0 = 100 and so the arrival slippage,

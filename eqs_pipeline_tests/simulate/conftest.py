@@ -30,7 +30,7 @@ def stats() -> SimulatedData:
 
 def fills_with_quotes(data: SimulatedData) -> pl.DataFrame:
     """Each fill with its order's side sign D, the quote prevailing strictly before exec_ts and
-    the mids prevailing at exec_ts + 60 s and + 300 s (DESIGN.md conventions)."""
+    the mids prevailing at exec_ts + 60 s and + 300 s (docs/METRICS.md conventions)."""
     q = data.tables["quotes"].with_columns(mid=(pl.col("bid_px") + pl.col("ask_px")) / 2).sort("ts")
     side = data.tables["orders"].select(
         "order_id", D=pl.when(pl.col("side") == "BUY").then(1.0).otherwise(-1.0)

@@ -2,7 +2,7 @@
 
 The true per-fill all-in cost is built from the simulator's latent parameters:
     fee_bps + (quoted_spread_bps / 2 - expected_price_improvement_bps) + kappa_bps
-i.e. the fee, the expected effective half spread given the quote (DESIGN.md: D (P - M) / M =
+i.e. the fee, the expected effective half spread given the quote (docs/METRICS.md: D (P - M) / M =
 half spread - PI), and the venue's adverse move, which is fully held at 60 s (docs/SIMULATOR.md,
 K(60) = 1). Our own impact drift is common to the venues an order uses and is left out.
 """
