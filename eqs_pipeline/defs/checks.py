@@ -2,8 +2,10 @@
 
 Each asset declares `schema_check_spec(key)` and returns `schema_check_result(key, frame)` with
 its materialization: the frame is validated against the pandera schema of its table in
-`eqs_pipeline.tables.schemas`, lazily, so every failure case is reported in the check's metadata. The
-check is blocking: downstream assets do not run on a table that breaks its contract.
+`eqs_pipeline.tables.schemas` (generated from the table registry: the table's columns, in order,
+with their types and rules, and its row checks), lazily, so every failure case is reported in the
+check's metadata. The check is blocking: downstream assets do not run on a table that breaks its
+contract.
 """
 
 from __future__ import annotations

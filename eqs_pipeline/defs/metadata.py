@@ -1,4 +1,5 @@
-"""Materialization metadata: row counts, a markdown preview and key figures as floats."""
+"""Materialization metadata: row counts, a markdown preview, the column schema (from the table
+registry, `eqs_pipeline.tables`) and key figures as floats."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Mapping
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline.tables.catalog import TABLES
+from eqs_pipeline.tables.registry import TABLES
+from eqs_pipeline.tables.spec import Table
 
 PREVIEW_ROWS = 10
 
@@ -63,11 +65,38 @@ def frame_metadata(
 
 
 def column_schema(table: str, frame: pl.DataFrame) -> dg.TableSchema:
-    """The frame's columns with their types and catalog descriptions, for the Dagster catalog."""
-    docs = TABLES[table].columns if table in TABLES else {}
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(name, str(dtype), description=docs.get(name))
-            for name, dtype in frame.schema.items()
-        ]
-    )
+    """The frame's columns as the registry declares them (type, description, unit, rules) with
+    the table's key and row checks, for the Dagster catalog. A column the registry does not
+    know (the blocking schema check fails it) shows the frame's type and no description."""
+    declared = TABLES.get(table)
+    columns = []
+    for name, dtype in frame.schema.items():
+        try:
+            col = declared.column(name) if declared else None
+        except KeyError:
+            col = None
+        if col is None:
+            columns.append(dg.TableColumn(name, str(dtype)))
+            continue
+        columns.append(
+            dg.TableColumn(
+                name,
+                str(col.dtype),
+                description=col.description,
+                constraints=dg.TableColumnConstraints(
+                    nullable=col.nullable,
+                    unique=col.unique or (declared.unique == (col.name,)),
+                    other=[r for r in col.rules() if r not in ("not null", "unique")],
+                ),
+                tags={"unit": col.unit} if col.unit else None,
+            )
+        )
+    return dg.TableSchema(columns=columns, constraints=_table_constraints(declared))
+
+
+def _table_constraints(table: Table | None) -> dg.TableConstraints | None:
+    if table is None or not (table.unique or table.row_checks):
+        return None
+    other = [f"unique ({', '.join(table.unique)})"] if table.unique else []
+    other += [f"{check.name}: {check.description}" for check in table.row_checks]
+    return dg.TableConstraints(other=other)

@@ -7,6 +7,10 @@ this package, never from user data.
 A write replaces exactly what it owns in one transaction: `replace_partition` deletes the trade
 date's rows and inserts the new ones, so re-materializing a partition never doubles or loses a
 row, and a failure leaves the previous contents in place.
+
+A write creates its table when missing: with the columns and types the registry declares
+(`declare_tables`; `eqs_pipeline.tables` declares its tables when imported, since this package
+cannot import it), else like the frame or file written.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -208,28 +212,60 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     )
 
 
+ColumnTypes = Sequence[tuple[str, str]]
+"""A table's columns in their order, each with its DuckDB type (`DOUBLE`, `TIMESTAMPTZ`, ...)."""
+
+TableColumns = Callable[[str, ColumnTypes], ColumnTypes | None]
+"""(table, the columns and types of what is written) -> the table's declared columns and types,
+or None for a table nobody declared."""
+
+_declared: TableColumns | None = None
+
+
+def declare_tables(columns: TableColumns) -> None:
+    """Have `columns` say what a table's columns and types are (`eqs_pipeline.tables` calls
+    this when imported, with the registry's). A write that finds its table missing creates it
+    with the declared columns, and one that finds it older adds the declared columns it lacks.
+    A table `columns` does not declare (None) is created like the frame or file written, and a
+    column it does not declare is added with the type written, as before."""
+    global _declared
+    _declared = columns
+
+
+def create_table_statement(table: str, columns: ColumnTypes) -> str:
+    """`create table if not exists` for `table` with `columns` (trusted identifiers)."""
+    listed = ", ".join('"{}" {}'.format(c.replace('"', '""'), t) for c, t in columns)
+    return sql("create_table", table=table, columns=listed)
+
+
 def _sync_columns(
     con: duckdb.DuckDBPyConnection,
     table: str,
     source: str,
     params: Mapping[str, object] | None = None,
 ) -> None:
-    """Create the table like its source, or add the columns a newer version computes.
+    """Create the table (with its declared columns, else like its source), or add the columns
+    a newer version computes.
 
     `source` is `frame` (the frame registered as `_frame`) or `parquet` (the file `$path`).
     """
     params = dict(params or {})
     schema, name = table.split(".")
     existing = con.execute(sql("select_table_columns"), {"schema": schema, "name": name}).fetchall()
+    types = [row[:2] for row in con.execute(sql(f"describe_{source}"), params).fetchall()]
+    declared = _declared(table, types) if _declared is not None else None
     if not existing:
-        con.execute(sql(f"create_table_like_{source}", table=table), params)
+        if declared is None:
+            con.execute(sql(f"create_table_like_{source}", table=table), params)
+        else:
+            con.execute(create_table_statement(table, declared))
         return
     known = {c for c, _ in existing}
-    types = dict(row[:2] for row in con.execute(sql(f"describe_{source}"), params).fetchall())
-    for column in (c for c in types if c not in known):
-        con.execute(
-            sql("alter_table_add_column", table=table, column=column, data_type=types[column])
-        )
+    for column, data_type in declared if declared is not None else types:
+        if column not in known:
+            con.execute(
+                sql("alter_table_add_column", table=table, column=column, data_type=data_type)
+            )
 
 
 def _sync_frame_columns(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:

@@ -21,9 +21,13 @@ from eqs_pipeline_tests.ingest.builders import DAY, at, extra_row, good_rows, in
 from eqs_pipeline_tests.ingest.test_rules import CASES
 
 
-def test_every_contract_table_and_the_quarantine_have_a_schema():
+def test_every_staging_table_has_a_schema():
     staging = {name for name in SCHEMAS if name.startswith("staging.")}
-    assert staging == {f"staging.{t}" for t in CONTRACT} | {"staging.quarantine"}
+    assert staging == {f"staging.{t}" for t in CONTRACT} | {
+        "staging.quarantine",
+        "staging.ingest_log",
+    }
+    assert set(STAGING) == set(CONTRACT)
 
 
 def test_ingestion_output_passes_the_schemas(tmp_path):
@@ -90,6 +94,44 @@ def test_wrong_types_and_missing_columns_are_reported(staged):
     checks = _checks(validate_frame(STAGING["executions"], broken))
     assert ("staging.executions", "column_in_dataframe") in checks
     assert any(column == "exec_ts" and check.startswith("dtype(") for column, check in checks)
+
+
+def test_the_schemas_are_strict_and_ordered(staged):
+    """A column the registry does not declare, one missing, or the columns out of order fail."""
+    quotes = staged["quotes"]
+    assert validate_frame(STAGING["quotes"], quotes) == []
+    extra = _checks(validate_frame(STAGING["quotes"], quotes.with_columns(mid=pl.lit(1.0))))
+    assert ("staging.quotes", "column_in_schema") in extra
+    missing = _checks(validate_frame(STAGING["quotes"], quotes.drop("ask_sz")))
+    assert ("staging.quotes", "column_in_dataframe") in missing
+    moved = _checks(validate_frame(STAGING["quotes"], quotes.select(reversed(quotes.columns))))
+    assert ("staging.quotes", "column_ordered") in moved
+    retyped = validate_frame(
+        STAGING["quotes"], quotes.with_columns(pl.col("bid_sz").cast(pl.Int64))
+    )
+    assert any(c["column"] == "bid_sz" and c["check"].startswith("dtype(") for c in retyped)
+
+
+def test_timestamps_in_an_alias_of_utc_count_as_utc(staged):
+    """DuckDB reads TIMESTAMPTZ back as "Etc/UTC"; another zone is another type."""
+    quotes = staged["quotes"]
+    etc_utc = quotes.with_columns(pl.col("ts").dt.convert_time_zone("Etc/UTC"))
+    assert validate_frame(STAGING["quotes"], etc_utc) == []
+    elsewhere = quotes.with_columns(pl.col("ts").dt.convert_time_zone("America/New_York"))
+    assert any(
+        c["column"] == "ts" and c["check"].startswith("dtype(")
+        for c in validate_frame(STAGING["quotes"], elsewhere)
+    )
+
+
+def test_a_quarantined_row_without_reasons_is_rejected(tmp_path):
+    rows = good_rows()
+    table, changes, _ = CASES[0]
+    rows[table].append({**extra_row(table), **changes})
+    quarantine = ingest_day(tmp_path, rows).quarantine
+    assert validate_frame(QUARANTINE, quarantine) == []
+    empty = quarantine.with_columns(reasons=pl.lit([], pl.List(pl.String)))
+    assert ("reasons", "not_empty") in _checks(validate_frame(QUARANTINE, empty))
 
 
 def test_validate_frame_truncates(staged):
@@ -284,6 +326,15 @@ def test_each_quote_metric_is_null_exactly_when_null_reason_is_set(quality_outpu
     assert ("quality.fill_quality", "null_reason_iff_no_quote") in _checks(
         validate_frame(FILL_QUALITY, broken)
     )
+
+
+def test_the_reversion_column_may_carry_its_configured_horizon(quality_output):
+    """reversion_horizon_s renames reversion_300s_bps (reversion_60s_bps at 60 s), in place."""
+    oq = quality_output["order_quality"]
+    renamed = oq.rename({"reversion_300s_bps": "reversion_60s_bps"})
+    assert validate_frame(ORDER_QUALITY, renamed) == []
+    dropped = _checks(validate_frame(ORDER_QUALITY, oq.drop("reversion_300s_bps")))
+    assert ("^reversion_\\d+s_bps$", "no_regex_column_match('^reversion_\\d+s_bps$')") in dropped
 
 
 def test_the_markouts_are_not_quote_metrics():

@@ -1,0 +1,28 @@
+"""Every warehouse table, by name (`staging.orders`, ...), in the order docs/TABLES.md lists them.
+
+The one place a warehouse column is declared (`eqs_pipeline.tables.spec` says how): the staging
+tables in `staging`, the quality tables in `quality`, the venue tables in `venue`. A new domain's
+tables go in a module of their own here, added to `TABLES` below.
+"""
+
+from __future__ import annotations
+
+from eqs_pipeline.tables import quality, staging, venue
+from eqs_pipeline.tables.spec import Column, Table
+
+TABLES: dict[str, Table] = {
+    t.name: t for module in (staging, quality, venue) for t in module.TABLES
+}
+
+
+def table(name: str) -> Table:
+    """The table called `name` (`schema.table`)."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"no warehouse table {name!r} in eqs_pipeline.tables.registry") from None
+
+
+def column(table_name: str, name: str) -> Column:
+    """The column `name` of `table_name` (or the one a setting names so)."""
+    return table(table_name).column(name)
