@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Literal, get_args
 
 from eqs_pipeline.core.settings import CostModelSettings
 
@@ -18,6 +19,13 @@ URGENCIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH")
 # 1 marketable (LIMIT or MARKET, IOC -> REMOVE), 2 midpoint (MIDPEG -> MID).
 STYLES: tuple[str, ...] = ("passive", "marketable", "midpoint")
 LIQUIDITY_OF_STYLE: tuple[str, ...] = ("ADD", "REMOVE", "MID")
+# How a venue displays liquidity: "inverted" is a lit venue that charges makers and pays takers.
+VenueKind = Literal["lit", "inverted", "dark"]
+VENUE_KINDS: tuple[VenueKind, ...] = get_args(VenueKind)
+# The desk's routing (`SimulationConfig.routing`): "default" (ten venues, every style) or
+# "dark-lit" (`DARK_LIT_VENUES`).
+Routing = Literal["default", "dark-lit"]
+ROUTINGS: tuple[Routing, ...] = get_args(Routing)
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,7 @@ class Venue:
 
     mic: str
     name: str
-    kind: str
+    kind: VenueKind
     maker_fee: float
     taker_fee: float
     mid_fee: float
@@ -54,6 +62,12 @@ class Venue:
     route_weight: tuple[float, float, float]
     market_share: float
     note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in VENUE_KINDS:
+            raise ValueError(
+                f"venue {self.mic}: kind must be one of {VENUE_KINDS}, not {self.kind!r}"
+            )
 
 
 DEFAULT_VENUES: tuple[Venue, ...] = (
@@ -89,7 +103,6 @@ DARK_LIT_VENUES: tuple[Venue, ...] = (
     Venue("DRKM", "Midpoint dark pool (fictional)", "dark", 0.0, 0.0, 0.0010, (2,), 0.0, 0.0, 0.55, 0.0, 40, 1.0, 1.0, 3.0, (0.0, 0.0, 1.0), 0.05,
           "midpoint crossing only: no spread paid, but fills under half its orders and leaks"),
 )  # fmt: skip
-ROUTINGS: tuple[str, ...] = ("default", "dark-lit")
 
 
 @dataclass(frozen=True)
@@ -153,7 +166,7 @@ class SimulationConfig:
     currency: str = "USD"
     impact: ImpactParams = field(default_factory=ImpactParams)
     venues: tuple[Venue, ...] = DEFAULT_VENUES
-    routing: str = "default"
+    routing: Routing = "default"
 
     def styles(self) -> tuple[int, ...]:
         """The child styles this routing sends (indices of `STYLES`)."""

@@ -17,8 +17,8 @@ import polars as pl
 from eqs_pipeline.core.contract import CONTRACT
 
 from .config import ALGOS, URGENCIES, SimulationConfig
-from .market import price_day
-from .orders import make_day_flow
+from .market import PricedDay, price_day
+from .orders import DayFlow, make_day_flow
 from .universe import Universe, build_universe
 
 SIDE_NAMES = ("BUY", "SELL", "SELL_SHORT")
@@ -108,6 +108,156 @@ def _conform(table: str, frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(pl.col(c).cast(t) for c, t in schema.items())
 
 
+def _utc(us: np.ndarray) -> pl.Series:
+    return pl.Series(us).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+@dataclass(frozen=True)
+class _DayIds:
+    """A day's ids: orders numbered by arrival, children by send time, fills by execution
+    time (each id series aligned with the flow's arrays; fills: the kept ones)."""
+
+    order: pl.Series
+    child: pl.Series
+    fill: pl.Series
+
+
+def _ids_of_day(tag: str, flow: DayFlow, fill_us: np.ndarray) -> _DayIds:
+    o, c = flow.orders, flow.children
+    o_rank = np.empty(o["qty"].size, np.int64)
+    o_rank[np.argsort(o["arrival"], kind="stable")] = np.arange(o["qty"].size)
+    oid = _ids(f"O{tag}-", o["qty"].size, 6).gather(pl.Series(o_rank))
+    nc = c["sent"].size
+    c_rank = np.empty(nc, np.int64)
+    c_rank[np.lexsort((o_rank[c["order"]], c["sent"]))] = np.arange(nc)
+    cid = _ids(f"C{tag}-", nc, 7).gather(pl.Series(c_rank))
+    nf = fill_us.size
+    f_rank = np.empty(nf, np.int64)
+    f_rank[np.lexsort((np.arange(nf), fill_us))] = np.arange(nf)
+    eid = _ids(f"E{tag}-", nf, 8).gather(pl.Series(f_rank))
+    return _DayIds(oid, cid, eid)
+
+
+def _orders_table(
+    uni: Universe, flow: DayFlow, priced: PricedDay, ids: _DayIds, open_us: int
+) -> pl.DataFrame:
+    o = flow.orders
+    return pl.DataFrame({
+        "order_id": ids.order, "symbol": _names(uni.symbols, o["symbol"]), "side": _names(SIDE_NAMES, o["side"]),
+        "order_qty": o["qty"], "order_type": _names(("MARKET", "LIMIT"), o["is_limit"].astype(np.int64)),
+        "limit_price": _nullable(priced.order_limit), "arrival_ts": _ts(open_us, o["arrival"]),
+        "end_ts": _ts(open_us, o["end"]), "algo": _names(ALGOS, o["algo"]),
+        "urgency": _names(URGENCIES, o["urgency"]), "target_participation": _nullable(o["target"]),
+        "broker": _names(uni.brokers, o["broker"]), "trader": _names(uni.traders, o["trader"]),
+        "account": _names(uni.accounts, o["account"]), "decision_ts": _ts(open_us, o["decision"]),
+    }).sort("arrival_ts", "order_id")  # fmt: skip
+
+
+def _children_table(
+    mics: list[str], flow: DayFlow, priced: PricedDay, ids: _DayIds, open_us: int
+) -> pl.DataFrame:
+    c = flow.children
+    return pl.DataFrame({
+        "child_id": ids.child, "order_id": ids.order.gather(pl.Series(c["order"])), "venue": _names(mics, c["venue"]),
+        "sent_ts": _ts(open_us, c["sent"]), "qty": c["qty"], "order_type": _names(CHILD_TYPES, c["order_type"]),
+        "limit_price": _nullable(priced.child_limit), "tif": _names(("DAY", "IOC"), c["ioc"].astype(np.int64)),
+        "end_ts": _ts(open_us, c["end"]),
+    }).sort("sent_ts", "child_id")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _KeptFills:
+    """The fills that happened (`PricedDay.fill_keep`): child, exec time (us since the open),
+    quantity, venue, flag (the child's style), parent order, symbol, price and fee."""
+
+    child: np.ndarray
+    us: np.ndarray
+    qty: np.ndarray
+    venue: np.ndarray
+    flag: np.ndarray
+    order: np.ndarray
+    symbol: np.ndarray
+    price: np.ndarray
+    fee: np.ndarray
+
+    @staticmethod
+    def of(cfg: SimulationConfig, flow: DayFlow, priced: PricedDay) -> _KeptFills:
+        c, f = flow.children, flow.fills
+        keep = priced.fill_keep
+        child = f["child"][keep]
+        qty = f["qty"][keep]
+        venue = c["venue"][child]
+        flag = c["style"][child]
+        rates = np.array([[v.maker_fee, v.taker_fee, v.mid_fee] for v in cfg.venues])
+        fee = np.round(rates[venue, flag] * qty, 4)
+        order = c["order"][child]
+        return _KeptFills(
+            child, priced.fill_us[keep], qty, venue, flag, order, flow.orders["symbol"][order],
+            priced.fill_price[keep], fee,
+        )  # fmt: skip
+
+
+def _fills_table(
+    uni: Universe, mics: list[str], fills: _KeptFills, ids: _DayIds, open_us: int
+) -> pl.DataFrame:
+    return pl.DataFrame({
+        "exec_id": ids.fill, "order_id": ids.order.gather(pl.Series(fills.order)),
+        "child_id": ids.child.gather(pl.Series(fills.child)),
+        "symbol": _names(uni.symbols, fills.symbol), "venue": _names(mics, fills.venue),
+        "exec_ts": _utc(fills.us + open_us),
+        "qty": fills.qty, "price": fills.price, "liquidity_flag": _names(FLAGS, fills.flag), "fee": fills.fee,
+    }).sort("exec_ts", "exec_id")  # fmt: skip
+
+
+def _market_tables(
+    uni: Universe, mics: list[str], priced: PricedDay, open_us: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The NBBO quotes and the tape."""
+    q_sym, q_us, bid, bsz, ask, asz = priced.quotes
+    quotes = pl.DataFrame({
+        "symbol": _names(uni.symbols, q_sym), "ts": _utc(q_us + open_us),
+        "bid_px": bid, "bid_sz": bsz, "ask_px": ask, "ask_sz": asz,
+    })  # fmt: skip
+    t_sym, t_us, t_px, t_sz, t_v = priced.tape
+    tape = pl.DataFrame({
+        "symbol": _names(uni.symbols, t_sym), "ts": _utc(t_us + open_us),
+        "price": t_px, "size": t_sz, "venue": _names(mics, t_v),
+    }).sort("symbol", "ts", maintain_order=True)  # fmt: skip
+    return quotes, tape
+
+
+def _truth_orders(
+    uni: Universe, flow: DayFlow, priced: PricedDay, ids: _DayIds, d: date, vol_factor
+) -> pl.DataFrame:
+    o, ot = flow.orders, priced.order_truth
+    return pl.DataFrame({
+        "order_id": ids.order, "trade_date": [d] * o["qty"].size, "symbol": _names(uni.symbols, o["symbol"]),
+        "daily_volatility": uni.daily_vol[o["symbol"]] * vol_factor[o["symbol"]], "pct_adv": o["pct_adv"],
+        "impact_multiplier": o["impact_mult"], "latent_arrival_mid": ot.arrival_mid,
+        "participation": ot.participation, "temp_impact_bps": ot.temp_bps,
+        "perm_impact_bps": ot.perm_bps, "expected_impact_cost_bps": ot.temp_bps + 0.5 * ot.perm_bps,
+        "planned_to_complete": o["complete"], "cancelled": o["cancelled"],
+    }).sort("order_id")  # fmt: skip
+
+
+def _truth_fills(
+    cfg: SimulationConfig, mics: list[str], priced: PricedDay, fills: _KeptFills, ids: _DayIds,
+    d: date,
+) -> pl.DataFrame:  # fmt: skip
+    keep = priced.fill_keep
+    kappa = np.array([v.kappa_bps for v in cfg.venues])
+    exp_pi = priced.fill_expected_pi_bps[keep]
+    # The expected all-in cost given the quote: fee + half spread - expected improvement
+    # (= the expected effective half spread) + the venue's adverse move, held at 60 s.
+    fee_bps = fills.fee / (fills.qty * fills.price) * 1e4
+    return pl.DataFrame({
+        "exec_id": ids.fill, "trade_date": [d] * fills.qty.size, "venue": _names(mics, fills.venue),
+        "liquidity_flag": _names(FLAGS, fills.flag),
+        "qty": fills.qty, "expected_price_improvement_bps": exp_pi, "kappa_bps": kappa[fills.venue],
+        "expected_all_in_cost_bps": fee_bps + priced.fill_half_spread_bps[keep] - exp_pi + kappa[fills.venue],
+    }).sort("exec_id")  # fmt: skip
+
+
 def simulate_day(
     cfg: SimulationConfig, uni: Universe, rng: np.random.Generator, d: date, open_logp: np.ndarray
 ) -> tuple[SimulatedDay, np.ndarray]:
@@ -117,111 +267,38 @@ def simulate_day(
     volume_factor = np.exp(rng.normal(0.0, 0.3, n_sym)) * vol_factor**0.5
     flow = make_day_flow(cfg, uni, rng, volume_factor)
     priced = price_day(cfg, uni, rng, flow, open_logp, vol_factor, volume_factor)
-    o, c, f = flow.orders, flow.children, flow.fills
     open_us = session_open_us(d, cfg.timezone)
-    tag = d.strftime("%Y%m%d")
-    vs = cfg.venues
-    mics = [v.mic for v in vs]
-
-    # Orders numbered by arrival, children by send time, fills by execution time.
-    o_rank = np.empty(o["qty"].size, np.int64)
-    o_rank[np.argsort(o["arrival"], kind="stable")] = np.arange(o["qty"].size)
-    order_ids = _ids(f"O{tag}-", o["qty"].size, 6)
-    oid = order_ids.gather(pl.Series(o_rank))
-    orders = pl.DataFrame({
-        "order_id": oid, "symbol": _names(uni.symbols, o["sym"]), "side": _names(SIDE_NAMES, o["side"]),
-        "order_qty": o["qty"], "order_type": _names(("MARKET", "LIMIT"), o["is_limit"].astype(np.int64)),
-        "limit_price": _nullable(priced["order_limit"]), "arrival_ts": _ts(open_us, o["arrival"]),
-        "end_ts": _ts(open_us, o["end"]), "algo": _names(ALGOS, o["algo"]),
-        "urgency": _names(URGENCIES, o["urgency"]), "target_participation": _nullable(o["target"]),
-        "broker": _names(uni.brokers, o["broker"]), "trader": _names(uni.traders, o["trader"]),
-        "account": _names(uni.accounts, o["account"]), "decision_ts": _ts(open_us, o["decision"]),
-    }).sort("arrival_ts", "order_id")  # fmt: skip
-
-    nc = c["sent"].size
-    c_rank = np.empty(nc, np.int64)
-    c_rank[np.lexsort((o_rank[c["oi"]], c["sent"]))] = np.arange(nc)
-    cid = _ids(f"C{tag}-", nc, 7).gather(pl.Series(c_rank))
-    children = pl.DataFrame({
-        "child_id": cid, "order_id": oid.gather(pl.Series(c["oi"])), "venue": _names(mics, c["venue"]),
-        "sent_ts": _ts(open_us, c["sent"]), "qty": c["qty"], "order_type": _names(CHILD_TYPES, c["ctype"]),
-        "limit_price": _nullable(priced["child_limit"]), "tif": _names(("DAY", "IOC"), c["ioc"].astype(np.int64)),
-        "end_ts": _ts(open_us, c["end"]),
-    }).sort("sent_ts", "child_id")  # fmt: skip
-
-    keep = priced["fill_keep"]
-    fci = f["ci"][keep]
-    f_us = priced["fill_us"][keep]
-    fq = f["qty"][keep]
-    fv = c["venue"][fci]
-    flag = c["style"][fci]
-    f_oi = c["oi"][fci]
-    rates = np.array([[v.maker_fee, v.taker_fee, v.mid_fee] for v in vs])
-    fee = np.round(rates[fv, flag] * fq, 4)
-    nf = fci.size
-    f_rank = np.empty(nf, np.int64)
-    f_rank[np.lexsort((np.arange(nf), f_us))] = np.arange(nf)
-    eid = _ids(f"E{tag}-", nf, 8).gather(pl.Series(f_rank))
-    fills = pl.DataFrame({
-        "exec_id": eid, "order_id": oid.gather(pl.Series(f_oi)), "child_id": cid.gather(pl.Series(fci)),
-        "symbol": _names(uni.symbols, o["sym"][f_oi]), "venue": _names(mics, fv),
-        "exec_ts": pl.Series(f_us + open_us).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
-        "qty": fq, "price": priced["fill_price"][keep], "liquidity_flag": _names(FLAGS, flag), "fee": fee,
-    }).sort("exec_ts", "exec_id")  # fmt: skip
-
-    q_sym, q_us, bid, bsz, ask, asz = priced["quotes"]
-    quotes = pl.DataFrame({
-        "symbol": _names(uni.symbols, q_sym),
-        "ts": pl.Series(q_us + open_us).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
-        "bid_px": bid, "bid_sz": bsz, "ask_px": ask, "ask_sz": asz,
-    })  # fmt: skip
-    t_sym, t_us, t_px, t_sz, t_v = priced["tape"]
-    tape = pl.DataFrame({
-        "symbol": _names(uni.symbols, t_sym),
-        "ts": pl.Series(t_us + open_us).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
-        "price": t_px, "size": t_sz, "venue": _names(mics, t_v),
-    }).sort("symbol", "ts", maintain_order=True)  # fmt: skip
-
-    ot = priced["order_truth"]
-    truth_orders = pl.DataFrame({
-        "order_id": oid, "trade_date": [d] * o["qty"].size, "symbol": _names(uni.symbols, o["sym"]),
-        "daily_volatility": uni.daily_vol[o["sym"]] * vol_factor[o["sym"]], "pct_adv": o["pct_adv"],
-        "impact_multiplier": o["impact_mult"], "latent_arrival_mid": ot["arrival_mid"],
-        "participation": ot["participation"], "temp_impact_bps": ot["temp_bps"],
-        "perm_impact_bps": ot["perm_bps"], "expected_impact_cost_bps": ot["temp_bps"] + 0.5 * ot["perm_bps"],
-        "planned_to_complete": o["complete"], "cancelled": o["cancelled"],
-    }).sort("order_id")  # fmt: skip
-    kappa = np.array([v.kappa_bps for v in vs])
-    exp_pi = priced["fill_expected_pi_bps"][keep]
-    # The expected all-in cost given the quote: fee + half spread - expected improvement
-    # (= the expected effective half spread) + the venue's adverse move, held at 60 s.
-    fee_bps = fee / (fq * priced["fill_price"][keep]) * 1e4
-    truth_fills = pl.DataFrame({
-        "exec_id": eid, "trade_date": [d] * nf, "venue": _names(mics, fv), "liquidity_flag": _names(FLAGS, flag),
-        "qty": fq, "expected_price_improvement_bps": exp_pi, "kappa_bps": kappa[fv],
-        "expected_all_in_cost_bps": fee_bps + priced["fill_half_spread_bps"][keep] - exp_pi + kappa[fv],
-    }).sort("exec_id")  # fmt: skip
+    mics = [v.mic for v in cfg.venues]
+    fills = _KeptFills.of(cfg, flow, priced)
+    ids = _ids_of_day(d.strftime("%Y%m%d"), flow, fills.us)
+    quotes, tape = _market_tables(uni, mics, priced, open_us)
     tables = {
-        "orders": _conform("orders", orders),
-        "child_orders": _conform("child_orders", children),
-        "executions": _conform("executions", fills),
-        "quotes": _conform("quotes", quotes),
-        "market_trades": _conform("market_trades", tape),
+        "orders": _orders_table(uni, flow, priced, ids, open_us),
+        "child_orders": _children_table(mics, flow, priced, ids, open_us),
+        "executions": _fills_table(uni, mics, fills, ids, open_us),
+        "quotes": quotes,
+        "market_trades": tape,
     }
     symbol_days = pl.DataFrame(
         {
             "symbol": uni.symbols.tolist(),
             "trade_date": [d] * n_sym,
             "open_price": np.exp(open_logp),
-            "close_latent_mid": np.exp(priced["close_logp"]),
+            "close_latent_mid": np.exp(priced.close_logp),
             "vol_factor": vol_factor,
             "daily_volatility": uni.daily_vol * vol_factor,
             "volume_factor": volume_factor,
             "background_volume": uni.adv * volume_factor,
         }
     )
-    day = SimulatedDay(d, tables, truth_orders, truth_fills, symbol_days)
-    return day, priced["close_logp"]
+    day = SimulatedDay(
+        d,
+        {name: _conform(name, frame) for name, frame in tables.items()},
+        _truth_orders(uni, flow, priced, ids, d, vol_factor),
+        _truth_fills(cfg, mics, priced, fills, ids, d),
+        symbol_days,
+    )
+    return day, priced.close_logp
 
 
 def iter_days(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
+from typing import Literal, get_args
 
 import polars as pl
 
@@ -23,7 +24,9 @@ from .config import SimulationConfig
 from .engine import SimulatedData, SimulatedDay, iter_days, trading_dates
 from .truth import VenueTally, build_truth
 
-FORMATS = ("parquet", "csv", "jsonl")
+# The file formats of a landing directory (`write_landing`, `simulate_to_landing`).
+Format = Literal["parquet", "csv", "jsonl"]
+FORMATS: tuple[Format, ...] = get_args(Format)
 ISO_US = "%Y-%m-%dT%H:%M:%S%.6f+00:00"
 TRUTH_DIR = "_truth"
 
@@ -38,7 +41,7 @@ def load_truth(out_dir: Path | str, truth_dir: Path | str | None = None) -> dict
     return json.loads((truth_dir_for(out_dir, truth_dir) / "truth.json").read_text())
 
 
-def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
+def _check_formats(formats: Sequence[str]) -> tuple[Format, ...]:
     fmts = tuple(formats)
     bad = [f for f in fmts if f not in FORMATS]
     if not fmts or bad:
@@ -46,7 +49,7 @@ def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
     return fmts
 
 
-def _write(frame: pl.DataFrame, path: Path, fmt: str) -> None:
+def _write(frame: pl.DataFrame, path: Path, fmt: Format) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
         frame.write_parquet(path, statistics=True)
@@ -62,13 +65,13 @@ def _write(frame: pl.DataFrame, path: Path, fmt: str) -> None:
         text.write_ndjson(path)
 
 
-def _format_for(fmts: tuple[str, ...], table: str, day_index: int) -> str:
+def _format_for(fmts: tuple[Format, ...], table: str, day_index: int) -> Format:
     """Spread tables and days over the formats so a landing dir mixes them."""
     return fmts[(DATED_TABLES.index(table) + day_index) % len(fmts)]
 
 
 def _write_day(
-    out: Path, truth: Path, day: SimulatedDay, k: int, fmts: tuple[str, ...]
+    out: Path, truth: Path, day: SimulatedDay, k: int, fmts: tuple[Format, ...]
 ) -> dict[str, int]:
     folder = f"date={day.trade_date.isoformat()}"
     for table, frame in day.tables.items():
@@ -144,7 +147,7 @@ def simulate(
 def write_landing(
     data: SimulatedData,
     out_dir: Path | str,
-    formats: Iterable[str] = ("parquet",),
+    formats: Iterable[Format] = ("parquet",),
     truth_dir: Path | str | None = None,
 ) -> dict[str, int]:
     """Write a landing directory (and its truth, by default in <out_dir>/_truth).
@@ -173,7 +176,7 @@ def write_landing(
 def simulate_to_landing(
     cfg: SimulationConfig,
     out_dir: Path | str,
-    formats: Iterable[str] = ("parquet",),
+    formats: Iterable[Format] = ("parquet",),
     progress: bool | Callable[[int, int], None] = False,
     truth_dir: Path | str | None = None,
 ) -> dict[str, int]:

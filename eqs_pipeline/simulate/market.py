@@ -7,9 +7,11 @@ Inside a symbol everything is vectorized; times are integer microseconds since t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from .config import SimulationConfig
+from .config import ImpactParams, SimulationConfig
 from .curves import (
     SESSION_S,
     kernel_sum,
@@ -52,6 +54,412 @@ def _quote_times(rng, n_bg: int, fill_us: np.ndarray) -> np.ndarray:
     return t_us[t_us < SESSION_US]
 
 
+@dataclass(frozen=True)
+class OrderTruth:
+    """Per parent order: the latent mid at arrival, the participation its impact is computed
+    from, its temporary and permanent impact in bps and the quantity it filled."""
+
+    arrival_mid: np.ndarray
+    participation: np.ndarray
+    temp_bps: np.ndarray
+    perm_bps: np.ndarray
+    filled: np.ndarray
+
+
+@dataclass(frozen=True)
+class PricedDay:
+    """A priced day. quotes: (symbol, ts_us, bid, bid_size, ask, ask_size) arrays; tape:
+    (symbol, ts_us, price, size, venue) arrays (times in microseconds since the open). Per fill
+    of the flow: its price, whether it is kept (a fill that would trade through a limit is
+    dropped), its exec time, the expected price improvement and the half spread in bps at the
+    quote it met. Per child and parent order: the limit price (NaN: none). close_logp: each
+    symbol's closing latent log mid."""
+
+    quotes: list[np.ndarray]
+    tape: list[np.ndarray]
+    fill_price: np.ndarray
+    fill_keep: np.ndarray
+    fill_us: np.ndarray
+    fill_expected_pi_bps: np.ndarray
+    fill_half_spread_bps: np.ndarray
+    child_limit: np.ndarray
+    order_limit: np.ndarray
+    order_truth: OrderTruth
+    close_logp: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Symbol:
+    """One symbol's rows of the day (indices into the flow's orders, children and fills), its
+    fills' times and sizes, and its volatility, tick and ADV."""
+
+    index: int
+    orders: np.ndarray
+    children: np.ndarray
+    fills: np.ndarray
+    fill_us: np.ndarray
+    sigma: float
+    tick: float
+    adv: float
+
+
+@dataclass(frozen=True)
+class _Quotes:
+    """A symbol's quote updates: times (us and s), the latent log mid and the NBBO."""
+
+    t_us: np.ndarray
+    t: np.ndarray
+    log_mid: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+
+
+def _impact(
+    flow: DayFlow, sym: _Symbol, fill_order: np.ndarray, imp: ImpactParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latent impact of each of the symbol's orders from what it actually filled (fill_order:
+    the order of each of the symbol's fills): its filled quantity, participation and temporary
+    impact level (fraction of the price)."""
+    o = flow.orders
+    oi = sym.orders
+    fq = flow.fills["qty"][sym.fills]
+    filled = np.bincount(fill_order, weights=fq, minlength=o["qty"].size)[oi]
+    a, e = o["arrival"][oi], o["end"][oi]
+    window_vol = o["day_volume"][oi] * (volume_cdf(e / SESSION_S) - volume_cdf(a / SESSION_S))
+    part = np.clip(filled / np.maximum(window_vol, 1.0), 0.0, imp.max_participation)
+    level = imp.eta * o["impact_mult"][oi] * sym.sigma * part**imp.beta
+    return filled, part, level
+
+
+def _log_mid(
+    rng: np.random.Generator,
+    flow: DayFlow,
+    sym: _Symbol,
+    level: np.ndarray,
+    kappa_f: np.ndarray,
+    n_background: int,
+    open_logp: float,
+    imp: ImpactParams,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The quote times (us) and the latent log mid at each: the random walk with U-shaped
+    variance, jumps, our orders' temporary and our fills' permanent impact, and each fill's
+    adverse move (kappa_f, signed, per fill)."""
+    o, f = flow.orders, flow.fills
+    oi, fi = sym.orders, sym.fills
+    sig = sym.sigma
+    ft = sym.fill_us / 1e6
+    fq = f["qty"][fi]
+    fd = o["sign"][flow.children["order"][f["child"][fi]]]
+    a, e, d = o["arrival"][oi], o["end"][oi], o["sign"][oi]
+    lvl = d * level
+    ramp_end = np.exp(-(e - a) / imp.ramp_s)
+    tq_us = _quote_times(rng, n_background, sym.fill_us)
+    tq = tq_us / 1e6
+    var_inc = np.diff(variance_cdf(tq / SESSION_S), prepend=0.0)
+    walk = np.cumsum(rng.normal(0.0, 1.0, tq.size) * sig * np.sqrt(np.maximum(var_inc, 0.0)))
+    nj = rng.poisson(JUMPS_PER_DAY)
+    jumps = kernel_sum(rng.uniform(0, SESSION_S, nj), rng.normal(0, 0.5 * sig, nj), None, tq)
+    ae = np.concatenate([a, e])
+    temp = (
+        kernel_sum(ae, np.concatenate([lvl, -lvl]), None, tq)
+        + kernel_sum(ae, np.concatenate([-lvl, lvl * ramp_end]), imp.ramp_s, tq)
+        + kernel_sum(e, lvl * (1.0 - ramp_end), imp.temp_decay_s, tq)
+    )
+    perm = kernel_sum(ft, fd * imp.gamma * sig * fq / sym.adv, None, tq)
+    ft_h = ft + imp.adverse_hold_s
+    adverse = kernel_sum(np.concatenate([ft, ft_h]), np.concatenate([-kappa_f, kappa_f]), None, tq)
+    adverse += kernel_sum(ft_h, -kappa_f, imp.adverse_decay_s, tq)
+    return tq_us, open_logp + walk + jumps + temp + perm + adverse
+
+
+def _nbbo(
+    rng: np.random.Generator,
+    uni: Universe,
+    sym: _Symbol,
+    tq_us: np.ndarray,
+    x: np.ndarray,
+    vol_factor: float,
+) -> tuple[_Quotes, tuple[np.ndarray, ...]]:
+    """The NBBO on the tick grid around the latent mid (spread in ticks: 1 + Poisson, wider
+    at the open and with volatility) and its sizes; returns the quotes and the quote table's
+    arrays (symbol, ts_us, bid, bid_size, ask, ask_size)."""
+    s, tick = sym.index, sym.tick
+    tq = tq_us / 1e6
+    mid = np.exp(x)
+    nbar = uni.spread_ticks[s] * np.sqrt(vol_factor) * spread_multiplier(tq / SESSION_S)
+    n_t = 1 + rng.poisson(np.maximum(nbar - 1.0, 0.0))
+    bid_t = np.maximum(np.floor(mid / tick - n_t / 2.0 + 0.5), 1.0)
+    bid = np.round(bid_t * tick, 6)
+    ask = np.round((bid_t + n_t) * tick, 6)
+    depth = uni.depth_lots[s]
+    bsz = 100.0 * np.maximum(np.round(depth * np.exp(rng.normal(0, 0.7, tq.size))), 1.0)
+    asz = 100.0 * np.maximum(np.round(depth * np.exp(rng.normal(0, 0.7, tq.size))), 1.0)
+    return _Quotes(tq_us, tq, x, bid, ask), (np.full(tq.size, s), tq_us, bid, bsz, ask, asz)
+
+
+def _order_limits(flow: DayFlow, sym: _Symbol, q: _Quotes) -> np.ndarray:
+    """The parent LIMIT orders' limit prices (NaN for market orders): the arrival mid moved
+    in the order's favour by its offset, scaled with volatility and duration, on the tick."""
+    o, oi, tick = flow.orders, sym.orders, sym.tick
+    a, e, d = o["arrival"][oi], o["end"][oi], o["sign"][oi]
+    qa = np.searchsorted(q.t_us, np.round(a * 1e6).astype(np.int64), side="right") - 1
+    m0 = (q.bid[qa] + q.ask[qa]) / 2.0
+    off = o["limit_offset"][oi] * sym.sigma * np.sqrt(np.maximum(e - a, 60.0) / SESSION_S)
+    raw = m0 * (1.0 + d * off) / tick
+    plim = np.round(np.where(d > 0, np.floor(raw), np.ceil(raw)) * tick, 6)
+    return np.where(o["is_limit"][oi], plim, np.nan)
+
+
+def _fill_prices(
+    rng: np.random.Generator, flow: DayFlow, sym: _Symbol, q: _Quotes, pi_mean: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each fill's price from the quote prevailing strictly before exec_ts: passive at its
+    touch, marketable at the far touch improved by a Beta fraction of the half spread (mean:
+    the venue's pi_frac_mean), midpoint at the mid. Returns the prices, the expected price
+    improvement in bps, the half spread and the mid of the quote each fill met."""
+    f, c = flow.fills, flow.children
+    fi = sym.fills
+    fc = f["child"][fi]
+    fd = flow.orders["sign"][c["order"][fc]]
+    qi = np.searchsorted(q.t_us, sym.fill_us, side="left") - 1
+    fa, fb = q.ask[qi], q.bid[qi]
+    half = (fa - fb) / 2.0
+    mid = (fa + fb) / 2.0
+    style = c["style"][fc]
+    mu = pi_mean[c["venue"][fc]]
+    frac = np.where(
+        (style == 1) & (mu > 0),
+        rng.beta(np.maximum(mu, 1e-9) * 2.0, np.maximum(1.0 - mu, 1e-9) * 2.0, fi.size),
+        0.0,
+    )
+    take = np.where(fd > 0, fa - frac * half, fb + frac * half)
+    price = np.select(
+        [style == 0, style == 1], [np.where(fd > 0, fb, fa), np.round(take, 4)], (fa + fb) / 2.0
+    )
+    exp_pi = np.select([style == 0, style == 1], [2.0 * half, mu * half], half) / mid * 1e4
+    return price, exp_pi, half, mid
+
+
+def _child_limits(
+    rng: np.random.Generator, flow: DayFlow, sym: _Symbol, q: _Quotes, order_limit: np.ndarray
+) -> np.ndarray:
+    """The symbol's child orders' limits: marketable LIMIT at the touch plus a collar, passive
+    at the touch, never through the parent's limit (NaN: none)."""
+    c, ci = flow.children, sym.children
+    cs = c["sent"][ci]
+    qs = np.searchsorted(q.t_us, np.round(cs * 1e6).astype(np.int64), side="right") - 1
+    cd = flow.orders["sign"][c["order"][ci]]
+    collar = rng.integers(0, 3, ci.size) * sym.tick
+    mkt_lim = np.where(cd > 0, q.ask[qs] + collar, q.bid[qs] - collar)
+    pas_lim = np.where(cd > 0, q.bid[qs], q.ask[qs])
+    cstyle, ctype = c["style"][ci], c["order_type"][ci]
+    clim = np.select([(cstyle == 1) & (ctype == 0), cstyle == 0], [mkt_lim, pas_lim], np.nan)
+    pl_c = order_limit[c["order"][ci]]
+    has_pl = ~np.isnan(pl_c)
+    clim = np.where(has_pl & np.isnan(clim), pl_c, clim)
+    clim = np.where(has_pl, np.where(cd > 0, np.fmin(clim, pl_c), np.fmax(clim, pl_c)), clim)
+    return np.round(clim, 6)
+
+
+def _rejected(
+    flow: DayFlow,
+    sym: _Symbol,
+    q_ask: np.ndarray,
+    q_bid: np.ndarray,
+    price: np.ndarray,
+    child_limit: np.ndarray,
+    order_limit: np.ndarray,
+) -> np.ndarray:
+    """The fills that do not happen: a marketable child whose limit is no longer marketable
+    when it arrives does not fill, and no fill trades through its parent's limit."""
+    f, c = flow.fills, flow.children
+    fc = f["child"][sym.fills]
+    fo = c["order"][fc]
+    fd = flow.orders["sign"][fo]
+    style = c["style"][fc]
+    lim_f = child_limit[fc]
+    stale = (
+        (style == 1)
+        & ~np.isnan(lim_f)
+        & np.where(fd > 0, lim_f < q_ask - 1e-9, lim_f > q_bid + 1e-9)
+    )
+    plf = order_limit[fo]
+    return stale | (~np.isnan(plf) & np.where(fd > 0, price > plf + 1e-9, price < plf - 1e-9))
+
+
+def _tape(
+    rng: np.random.Generator,
+    sym: _Symbol,
+    q: _Quotes,
+    n_trades: int,
+    background_volume: float,
+    venue_share: np.ndarray,
+    ours: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, ...]:
+    """The symbol's tape: background prints at the prevailing quote (45% at the ask, 45% at
+    the bid, the rest at the mid; log-normal sizes summing to about the day's background
+    volume, venues by market share), then our own prints `ours` (ts_us, price, size, venue)."""
+    tt_us = np.sort(
+        np.round(volume_cdf_inv(rng.random(n_trades)) * SESSION_S * 1e6).astype(np.int64)
+    )
+    tt_us = np.minimum(tt_us, SESSION_US - 1)
+    qt = np.searchsorted(q.t_us, tt_us, side="right") - 1
+    pick = rng.random(n_trades)
+    tp = np.where(
+        pick < 0.45,
+        q.ask[qt],
+        np.where(pick < 0.9, q.bid[qt], np.round((q.ask[qt] + q.bid[qt]) / 2, 4)),
+    )
+    w = np.exp(rng.normal(0.0, 1.0, n_trades))
+    tsz = np.maximum(np.round(background_volume * w / w.sum()), 1.0)
+    tv = rng.choice(venue_share.size, size=n_trades, p=venue_share)
+    us, price, size, venue = ours
+    return (np.full(n_trades + us.size, sym.index), np.concatenate([tt_us, us]),
+            np.concatenate([tp, price]), np.concatenate([tsz, size]),
+            np.concatenate([tv, venue]))  # fmt: skip
+
+
+def _passive_child_limits(flow: DayFlow, fill_price: np.ndarray, keep: np.ndarray, limit):
+    """A passive child's limit is the price its fills got (buys: the highest), in place."""
+    f, c = flow.fills, flow.children
+    pas = (c["style"][f["child"]] == 0) & keep
+    if pas.any():
+        pci = f["child"][pas]
+        signed = fill_price[pas] * flow.orders["sign"][c["order"][pci]]
+        best = np.full(limit.size, -np.inf)
+        np.maximum.at(best, pci, signed)
+        got = np.isfinite(best)
+        limit[got] = np.round(np.abs(best[got]), 6)
+
+
+def _background_counts(
+    cfg: SimulationConfig, uni: Universe, fills_per_symbol: np.ndarray, n_fills: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Background quote updates and tape prints per symbol: per fill of ours, half from the
+    symbol's own fills and half from its share of the order flow, at least the minimum."""
+    liq = uni.order_weight * max(n_fills, 1)
+    n_quotes = np.maximum(
+        cfg.min_quotes_per_symbol,
+        np.round((cfg.quotes_per_fill - 1) * (0.5 * fills_per_symbol + 0.5 * liq)),
+    )
+    n_trades = np.maximum(
+        cfg.min_trades_per_symbol,
+        np.round(cfg.trades_per_fill * (0.5 * fills_per_symbol + 0.5 * liq)),
+    )
+    return n_quotes, n_trades
+
+
+@dataclass
+class _DayPrices:
+    """What `price_day` fills in symbol by symbol (the fields of `PricedDay`)."""
+
+    fill_price: np.ndarray
+    fill_keep: np.ndarray
+    fill_us: np.ndarray
+    fill_expected_pi_bps: np.ndarray
+    fill_half_spread_bps: np.ndarray
+    child_limit: np.ndarray
+    order_limit: np.ndarray
+    order_truth: OrderTruth
+    close_logp: np.ndarray
+    quotes: list[tuple[np.ndarray, ...]]
+    tape: list[tuple[np.ndarray, ...]]
+
+    @staticmethod
+    def empty(flow: DayFlow, open_logp: np.ndarray) -> _DayPrices:
+        nf, nc, no = flow.fills["time"].size, flow.children["sent"].size, flow.orders["qty"].size
+        return _DayPrices(
+            fill_price=np.zeros(nf),
+            fill_keep=np.ones(nf, bool),
+            fill_us=np.zeros(nf, np.int64),
+            fill_expected_pi_bps=np.zeros(nf),
+            fill_half_spread_bps=np.zeros(nf),
+            child_limit=np.full(nc, np.nan),
+            order_limit=np.full(no, np.nan),
+            order_truth=OrderTruth(*(np.zeros(no) for _ in range(5))),
+            close_logp=open_logp.copy(),
+            quotes=[],
+            tape=[],
+        )
+
+    def priced(self) -> PricedDay:
+        return PricedDay(
+            quotes=[np.concatenate(col) for col in zip(*self.quotes, strict=True)],
+            tape=[np.concatenate(col) for col in zip(*self.tape, strict=True)],
+            fill_price=self.fill_price,
+            fill_keep=self.fill_keep,
+            fill_us=self.fill_us,
+            fill_expected_pi_bps=self.fill_expected_pi_bps,
+            fill_half_spread_bps=self.fill_half_spread_bps,
+            child_limit=self.child_limit,
+            order_limit=self.order_limit,
+            order_truth=self.order_truth,
+            close_logp=self.close_logp,
+        )
+
+
+@dataclass(frozen=True)
+class _DayInputs:
+    """What every symbol of a day needs besides its own rows: per venue its adverse move
+    (fraction of the price), mean price improvement (fraction of the half spread) and share of
+    the tape; per fill its parent order; per child its filled quantity; per symbol the volatility
+    and volume factors of the day and the opening log mid."""
+
+    kappa: np.ndarray
+    pi_mean: np.ndarray
+    tape_share: np.ndarray
+    fill_order: np.ndarray
+    child_filled: np.ndarray
+    vol_factor: np.ndarray
+    volume_factor: np.ndarray
+    open_logp: np.ndarray
+
+
+def _price_symbol(
+    cfg: SimulationConfig,
+    uni: Universe,
+    rng: np.random.Generator,
+    flow: DayFlow,
+    sym: _Symbol,
+    day: _DayInputs,
+    counts: tuple[int, int],
+    out: _DayPrices,
+) -> None:
+    """Price one symbol's day into `out`; counts: its background quote updates and prints."""
+    o, c, f = flow.orders, flow.children, flow.fills
+    imp, s, oi, fi = cfg.impact, sym.index, sym.orders, sym.fills
+    fc = f["child"][fi]
+    fq = f["qty"][fi]
+    fv = c["venue"][fc]
+    filled, part, level = _impact(flow, sym, day.fill_order[fi], imp)
+    kappa_f = o["sign"][day.fill_order[fi]] * day.kappa[fv] * fq / day.child_filled[fc]
+    open_logp = day.open_logp[s]
+    tq_us, x = _log_mid(rng, flow, sym, level, kappa_f, counts[0], open_logp, imp)
+    q, quote_table = _nbbo(rng, uni, sym, tq_us, x, day.vol_factor[s])
+    out.quotes.append(quote_table)
+    out.close_logp[s] = x[-1]
+    out.order_limit[oi] = _order_limits(flow, sym, q)
+    truth = out.order_truth
+    truth.arrival_mid[oi] = np.exp(open_logp + np.interp(o["arrival"][oi], q.t, x - open_logp))
+    truth.participation[oi] = part
+    truth.temp_bps[oi] = level * 1e4
+    truth.perm_bps[oi] = imp.gamma * sym.sigma * filled / sym.adv * 1e4
+    truth.filled[oi] = filled
+    price, exp_pi, half, mid = _fill_prices(rng, flow, sym, q, day.pi_mean)
+    out.child_limit[sym.children] = _child_limits(rng, flow, sym, q, out.order_limit)
+    qi = np.searchsorted(q.t_us, sym.fill_us, side="left") - 1
+    bad = _rejected(flow, sym, q.ask[qi], q.bid[qi], price, out.child_limit, out.order_limit)
+    out.fill_keep[fi] = ~bad
+    out.fill_price[fi] = price
+    out.fill_expected_pi_bps[fi] = exp_pi
+    out.fill_half_spread_bps[fi] = half / mid * 1e4
+    out.fill_us[fi] = sym.fill_us
+    keep = ~bad
+    ours = (sym.fill_us[keep], price[keep], fq[keep], fv[keep])
+    background = uni.adv[s] * day.volume_factor[s]
+    out.tape.append(_tape(rng, sym, q, counts[1], background, day.tape_share, ours))
+
+
 def price_day(
     cfg: SimulationConfig,
     uni: Universe,
@@ -60,193 +468,42 @@ def price_day(
     open_logp: np.ndarray,
     vol_factor: np.ndarray,
     volume_factor: np.ndarray,
-) -> dict:
-    """Price one day. Returns quote, tape, fill and child price arrays and the per-order truth."""
+) -> PricedDay:
+    """Price one day, one symbol at a time: the quotes, the tape, the fills' and child and
+    parent orders' prices and the per-order truth."""
     o, c, f = flow.orders, flow.children, flow.fills
-    n_sym, imp = uni.symbols.size, cfg.impact
-    vs = cfg.venues
-    kappa = np.array([v.kappa_bps for v in vs]) * 1e-4
-    pi_mean = np.array([v.pi_frac_mean for v in vs])
-    share = np.array([v.market_share for v in vs])
-    share = share / share.sum()
-    f_oi = c["oi"][f["ci"]]
-    # Adverse selection is one move per child, spread over its fills by quantity.
-    child_filled = np.bincount(f["ci"], weights=f["qty"], minlength=c["sent"].size)
-    f_sym = o["sym"][f_oi]
-    o_ord, o_b = _groups(o["sym"], n_sym)
-    c_ord, c_b = _groups(o["sym"][c["oi"]], n_sym)
-    f_ord, f_b = _groups(f_sym, n_sym)
-    nf_sym = np.diff(f_b)
-    liq = uni.order_weight * max(f["t"].size, 1)
-    n_bg = np.maximum(
-        cfg.min_quotes_per_symbol, np.round((cfg.quotes_per_fill - 1) * (0.5 * nf_sym + 0.5 * liq))
+    n_sym = uni.symbols.size
+    share = np.array([v.market_share for v in cfg.venues])
+    fill_order = c["order"][f["child"]]
+    day = _DayInputs(
+        kappa=np.array([v.kappa_bps for v in cfg.venues]) * 1e-4,
+        pi_mean=np.array([v.pi_frac_mean for v in cfg.venues]),
+        tape_share=share / share.sum(),
+        fill_order=fill_order,
+        # Adverse selection is one move per child, spread over its fills by quantity.
+        child_filled=np.bincount(f["child"], weights=f["qty"], minlength=c["sent"].size),
+        vol_factor=vol_factor,
+        volume_factor=volume_factor,
+        open_logp=open_logp,
     )
-    n_tr = np.maximum(
-        cfg.min_trades_per_symbol, np.round(cfg.trades_per_fill * (0.5 * nf_sym + 0.5 * liq))
-    )
-
-    nf, nc, no = f["t"].size, c["sent"].size, o["qty"].size
-    f_price = np.zeros(nf)
-    f_keep = np.ones(nf, bool)
-    f_exp_pi = np.zeros(nf)
-    f_half_bps = np.zeros(nf)
-    f_us = np.zeros(nf, np.int64)
-    c_limit = np.full(nc, np.nan)
-    o_limit = np.full(no, np.nan)
-    o_truth = {
-        k: np.zeros(no) for k in ("arrival_mid", "participation", "temp_bps", "perm_bps", "filled")
-    }
-    quotes, tape = [], []
-    close_logp = open_logp.copy()
+    o_ord, o_b = _groups(o["symbol"], n_sym)
+    c_ord, c_b = _groups(o["symbol"][c["order"]], n_sym)
+    f_ord, f_b = _groups(o["symbol"][fill_order], n_sym)
+    n_quotes, n_trades = _background_counts(cfg, uni, np.diff(f_b), f["time"].size)
+    out = _DayPrices.empty(flow, open_logp)
     for s in range(n_sym):
-        oi = o_ord[o_b[s] : o_b[s + 1]]
-        ci = c_ord[c_b[s] : c_b[s + 1]]
         fi = f_ord[f_b[s] : f_b[s + 1]]
-        sig = uni.daily_vol[s] * vol_factor[s]
-        tick, adv = uni.tick[s], uni.adv[s]
-        ft_us = np.round(f["t"][fi] * 1e6).astype(np.int64)
-        ft = ft_us / 1e6
-        fq = f["qty"][fi]
-        fo = f_oi[fi]
-        fd = o["d"][fo]
-        fc = f["ci"][fi]
-        fv = c["venue"][fc]
-        # Latent impact of each order from what it actually filled.
-        filled = np.bincount(fo, weights=fq, minlength=no)[oi]
-        a, e, d = o["arrival"][oi], o["end"][oi], o["d"][oi]
-        window_vol = o["day_volume"][oi] * (volume_cdf(e / SESSION_S) - volume_cdf(a / SESSION_S))
-        part = np.clip(filled / np.maximum(window_vol, 1.0), 0.0, imp.max_participation)
-        level = imp.eta * o["impact_mult"][oi] * sig * part**imp.beta
-        lvl = d * level
-        ramp_end = np.exp(-(e - a) / imp.ramp_s)
-        tq_us = _quote_times(rng, int(n_bg[s]), ft_us)
-        tq = tq_us / 1e6
-        var_inc = np.diff(variance_cdf(tq / SESSION_S), prepend=0.0)
-        walk = np.cumsum(rng.normal(0.0, 1.0, tq.size) * sig * np.sqrt(np.maximum(var_inc, 0.0)))
-        nj = rng.poisson(JUMPS_PER_DAY)
-        jumps = kernel_sum(rng.uniform(0, SESSION_S, nj), rng.normal(0, 0.5 * sig, nj), None, tq)
-        ae = np.concatenate([a, e])
-        temp = (
-            kernel_sum(ae, np.concatenate([lvl, -lvl]), None, tq)
-            + kernel_sum(ae, np.concatenate([-lvl, lvl * ramp_end]), imp.ramp_s, tq)
-            + kernel_sum(e, lvl * (1.0 - ramp_end), imp.temp_decay_s, tq)
+        sym = _Symbol(
+            s,
+            o_ord[o_b[s] : o_b[s + 1]],
+            c_ord[c_b[s] : c_b[s + 1]],
+            fi,
+            np.round(f["time"][fi] * 1e6).astype(np.int64),
+            uni.daily_vol[s] * vol_factor[s],
+            uni.tick[s],
+            uni.adv[s],
         )
-        perm = kernel_sum(ft, fd * imp.gamma * sig * fq / adv, None, tq)
-        k_f = fd * kappa[fv] * fq / child_filled[fc]
-        ft_h = ft + imp.adverse_hold_s
-        adverse = kernel_sum(np.concatenate([ft, ft_h]), np.concatenate([-k_f, k_f]), None, tq)
-        adverse += kernel_sum(ft_h, -k_f, imp.adverse_decay_s, tq)
-        x = open_logp[s] + walk + jumps + temp + perm + adverse
-        mid = np.exp(x)
-        nbar = uni.spread_ticks[s] * np.sqrt(vol_factor[s]) * spread_multiplier(tq / SESSION_S)
-        n_t = 1 + rng.poisson(np.maximum(nbar - 1.0, 0.0))
-        bid_t = np.maximum(np.floor(mid / tick - n_t / 2.0 + 0.5), 1.0)
-        bid = np.round(bid_t * tick, 6)
-        ask = np.round((bid_t + n_t) * tick, 6)
-        depth = uni.depth_lots[s]
-        bsz = 100.0 * np.maximum(np.round(depth * np.exp(rng.normal(0, 0.7, tq.size))), 1.0)
-        asz = 100.0 * np.maximum(np.round(depth * np.exp(rng.normal(0, 0.7, tq.size))), 1.0)
-        quotes.append((np.full(tq.size, s), tq_us, bid, bsz, ask, asz))
-        close_logp[s] = x[-1]
-        # Arrival quote and parent limit prices.
-        qa = np.searchsorted(tq_us, np.round(a * 1e6).astype(np.int64), side="right") - 1
-        m0 = (bid[qa] + ask[qa]) / 2.0
-        off = o["limit_off"][oi] * sig * np.sqrt(np.maximum(e - a, 60.0) / SESSION_S)
-        raw = m0 * (1.0 + d * off) / tick
-        plim = np.round(np.where(d > 0, np.floor(raw), np.ceil(raw)) * tick, 6)
-        plim = np.where(o["is_limit"][oi], plim, np.nan)
-        o_limit[oi] = plim
-        o_truth["arrival_mid"][oi] = np.exp(open_logp[s] + np.interp(a, tq, x - open_logp[s]))
-        o_truth["participation"][oi] = part
-        o_truth["temp_bps"][oi] = level * 1e4
-        o_truth["perm_bps"][oi] = imp.gamma * sig * filled / adv * 1e4
-        o_truth["filled"][oi] = filled
-        # Fill prices from the quote prevailing strictly before exec_ts.
-        qi = np.searchsorted(tq_us, ft_us, side="left") - 1
-        fa, fb = ask[qi], bid[qi]
-        half = (fa - fb) / 2.0
-        style = c["style"][fc]
-        mu = pi_mean[fv]
-        frac = np.where(
-            (style == 1) & (mu > 0),
-            rng.beta(np.maximum(mu, 1e-9) * 2.0, np.maximum(1.0 - mu, 1e-9) * 2.0, fi.size),
-            0.0,
-        )
-        take = np.where(fd > 0, fa - frac * half, fb + frac * half)
-        price = np.select(
-            [style == 0, style == 1], [np.where(fd > 0, fb, fa), np.round(take, 4)], (fa + fb) / 2.0
-        )
-        exp_pi = (
-            np.select([style == 0, style == 1], [2.0 * half, mu * half], half)
-            / ((fa + fb) / 2.0)
-            * 1e4
-        )
-        # Child limits: marketable LIMIT at the touch plus a collar, passive at the touch.
-        cs = c["sent"][ci]
-        qs = np.searchsorted(tq_us, np.round(cs * 1e6).astype(np.int64), side="right") - 1
-        cd = o["d"][c["oi"][ci]]
-        collar = rng.integers(0, 3, ci.size) * tick
-        mkt_lim = np.where(cd > 0, ask[qs] + collar, bid[qs] - collar)
-        pas_lim = np.where(cd > 0, bid[qs], ask[qs])
-        cstyle, ctype = c["style"][ci], c["ctype"][ci]
-        clim = np.select([(cstyle == 1) & (ctype == 0), cstyle == 0], [mkt_lim, pas_lim], np.nan)
-        pl_c = o_limit[c["oi"][ci]]
-        has_pl = ~np.isnan(pl_c)
-        clim = np.where(has_pl & np.isnan(clim), pl_c, clim)
-        clim = np.where(has_pl, np.where(cd > 0, np.fmin(clim, pl_c), np.fmax(clim, pl_c)), clim)
-        c_limit[ci] = np.round(clim, 6)
-        # A marketable child whose limit is no longer marketable when it arrives does not
-        # fill; no fill trades through its parent's limit.
-        lim_f = c_limit[fc]
-        stale = (
-            (style == 1) & ~np.isnan(lim_f) & np.where(fd > 0, lim_f < fa - 1e-9, lim_f > fb + 1e-9)
-        )
-        plf = o_limit[fo]
-        bad = stale | (~np.isnan(plf) & np.where(fd > 0, price > plf + 1e-9, price < plf - 1e-9))
-        f_keep[fi] = ~bad
-        f_price[fi] = price
-        f_exp_pi[fi] = exp_pi
-        f_half_bps[fi] = half / ((fa + fb) / 2.0) * 1e4
-        f_us[fi] = ft_us
-        # Background tape at the prevailing quote, then our own prints.
-        ntr = int(n_tr[s])
-        tt_us = np.sort(
-            np.round(volume_cdf_inv(rng.random(ntr)) * SESSION_S * 1e6).astype(np.int64)
-        )
-        tt_us = np.minimum(tt_us, SESSION_US - 1)
-        qt = np.searchsorted(tq_us, tt_us, side="right") - 1
-        pick = rng.random(ntr)
-        tp = np.where(
-            pick < 0.45,
-            ask[qt],
-            np.where(pick < 0.9, bid[qt], np.round((ask[qt] + bid[qt]) / 2, 4)),
-        )
-        w = np.exp(rng.normal(0.0, 1.0, ntr))
-        tsz = np.maximum(np.round(uni.adv[s] * volume_factor[s] * w / w.sum()), 1.0)
-        tv = rng.choice(len(vs), size=ntr, p=share)
-        keep = ~bad
-        tape.append((np.full(ntr + keep.sum(), s), np.concatenate([tt_us, ft_us[keep]]),
-                     np.concatenate([tp, price[keep]]), np.concatenate([tsz, fq[keep]]),
-                     np.concatenate([tv, fv[keep]])))  # fmt: skip
-    # Passive children's limit is the price their fills got (buys: the highest).
-    pas = (c["style"][f["ci"]] == 0) & f_keep
-    if pas.any():
-        pci = f["ci"][pas]
-        signed = f_price[pas] * o["d"][c["oi"][pci]]
-        best = np.full(nc, -np.inf)
-        np.maximum.at(best, pci, signed)
-        got = np.isfinite(best)
-        c_limit[got] = np.round(np.abs(best[got]), 6)
-    return {
-        "quotes": [np.concatenate(col) for col in zip(*quotes, strict=True)],
-        "tape": [np.concatenate(col) for col in zip(*tape, strict=True)],
-        "fill_price": f_price,
-        "fill_keep": f_keep,
-        "fill_us": f_us,
-        "fill_expected_pi_bps": f_exp_pi,
-        "fill_half_spread_bps": f_half_bps,
-        "child_limit": c_limit,
-        "order_limit": o_limit,
-        "order_truth": o_truth,
-        "close_logp": close_logp,
-    }
+        counts = (int(n_quotes[s]), int(n_trades[s]))
+        _price_symbol(cfg, uni, rng, flow, sym, day, counts, out)
+    _passive_child_limits(flow, out.fill_price, out.fill_keep, out.child_limit)
+    return out.priced()

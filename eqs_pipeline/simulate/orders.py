@@ -29,7 +29,16 @@ IS_FRONT_K = np.array([1.5, 3.0, 6.0])
 
 @dataclass
 class DayFlow:
-    """One day's orders, children and fills (fills not yet priced), as aligned numpy arrays."""
+    """One day's orders, children and fills (fills not yet priced), as aligned numpy arrays.
+
+    orders: symbol (index into the universe), side, sign (+1 buy, -1 sell), qty, algo,
+        urgency, arrival / end / decision (s since the open), target, trader, broker, account,
+        is_limit, limit_offset (of the limit price, in volatility units), cancelled, complete,
+        impact_mult, pct_adv, day_volume.
+    children: order (index of the parent), sent / end (s), qty, style (of `STYLES`), venue,
+        order_type (0 LIMIT, 1 MARKET, 2 MIDPEG), ioc, cleanup.
+    fills: child (index of the child order), time (s), qty.
+    """
 
     orders: dict[str, np.ndarray]
     children: dict[str, np.ndarray]
@@ -103,9 +112,9 @@ def make_orders(cfg, uni: Universe, rng, volume_factor: np.ndarray) -> dict[str,
     )
     end = np.where(cancelled, np.minimum(cancel_t, end), end)
     return {
-        "sym": sym,
+        "symbol": sym,
         "side": side,
-        "d": d,
+        "sign": d,
         "qty": qty,
         "algo": algo,
         "urgency": urg,
@@ -117,7 +126,7 @@ def make_orders(cfg, uni: Universe, rng, volume_factor: np.ndarray) -> dict[str,
         "broker": broker,
         "account": rng.integers(0, uni.accounts.size, n),
         "is_limit": is_limit,
-        "limit_off": rng.uniform(-0.3, 1.0, n),
+        "limit_offset": rng.uniform(-0.3, 1.0, n),
         "cancelled": cancelled,
         "complete": (rng.random(n) < COMPLETE_P[algo]) & ~cancelled,
         "impact_mult": np.exp(uni.broker_skill[broker] + uni.trader_skill[trader]),
@@ -156,7 +165,7 @@ def make_day_flow(cfg: SimulationConfig, uni: Universe, rng, volume_factor) -> D
     """Orders, their children (schedule, routing, order type) and the fills (qty, time)."""
     o = make_orders(cfg, uni, rng, volume_factor)
     n = o["qty"].size
-    adv = uni.adv[o["sym"]]
+    adv = uni.adv[o["symbol"]]
     child_size = np.clip(cfg.child_median_shares * (adv / 1.5e6) ** 0.25, 100.0, 5000.0)
     child_size *= np.where(o["algo"] == 4, 3.0, 1.0)
     span = o["end"] - o["arrival"]
@@ -189,7 +198,7 @@ def make_day_flow(cfg: SimulationConfig, uni: Universe, rng, volume_factor) -> D
     next_sent = np.where(same_next, np.concatenate([sent[1:], [0.0]]), o["end"][oi])
     window_end = np.where(ioc, sent, np.maximum(np.minimum(next_sent, o["end"][oi]), sent + 1.0))
     window_end = np.minimum(window_end, SESSION_S - 0.5)
-    c = {"oi": oi, "sent": sent, "qty": cqty, "style": style, "venue": venue, "ctype": ctype,
+    c = {"order": oi, "sent": sent, "qty": cqty, "style": style, "venue": venue, "order_type": ctype,
          "ioc": ioc, "end": np.where(ioc, np.nan, window_end), "cleanup": np.zeros(m, bool)}  # fmt: skip
     f_ci, f_t, f_q = _fills(cfg, rng, c, window_end)
     # Clean-up: the unfilled rest of a child is re-sent marketable to a lit venue when the
@@ -204,23 +213,23 @@ def make_day_flow(cfg: SimulationConfig, uni: Universe, rng, volume_factor) -> D
     mc = t_idx.size
     cl_venue = rng.choice(len(cfg.venues), size=mc, p=lit_w / lit_w.sum())
     lat = _latency(cfg, rng, cl_venue)
-    cl = {"oi": oi[t_idx], "sent": cl_sent[t_idx], "qty": rest[t_idx], "style": np.ones(mc, np.int64),
-          "venue": cl_venue, "ctype": np.zeros(mc, np.int64), "ioc": np.ones(mc, bool),
+    cl = {"order": oi[t_idx], "sent": cl_sent[t_idx], "qty": rest[t_idx], "style": np.ones(mc, np.int64),
+          "venue": cl_venue, "order_type": np.zeros(mc, np.int64), "ioc": np.ones(mc, bool),
           "end": np.full(mc, np.nan), "cleanup": np.ones(mc, bool)}  # fmt: skip
     children = {key: np.concatenate([c[key], cl[key]]) for key in c}
     f_ci = np.concatenate([f_ci, m + np.arange(mc)])
     f_t = np.concatenate([f_t, cl["sent"] + lat])
     f_q = np.concatenate([f_q, rest[t_idx]])
     # Order children by (order, sent) and fills by (order, time); re-point fills to children.
-    c_order = np.lexsort((children["sent"], children["oi"]))
+    c_order = np.lexsort((children["sent"], children["order"]))
     children = {key: v[c_order] for key, v in children.items()}
     new_pos = np.empty_like(c_order)
     new_pos[c_order] = np.arange(c_order.size)
     f_ci = new_pos[f_ci]
-    ok = f_t <= o["end"][children["oi"][f_ci]]
+    ok = f_t <= o["end"][children["order"][f_ci]]
     f_ci, f_t, f_q = f_ci[ok], f_t[ok], f_q[ok]
-    f_order = np.lexsort((f_t, children["oi"][f_ci]))
-    fills = {"ci": f_ci[f_order], "t": f_t[f_order], "qty": f_q[f_order]}
+    f_order = np.lexsort((f_t, children["order"][f_ci]))
+    fills = {"child": f_ci[f_order], "time": f_t[f_order], "qty": f_q[f_order]}
     return DayFlow(orders=o, children=children, fills=fills)
 
 

@@ -71,24 +71,8 @@ def _adverse_kernel(cfg: SimulationConfig, h: float) -> float:
     return float(np.exp(-(h - imp.adverse_hold_s) / imp.adverse_decay_s))
 
 
-def build_truth(
-    cfg: SimulationConfig,
-    uni: Universe,
-    dates: list[date],
-    tally: VenueTally,
-    counts: dict[str, int],
-) -> dict:
-    """Everything latent about the run. Keys are documented in docs/SIMULATOR.md."""
-    realized = tally.summary()
-    horizons = (1, 5, 15, 60, 300)
-    venues = {}
-    for v in cfg.venues:
-        row = dataclasses.asdict(v)
-        row["styles"] = [STYLES[s] for s in v.styles]
-        row["route_weight"] = dict(zip(STYLES, v.route_weight, strict=True))
-        row["adverse_move_bps"] = {f"{h}s": v.kappa_bps * _adverse_kernel(cfg, h) for h in horizons}
-        row["realized"] = realized.get(v.mic, {"fills": 0, "shares": 0.0})
-        venues[v.mic] = row
+def _universe_truth(uni: Universe) -> tuple[dict, dict, dict]:
+    """The latent parameters of the symbols, brokers and traders."""
     symbols = {
         str(s): {
             "price": float(uni.price[i]),
@@ -119,6 +103,28 @@ def build_truth(
         }
         for i, t in enumerate(uni.traders)
     }
+    return symbols, brokers, traders
+
+
+def build_truth(
+    cfg: SimulationConfig,
+    uni: Universe,
+    dates: list[date],
+    tally: VenueTally,
+    counts: dict[str, int],
+) -> dict:
+    """Everything latent about the run. Keys are documented in docs/SIMULATOR.md."""
+    realized = tally.summary()
+    horizons = (1, 5, 15, 60, 300)
+    venues = {}
+    for v in cfg.venues:
+        row = dataclasses.asdict(v)
+        row["styles"] = [STYLES[s] for s in v.styles]
+        row["route_weight"] = dict(zip(STYLES, v.route_weight, strict=True))
+        row["adverse_move_bps"] = {f"{h}s": v.kappa_bps * _adverse_kernel(cfg, h) for h in horizons}
+        row["realized"] = realized.get(v.mic, {"fills": 0, "shares": 0.0})
+        venues[v.mic] = row
+    symbols, brokers, traders = _universe_truth(uni)
     config = dataclasses.asdict(cfg)
     config["start_date"] = cfg.start_date.isoformat()
     config.pop("venues")

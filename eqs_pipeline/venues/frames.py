@@ -95,6 +95,12 @@ CHILD_INPUTS: tuple[str, ...] = (
     "sent_ts",
     "end_ts",
 )
+# Working columns of `venue_frames`: an order's codes of its spread bucket and urgency
+# (`order_buckets`), a row's position in `conditions_dtype`.
+SPREAD_CODE = "spread_code"
+URGENCY_CODE = "urgency_code"
+CONDITION_CODE = "condition_code"
+
 ORDER_INPUTS: tuple[str, ...] = (
     *ORDER_KEY,
     "symbol",
@@ -143,7 +149,7 @@ def order_buckets(
 ) -> pl.LazyFrame:
     """(trade_date, order_id) -> symbol, size_bucket, liquidity_bucket, dollar_adv and, with
     `conditions`, the order's part of them: the codes of its spread bucket and urgency
-    (`_spread_code`, `_urgency_code`: positions in `CONTROL_LEVELS`) and its reference price.
+    (`spread_code`, `urgency_code`: positions in `CONTROL_LEVELS`) and its reference price.
 
     An order is (trade_date, order_id): ids are unique per trade date only (docs/INGESTION.md).
     The symbol's dollar ADV is adv_shares times the median arrival mid of its orders that day
@@ -156,13 +162,13 @@ def order_buckets(
         urgency = {u: i for i, u in enumerate(CONTROL_LEVELS["urgency"][:-1])}
         extra = [
             _bucket_code(pl.col("arrival_spread_bps"), settings.spread_edges_bps).alias(
-                "_spread_code"
+                SPREAD_CODE
             ),
             pl.col("urgency")
             .cast(pl.String)
             .replace_strict(urgency, default=len(urgency), return_dtype=pl.UInt32)
             .fill_null(len(urgency))
-            .alias("_urgency_code"),
+            .alias(URGENCY_CODE),
             ref_price.alias("ref_price"),
         ]
     return order_quality.select(
@@ -222,8 +228,8 @@ def _condition_code(
     and the row's trade_date (one of `dates`). Integer codes: no text is built per row."""
     # A row whose order is not in order_quality has no codes: unknown.
     codes = {
-        "spread_bucket": pl.col("_spread_code").fill_null(3),
-        "urgency": pl.col("_urgency_code").fill_null(3),
+        "spread_bucket": pl.col(SPREAD_CODE).fill_null(3),
+        "urgency": pl.col(URGENCY_CODE).fill_null(3),
         "child_size_bucket": _bucket_code(
             child_qty * pl.col("ref_price"), settings.child_size_edges
         ),
@@ -249,10 +255,10 @@ def _condition_code(
 
 
 def _conditions(frame: pl.DataFrame, settings: VenueSettings) -> pl.DataFrame:
-    """`frame` with its `_condition_code` column replaced by `conditions` (`conditions_dtype`)."""
+    """`frame` with its `condition_code` column replaced by `conditions` (`conditions_dtype`)."""
     dtype = conditions_dtype(settings)
     labels = pl.Series("conditions", dtype.categories).cast(dtype)
-    return frame.with_columns(labels.gather(frame["_condition_code"])).drop("_condition_code")
+    return frame.with_columns(labels.gather(frame[CONDITION_CODE])).drop(CONDITION_CODE)
 
 
 def order_cluster() -> pl.Expr:
@@ -295,6 +301,92 @@ def _bucket_columns(
             column = frame.select(pl.lit(column).fill_null(order_cluster())).to_series()
         columns.append(column)
     return columns
+
+
+def _child_of_fills(fills: pl.DataFrame, children: pl.DataFrame, child_key) -> pl.Series:
+    """Each fill's row in `children` (null where its child order is not there)."""
+    row = (
+        fills.select(child_key)
+        .join(
+            children.select(child_key).with_row_index("child_row"),
+            on=child_key,
+            how="left",
+            maintain_order="left",
+        )
+        .get_column("child_row")
+    )
+    if row.len() != fills.height:
+        raise ValueError(
+            "child_orders holds a child_id more than once on one trade date; the staging layer "
+            "keeps (trade_date, child_id) unique"
+        )
+    return row
+
+
+def _child_rows(
+    children: pl.DataFrame,
+    buckets: pl.DataFrame,
+    order_key: tuple[str, ...],
+    executed: np.ndarray,
+    cluster: dict[str, pl.Expr],
+    conditions: pl.Expr | None,
+) -> pl.DataFrame:
+    """The child-order rows (`CHILD_COLUMNS` but `conditions`, and with `conditions` given the
+    rows' `CONDITION_CODE`); executed: each child's executed quantity."""
+    return (
+        children.with_columns(
+            *_bucket_columns(children, buckets, order_key),
+            liquidity_flag=child_flag(),
+            # Not clipped to the routed quantity: ingestion quarantines fills past it
+            # (`child_overfill`), and one that got through shows as a fill rate above 1, which
+            # the venue tables' `fill_rate_in_unit_interval` check reports.
+            filled_qty=pl.Series(executed, dtype=pl.Float64),
+        )
+        .with_columns(
+            fill_rate=pl.col("filled_qty") / pl.col("qty"),
+            wait_s=child_wait_s(),
+            **cluster,
+            **({CONDITION_CODE: conditions} if conditions is not None else {}),
+        )
+        .select(
+            *(c for c in CHILD_COLUMNS if c != "conditions"),
+            *([CONDITION_CODE] if conditions is not None else []),
+        )
+    )
+
+
+def _fill_rows(
+    fills: pl.DataFrame,
+    sent_ts: pl.Series,
+    child_conditions: pl.Series | None,
+    buckets: pl.DataFrame,
+    order_key: tuple[str, ...],
+    derived: dict[str, pl.Expr],
+    cluster: dict[str, pl.Expr],
+    fill_columns: Sequence[str],
+) -> pl.DataFrame:
+    """The fill rows (`fill_columns` but `conditions`, and with `child_conditions` given the
+    rows' `CONDITION_CODE`); sent_ts and child_conditions: each fill's child order's."""
+    with_conditions = child_conditions is not None
+    return (
+        fills.with_columns(
+            sent_ts,
+            *([child_conditions.alias("child_condition_code")] if with_conditions else []),
+            *_bucket_columns(fills, buckets.drop("symbol"), order_key),
+        )
+        .with_columns(
+            **{
+                name: value
+                for name, value in derived.items()
+                if name in fill_columns or name == CONDITION_CODE
+            },
+            **cluster,
+        )
+        .select(
+            *(c for c in fill_columns if c != "conditions"),
+            *([CONDITION_CODE] if with_conditions else []),
+        )
+    )
 
 
 def venue_frames(
@@ -341,21 +433,7 @@ def venue_frames(
     else:  # an order is its id within its date, labelled once per order, joined with buckets
         buckets = buckets.with_columns(cluster=order_cluster())
         cluster = {}
-    row = (
-        fills.select(child_key)
-        .join(
-            children.select(child_key).with_row_index("_child"),
-            on=child_key,
-            how="left",
-            maintain_order="left",
-        )
-        .get_column("_child")
-    )
-    if row.len() != fills.height:
-        raise ValueError(
-            "child_orders holds a child_id more than once on one trade date; the staging layer "
-            "keeps (trade_date, child_id) unique"
-        )
+    row = _child_of_fills(fills, children, child_key)
     known = row.is_not_null()
     executed = np.bincount(
         row.filter(known).to_numpy(),
@@ -367,71 +445,29 @@ def venue_frames(
         "latency_ms": (pl.col("exec_ts") - pl.col("sent_ts")).dt.total_microseconds() / 1e3,
         "all_in_cost_bps": pl.col("fee_bps").fill_null(0.0) - pl.col(markout),
     }
-    dates = []
-    if with_conditions:
-        dates = pl.concat([fills["trade_date"], children["trade_date"]]).drop_nulls().unique()
-        dates = dates.to_list()
-    child_rows = (
-        children.with_columns(
-            *_bucket_columns(children, buckets, order_key),
-            liquidity_flag=child_flag(),
-            # Not clipped to the routed quantity: ingestion quarantines fills past it
-            # (`child_overfill`), and one that got through shows as a fill rate above 1, which
-            # the venue tables' `fill_rate_in_unit_interval` check reports.
-            filled_qty=pl.Series(executed, dtype=pl.Float64),
-        )
-        .with_columns(
-            fill_rate=pl.col("filled_qty") / pl.col("qty"),
-            wait_s=child_wait_s(),
-            **cluster,
-            **(
-                {
-                    "_condition_code": _condition_code(
-                        settings, pl.col("sent_ts"), pl.col("qty"), dates
-                    )
-                }
-                if with_conditions
-                else {}
-            ),
-        )
-        .select(
-            *(c for c in CHILD_COLUMNS if c != "conditions"),
-            *(["_condition_code"] if with_conditions else []),
-        )
+    if not with_conditions:
+        child_rows = _child_rows(children, buckets, order_key, executed, cluster, None)
+        fill_rows = _fill_rows(
+            fills, children["sent_ts"].gather(row), None, buckets, order_key, derived, cluster,
+            fill_columns,
+        )  # fmt: skip
+        return fill_rows, child_rows
+    dates = pl.concat([fills["trade_date"], children["trade_date"]]).drop_nulls().unique()
+    dates = dates.to_list()
+    conditions = _condition_code(settings, pl.col("sent_ts"), pl.col("qty"), dates)
+    child_rows = _child_rows(children, buckets, order_key, executed, cluster, conditions)
+    # A fill's conditions are its child order's; a fill without one has its order's, with
+    # the child's time and size unknown.
+    no_child = _condition_code(
+        settings, pl.lit(None, pl.Datetime("us", "UTC")), pl.lit(None, pl.Float64), dates
     )
-    if with_conditions:
-        # A fill's conditions are its child order's; a fill without one has its order's, with
-        # the child's time and size unknown.
-        no_child = _condition_code(
-            settings, pl.lit(None, pl.Datetime("us", "UTC")), pl.lit(None, pl.Float64), dates
-        )
-        derived["_condition_code"] = pl.coalesce(pl.col("_child_code"), no_child)
-    fill_rows = (
-        fills.with_columns(
-            children["sent_ts"].gather(row),
-            *(
-                [child_rows["_condition_code"].gather(row).alias("_child_code")]
-                if with_conditions
-                else []
-            ),
-            *_bucket_columns(fills, buckets.drop("symbol"), order_key),
-        )
-        .with_columns(
-            **{
-                name: value
-                for name, value in derived.items()
-                if name in fill_columns or name == "_condition_code"
-            },
-            **cluster,
-        )
-        .select(
-            *(c for c in fill_columns if c != "conditions"),
-            *(["_condition_code"] if with_conditions else []),
-        )
-    )
-    if with_conditions:
-        fill_rows = _conditions(fill_rows, settings).select(fill_columns)
-        child_rows = _conditions(child_rows, settings).select(CHILD_COLUMNS)
+    derived[CONDITION_CODE] = pl.coalesce(pl.col("child_condition_code"), no_child)
+    fill_rows = _fill_rows(
+        fills, children["sent_ts"].gather(row), child_rows[CONDITION_CODE].gather(row), buckets,
+        order_key, derived, cluster, fill_columns,
+    )  # fmt: skip
+    fill_rows = _conditions(fill_rows, settings).select(fill_columns)
+    child_rows = _conditions(child_rows, settings).select(CHILD_COLUMNS)
     return fill_rows, child_rows
 
 

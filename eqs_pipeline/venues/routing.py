@@ -279,6 +279,92 @@ def _drift_rate(drift: pl.DataFrame, bucket: str, size: str) -> float:
     return max(float(row["drift_qty_bps"][0]) / float(row["qty_s"][0]), 0.0)
 
 
+def _segment_recommendations(
+    inputs: pl.DataFrame,
+    rho: float,
+    fallback: float | None,
+    days: int,
+    settings: VenueSettings,
+) -> pl.DataFrame:
+    """One segment's venues (`_segment_inputs`) with their recommended shares, capacity,
+    costs and the segment's expected saving, given its drift rate `rho` (bps per second) and
+    fallback cost (module docstring)."""
+    current = inputs["current_share"].to_numpy()
+    cost = inputs["cost"].fill_null(np.nan).to_numpy()
+    cost_se = inputs["cost_se"].fill_null(np.nan).to_numpy()
+    rate = inputs["fill_rate"].fill_null(0.0).to_numpy()
+    delay = rho * inputs["wait_s"].to_numpy()
+    movable = (
+        (inputs["fills"].to_numpy() >= settings.min_fills)
+        & np.isfinite(cost)
+        & np.isfinite(cost_se)
+        & (rate > 0)
+        & (fallback is not None)
+    )
+    base = fallback if fallback is not None else np.nan
+    point = routed_share_cost(rate, cost, base, delay)
+    penalized = routed_share_cost(
+        rate, cost + settings.cost_uncertainty_penalty * cost_se, base, delay
+    )
+    capacity = np.minimum(
+        1.0, settings.capacity_multiple * np.maximum(current, inputs["tape_share"].to_numpy())
+    )
+    if movable.sum() >= 2:
+        recommended, status = solve_allocation(
+            current, np.where(movable, penalized, 0.0), capacity, movable,
+            settings.switching_cost_bps,
+        )  # fmt: skip
+    else:
+        recommended, status = current.copy(), "kept current allocation: fewer than 2 venues"
+    saving_bps = float((current - recommended) @ np.where(movable, point, 0.0))
+    daily_notional = float(inputs["notional"].sum()) / max(days, 1)
+    return inputs.with_columns(
+        recommended_share=pl.Series(recommended),
+        capacity_share=pl.Series(np.where(movable, capacity, current)),
+        movable=pl.Series(movable),
+        delay_cost_bps=pl.Series(delay),
+        routed_cost_bps=pl.Series(point).fill_nan(None),
+        fallback_cost_bps=pl.lit(fallback, pl.Float64),
+        drift_bps_per_s=pl.lit(rho),
+        expected_saving_bps=pl.lit(saving_bps),
+        segment_notional_per_day=pl.lit(daily_notional),
+        expected_saving_per_month=pl.lit(
+            saving_bps / 1e4 * daily_notional * settings.trading_days_per_month
+        ),
+        solver_status=pl.lit(status),
+    )
+
+
+# The columns of `venue.routing_recommendations`, in order (tables/venue.py describes each).
+_COLUMNS = (
+    *SEGMENT,
+    "venue",
+    "window_start",
+    "window_end",
+    "fills",
+    "shares",
+    "routed_qty",
+    "current_share",
+    "recommended_share",
+    "share_change",
+    "capacity_share",
+    "movable",
+    pl.col("cost").alias("all_in_cost_bps"),
+    pl.col("cost_se").alias("all_in_cost_se_bps"),
+    "fill_rate",
+    "wait_s",
+    "delay_cost_bps",
+    "fallback_cost_bps",
+    "routed_cost_bps",
+    "drift_bps_per_s",
+    "tape_share",
+    "expected_saving_bps",
+    "expected_saving_per_month",
+    "segment_notional_per_day",
+    "solver_status",
+)
+
+
 def routing_recommendations(
     fills: pl.DataFrame,
     children: pl.DataFrame,
@@ -307,59 +393,14 @@ def routing_recommendations(
         seg_fills = fills.lazy().filter(in_segment).select(_SEGMENT_FILLS).collect()
         seg_children = children.lazy().filter(in_segment).select(_SEGMENT_CHILDREN).collect()
         seg_tape = tape.filter(pl.col("liquidity_bucket") == bucket).drop("liquidity_bucket")
-        seg_waits = waits.filter(
-            (pl.col("liquidity_bucket") == bucket) & (pl.col("size_bucket") == size)
-        ).drop(*SEGMENT)
+        seg_waits = waits.filter(in_segment).drop(*SEGMENT)
         inputs = _segment_inputs(seg_fills, seg_children, seg_tape, seg_waits, settings)
         rho = _drift_rate(drift, bucket, size)
-        fallback = fallback_cost(seg_fills)
-        current = inputs["current_share"].to_numpy()
-        cost = inputs["cost"].fill_null(np.nan).to_numpy()
-        cost_se = inputs["cost_se"].fill_null(np.nan).to_numpy()
-        rate = inputs["fill_rate"].fill_null(0.0).to_numpy()
-        delay = rho * inputs["wait_s"].to_numpy()
-        movable = (
-            (inputs["fills"].to_numpy() >= settings.min_fills)
-            & np.isfinite(cost)
-            & np.isfinite(cost_se)
-            & (rate > 0)
-            & (fallback is not None)
+        recommended = _segment_recommendations(
+            inputs, rho, fallback_cost(seg_fills), days, settings
         )
-        base = fallback if fallback is not None else np.nan
-        point = routed_share_cost(rate, cost, base, delay)
-        penalized = routed_share_cost(
-            rate, cost + settings.cost_uncertainty_penalty * cost_se, base, delay
-        )
-        capacity = np.minimum(
-            1.0, settings.capacity_multiple * np.maximum(current, inputs["tape_share"].to_numpy())
-        )
-        if movable.sum() >= 2:
-            recommended, status = solve_allocation(
-                current, np.where(movable, penalized, 0.0), capacity, movable,
-                settings.switching_cost_bps,
-            )  # fmt: skip
-        else:
-            recommended, status = current.copy(), "kept current allocation: fewer than 2 venues"
-        saving_bps = float((current - recommended) @ np.where(movable, point, 0.0))
-        daily_notional = float(inputs["notional"].sum()) / max(days, 1)
         parts.append(
-            inputs.with_columns(
-                recommended_share=pl.Series(recommended),
-                capacity_share=pl.Series(np.where(movable, capacity, current)),
-                movable=pl.Series(movable),
-                delay_cost_bps=pl.Series(delay),
-                routed_cost_bps=pl.Series(point).fill_nan(None),
-                fallback_cost_bps=pl.lit(fallback, pl.Float64),
-                drift_bps_per_s=pl.lit(rho),
-                liquidity_bucket=pl.lit(bucket),
-                size_bucket=pl.lit(size),
-                expected_saving_bps=pl.lit(saving_bps),
-                segment_notional_per_day=pl.lit(daily_notional),
-                expected_saving_per_month=pl.lit(
-                    saving_bps / 1e4 * daily_notional * settings.trading_days_per_month
-                ),
-                solver_status=pl.lit(status),
-            )
+            recommended.with_columns(liquidity_bucket=pl.lit(bucket), size_bucket=pl.lit(size))
         )
     if not parts:
         return pl.DataFrame()
@@ -370,32 +411,6 @@ def routing_recommendations(
             window_end=pl.lit(end),
             share_change=pl.col("recommended_share") - pl.col("current_share"),
         )
-        .select(
-            *SEGMENT,
-            "venue",
-            "window_start",
-            "window_end",
-            "fills",
-            "shares",
-            "routed_qty",
-            "current_share",
-            "recommended_share",
-            "share_change",
-            "capacity_share",
-            "movable",
-            pl.col("cost").alias("all_in_cost_bps"),
-            pl.col("cost_se").alias("all_in_cost_se_bps"),
-            "fill_rate",
-            "wait_s",
-            "delay_cost_bps",
-            "fallback_cost_bps",
-            "routed_cost_bps",
-            "drift_bps_per_s",
-            "tape_share",
-            "expected_saving_bps",
-            "expected_saving_per_month",
-            "segment_notional_per_day",
-            "solver_status",
-        )
+        .select(_COLUMNS)
         .sort(*SEGMENT, "venue")
     )

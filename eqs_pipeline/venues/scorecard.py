@@ -28,6 +28,7 @@ The adjusted fill rate and its interval are clipped to [0, 1] for display.
 from __future__ import annotations
 
 from datetime import date
+from typing import TypedDict
 
 import polars as pl
 
@@ -35,6 +36,7 @@ from eqs_pipeline.core.contract import LIQUIDITY_FLAGS
 from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
 from eqs_pipeline.venues.stats import (
     Design,
+    Method,
     VenueEstimates,
     adjusted_means_designs,
     combine_influence,
@@ -52,7 +54,21 @@ CELL = pl.concat_str(*CELL_COLUMNS, separator="|")
 STYLE_CELL = pl.concat_str(*STYLE_CELL_COLUMNS, separator="|")
 
 
-def _common(settings: VenueSettings) -> dict:
+# The column of `style_mix`'s executed shares of one flag, computed with the unadjusted figures.
+SHARES_OF_FLAG = "shares_of_flag_"
+
+
+class _EstimationOptions(TypedDict):
+    """What every `adjusted_means_designs` call of the scorecard shares."""
+
+    level: float
+    method: Method
+    flag: str
+    controls: str | None
+    working_cell: tuple[str, ...]
+
+
+def _common(settings: VenueSettings) -> _EstimationOptions:
     return {
         "level": settings.ci_level,
         "method": settings.ci_method,
@@ -116,7 +132,9 @@ def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
             **{f"{m}_unadjusted": wmean(m) for m in KEY_METRICS if m != "fill_rate"},
             # Executed shares by flag, in the same pass (`_style_mix`).
             **{
-                f"_shares_{flag}": pl.col("qty").filter(pl.col("liquidity_flag") == flag).sum()
+                f"{SHARES_OF_FLAG}{flag}": pl.col("qty")
+                .filter(pl.col("liquidity_flag") == flag)
+                .sum()
                 for flag in LIQUIDITY_FLAGS
             },
         )
@@ -181,14 +199,14 @@ def adjusted_for(settings: VenueSettings) -> str:
 
 
 def _style_mix(shares_by_flag: pl.DataFrame) -> pl.DataFrame:
-    """Per venue: its executed shares by flag (`_unadjusted`'s `_shares_<flag>` columns), as
-    "REMOVE 62%, ADD 38%" (largest first)."""
-    columns = [c for c in shares_by_flag.columns if c.startswith("_shares_")]
+    """Per venue: its executed shares by flag (`_unadjusted`'s `shares_of_flag_<flag>`
+    columns), as "REMOVE 62%, ADD 38%" (largest first)."""
+    columns = [c for c in shares_by_flag.columns if c.startswith(SHARES_OF_FLAG)]
     long = shares_by_flag.unpivot(columns, index="venue", variable_name="flag", value_name="shares")
     by_flag = (
         long.filter(pl.col("shares") > 0)
         .with_columns(
-            liquidity_flag=pl.col("flag").str.strip_prefix("_shares_"),
+            liquidity_flag=pl.col("flag").str.strip_prefix(SHARES_OF_FLAG),
             share=pl.col("shares") / pl.col("shares").sum().over("venue"),
         )
         .sort("venue", "share", "liquidity_flag", descending=[False, True, False])
@@ -231,14 +249,14 @@ def _notes(settings: VenueSettings) -> pl.Expr:
                 f"not ranked: {{}} fills, fewer than min_fills ({settings.min_fills})", "fills"
             )
         ),
-        pl.when(pl.col("_group") > 0).then(
+        pl.when(pl.col("comparison_group") > 0).then(
             pl.lit(
                 "not comparable: it trades in no liquidity x order-size cell that the other "
                 "venues trade in, so no figure puts it on the same mix"
             )
         ),
         pl.when(
-            (pl.col("_group") == 0)
+            (pl.col("comparison_group") == 0)
             & pl.col("all_in_cost_bps").is_not_null()
             & pl.col("all_in_cost_bps_ci_low").is_null()
         ).then(
@@ -247,7 +265,9 @@ def _notes(settings: VenueSettings) -> pl.Expr:
                 "cannot say how far its figures are from luck"
             )
         ),
-        pl.when((pl.col("_group") == 0) & pl.col("score").is_null() & (pl.col("fills") > 0)).then(
+        pl.when(
+            (pl.col("comparison_group") == 0) & pl.col("score").is_null() & (pl.col("fills") > 0)
+        ).then(
             pl.format(
                 "no score: {} not estimable",
                 pl.concat_str(
@@ -268,21 +288,17 @@ def _notes(settings: VenueSettings) -> pl.Expr:
     return pl.concat_str(reasons, separator="; ", ignore_nulls=True).replace("", None)
 
 
-def venue_scorecard(
-    fills: pl.DataFrame,
-    children: pl.DataFrame,
-    window: tuple[date, date, int],
-    settings: VenueSettings | None = None,
+def _with_estimates(
+    base: pl.DataFrame,
+    estimates: dict[str, VenueEstimates],
+    within_style: dict[str, VenueEstimates],
 ) -> pl.DataFrame:
-    """The scorecard over the fills and children of the window (`frames.venue_frames`
-    rows, with `conditions` when `settings.controls` is not empty); `window` is (first date,
-    last date, number of trade dates)."""
-    settings = settings or VenueSettings()
-    estimates, within_style = scorecard_estimates(fills, children, settings)
-    base = _unadjusted(fills, children)
-    venues = sorted(base["venue"].to_list())
-    groups = estimates["all_in_cost_bps"].table.select("venue", _group="group")
-    base = base.join(groups, on="venue", how="left").with_columns(pl.col("_group").fill_null(0))
+    """The unadjusted figures with each venue's comparison group, its adjusted key metrics and
+    their intervals, its style mix and the within-style columns."""
+    groups = estimates["all_in_cost_bps"].table.select("venue", comparison_group="group")
+    base = base.join(groups, on="venue", how="left").with_columns(
+        pl.col("comparison_group").fill_null(0)
+    )
     for metric, est in estimates.items():
         base = base.join(
             est.table.select(
@@ -294,22 +310,39 @@ def venue_scorecard(
             on="venue",
             how="left",
         )
-    base = base.join(_style_mix(base.select("venue", "^_shares_.*$")), on="venue", how="left")
-    base = base.drop("^_shares_.*$").join(_within_style(within_style), on="venue", how="left")
-    clusters = max((e.clusters for e in estimates.values()), default=0)
+    shares_by_flag = f"^{SHARES_OF_FLAG}.*$"
+    base = base.join(_style_mix(base.select("venue", shares_by_flag)), on="venue", how="left")
+    return base.drop(shares_by_flag).join(_within_style(within_style), on="venue", how="left")
+
+
+def _with_score(
+    base: pl.DataFrame,
+    estimates: dict[str, VenueEstimates],
+    settings: VenueSettings,
+    venues: list[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`base` with the score (null where a weighted metric is), its standard error and its t
+    critical value per venue, and the score's combined influences (cluster x venue)."""
     influence = combine_influence(
         [(w, estimates[m].influence) for m, w in settings.score_weights.items()], venues
     )
     score = pl.sum_horizontal(pl.col(m) * w for m, w in settings.score_weights.items())
     any_null = pl.any_horizontal(pl.col(m).is_null() for m in settings.score_weights)
-    base = base.with_columns(score=pl.when(~any_null).then(score))
     method = settings.ci_method
     se = {v: influence_se(influence, pl.col(v), method) for v in venues}
     t_crit = {v: influence_t(influence, pl.col(v), settings.ci_level, method) for v in venues}
-    base = base.with_columns(
+    base = base.with_columns(score=pl.when(~any_null).then(score)).with_columns(
         score_se=pl.col("venue").replace_strict(se, default=None),
         score_t=pl.col("venue").replace_strict(t_crit, default=None, return_dtype=pl.Float64),
     )
+    return base, influence
+
+
+def _ranks(
+    base: pl.DataFrame, influence: pl.DataFrame, settings: VenueSettings
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Each ranked venue's tier and the venues sharing it (the venues with a score, an interval
+    for it and at least `min_fills` fills)."""
     rankable = base.filter(
         pl.col("score").is_not_null()
         & pl.col("score_se").fill_nan(None).is_not_null()
@@ -319,12 +352,58 @@ def venue_scorecard(
     members = {
         v: ", ".join(sorted(u for u, t in tiers.items() if t == tier)) for v, tier in tiers.items()
     }
-    start, end, days = window
+    return tiers, members
+
+
+def _columns() -> list[str]:
+    """The scorecard's columns, in order (tables/venue.py describes each)."""
     within = [
         c
         for m in WITHIN_STYLE_METRICS
         for c in (f"{m}_within_style", f"{m}_within_style_ci_low", f"{m}_within_style_ci_high")
     ]
+    return [
+        "venue",
+        "window_start",
+        "window_end",
+        "trade_days",
+        "score",
+        "score_ci_low",
+        "score_ci_high",
+        "rank",
+        "rank_tier_members",
+        "fills",
+        "shares",
+        "notional",
+        "flow_share",
+        "style_mix",
+        *[c for m in KEY_METRICS for c in (m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_unadjusted")],
+        *within,
+        "within_style_peers",
+        "adjusted_for",
+        "clusters",
+        "ci_method",
+        "note",
+    ]
+
+
+def venue_scorecard(
+    fills: pl.DataFrame,
+    children: pl.DataFrame,
+    window: tuple[date, date, int],
+    settings: VenueSettings | None = None,
+) -> pl.DataFrame:
+    """The scorecard over the fills and children of the window (`frames.venue_frames`
+    rows, with `conditions` when `settings.controls` is not empty); `window` is (first date,
+    last date, number of trade dates)."""
+    settings = settings or VenueSettings()
+    estimates, within_style = scorecard_estimates(fills, children, settings)
+    base = _with_estimates(_unadjusted(fills, children), estimates, within_style)
+    venues = sorted(base["venue"].to_list())
+    base, influence = _with_score(base, estimates, settings, venues)
+    tiers, members = _ranks(base, influence, settings)
+    clusters = max((e.clusters for e in estimates.values()), default=0)
+    start, end, days = window
     return (
         base.with_columns(
             score_ci_low=pl.col("score") - pl.col("score_t") * pl.col("score_se"),
@@ -345,32 +424,6 @@ def venue_scorecard(
             pl.col("fill_rate", "fill_rate_ci_low", "fill_rate_ci_high").clip(0.0, 1.0),
         )
         .with_columns(note=_notes(settings))
-        .select(
-            "venue",
-            "window_start",
-            "window_end",
-            "trade_days",
-            "score",
-            "score_ci_low",
-            "score_ci_high",
-            "rank",
-            "rank_tier_members",
-            "fills",
-            "shares",
-            "notional",
-            "flow_share",
-            "style_mix",
-            *[
-                c
-                for m in KEY_METRICS
-                for c in (m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_unadjusted")
-            ],
-            *within,
-            "within_style_peers",
-            "adjusted_for",
-            "clusters",
-            "ci_method",
-            "note",
-        )
+        .select(_columns())
         .sort(pl.col("rank").is_null(), "rank", pl.col("score").neg(), "venue")
     )

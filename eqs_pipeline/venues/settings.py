@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+from eqs_pipeline.venues.stats import METHODS, Method
 
 FLAGS: tuple[str, ...] = ("ADD", "REMOVE", "MID")
 SIZE_BUCKETS: tuple[str, ...] = ("small", "medium", "large")
@@ -18,7 +21,8 @@ UNKNOWN = "unknown"
 # (liquidity bucket x order-size bucket), each as an additive effect (docs/VENUES.md): the
 # quoted spread at the order's arrival, the order's urgency, the time of day the child order
 # was sent and the child order's notional.
-CONTROLS: tuple[str, ...] = ("spread_bucket", "urgency", "time_bucket", "child_size_bucket")
+Control = Literal["spread_bucket", "urgency", "time_bucket", "child_size_bucket"]
+CONTROLS: tuple[Control, ...] = get_args(Control)
 # Each control's levels, in the order of its codes.
 CONTROL_LEVELS: dict[str, tuple[str, ...]] = {
     "spread_bucket": ("tight", "normal", "wide", UNKNOWN),
@@ -44,6 +48,10 @@ KEY_METRICS: tuple[str, ...] = (
 # Also compared within style (lit venues against each other on effective spread), as the
 # scorecard's `<m>_within_style` columns.
 WITHIN_STYLE_METRICS: tuple[str, ...] = ("effective_spread_bps", "price_improvement_bps")
+
+# The resampling unit of the cluster-robust variance (`VenueSettings.cluster`).
+Cluster = Literal["order", "symbol_day"]
+CLUSTERS: tuple[Cluster, ...] = get_args(Cluster)
 
 
 @dataclass(frozen=True)
@@ -90,15 +98,15 @@ class VenueSettings:
     window_days: int = 20
     size_edges_pct_adv: tuple[float, float] = (0.2, 1.0)
     liquidity_edges_usd: tuple[float, float] = (20e6, 200e6)
-    controls: tuple[str, ...] = CONTROLS
+    controls: tuple[Control, ...] = CONTROLS
     spread_edges_bps: tuple[float, float] = (5.0, 20.0)
     session_timezone: str = "America/New_York"
     time_edges: tuple[str, str] = ("10:00", "15:30")
     child_size_edges: tuple[float, float] = (20e3, 100e3)
     all_in_horizon_s: int = 60
     ci_level: float = 0.95
-    ci_method: str = "conditional"
-    cluster: str = "order"
+    ci_method: Method = "conditional"
+    cluster: Cluster = "order"
     score_weights: dict[str, float] = field(
         default_factory=lambda: {"all_in_cost_bps": -1.0, "fill_rate": 5.0}
     )
@@ -109,10 +117,10 @@ class VenueSettings:
     trading_days_per_month: float = 21.0
 
     def __post_init__(self) -> None:
-        if self.cluster not in ("order", "symbol_day"):
-            raise ValueError(f"cluster must be 'order' or 'symbol_day', not {self.cluster!r}")
-        if self.ci_method not in ("conditional", "cr1"):
-            raise ValueError(f"ci_method must be 'conditional' or 'cr1', not {self.ci_method!r}")
+        if self.cluster not in CLUSTERS:
+            raise ValueError(f"cluster must be one of {CLUSTERS}, not {self.cluster!r}")
+        if self.ci_method not in METHODS:
+            raise ValueError(f"ci_method must be one of {METHODS}, not {self.ci_method!r}")
         if not 0 < self.ci_level < 1:
             raise ValueError(f"ci_level must be in (0, 1), not {self.ci_level}")
         if set(self.controls) - set(CONTROLS) or len(set(self.controls)) != len(self.controls):

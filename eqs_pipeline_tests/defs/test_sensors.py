@@ -106,21 +106,6 @@ def test_a_file_moved_to_another_table_reruns_its_date(tmp_path: Path) -> None:
     assert _requested(moved) == _requested(back) == {(DAILY_JOB, day)}
 
 
-def test_a_cursor_of_the_previous_print_does_not_rerun_every_date(tmp_path: Path) -> None:
-    """Cursors written before the table folder joined the print: base names, sizes, mtimes."""
-    import json
-
-    from eqs_pipeline.defs.ingest.sensors import _fingerprint, _landed
-
-    landing = simulate_small(tmp_path / "landing")
-    paths = EqsPathsResource(home=str(tmp_path), landing=str(landing))
-    legacy = {k: _fingerprint(f, with_table=False) for k, f in _landed(str(landing)).items()}
-    migrated = _tick(paths, json.dumps(legacy))
-    assert _skipped(migrated) == "no new or changed landing files"
-    current = {k: _fingerprint(f) for k, f in _landed(str(landing)).items()}
-    assert json.loads(migrated.cursor) == current  # rewritten
-
-
 def test_a_date_gone_from_the_landing_is_named(tmp_path: Path, capfd) -> None:
     import shutil
 

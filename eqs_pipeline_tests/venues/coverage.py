@@ -29,9 +29,10 @@ import time
 import polars as pl
 
 from eqs_pipeline.simulate import SimulationConfig
+from eqs_pipeline.simulate.config import ROUTINGS
 from eqs_pipeline.venues.scorecard import CELL, venue_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
-from eqs_pipeline.venues.stats import adjusted_means
+from eqs_pipeline.venues.stats import METHODS, adjusted_means
 from eqs_pipeline_tests.venues.truth import simulated_desk
 
 TRUTH = {
@@ -87,9 +88,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--first-seed", type=int, default=1000)
-    parser.add_argument("--method", default="conditional")
+    parser.add_argument("--method", default="conditional", choices=METHODS)
     parser.add_argument("--level", type=float, default=0.95)
-    parser.add_argument("--routing", default="default", choices=["default", "dark-lit"])
+    parser.add_argument("--routing", default="default", choices=ROUTINGS)
     args = parser.parse_args()
     settings = VenueSettings(ci_method=args.method, ci_level=args.level)
     start = time.perf_counter()

@@ -10,10 +10,9 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.simulate import SimulationConfig
-from eqs_pipeline.venues import stats
 from eqs_pipeline.venues.routing import routing_recommendations, solve_allocation
 from eqs_pipeline.venues.scorecard import venue_scorecard
-from eqs_pipeline.venues.stats import METHODS, adjusted_means
+from eqs_pipeline.venues.stats import METHODS, adjusted_means, inference
 from eqs_pipeline_tests.venues.truth import Desk, simulated_desk
 
 LONE = "ELPX"  # the venue whose fills and children are put in one cluster
@@ -106,13 +105,13 @@ def test_switching_cost_is_charged_once_per_share_moved(cheaper_by: float, moves
 
 
 def test_clusters_per_venue_are_counted_alike_by_table_and_by_hash(monkeypatch) -> None:
-    """`_venue_clusters` marks (venue, cluster) pairs in a dense table when it is small enough,
+    """`venue_clusters` marks (venue, cluster) pairs in a dense table when it is small enough,
     else finds the distinct pairs: the same counts, a venue without rows included."""
     rng = np.random.default_rng(3)
     v_idx = rng.integers(0, 4, 5000)  # venue 4 of 5 has no rows
     g_idx = np.where(v_idx == 3, 7, rng.integers(0, 300, 5000))  # venue 3: one cluster
-    dense = stats._venue_clusters(v_idx, g_idx, 5, 300)
-    monkeypatch.setattr(stats, "_DENSE_PAIRS", 0)
-    hashed = stats._venue_clusters(v_idx, g_idx, 5, 300)
+    dense = inference.venue_clusters(v_idx, g_idx, 5, 300)
+    monkeypatch.setattr(inference, "_DENSE_PAIRS", 0)
+    hashed = inference.venue_clusters(v_idx, g_idx, 5, 300)
     assert dense.tolist() == hashed.tolist()
     assert dense[3] == 1 and dense[4] == 0 and dense[:3].min() > 250

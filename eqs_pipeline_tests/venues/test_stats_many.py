@@ -17,7 +17,7 @@ from eqs_pipeline.venues.scorecard import (
 )
 from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
 from eqs_pipeline.venues.stats import METHODS, adjusted_means, adjusted_means_many
-from eqs_pipeline_tests.venues.test_stats_oracle import assert_same
+from eqs_pipeline_tests.venues.compare import assert_same
 from eqs_pipeline_tests.venues.truth import Desk, simulated_desk
 
 FILL_METRICS = [m for m in KEY_METRICS if m != "fill_rate"]

@@ -34,15 +34,10 @@ _WAITING = {
 }
 
 
-def _fingerprint(files: list[tuple[str, Entry]], *, with_table: bool = True) -> str:
-    """The files' (table/name, size, mtime), sorted. `with_table=False` is the print cursors
-    held before 2026-11-24 (base names only: a file moved to another table went unseen)."""
+def _fingerprint(files: list[tuple[str, Entry]]) -> str:
+    """The files' (table/name, size, mtime), sorted."""
     return json.dumps(
-        sorted(
-            (f"{table}/{name}" if with_table else name, f.size, f.mtime_ns)
-            for table, f in files
-            for name in [f.name.rsplit("/", 1)[-1]]
-        )
+        sorted((f"{table}/{f.name.rsplit('/', 1)[-1]}", f.size, f.mtime_ns) for table, f in files)
     )
 
 
@@ -88,20 +83,15 @@ def landing_sensor(context: dg.SensorEvaluationContext, paths: EqsPathsResource)
             context.log.warning(f"landing {landing}: {DATE_PREFIX}{key} ignored: {problem}")
             del landed[key]
     current = {key: _fingerprint(files) for key, files in landed.items()}
-    # A cursor written before the table folder was part of the print still counts as seen.
-    unchanged = {
-        key
-        for key, files in landed.items()
-        if seen.get(key) == current[key] or seen.get(key) == _fingerprint(files, with_table=False)
-    }
+    unchanged = {key for key in landed if seen.get(key) == current[key]}
     for key in sorted(set(seen) - set(current)):
         if key != "instruments":
             context.log.warning(
                 f"landing {landing}: {DATE_PREFIX}{key} is gone; its rows stay in the lake and "
                 f"the warehouse until removed (`eqs drop-date {key}`)"
             )
-    # The cursor moves on every tick (a gone date is named once, an old-style print is
-    # rewritten), except for the dates that are not requested yet: they keep their old print.
+    # The cursor moves on every tick (a gone date is named once), except for the dates that
+    # are not requested yet: they keep their old print.
     cursor = {key: current[key] for key in unchanged}
     dates = sorted(k for k in current if k != "instruments" and k not in unchanged)
     held = {day: seen[day] for day in dates if day in seen}

@@ -7,7 +7,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from eqs_pipeline.venues.settings import VenueSettings
+from eqs_pipeline.venues.settings import Cluster, VenueSettings
+from eqs_pipeline.venues.stats import Method
 
 _D = VenueSettings()
 
@@ -39,8 +40,8 @@ class VenueConfig(dg.Config):
     )
     all_in_horizon_s: int = Field(_D.all_in_horizon_s, description="Markout horizon of all-in.")
     ci_level: float = Field(_D.ci_level, description="Confidence level of the intervals.")
-    cluster: str = Field(_D.cluster, description="Cluster unit: order or symbol_day.")
-    ci_method: str = Field(
+    cluster: Cluster = Field(_D.cluster, description="Cluster unit: order or symbol_day.")
+    ci_method: Method = Field(
         _D.ci_method,
         description="Interval method: conditional (CR2, effective-cluster t; default) or cr1.",
     )

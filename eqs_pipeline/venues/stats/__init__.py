@@ -1,0 +1,55 @@
+"""Mix-adjusted venue means with cluster-robust confidence intervals.
+
+The model, the estimand, both interval methods, the CR2 computation and its cost are derived
+in docs/VENUES.md: "Mix adjustment (scorecard): the statistics", "Confidence intervals" and
+"Computation at scale" (with "Controls and two comparisons" and "Several metrics at once").
+The code follows it, one job per module:
+
+- `design`: the units (one group-by of the rows) and the designs of the scorecard model and of
+  the conditional method's working model;
+- `groups`: comparison groups, reference mixes and the estimability of each venue's contrast;
+- `covariance`: the residual scores (CR1) and the working model's CR2 scores, and each
+  cluster's influence on each venue's estimate;
+- `inference`: standard errors, degrees of freedom, intervals and the published estimates;
+- `estimates`: the entry points, `adjusted_means`, `adjusted_means_many` and
+  `adjusted_means_designs`.
+"""
+
+from eqs_pipeline.venues.stats.estimates import (
+    Design,
+    adjusted_means,
+    adjusted_means_designs,
+    adjusted_means_many,
+)
+from eqs_pipeline.venues.stats.groups import REFERENCES, Reference
+from eqs_pipeline.venues.stats.inference import (
+    METHODS,
+    MIN_VENUE_CLUSTERS,
+    Method,
+    VenueEstimates,
+    combine_influence,
+    effective_df,
+    influence_se,
+    influence_t,
+    t_quantile,
+    t_quantile_df,
+)
+
+__all__ = [
+    "METHODS",
+    "MIN_VENUE_CLUSTERS",
+    "REFERENCES",
+    "Design",
+    "Method",
+    "Reference",
+    "VenueEstimates",
+    "adjusted_means",
+    "adjusted_means_designs",
+    "adjusted_means_many",
+    "combine_influence",
+    "effective_df",
+    "influence_se",
+    "influence_t",
+    "t_quantile",
+    "t_quantile_df",
+]
