@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh machine with Python 3.11 and make:
 #   make demo   build the environment, simulate demo data, run the whole pipeline, print a summary
 #   make test   build the environment, lint, check the definitions, run the test suite
-#   (make test-deep runs the property-based tests with many more examples)
+#   (make test-unit runs the unit tier alone, in seconds; make test-deep the property-based
+#   tests with many more examples; make bench the pre-flight checks and the benchmarks)
 # The environment is built by uv from uv.lock (uv itself is installed into .tools/ by pip).
 
 PYTHON ?= python3
@@ -10,7 +11,11 @@ UV := .tools/bin/uv
 export EQS_HOME ?= $(CURDIR)/.eqs_home
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: env demo test test-deep lint check-defs dev bench clean
+# The suite runs on this many pytest-xdist workers (CI's machine has two cores).
+TEST_WORKERS ?= 2
+PYTEST := .venv/bin/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+
+.PHONY: env demo test test-unit test-deep lint check-defs dev bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -32,8 +37,16 @@ lint: env
 check-defs: env
 	VIRTUAL_ENV=$(CURDIR)/.venv .venv/bin/dg check defs
 
+# Everything: the unit tier and the integration tests (pipeline runs, Dagster jobs, processes,
+# servers, statistics over many simulated desks; the `integration` marker). Timed and measured
+# checks are not tests: they are `make bench`'s pre-flight checks (perf/checks.py).
 test: lint check-defs
-	.venv/bin/python -m pytest -q
+	$(PYTEST)
+
+# The unit tier alone (the tests not marked `integration`): no pipeline run, no process or
+# server started.
+test-unit: env
+	$(PYTEST) -m "not integration"
 
 # The property-based tests under Hypothesis' "deep" profile (eqs_pipeline_tests/conftest.py):
 # 300 examples each instead of a dozen, drawn afresh every run (a few minutes).
@@ -46,6 +59,8 @@ dev: env
 	mkdir -p $(EQS_HOME)/dagster && cp dagster.yaml $(EQS_HOME)/dagster/dagster.yaml
 	DAGSTER_HOME=$(EQS_HOME)/dagster .venv/bin/dagster dev -h 127.0.0.1 -p 3000
 
+# The pre-flight checks (perf/checks.py: the harness on a tiny data set, a case's own peak, a run
+# waiting for a pool sleeping), then the benchmarks; stops if a check fails.
 bench: env
 	.venv/bin/python -m perf.run
 

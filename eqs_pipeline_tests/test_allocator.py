@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from eqs_pipeline import POLARS_ALLOCATOR_CONF, POLARS_ALLOCATOR_ENV
+
+pytestmark = pytest.mark.integration
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from eqs_pipeline.cli.main import main
@@ -18,6 +19,7 @@ def test_run_on_a_missing_landing_directory_fails_clearly(tmp_path: Path) -> Non
     assert "nope" in result.output and "error" in result.output
 
 
+@pytest.mark.integration
 def test_simulate_then_run_then_summary(tmp_path: Path) -> None:
     runner = CliRunner()
     landing, warehouse = tmp_path / "landing", tmp_path / "w.duckdb"
@@ -58,6 +60,7 @@ def _figure(output: str, name: str) -> str:
     return line.split(name, 1)[1].strip(" │|").strip()
 
 
+@pytest.mark.integration
 def test_summary_counts_the_orders_a_symbol_without_market_data_leaves_ungraded(
     tmp_path: Path,
 ) -> None:
@@ -130,9 +133,9 @@ def test_demo_home_from_eqs_home(tmp_path: Path) -> None:
     assert str(tmp_path / "landing") in result.output.replace("\n", "")
 
 
+@pytest.mark.integration
 def test_import_lobster_then_run_stages_the_real_quotes_and_tape(tmp_path: Path) -> None:
     import duckdb
-    import pytest
 
     from eqs_pipeline_tests.lobster.samples import ZIPS
 

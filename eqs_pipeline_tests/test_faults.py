@@ -160,6 +160,7 @@ _REAL_LIMIT = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE behaves this way on Linux")
 def test_real_write_failures_leave_lake_warehouse_and_exports_as_they_were(tmp_path) -> None:
     """The file size limit of a child process makes every real write past it fail (EFBIG, as a

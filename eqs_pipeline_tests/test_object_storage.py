@@ -1,14 +1,13 @@
 """The landing directory, the Parquet lake and the event exports on object storage
 (docs/SCALING.md, "Past one machine"): the landing and lake functions, the landing sensor and
-the whole pipeline against an S3 API served on localhost by moto, configured only through URLs
-and the standard AWS environment variables, as a desk would point it at a bucket.
+the whole pipeline against an S3 API served on localhost by moto (the `s3` fixture,
+eqs_pipeline_tests/conftest.py), configured only through URLs and the standard AWS environment
+variables, as a desk would point it at a bucket. Concurrent runs on the multiprocess executor
+sharing a lake on object storage: eqs_pipeline_tests/defs/test_parallel_backfill.py.
 """
 
 from __future__ import annotations
 
-import logging
-import urllib.request
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -32,38 +31,12 @@ from eqs_pipeline.runtime.runner import run_pipeline
 from eqs_pipeline.storage import lake
 from eqs_pipeline_tests.conftest import SMALL, simulate_small
 
-BUCKET = "eqs-lake"
+pytestmark = pytest.mark.integration
+
 DAY = date(2026, 11, 2)
 # Columns that differ between two runs of the same data: the ingest log's run and the events'
 # materialization time.
 RUN_COLUMNS = {"run_id", "emitted_at"}
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[str]:
-    """An empty bucket on a local S3 API; yields its URL. The AWS variables are what Polars'
-    object store reads (an endpoint over plain HTTP needs AWS_ALLOW_HTTP)."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ALLOW_HTTP": "true",
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_REGION": "us-east-1",
-        }.items():
-            env.setenv(name, value)
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{BUCKET}", method="PUT"))
-        try:
-            yield f"s3://{BUCKET}"
-        finally:
-            server.stop()
 
 
 def _upload(folder: Path, url: str) -> str:
@@ -207,7 +180,6 @@ def _tables(warehouse: Path) -> dict[str, pl.DataFrame]:
     return frames
 
 
-@pytest.mark.slow
 def test_the_pipeline_on_object_storage_equals_a_local_run(
     s3: str, built_warehouse, tmp_path: Path
 ) -> None:
@@ -269,39 +241,6 @@ def test_eqs_lake_and_eqs_landing_move_those_of_every_run(
     configured = EqsPathsResource(home="/srv/eqs", lake="/mnt/lake", landing="/mnt/landing")
     # A run's own configuration wins.
     assert (configured.lake_root, configured.landing_root) == ("/mnt/lake", "/mnt/landing")
-
-
-@pytest.mark.slow
-def test_concurrent_runs_on_the_multiprocess_executor_share_a_lake_on_object_storage(
-    s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The scale-out configuration on one machine: two trade dates as two runs at once, each
-    step a forked process writing and reading the lake on object storage, set by EQS_LAKE
-    alone; each run's load step fills the warehouse with exactly the lake's rows."""
-    from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
-    from perf.backfill import run_queued, run_reference, use_home
-
-    root = f"{s3}/backfill"
-    monkeypatch.setenv("EQS_LAKE", root)
-    monkeypatch.setenv("EQS_HOME", str(tmp_path))  # use_home sets both; restored after
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    days = discover_trade_dates(simulate_small(tmp_path / "landing"))
-    use_home(tmp_path)
-    run_reference()
-
-    outcomes = run_queued([d.isoformat() for d in days], width=len(days))
-
-    assert [o.errors for o in outcomes if not o.success] == []
-    assert not (tmp_path / "lake").exists()
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
-        for table in DAILY_TABLES:
-            for day in days:
-                loaded = con.execute(
-                    f"select count(*) from {table} where trade_date = ?", [day]
-                ).fetchall()[0][0]
-                assert loaded == lake.count(root, table, day), (table, day)
-        fills = con.execute("select count(*) from quality.fill_quality").fetchall()[0][0]
-    assert fills > 1000
 
 
 def test_a_lake_in_a_missing_bucket_fails_the_first_step_naming_it(

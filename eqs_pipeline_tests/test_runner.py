@@ -1,4 +1,7 @@
-"""Tier 3: the whole pipeline materialized into a tmp_path DuckDB file, as `eqs run` does it."""
+"""Tier 3: the whole pipeline materialized into a tmp_path DuckDB file, as `eqs run` does it.
+
+A test that changes a built warehouse works on a copy of the session's (`built_copy`) instead
+of running the pipeline again."""
 
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ def counts(warehouse: Path) -> dict[str, int]:
         return {t: con.execute(f"select count(*) from {t}").fetchall()[0][0] for t in TABLES}
 
 
+@pytest.mark.integration
 def test_every_table_is_built_and_consistent(built_warehouse) -> None:
     _, warehouse, report = built_warehouse
     assert report.check_failures == []
@@ -53,6 +57,7 @@ def test_every_table_is_built_and_consistent(built_warehouse) -> None:
     assert set(grades) <= {"excellent", "good", "average", "poor"} and sum(grades.values()) == 80
 
 
+@pytest.mark.integration
 def test_events_are_exported_as_json_lines(built_warehouse) -> None:
     _, warehouse, report = built_warehouse
     exported = 0
@@ -72,22 +77,14 @@ def test_events_are_exported_as_json_lines(built_warehouse) -> None:
     assert exported == counts(warehouse)["quality.execution_quality_events"]
 
 
-def _snapshot(warehouse: Path) -> pl.DataFrame:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute("select * from quality.order_quality order by order_id").pl()
-
-
-def test_rematerializing_replaces_partitions_and_doubles_nothing(tmp_path: Path) -> None:
-    landing = simulate_small(tmp_path / "landing")
-    warehouse = tmp_path / "warehouse.duckdb"
-    first = run_pipeline(landing, warehouse)
-    before, snap = counts(warehouse), _snapshot(warehouse)
-    run_pipeline(landing, warehouse)
-    assert counts(warehouse) == before
-    assert _snapshot(warehouse).equals(snap)
-    # One date alone: still nothing doubled, and the other date is untouched.
-    run_pipeline(landing, warehouse, start=first.trade_dates[0], end=first.trade_dates[0])
-    assert counts(warehouse) == before
+@pytest.mark.integration
+def test_rematerializing_replaces_partitions_and_doubles_nothing(built_warehouse, rerun_warehouse):
+    """The whole landing again, then one date alone: every table as the first run left it, row
+    for row (nothing doubled, the other date untouched), and the same export files."""
+    assert rerun_warehouse.after_all == []
+    assert rerun_warehouse.after_one == []
+    assert rerun_warehouse.exports_after == rerun_warehouse.exports_before
+    assert len(rerun_warehouse.exports_before) == len(built_warehouse[2].trade_dates) + 1
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -95,6 +92,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     pl.DataFrame(rows).write_csv(path)
 
 
+@pytest.mark.integration
 def test_bad_rows_are_quarantined_with_reasons_and_conserved(tmp_path: Path) -> None:
     landing = simulate_small(tmp_path / "landing")
     day = sorted((landing / "executions").iterdir())[0].name
@@ -132,10 +130,9 @@ def test_bad_rows_are_quarantined_with_reasons_and_conserved(tmp_path: Path) -> 
     assert good["exec_id"] not in staged_ids  # both conflicting copies are quarantined
 
 
-def test_file_level_error_names_the_file_and_writes_nothing(tmp_path: Path) -> None:
-    landing = simulate_small(tmp_path / "landing")
-    warehouse = tmp_path / "warehouse.duckdb"
-    run_pipeline(landing, warehouse)
+@pytest.mark.integration
+def test_file_level_error_names_the_file_and_writes_nothing(built_copy) -> None:
+    landing, warehouse, _ = built_copy
     before = counts(warehouse)
     day = sorted((landing / "orders").iterdir())[0].name
     _write_csv(landing / "orders" / day / "broken.csv", [{"order_id": "x", "symbol": "S"}])
@@ -152,14 +149,12 @@ def test_a_landing_directory_without_the_contract_layout_is_refused(tmp_path: Pa
         run_pipeline(tmp_path / "missing", tmp_path / "w.duckdb")
 
 
-def test_a_date_range_without_data_is_refused(built_warehouse, tmp_path: Path) -> None:
-    landing, _, _ = built_warehouse
-    copy = tmp_path / "landing"
-    shutil.copytree(landing, copy)
+def test_a_date_range_without_data_is_refused(tmp_path: Path) -> None:
     from datetime import date
 
+    landing = simulate_small(tmp_path / "landing")
     with pytest.raises(LandingError, match="no trade dates between"):
-        run_pipeline(copy, tmp_path / "w.duckdb", start=date(2030, 1, 1))
+        run_pipeline(landing, tmp_path / "w.duckdb", start=date(2030, 1, 1))
 
 
 def test_a_landed_date_without_a_partition_is_refused_by_name(tmp_path: Path) -> None:
@@ -178,6 +173,7 @@ def test_a_landed_date_without_a_partition_is_refused_by_name(tmp_path: Path) ->
         select_dates([], None, None)
 
 
+@pytest.mark.integration
 def test_conservation_accounts_for_every_row_and_catches_a_lost_one(
     built_warehouse, tmp_path: Path
 ) -> None:
@@ -205,6 +201,7 @@ def test_conservation_accounts_for_every_row_and_catches_a_lost_one(
     assert lost.select("table", "balance").rows() == [("executions", 1)]
 
 
+@pytest.mark.integration
 def test_a_landing_directory_without_instruments_is_refused_clearly(tmp_path: Path) -> None:
     landing = simulate_small(tmp_path / "landing")
     shutil.rmtree(landing / "instruments")
@@ -212,7 +209,8 @@ def test_a_landing_directory_without_instruments_is_refused_clearly(tmp_path: Pa
         run_pipeline(landing, tmp_path / "w.duckdb")
 
 
-def test_drop_date_removes_one_trade_date_everywhere_and_nothing_else(tmp_path: Path) -> None:
+@pytest.mark.integration
+def test_drop_date_removes_one_trade_date_everywhere_and_nothing_else(built_copy) -> None:
     """A date landed under the wrong name and since moved cannot be cleared by re-running it
     (no landed files): `eqs drop-date` removes it from the warehouse, the lake and the exports."""
     from click.testing import CliRunner
@@ -221,9 +219,8 @@ def test_drop_date_removes_one_trade_date_everywhere_and_nothing_else(tmp_path: 
     from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
     from eqs_pipeline.storage import lake
 
-    landing = simulate_small(tmp_path / "landing")
-    warehouse = tmp_path / "w.duckdb"
-    report = run_pipeline(landing, warehouse)
+    _, warehouse, report = built_copy
+    home = warehouse.parent
     gone, kept = report.trade_dates
     before = counts(warehouse)
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -245,10 +242,10 @@ def test_drop_date_removes_one_trade_date_everywhere_and_nothing_else(tmp_path: 
             )
             assert gone not in by_date, table
             assert [(by_date.get(kept, 0),)] == kept_rows[table], table
-    lake_root = tmp_path / "lake"
+    lake_root = home / "lake"
     assert not any(lake.exists(lake_root, t, gone) for t in DAILY_TABLES)
     assert all(lake.exists(lake_root, t, kept) for t in DAILY_TABLES)
-    exported = tmp_path / "exports" / "execution_quality_events"
+    exported = home / "exports" / "execution_quality_events"
     assert sorted(p.name for p in exported.iterdir()) == [f"date={kept}"]
     again = CliRunner().invoke(
         main, ["drop-date", str(gone), "--warehouse", str(warehouse), "--yes"]

@@ -1,10 +1,10 @@
-"""Partition writes replace exactly their partition, in one transaction."""
+"""Partition writes replace exactly their partition, in one transaction; a connection waits for
+another process holding the file, or names it."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -101,32 +101,35 @@ def test_a_partition_read_of_a_symbol_range(tmp_path: Path) -> None:
     assert read("B", "B", False) == [2]
 
 
-def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
-    """Another process that opens the warehouse for writing, says so, and holds it."""
+def _hold(path: Path, seconds: float, marker: Path | None = None) -> subprocess.Popen[str]:
+    """Another process that opens the warehouse for writing, says so, and holds it; before it
+    lets go, it creates `marker`."""
     code = (
-        "import duckdb, sys, time\n"
+        "import duckdb, pathlib, sys, time\n"
         f"con = duckdb.connect({str(path)!r})\n"
         "print('held', flush=True)\n"
         f"time.sleep({seconds})\n"
-        "con.close()\n"
+        + (f"pathlib.Path({str(marker)!r}).touch()\n" if marker else "")
+        + "con.close()\n"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     return holder
 
 
+@pytest.mark.integration
 def test_connect_waits_for_another_process_to_release_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "w.duckdb"
+    path, letting_go = tmp_path / "w.duckdb", tmp_path / "letting-go"
     warehouse.connect(path).close()
-    with _hold(path, 1.0) as holder:
-        start = time.monotonic()
+    with _hold(path, 1.0, letting_go) as holder:
         con = warehouse.connect(path, lock_wait_s=30.0)
-        waited = time.monotonic() - start
+        # Opened only once the holder let go: it marks that before it closes the file.
+        assert letting_go.exists()
         con.close()
         holder.wait()
-    assert waited > 0.5  # opened only once the holder let go, after its 1 s
 
 
+@pytest.mark.integration
 def test_connect_names_the_process_that_holds_the_file_too_long(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     warehouse.connect(path).close()

@@ -2,7 +2,11 @@
 
     python -m perf.run                 # 1M, 10M and 10M in time order, 3 runs each
     python -m perf.run --quick         # 100k and 1M fills, 1 run (a couple of minutes)
-    python -m perf.run --sizes tiny --cases pipeline,kernel-polars --no-write   # smoke
+    python -m perf.run --sizes tiny --cases pipeline,kernel-polars --no-write --no-checks
+    python -m perf.run --checks-only   # the pre-flight checks alone (a couple of minutes)
+
+The pre-flight checks (`perf.checks`: the harness on a tiny data set, a case's own peak, a run
+waiting for a pool sleeps) run first; the benchmark stops there if one fails.
 
 Every case runs in a fresh subprocess (`perf.cases`); its peak RSS is the child's own
 `VmHWM`, which it reports (`ru_maxrss` from `os.wait4` where /proc is missing: it can include
@@ -30,6 +34,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from eqs_pipeline import POLARS_ALLOCATOR_ENV
+from perf import checks
 from perf.cases import BACKFILL_CASES
 from perf.datasets import CACHE, SPECS, ensure
 
@@ -143,6 +148,11 @@ def main(argv: list[str] | None = None) -> dict:
         "--one-date-days", type=int, default=10, help="trade dates folded into one (one-date)"
     )
     parser.add_argument("--no-write", action="store_true", help="do not update PERFORMANCE.md")
+    parser.add_argument("--no-checks", action="store_true", help="skip the pre-flight checks")
+    parser.add_argument(
+        "--checks-only", action="store_true", help="only the pre-flight checks (perf.checks)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print nothing (a summary only)")
     args = parser.parse_args(argv)
     sizes = (args.sizes or ("100k,1m" if args.quick else "1m,10m,10m-time")).split(",")
     runs = args.runs or (1 if args.quick else 3)
@@ -153,7 +163,18 @@ def main(argv: list[str] | None = None) -> dict:
         ).split(",")
     )
     # Wide enough for the tables when the output is a file or a CI log (rich assumes 80).
-    console = Console() if sys.stdout.isatty() else Console(width=180)
+    console = (
+        Console(quiet=args.quiet) if sys.stdout.isatty() else Console(width=180, quiet=args.quiet)
+    )
+    ran_checks = None if args.no_checks else preflight(console)
+    if args.checks_only:
+        summary = {"sizes": [], "runs": 0, "checks": ran_checks or []}
+        summary["machine"] = machine()
+        summary["when"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if not args.no_write:
+            write_doc(summary)
+            console.print(f"written to {DOC.relative_to(ROOT)}")
+        return summary
     args.cache.mkdir(parents=True, exist_ok=True)
     plan: list[tuple[str, str, list[str]]] = []
     # Runs of the cases of a data set take turns (kernels, pipeline, kernels, pipeline, ...), so
@@ -191,6 +212,8 @@ def main(argv: list[str] | None = None) -> dict:
             results.setdefault((case, size), []).append(_spawn(case, size, args.cache, extra))
             progress.advance(task)
     summary = summarize(results, info, sizes, runs)
+    if ran_checks is not None:
+        summary["checks"] = ran_checks
     summary["machine"] = machine()
     summary["when"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print_summary(console, summary)
@@ -198,6 +221,27 @@ def main(argv: list[str] | None = None) -> dict:
         write_doc(summary)
         console.print(f"written to {DOC.relative_to(ROOT)}")
     return summary
+
+
+def preflight(console: Console) -> list[dict]:
+    """Run the pre-flight checks, print them; stop (exit 1) if one failed."""
+    with console.status("pre-flight checks") as status:
+        ran = checks.run_checks(on_start=lambda name: status.update(f"pre-flight check: {name}"))
+    found = checks.as_json(ran)
+    table = Table(title=checks.TITLE)
+    for h in CHECKS_HEAD:
+        table.add_column(h)
+    for row in checks.rows(found):
+        table.add_row(*row)
+    console.print(table)
+    failed = [c.name for c in ran if c.passed is False]
+    if failed:
+        console.print(f"pre-flight checks failed: {', '.join(failed)}; nothing measured or written")
+        raise SystemExit(1)
+    return found
+
+
+CHECKS_HEAD = ["check", "result", "seconds", "figures"]
 
 
 def summarize(results, info, sizes, runs) -> dict:
@@ -373,6 +417,8 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                                "executor", pi, s)],
             )
         )  # fmt: skip
+    if summary.get("checks"):
+        out.append((checks.TITLE, CHECKS_HEAD, checks.rows(summary["checks"])))
     return out
 
 
@@ -444,6 +490,7 @@ ALONE = (
     "Event path",
     "One daily partition through Dagster",
     "Backfill",
+    checks.TITLE,
 )
 
 
@@ -500,7 +547,7 @@ def _carried(old: str, new: str) -> str:
 
 
 # The summary's sections, as `summarize` names them; "sizes" holds the batch cases.
-SECTIONS = ("sizes", "window", "one-date", "events", "dagster", *BACKFILL_CASES)
+SECTIONS = ("sizes", "window", "one-date", "events", "dagster", *BACKFILL_CASES, "checks")
 
 
 def merged_json(old: dict, summary: dict) -> dict:

@@ -1,6 +1,7 @@
 """Tier 1: the definitions load, and the asset graph is what the product promises."""
 
 import dagster as dg
+import pytest
 
 from eqs_pipeline.definitions import defs as load_defs
 from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, WINDOW_JOB
@@ -96,6 +97,7 @@ def test_every_schema_check_has_its_tables_schema() -> None:
     assert checked <= set(SCHEMAS), checked - set(SCHEMAS)
 
 
+@pytest.mark.integration
 def test_loading_the_code_location_imports_neither_pandera_nor_scipy() -> None:
     # Every run loads the code location in its worker, which runs no check and no estimation;
     # pandera with pandas (about 1.3 s) and scipy (about 0.4 s) are imported where they are

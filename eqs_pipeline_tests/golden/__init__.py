@@ -76,6 +76,22 @@ def differences(warehouse: Path) -> list[str]:
     return problems
 
 
+def between(warehouse: Path, expected: Path) -> list[str]:
+    """What differs between two built warehouses, compared as `differences` compares one with
+    the golden files (empty: nothing)."""
+    problems = []
+    with (
+        duckdb.connect(str(warehouse), read_only=True) as con,
+        duckdb.connect(str(expected), read_only=True) as want,
+    ):
+        built, other = tables(con), tables(want)
+        if built != other:
+            problems.append(f"tables: {built}, expected {other}")
+        for table in sorted(set(built) & set(other)):
+            problems += _table_differences(table, read(con, table), read(want, table))
+    return problems
+
+
 def _table_differences(table: str, got: pl.DataFrame, want: pl.DataFrame) -> list[str]:
     if got.schema != want.schema:
         return [f"{table}: schema {dict(got.schema)} != golden {dict(want.schema)}"]

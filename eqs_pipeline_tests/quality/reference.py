@@ -313,3 +313,29 @@ def ref_order_quality(
         )
         for o in orders
     }
+
+
+def same(expected: Any, got: Any) -> bool:
+    """A reference value and the engine's agree: both null, floats to 1e-9 (never NaN), else
+    equal."""
+    if expected is None or got is None:
+        return expected is None and got is None
+    if isinstance(expected, float) or isinstance(got, float):
+        if isinstance(got, float) and math.isnan(got):
+            return False
+        return math.isclose(expected, got, rel_tol=1e-9, abs_tol=1e-9)
+    return expected == got
+
+
+def mismatches(expected: dict[str, Row], got: list[Row], key: str) -> list[tuple]:
+    """(key, column, expected, got) of every reference value the engine's rows (`got`, as
+    dicts) do not match; the keys must be the same."""
+    rows = {r[key]: r for r in got}
+    assert set(rows) == set(expected), f"{key}s differ"
+    bad = []
+    for k, exp in expected.items():
+        for col, v in exp.items():
+            g = rows[k][col]
+            if not same(v, g):
+                bad.append((k, col, v, g))
+    return bad

@@ -12,7 +12,7 @@ places, NaN nowhere.
 from __future__ import annotations
 
 import datetime as dt
-import math
+import functools
 import random
 from typing import Any
 
@@ -24,7 +24,7 @@ from eqs_pipeline.quality.fills import fill_quality
 from eqs_pipeline.quality.orders import order_quality
 from eqs_pipeline_tests.quality.conftest import DAY, instrument, staged
 from eqs_pipeline_tests.quality.conftest import at as at_on
-from eqs_pipeline_tests.quality.reference import ref_fill_quality, ref_order_quality
+from eqs_pipeline_tests.quality.reference import mismatches, ref_fill_quality, ref_order_quality
 
 SEEDS = range(60)
 SIDES = ("BUY", "SELL", "SELL_SHORT")
@@ -168,33 +168,22 @@ def _engine(day: dict, settings: QualitySettings) -> tuple[pl.DataFrame, pl.Data
     return fq.collect(), oq.collect()
 
 
-def same(expected: Any, got: Any) -> bool:
-    if expected is None or got is None:
-        return expected is None and got is None
-    if isinstance(expected, float) or isinstance(got, float):
-        if isinstance(got, float) and math.isnan(got):
-            return False
-        return math.isclose(expected, got, rel_tol=1e-9, abs_tol=1e-9)
-    return expected == got
-
-
 def _mismatches(expected: dict[str, dict], got: pl.DataFrame, key: str) -> list[tuple]:
-    rows = {r[key]: r for r in got.to_dicts()}
-    assert set(rows) == set(expected), f"{key}s differ"
-    bad = []
-    for k, exp in expected.items():
-        for col, v in exp.items():
-            g = rows[k][col]
-            if not same(v, g):
-                bad.append((k, col, v, g))
-    return bad
+    return mismatches(expected, got.to_dicts(), key)
+
+
+@functools.cache
+def _seeded(seed: int) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    """The random day of a seed and the engine's fill and order quality of it (computed once
+    for both tests below; read-only)."""
+    day = random_days(seed)
+    return day, *_engine(day, QualitySettings())
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_day_matches_reference(seed: int) -> None:
-    day = random_days(seed)
+    day, fq, oq = _seeded(seed)
     settings = QualitySettings()
-    fq, oq = _engine(day, settings)
     assert fq.height == len(day["executions"])
     assert oq.height == len(day["orders"])
     exp_f = ref_fill_quality(day["executions"], day["quotes"], day["orders"], settings)
@@ -214,8 +203,7 @@ def test_random_days_cover_the_edge_cases() -> None:
         seen[name] = seen.get(name, 0) + int(cond)
 
     for seed in SEEDS:
-        day = random_days(seed)
-        fq, oq = _engine(day, QualitySettings())
+        day, fq, oq = _seeded(seed)
         note("no_prior_quote", fq["null_reason"].is_not_null().any())
         note("locked", fq["spread_capture"].is_null().sum() > fq["mid"].is_null().sum())
         note("outside", (fq["quote_position"] == "outside").any())

@@ -3,9 +3,6 @@ simulator's mechanism is broken (not merely if a number moved)."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
-
 import numpy as np
 import polars as pl
 
@@ -139,17 +136,3 @@ def test_temporary_impact_displaces_the_mid_and_reverts() -> None:
     assert o.height > 30
     assert move["during"] > 0.4 * move["impact"], move
     assert move["reversion"] < -0.3 * move["impact"], move
-
-
-def test_timing_of_a_medium_run(capsys) -> None:
-    """Not an assertion on speed: prints fills per second of a medium run."""
-    cfg = replace(SimulationConfig(), days=2, symbols=40, orders_per_day=1500, seed=5)
-    t0 = time.perf_counter()
-    data = simulate(cfg)
-    dt = time.perf_counter() - t0
-    n = data.tables["executions"].height
-    with capsys.disabled():
-        print(
-            f"\n[simulate] medium run: {n} fills, {data.tables['quotes'].height} quotes in {dt:.2f}s ({n / dt:,.0f} fills/s)"
-        )
-    assert n > 0

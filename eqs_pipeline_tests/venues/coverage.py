@@ -33,7 +33,7 @@ from eqs_pipeline.simulate.config import ROUTINGS
 from eqs_pipeline.venues.scorecard import CELL, venue_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
 from eqs_pipeline.venues.stats import METHODS, adjusted_means
-from eqs_pipeline_tests.venues.truth import simulated_desk
+from eqs_pipeline_tests.venues.truth import Desk, simulated_desk
 
 TRUTH = {
     "price_improvement_bps": pl.col("expected_price_improvement_bps"),
@@ -55,17 +55,24 @@ def exact_truth(
     return table.select("venue", truth="estimate")
 
 
+def desks(seeds: range, **config: int | str) -> list[tuple[int, Desk]]:
+    """The small simulated desk of each seed (their venue frames do not depend on the interval
+    level, so one set serves every level)."""
+    config = {"days": 1, "symbols": 6, "orders_per_day": 80} | config
+    return [(seed, simulated_desk(SimulationConfig(seed=seed, **config))) for seed in seeds]
+
+
 def intervals(
     seeds: range,
     settings: VenueSettings,
     metrics: tuple[str, ...] = tuple(TRUTH),
+    simulated: list[tuple[int, Desk]] | None = None,
     **config: int | str,
 ) -> pl.DataFrame:
-    """One row per seed, metric and venue: estimate, interval and exact truth."""
-    config = {"days": 1, "symbols": 6, "orders_per_day": 80} | config
+    """One row per seed, metric and venue: estimate, interval and exact truth (of the desks
+    `desks(seeds, **config)` gives, unless they are given)."""
     out = []
-    for seed in seeds:
-        desk = simulated_desk(SimulationConfig(seed=seed, **config), settings)
+    for seed, desk in simulated if simulated is not None else desks(seeds, **config):
         card = venue_scorecard(desk.fills, desk.children, desk.window, settings)
         for metric in metrics:
             out.append(

@@ -1,5 +1,6 @@
-"""Tier 3: the venue assets end to end on a small simulated landing directory (tmp_path DuckDB),
-twice (nothing doubles), the scorecard reproduction view, the event export and `eqs venues`."""
+"""Tier 3: the venue assets end to end on the session's built warehouse of the small desk and on
+its rematerialized copy (nothing doubles), the scorecard reproduction view, the event export and
+`eqs venues`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from eqs_pipeline.cli.venues import venues_command
-from eqs_pipeline.runtime.runner import run_pipeline
-from eqs_pipeline.simulate import SimulationConfig, simulate, write_landing
+
+pytestmark = pytest.mark.integration
 
 TABLES = (
     "venue.venue_daily",
@@ -25,26 +26,25 @@ TABLES = (
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[Path, dict[str, int]]:
-    root = tmp_path_factory.mktemp("venues")
-    landing, wh = root / "landing", root / "warehouse.duckdb"
-    write_landing(simulate(SimulationConfig(days=2, symbols=4, orders_per_day=60, seed=3)), landing)
-    report = run_pipeline(landing, wh)
+def built(built_warehouse) -> tuple[Path, dict[str, int]]:
+    """The built warehouse (read-only) and its venue tables' row counts."""
+    _, wh, report = built_warehouse
     assert report.check_failures == []
     with duckdb.connect(str(wh), read_only=True) as con:
         first = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in TABLES}
-    run_pipeline(landing, wh)
     return wh, first
 
 
-def test_tables_filled_and_rerun_replaces(built) -> None:
+def test_tables_filled_and_rerun_replaces(built, rerun_warehouse) -> None:
     wh, first = built
-    with duckdb.connect(str(wh), read_only=True) as con:
+    with duckdb.connect(str(rerun_warehouse.warehouse), read_only=True) as con:
         second = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in TABLES}
+    with duckdb.connect(str(wh), read_only=True) as con:
         venues = con.execute("select count(distinct venue) from venue.venue_daily").fetchone()[0]
         days = con.execute("select count(distinct trade_date) from venue.venue_daily").fetchone()[0]
     assert all(n > 0 for n in first.values()), first
     assert second == first
+    assert rerun_warehouse.after_all == rerun_warehouse.after_one == []  # and every figure
     assert days == 2 and first["venue.venue_daily"] == venues * 2
     assert first["venue.venue_scorecard"] == venues == first["venue.venue_performance_events"]
 

@@ -16,7 +16,7 @@ from eqs_pipeline.venues.routing import routed_share_cost, routing_recommendatio
 from eqs_pipeline.venues.scorecard import CELL, venue_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
 from eqs_pipeline.venues.stats import adjusted_means
-from eqs_pipeline_tests.venues.coverage import intervals
+from eqs_pipeline_tests.venues.coverage import desks, intervals
 from eqs_pipeline_tests.venues.truth import Desk, simulated_desk
 
 LIT = ("XNAS", "XNYS", "ARCX", "BATS", "EDGX")
@@ -84,6 +84,13 @@ def test_price_improvement_of_marketable_flow_in_true_order(desk: Desk) -> None:
 COVERAGE_SEEDS = range(100, 140)
 
 
+@pytest.fixture(scope="module")
+def coverage_desks() -> list[tuple[int, Desk]]:
+    """The 40 small desks of COVERAGE_SEEDS, simulated once for both levels."""
+    return desks(COVERAGE_SEEDS)
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("level", "band"),
     [
@@ -95,13 +102,16 @@ COVERAGE_SEEDS = range(100, 140)
     ],
 )
 def test_intervals_cover_their_estimand_at_the_nominal_rate(
-    level: float, band: tuple[float, float]
+    coverage_desks: list[tuple[int, Desk]], level: float, band: tuple[float, float]
 ) -> None:
     """Over 40 small simulated days, the scorecard's intervals of mix-adjusted price
     improvement cover the exact value of their estimand (the same adjustment applied to the
     simulator's per-fill expected price improvement given the quote) at the nominal rate."""
     rows = intervals(
-        COVERAGE_SEEDS, VenueSettings(ci_level=level), metrics=("price_improvement_bps",)
+        COVERAGE_SEEDS,
+        VenueSettings(ci_level=level),
+        metrics=("price_improvement_bps",),
+        simulated=coverage_desks,
     )
     rate = rows["covered"].mean()
     print(f"coverage of {level:.0%} intervals: {rate:.3f} over {rows.height} intervals")
@@ -109,6 +119,7 @@ def test_intervals_cover_their_estimand_at_the_nominal_rate(
     assert band[0] <= rate <= band[1]
 
 
+@pytest.mark.integration
 def test_intervals_cover_their_estimand_across_dark_and_lit() -> None:
     """The same on the dark-lit desk (one midpoint dark pool, four lit venues taking
     liquidity; 5 venues x 40 days: bands of about +/- 3 binomial standard errors)."""

@@ -1,53 +1,15 @@
-"""The benchmark harness runs from a fresh clone: simulate a tiny data set into a temporary
-cache (and its time-ordered copy), run the pipeline, the bare Polars kernel, the event path,
-the window assets (through a warehouse) and its two dates folded into one through `eqs run`'s
-path, each in its own process, and summarize (without touching docs/PERFORMANCE.md)."""
+"""The benchmark's own arithmetic and reporting (perf/): ratios, the phases of the Dagster case,
+the generated sections of docs/PERFORMANCE.md and of its JSON, without running a case.
+
+Running the benchmark itself, and the figures that can only be measured (a case's own peak
+memory, a run waiting for a pool using no CPU), are the pre-flight checks of `make bench`
+(perf/checks.py), not tests."""
 
 from __future__ import annotations
 
-import polars as pl
-
-from perf.datasets import SPECS, TIME_ORDERED
-from perf.run import main, markdown, ratios
-
-
-def test_bench_quick_smoke(tmp_path):
-    summary = main(
-        ["--sizes", "tiny,tiny-time", "--cases", "kernel-polars,pipeline,events,window,one-date",
-         "--one-date-days", "2", "--runs", "1", "--no-write", "--cache", str(tmp_path)]
-    )  # fmt: skip
-    row, timed = summary["sizes"]
-    assert timed["fills"] == row["fills"] and timed["quotes"] == row["quotes"]
-    blocks = tmp_path / SPECS["tiny"].folder.name
-    by_time = tmp_path / SPECS["tiny-time"].folder.name
-    for table, ts in TIME_ORDERED.items():
-        for path in (blocks / table).rglob("*.parquet"):
-            landed = pl.read_parquet(path)
-            copy = pl.read_parquet(by_time / path.relative_to(blocks))
-            assert copy[ts].is_sorted()
-            assert copy.equals(landed.sort(ts, maintain_order=True))
-    assert not pl.read_parquet(next((blocks / "quotes").rglob("*.parquet")))["ts"].is_sorted()
-    assert row["pipeline"]["wall_s"] > 0 and row["pipeline"]["peak_rss_gib"] > 0
-    assert row["kernel-polars"]["fills_per_s"] > 0
-    assert ratios(row)["pipeline_over_polars"] > 0
-    assert ratios(row)["pipeline_over_polars_cheap_memory"] > 0
-    assert 0 < summary["events"]["event_ms"]["n"] <= row["fills"]
-    window = summary["window"]
-    # Every fill of the data set read back from the warehouse, and each stage's own peak.
-    assert window["fills"] == row["fills"] and window["trade_dates"] == 2
-    assert window["venues"] > 0 and window["routing_rows"] > 0
-    assert all(window[f"peak_rss_gib_{s}"] > 0 for s in ("inputs", "scorecard", "routing"))
-    # The two dates folded into one, through every job of `eqs run`.
-    one = summary["one-date"]
-    assert one["fills"] == row["fills"] and one["days_folded"] == 2
-    steps = one["step_peak_rss_gib"]
-    assert all(0 < steps[s] <= one["peak_rss_gib"] for s in steps) and len(steps) == 5
-    text = markdown(summary)
-    assert "| tiny |" in text and "One large trade date" in text
-
 
 def test_the_cheap_memory_estimate_is_user_cpu_over_the_cores_kept_busy():
-    from perf.run import cheap_memory_s
+    from perf.run import cheap_memory_s, ratios
 
     # 30 s user + 6 s system over 20 s: 1.8 cores busy, 30 / 1.8 = 16.7 s without the system
     # time; a case that spent nothing in the system keeps its wall time.
@@ -166,25 +128,6 @@ def test_a_run_of_some_sections_replaces_them_and_keeps_a_blank_line_before_the_
     assert again.endswith("| 3 |\n\n")
 
 
-def test_a_case_reports_its_own_peak_not_the_launchers(tmp_path):
-    """A child's wait4 ru_maxrss includes the launching process's peak (Linux carries it across
-    exec); the benchmark reports the case's own VmHWM. Here the launcher holds 1 GiB and the
-    tiny kernel needs a fraction of it."""
-    import numpy as np
-
-    from perf.datasets import ensure
-    from perf.memory import status_bytes
-    from perf.run import GiB, _spawn
-
-    ensure(SPECS["tiny"], tmp_path)
-    held = np.ones(GiB // 8)  # written, so resident
-    assert status_bytes("VmHWM") >= GiB
-    result = _spawn("kernel-polars", "tiny", tmp_path)
-    assert 0 < result["peak_rss_bytes"] < 0.8 * GiB, result["peak_rss_bytes"] / GiB
-    assert "own_peak_rss_bytes" not in result
-    del held
-
-
 def test_the_dagster_and_backfill_tables_split_start_up_and_compare_with_serial():
     """The Dagster section splits a launched run's start-up into the process's own and the
     multiprocess executor's; every backfill mode's speedup is against one multiprocess run at a
@@ -234,3 +177,35 @@ def test_every_phase_of_the_dagster_case_names_what_the_steps_call():
     wrapped = {name for targets in PHASES.values() for m, name, _ in targets if m == day.__name__}
     called = set(day._score.__code__.co_names)
     assert wrapped and wrapped <= called
+
+
+def test_the_pre_flight_checks_are_a_section_of_their_own(monkeypatch):
+    """A run of the checks alone replaces only their section; they are listed with their result
+    and figures, a figure-only check as measured."""
+    import perf.run as run
+    from perf.checks import TITLE, Check, as_json
+
+    ran = as_json(
+        [
+            Check("pool wait, multiprocess", True, "0.02 CPU s | blocked 3 s", 9.5),
+            Check("own peak", False, "the launcher's memory counted", 2.0),
+            Check("simulator", None, "151,060 fills", 1.3),
+        ]
+    )
+    summary = {"sizes": [], "runs": 0, "checks": ran, "when": "2026-11-26 10:00 UTC", "machine": {}}
+    found = {title: (head, rows) for title, head, rows in run.tables(summary)}
+    head, rows = found[TITLE]
+    assert head == ["check", "result", "seconds", "figures"]
+    assert rows == [
+        ["pool wait, multiprocess", "pass", "9.5", "0.02 CPU s / blocked 3 s"],  # no table break
+        ["own peak", "FAIL", "2.0", "the launcher's memory counted"],
+        ["simulator", "measured", "1.3", "151,060 fills"],
+    ]
+    block = "\nMeasured x.\n\n### Event path\n\n| a |\n|---|\n| 1 |\n"
+    monkeypatch.setattr(run, "_machine_line", lambda machine: "Machine: box.")
+    out = run._merge(block, summary)
+    assert out.startswith(block.rstrip("\n") + "\n\n### Pre-flight checks\n")
+    assert "| own peak | FAIL | 2.0 | the launcher's memory counted |" in out
+    merged = run.merged_json({"events": {"p99": 1}, "when": "old", "machine": {}}, summary)
+    assert merged["checks"] == ran and merged["events"] == {"p99": 1}
+    assert merged["measured"]["checks"]["when"] == "2026-11-26 10:00 UTC"
