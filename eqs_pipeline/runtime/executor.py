@@ -19,8 +19,8 @@ in-process one), with two changes that matter on a small machine.
    core until the slot frees. In a parallel backfill on two cores, every run queued behind the
    pool burned a core that the run holding the pool needed, and the parallel backfill was
    slower than a serial one. This executor's loop sleeps `IDLE_POLL_S` whenever it has nothing
-   to start and nothing in flight. `eqs_pipeline_tests/defs/test_executor.py` measures the
-   CPU time of a run waiting for a held slot.
+   to start and nothing in flight. `make bench`'s pre-flight check (`perf/pool_wait.py`)
+   measures the CPU time of a run waiting for a held slot.
 
 **Steps in the run's own process, by configuration.** A launched run pays its process's start
 (the interpreter, imports and the definitions: 6.6-8.1 s here) and then, on the multiprocess
