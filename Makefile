@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11 and make:
 #   make demo   build the environment, simulate demo data, run the whole pipeline, print a summary
 #   make test   build the environment, lint, check the definitions, run the test suite
-#   (make test-unit runs the unit tier alone, in seconds; make test-deep the property-based
+#   (make test-unit runs the unit tier alone, about a minute; make test-deep the property-based
 #   tests with many more examples; make bench the pre-flight checks and the benchmarks)
 # The environment is built by uv from uv.lock (uv itself is installed into .tools/ by pip).
 
