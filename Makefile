@@ -10,6 +10,11 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 export EQS_HOME ?= $(CURDIR)/.eqs_home
 export UV_PYTHON_DOWNLOADS := never
+# Python writes the bytecode of what it imports (in .venv and the git-ignored __pycache__/) even
+# where PYTHONDONTWRITEBYTECODE is set, as on CI: the test workers and every process a test or a
+# run starts (runs, step servers, `dg`) import Dagster, Polars and pandera, and read them
+# compiled instead of compiling them again (4.5 s of imports each instead of 2).
+export PYTHONDONTWRITEBYTECODE :=
 
 # The suite runs on this many pytest-xdist workers (CI's machine has two cores).
 TEST_WORKERS ?= 2

@@ -29,6 +29,9 @@ from eqs_pipeline.simulate import SimulationConfig, simulate
 from eqs_pipeline_tests.quality.reference import mismatches, ref_fill_quality, ref_order_quality
 
 TOL = 1e-9
+TABLES = ("executions", "quotes", "orders", "market_trades")
+TIME_OF = {"executions": "exec_ts", "quotes": "ts", "market_trades": "ts"}
+FILL_ORDER = ["trade_date", "symbol", "exec_ts", "exec_id"]  # quality.fill_quality's row order
 
 
 def _staged(data, table: str) -> pl.LazyFrame:
@@ -39,11 +42,6 @@ def _staged(data, table: str) -> pl.LazyFrame:
         .with_columns(pl.col(c).cast(t) for c, t in schema.items())
         .lazy()
     )
-
-
-TABLES = ("executions", "quotes", "orders", "market_trades")
-TIME_OF = {"executions": "exec_ts", "quotes": "ts", "market_trades": "ts"}
-FILL_ORDER = ["trade_date", "symbol", "exec_ts", "exec_id"]  # quality.fill_quality's row order
 
 
 @pytest.fixture(scope="module")
