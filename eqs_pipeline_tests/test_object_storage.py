@@ -159,16 +159,13 @@ def test_lake_functions_on_object_storage(s3: str) -> None:
 
 
 def _tables(warehouse: Path) -> dict[str, pl.DataFrame]:
-    """Every table of the warehouse, without run-specific columns, in a canonical row order; an
-    event's JSON payload as its fields (so that its figures compare to a tolerance)."""
+    """Every table of the warehouse (a view over a local lake, a table where the lake is on
+    object storage), without run-specific columns, in a canonical row order; an event's JSON
+    payload as its fields (so that its figures compare to a tolerance)."""
+    from eqs_pipeline_tests.golden import tables
+
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        names = [
-            f"{schema}.{table}"
-            for schema, table in con.execute(
-                "select table_schema, table_name from information_schema.tables "
-                "where table_type = 'BASE TABLE' order by all"
-            ).fetchall()
-        ]
+        names = tables(con)
         frames = {}
         for name in names:
             frame = con.execute(f"select * from {name}").pl()

@@ -190,10 +190,16 @@ def drop_trade_date(
     mistake (the wrong folder name) and since moved: re-running the wrong date cannot clear it,
     because it has no landed files any more. The window tables (scorecard, routing) keep the
     date until the window job runs again; Dagster keeps its record of the materializations."""
-    from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES
+    from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES, lake_views
     from eqs_pipeline.storage import lake as lake_files
     from eqs_pipeline.storage.exports import EXPORT_FILE
-    from eqs_pipeline.storage.warehouse import connect, count_partition, transaction
+    from eqs_pipeline.storage.warehouse import (
+        connect,
+        count_partition,
+        is_view,
+        replace_with_view,
+        transaction,
+    )
 
     lake = lake or warehouse.parent / "lake"
     exports = exports or warehouse.parent / "exports"
@@ -202,8 +208,14 @@ def drop_trade_date(
         for table in DAILY_TABLES:
             if table_exists(con, table):
                 deleted[table] = count_partition(con, table, day)
-                con.execute(sql("delete_partition", table=table), {"trade_date": day})
+                if not is_view(con, table):  # a view's rows go with its lake partition
+                    con.execute(sql("delete_partition", table=table), {"trade_date": day})
     removed = [t for t in DAILY_TABLES if lake_files.delete(lake, t, day)]
+    with connect(warehouse) as con, transaction(con):
+        # A view over a table's last partition would fail once it is gone: it selects no rows.
+        for table, statement in lake_views(str(lake)).items():
+            if table_exists(con, table):
+                replace_with_view(con, table, statement)
     export = lake_files.join(
         exports, "execution_quality_events", f"date={day.isoformat()}", EXPORT_FILE
     )

@@ -99,6 +99,19 @@ def partition_path(root: str | Path, table: str, trade_date: date | None) -> str
     return join(root, schema, name, f"trade_date={trade_date.isoformat()}", PART)
 
 
+def partition_glob(root: str | Path, table: str) -> str:
+    """The glob that matches every trade date's file of a daily table (a warehouse view over
+    the lake reads it)."""
+    schema, name = table.split(".")
+    return join(root, schema, name, "trade_date=*", PART)
+
+
+def has_partitions(root: str | Path, table: str) -> bool:
+    """Whether a local lake holds a partition of the daily table."""
+    schema, name = table.split(".")
+    return any(Path(root, schema, name).glob(f"trade_date=*/{PART}"))
+
+
 def exists(root: str | Path, table: str, trade_date: date | None) -> bool:
     """Whether the partition has been written (on object storage: whether its footer reads)."""
     path = partition_path(root, table, trade_date)

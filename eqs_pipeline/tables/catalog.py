@@ -29,6 +29,13 @@ def _cell(text: str) -> str:
 def render_table(table: Table) -> list[str]:
     """The section of docs/TABLES.md for one table."""
     lines = [f"## `{table.name}`", "", table.description, ""]
+    if table.lake:
+        lines += [
+            "Stored once, in the Parquet lake (one file per trade date); the warehouse holds a "
+            "view over those files with these columns ([ARCHITECTURE.md](ARCHITECTURE.md), "
+            '"Where each table lives").',
+            "",
+        ]
     if table.unique:
         lines += ["Key: " + ", ".join(f"`{c}`" for c in table.unique) + ".", ""]
     lines += ["| column | type | unit | rules | meaning |", "|---|---|---|---|---|"]

@@ -8,6 +8,9 @@ reversion figure, named after `reversion_horizon_s`) takes the name the frame gi
 place; a column the registry does not declare is added like the frame's, as before, and fails
 the table's blocking schema check.
 
+A `lake` table (`spec.Table.lake`) is a view over its lake partitions instead
+(`lake_view_statement`), with the same columns and types, in the same order.
+
 `python -m eqs_pipeline.tables.catalog --ddl` prints the statements (default settings).
 """
 
@@ -67,7 +70,8 @@ def table_columns(name: str, source: Sequence[tuple[str, str]]) -> list[tuple[st
     """The columns and DuckDB types of table `name` for a frame or file with the columns
     `source` (name, DuckDB type): the registry's in its order, a column a setting renames under
     the source's name for it, then any column of the source the registry does not declare,
-    with the source's type. None for a table the registry does not declare, or a view."""
+    with the source's type. None for a table the registry does not declare, or a view (a lake
+    table loaded as a table, on object storage, is declared like any other)."""
     table = TABLES.get(name)
     if table is None or table.view:
         return None
@@ -85,6 +89,39 @@ def table_columns(name: str, source: Sequence[tuple[str, str]]) -> list[tuple[st
     covered = {n for n, _ in out}
     out += [(n, t) for n, t in source if n not in covered]
     return out
+
+
+def lake_view_statement(name: str, partitions: str | None) -> str:
+    """`create or replace view` of the registry's lake table `name` over the Parquet files that
+    `partitions` matches (a glob, `lake.partition_glob`); None: over no rows (a lake without
+    partitions of it, where `read_parquet` would fail). Each column is cast to the registry's
+    type, so the view's columns and types are the table's whatever wrote the files; the trade
+    date comes from the folder name (`hive_partitioning`), so a query of some dates opens only
+    their files."""
+    table = TABLES[name]
+    if not table.lake:
+        raise ValueError(f"{name} is not a lake table")
+    columns = ",\n    ".join(
+        f"cast({_quoted(c.name)} as {duckdb_type(c.dtype)}) as {_quoted(c.name)}"
+        for c in table.columns
+    )
+    if partitions is None:
+        source = "(select 1) as nothing where false"
+        columns = ",\n    ".join(
+            f"cast(null as {duckdb_type(c.dtype)}) as {_quoted(c.name)}" for c in table.columns
+        )
+    else:
+        glob = partitions.replace("'", "''")
+        source = f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+    return f"create or replace view {name} as\nselect\n    {columns}\nfrom {source}"
+
+
+def _quoted(identifier: str) -> str:
+    return '"{}"'.format(identifier.replace('"', '""'))
+
+
+LAKE_TABLES: tuple[str, ...] = tuple(name for name, t in TABLES.items() if t.lake)
+"""The tables kept only in the lake, with a view in the warehouse (where the lake is local)."""
 
 
 def declare() -> None:

@@ -197,6 +197,7 @@ FILL_QUALITY = Table(
         side_sign_check(),
         *[_decomposition_check(h) for h in HORIZONS_S],
     ),
+    lake=True,
 )
 
 

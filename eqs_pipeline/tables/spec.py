@@ -117,7 +117,14 @@ class RowCheck:
 class Table:
     """A warehouse table (`schema.name`): its columns in their order, the columns that identify
     a row (`unique`, together) and its row checks. A `view` is created by its statement in
-    `sql/`: documented here, not created nor validated from the registry."""
+    `sql/`: documented here, not created nor validated from the registry.
+
+    A `lake` table is large and rarely queried (staged quotes, tape, fills, child orders; the
+    scored fills): its rows are stored once, in its daily Parquet lake partitions, and the
+    warehouse holds a view over them (`ddl.lake_view_statement`) with the registry's columns,
+    which analysts query like a table. It is validated like a table. Where the lake is on
+    object storage, which DuckDB cannot read without an extension it would have to download,
+    the warehouse holds a table of it instead (docs/ARCHITECTURE.md, "Where each table lives")."""
 
     name: str
     description: str
@@ -125,6 +132,7 @@ class Table:
     unique: tuple[str, ...] = ()
     row_checks: tuple[RowCheck, ...] = ()
     view: bool = False
+    lake: bool = False
 
     def __post_init__(self) -> None:
         names = self.names
@@ -135,6 +143,8 @@ class Table:
             unknown += [c for c in check.ok.meta.root_names() if c not in names]
         if unknown:
             raise ValueError(f"{self.name}: the key or a row check names {unknown}, not columns")
+        if self.lake and (self.view or "trade_date" not in names):
+            raise ValueError(f"{self.name}: a lake table is a dated table, not a view")
 
     @property
     def names(self) -> list[str]:

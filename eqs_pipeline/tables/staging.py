@@ -124,6 +124,11 @@ SOURCE_FILE = Column(
 )
 
 
+# The staged tables kept only in the lake (a warehouse view over their partitions): the large
+# ones, which analysts rarely query (`spec.Table.lake`).
+LAKE_STAGED = frozenset({"child_orders", "executions", "quotes", "market_trades"})
+
+
 def staging_table(table: str, description: str) -> Table:
     """`staging.<table>`: the contract's columns, `trade_date` when dated, `source_file`."""
     contract = CONTRACT[table]
@@ -137,6 +142,7 @@ def staging_table(table: str, description: str) -> Table:
         tuple(columns),
         unique=contract.key,
         row_checks=ROW_CHECKS.get(table, ()),
+        lake=table in LAKE_STAGED,
     )
 
 

@@ -32,8 +32,11 @@ JSON = {"payload"}  # JSON text of the event exports: compared value by value
 
 
 def tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The warehouse's tables and views: a table kept in the lake is a view over it."""
     rows = con.execute(
-        "select schema_name || '.' || table_name from duckdb_tables() order by 1"
+        "select schema_name || '.' || table_name from duckdb_tables() union all "
+        "select schema_name || '.' || view_name from duckdb_views() where not internal "
+        "order by 1"
     ).fetchall()
     return [name for (name,) in rows]
 

@@ -4,8 +4,10 @@ dates, which `eqs run` materializes after the daily partitions (tag `eqs/cadence
 
 Thin wrappers around `eqs_pipeline.venues`: read, compute, validate, write, attach metadata.
 venue_daily reads and writes the Parquet lake (no pool, trade dates in parallel; `warehouse/day`
-loads it); the window assets read the warehouse and replace their tables in one transaction,
-under the pool. Methodology: docs/VENUES.md.
+loads it). The scorecard and the routing recommendations are one step (`venue_window`) that
+reads the window once, from the lake (or the warehouse where the lake is on object storage),
+and replaces each table in one transaction, under the pool; the events follow from the stored
+scorecard. Methodology: docs/VENUES.md.
 """
 
 from datetime import UTC, datetime
@@ -23,7 +25,7 @@ from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.defs.venues import checks
 from eqs_pipeline.defs.venues.resources import VenueConfig
-from eqs_pipeline.defs.venues.window import NoVenueData, VenueWindow, load_window
+from eqs_pipeline.defs.venues.window import LakeWindow, NoVenueData, VenueWindow, load_window
 from eqs_pipeline.defs.warehouse import WAREHOUSE_DAY_KEY
 from eqs_pipeline.storage import lake, warehouse
 from eqs_pipeline.storage.exports import write_events_jsonl
@@ -118,42 +120,90 @@ def venue_daily(
 def _window_or_fail(
     paths: EqsPathsResource, settings: VenueSettings, metric_settings: MetricSettingsResource
 ) -> VenueWindow:
-    """The trailing window, read on a connection of its own: closing it before the statistics
-    run hands back the table blocks DuckDB cached while reading (up to its read memory limit,
-    `window.READ_MEMORY_LIMIT`; docs/PERFORMANCE.md, "Reading the window"). A date of more
+    """The trailing window, read once for the scorecard and the routing recommendations: from
+    the Parquet lake by Polars where the lake is a local folder, else from the warehouse on a
+    connection of its own (closing it before the statistics run hands back the table blocks
+    DuckDB cached while reading; docs/PERFORMANCE.md, "Reading the window"). A date of more
     than `chunk_fills` fills is read in symbol ranges."""
+    chunk_fills = metric_settings.chunk_fills
     try:
+        if not lake.is_remote(paths.lake_root):
+            return load_window(LakeWindow(paths.lake_root), settings, chunk_fills=chunk_fills)
         with paths.connect() as con:
-            return load_window(con, settings, chunk_fills=metric_settings.chunk_fills)
+            return load_window(con, settings, chunk_fills=chunk_fills)
     except NoVenueData as exc:
         raise dg.Failure(str(exc)) from exc
 
 
-@dg.asset(
-    key=SCORECARD_KEY,
-    deps=[VENUE_DAILY_KEY, WAREHOUSE_DAY_KEY],
-    group_name="venue",
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb", "polars"},
-    tags=WINDOW_TAGS,
+_SCORECARD_DESCRIPTION = (
+    "Per venue over the trailing window (default 20 trade dates), dark and lit venues compared "
+    "across execution styles: every key metric adjusted for what the router does not choose "
+    "(liquidity x order-size cells; arrival spread, urgency, time of day and child size as "
+    "controls) with a cluster-robust 95% interval, the composite score and the rank tier "
+    "(venues not significantly different share a rank); effective spread and price improvement "
+    "also within style; a note says why any figure is missing. The view "
+    "`venue.scorecard_from_fills` reproduces the unadjusted figures from the fills."
+)
+_ROUTING_DESCRIPTION = (
+    "For each liquidity bucket and order-size bucket, the allocation of routed quantity across "
+    "venues of every style (dark and lit) that minimizes the expected cost of getting the "
+    "shares done: each venue's all-in cost where it fills, the cost of re-routing what it does "
+    "not fill and the measured cost of the delay (linear program, scipy HiGHS), within capacity "
+    "bounds from each venue's share of volume; with the current allocation and the expected "
+    "saving in bps and in currency per month."
+)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            SCORECARD_KEY,
+            deps=[VENUE_DAILY_KEY, WAREHOUSE_DAY_KEY],
+            description=_SCORECARD_DESCRIPTION,
+            group_name="venue",
+            kinds={"duckdb", "polars"},
+            tags=WINDOW_TAGS,
+        ),
+        dg.AssetSpec(
+            ROUTING_KEY,
+            deps=[VENUE_DAILY_KEY, WAREHOUSE_DAY_KEY],
+            description=_ROUTING_DESCRIPTION,
+            group_name="venue",
+            kinds={"duckdb", "polars", "scipy"},
+            tags=WINDOW_TAGS,
+        ),
+    ],
     check_specs=[
         schema_check_spec(SCORECARD_KEY),
         checks.spec(checks.FILL_RATE_CHECK, SCORECARD_KEY),
         checks.spec(checks.CI_CHECK, SCORECARD_KEY),
+        schema_check_spec(ROUTING_KEY),
+        checks.spec(checks.ALLOCATION_CHECK, ROUTING_KEY),
     ],
+    pool=WAREHOUSE_POOL,
+    can_subset=True,
+    name="venue_window",
 )
-def venue_scorecard(
-    paths: EqsPathsResource, config: VenueConfig, settings: MetricSettingsResource
-) -> dg.MaterializeResult:
-    """Per venue over the trailing window (default 20 trade dates), dark and lit venues
-    compared across execution styles: every key metric adjusted for what the router does not
-    choose (liquidity x order-size cells; arrival spread, urgency, time of day and child size
-    as controls) with a cluster-robust 95% interval, the composite score and the rank tier
-    (venues not significantly different share a rank); effective spread and price improvement
-    also within style; a note says why any figure is missing. The view
-    `venue.scorecard_from_fills` reproduces the unadjusted figures from the fills."""
+def venue_window(
+    context: dg.AssetExecutionContext,
+    paths: EqsPathsResource,
+    config: VenueConfig,
+    settings: MetricSettingsResource,
+):
+    """The venue scorecard and the routing recommendations over the trailing window, in one
+    step that reads the window once (either can be materialized alone)."""
     venue_settings = config.settings()
     window = _window_or_fail(paths, venue_settings, settings)
+    selected = context.selected_asset_keys
+    if SCORECARD_KEY in selected:
+        yield _scorecard(paths, window, venue_settings)
+    if ROUTING_KEY in selected:
+        yield _routing(paths, window, venue_settings)
+
+
+def _scorecard(
+    paths: EqsPathsResource, window: VenueWindow, venue_settings: VenueSettings
+) -> dg.MaterializeResult:
     frame = compute_scorecard(window.fills, window.children, window.bounds, venue_settings)
     with paths.connect() as con, warehouse.transaction(con):
         warehouse.replace_table(con, _table(SCORECARD_KEY), frame)
@@ -166,6 +216,7 @@ def venue_scorecard(
     chart = markdown_image(cost_chart_svg(frame), "all-in cost by venue")
     best = frame.filter(pl.col("rank") == 1)["venue"].to_list()
     return dg.MaterializeResult(
+        asset_key=SCORECARD_KEY,
         metadata={
             **frame_metadata(
                 _table(SCORECARD_KEY),
@@ -189,29 +240,9 @@ def venue_scorecard(
     )
 
 
-@dg.asset(
-    key=ROUTING_KEY,
-    deps=[SCORECARD_KEY],
-    group_name="venue",
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb", "polars", "scipy"},
-    tags=WINDOW_TAGS,
-    check_specs=[
-        schema_check_spec(ROUTING_KEY),
-        checks.spec(checks.ALLOCATION_CHECK, ROUTING_KEY),
-    ],
-)
-def routing_recommendations(
-    paths: EqsPathsResource, config: VenueConfig, settings: MetricSettingsResource
+def _routing(
+    paths: EqsPathsResource, window: VenueWindow, venue_settings: VenueSettings
 ) -> dg.MaterializeResult:
-    """For each liquidity bucket and order-size bucket, the allocation of routed quantity
-    across venues of every style (dark and lit) that minimizes the expected cost of getting the
-    shares done: each venue's all-in cost where it fills, the cost of re-routing what it does
-    not fill and the measured cost of the delay (linear program, scipy HiGHS), within capacity
-    bounds from each venue's share of volume; with the current allocation and the expected
-    saving in bps and in currency per month."""
-    venue_settings = config.settings()
-    window = _window_or_fail(paths, venue_settings, settings)
     frame = compute_routing(
         window.fills,
         window.children,
@@ -225,6 +256,7 @@ def routing_recommendations(
         warehouse.replace_table(con, _table(ROUTING_KEY), frame)
     segments = frame.unique(["liquidity_bucket", "size_bucket"])
     return dg.MaterializeResult(
+        asset_key=ROUTING_KEY,
         metadata=frame_metadata(
             _table(ROUTING_KEY),
             frame,

@@ -1,21 +1,26 @@
-"""Read the trailing window of trade dates from the warehouse into the venue frames.
+"""Read the trailing window of trade dates into the venue frames.
 
-Used by the Dagster window assets and by `eqs venues`; SQL comes from `sql/` (one statement per
-file), with the dates bound as parameters.
+Two sources serve the same rows: the Parquet lake (`LakeWindow`: Polars reads the daily
+partitions, what the window assets use where the lake is a local folder) and the DuckDB
+warehouse (`WarehouseWindow`: `eqs venues`, and the window assets where the lake is on object
+storage; SQL comes from `sql/`, one statement per file, with the dates bound as parameters).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import polars as pl
 
 from eqs_pipeline.core.contract import CONTRACT
-from eqs_pipeline.core.ranges import Reader, SymbolRange
+from eqs_pipeline.core.ranges import Reader, SymbolRange, polars_reader
 from eqs_pipeline.core.settings import QualitySettings
-from eqs_pipeline.storage import warehouse
+from eqs_pipeline.storage import lake, warehouse
 from eqs_pipeline.venues.frames import (
     ORDER_INPUTS,
     SHARED_COLUMNS,
@@ -86,6 +91,23 @@ class VenueWindow:
         return self.start, self.end, self.days
 
 
+class WindowSource(Protocol):
+    """Where the window's daily rows are read from."""
+
+    def trade_dates(self, days: int) -> list[date]:
+        """The last `days` trade dates with scored fills, oldest first (NoVenueData if none)."""
+
+    def fills(self, day: date) -> int:
+        """The date's scored fills."""
+
+    def reader(self, day: date, orders: pl.DataFrame | None = None) -> Reader:
+        """The date's rows of the tables the venue frames are made of (`core.ranges.Reader`);
+        `orders`, the date's order_quality rows already read, serves the reads it can."""
+
+    def tape_volume(self, start: date, end: date) -> pl.DataFrame:
+        """Printed volume per trade_date, symbol and venue (`volume`) between the dates."""
+
+
 def trailing_dates(con: duckdb.DuckDBPyConnection, days: int) -> list[date]:
     """The last `days` trade dates of quality.fill_quality, oldest first."""
     if not warehouse.table_exists(con, "quality.fill_quality"):
@@ -103,8 +125,91 @@ def trailing_dates(con: duckdb.DuckDBPyConnection, days: int) -> list[date]:
     return sorted(r[0] for r in rows)
 
 
+@dataclass(frozen=True)
+class WarehouseWindow:
+    """The window's rows from the DuckDB warehouse, read under `READ_MEMORY_LIMIT` (its block
+    cache; `TAPE_MEMORY_LIMIT` for the tape's volumes, few rows: under a small limit DuckDB
+    evicts the blocks it cached reading the window instead of holding them next to the
+    window's rows while it aggregates the prints)."""
+
+    con: duckdb.DuckDBPyConnection
+
+    def trade_dates(self, days: int) -> list[date]:
+        return trailing_dates(self.con, days)
+
+    def fills(self, day: date) -> int:
+        return warehouse.count_partition(self.con, "quality.fill_quality", day)
+
+    def reader(self, day: date, orders: pl.DataFrame | None = None) -> Reader:
+        return _reader(self.con, day, orders)
+
+    def tape_volume(self, start: date, end: date) -> pl.DataFrame:
+        self.con.execute(f"set memory_limit = '{TAPE_MEMORY_LIMIT}'")
+        return self.con.execute(
+            warehouse.sql("select_tape_volume"), {"start": start, "end": end}
+        ).pl()
+
+
+@dataclass(frozen=True)
+class LakeWindow:
+    """The window's rows from a local Parquet lake, read by Polars (a date's file is read
+    directly, its symbol range's row groups by their statistics): what the warehouse's views
+    of the large tables would hand over, without DuckDB's conversion of every row."""
+
+    root: str
+
+    def trade_dates(self, days: int) -> list[date]:
+        folder = Path(self.root, "quality", "fill_quality")
+        dates = sorted(
+            date.fromisoformat(p.parent.name.removeprefix("trade_date="))
+            for p in folder.glob(f"trade_date=*/{lake.PART}")
+        )
+        if not dates:
+            raise NoVenueData(
+                f"the lake {self.root} has no quality.fill_quality partition: materialize the "
+                "daily partitions first (`eqs run` or the eqs_daily job)"
+            )
+        return dates[-days:]
+
+    def fills(self, day: date) -> int:
+        return lake.count(self.root, "quality.fill_quality", day)
+
+    def reader(self, day: date, orders: pl.DataFrame | None = None) -> Reader:
+        def scan(table: str, where: pl.Expr | None, columns: Sequence[str] | None):
+            cached = where is None and table == "order_quality" and orders is not None
+            if cached and columns is not None and set(columns) <= set(orders.columns):
+                return orders.select(columns)
+            name, schema = _TABLES[table]
+            return lake.read(self.root, name, day, schema, where=where, columns=columns)
+
+        return polars_reader(scan)
+
+    def tape_volume(self, start: date, end: date) -> pl.DataFrame:
+        folder = Path(self.root, "staging", "market_trades")
+        days = [
+            day
+            for p in folder.glob(f"trade_date=*/{lake.PART}")
+            if start
+            <= (day := date.fromisoformat(p.parent.name.removeprefix("trade_date=")))
+            <= end
+        ]
+        if not days:
+            return pl.DataFrame(
+                schema={"trade_date": pl.Date, "symbol": pl.String, "venue": pl.String,
+                        "volume": pl.Float64}
+            )  # fmt: skip
+        prints = pl.scan_parquet(
+            [lake.partition_path(self.root, "staging.market_trades", d) for d in sorted(days)]
+        )
+        return (
+            prints.group_by("trade_date", "symbol", "venue")
+            .agg(volume=pl.col("size").sum())
+            .collect()
+        )
+
+
 def load_window(
-    con: duckdb.DuckDBPyConnection,
+    source: WindowSource | duckdb.DuckDBPyConnection,
     settings: VenueSettings,
     *,
     with_tape: bool = True,
@@ -112,7 +217,7 @@ def load_window(
 ) -> VenueWindow:
     """Fills and child orders of the trailing `settings.window_days` trade dates, enriched, with
     the columns the scorecard and the optimizer read (`WINDOW_FILL_COLUMNS`,
-    `WINDOW_CHILD_COLUMNS`).
+    `WINDOW_CHILD_COLUMNS`), from `source` (a DuckDB connection: the warehouse).
 
     One trade date at a time: its rows are read, matched by `venue_frames` and narrowed before
     the next date is read, so the peak holds one date's rows next to the narrow window, its
@@ -122,18 +227,23 @@ def load_window(
     (`frames.order_cluster`), as `venue_frames` labels it over several dates at once.
     A date of more than `chunk_fills` fills is read in symbol ranges of at most that many
     (`frames.venue_frames_by_range`), so the peak holds one range's rows, not the date's.
-    DuckDB reads under `READ_MEMORY_LIMIT` (its block cache), reset afterwards."""
-    con.execute(f"set memory_limit = '{READ_MEMORY_LIMIT}'")
+    From the warehouse, DuckDB reads under `READ_MEMORY_LIMIT` (its block cache), reset
+    afterwards."""
+    if not isinstance(source, duckdb.DuckDBPyConnection):
+        return _load_window(source, settings, with_tape=with_tape, chunk_fills=chunk_fills)
+    source.execute(f"set memory_limit = '{READ_MEMORY_LIMIT}'")
     try:
-        return _load_window(con, settings, with_tape=with_tape, chunk_fills=chunk_fills)
+        return _load_window(
+            WarehouseWindow(source), settings, with_tape=with_tape, chunk_fills=chunk_fills
+        )
     finally:
-        con.execute("reset memory_limit")
+        source.execute("reset memory_limit")
 
 
 def _load_window(
-    con: duckdb.DuckDBPyConnection, settings: VenueSettings, *, with_tape: bool, chunk_fills: int
+    source: WindowSource, settings: VenueSettings, *, with_tape: bool, chunk_fills: int
 ) -> VenueWindow:
-    dates = trailing_dates(con, settings.window_days)
+    dates = source.trade_dates(settings.window_days)
     start, end = dates[0], dates[-1]
     # The fill rows the window keeps, with what the clusters' labels are made of: only the
     # fill table's columns these need are read (`frames.fill_inputs`: 14 of the 31
@@ -142,16 +252,16 @@ def _load_window(
     clusters = pl.Categorical(pl.Categories.random())
     fills, children, waits, drifts, symbol_days = [], [], [], [], []
     for day in dates:
-        count = warehouse.count_partition(con, "quality.fill_quality", day)
+        count = source.fills(day)
         # What a miss costs in time (routing): the orders' drift while they worked, the child
         # orders' waits; summed per segment here, so the window's rows do not carry them. The
         # date's orders are read once, for the drift and the venue frames.
-        orders = _reader(con, day)(
+        orders = source.reader(day)(
             "order_quality", None, list(dict.fromkeys((*ORDER_INPUTS, *DRIFT_INPUTS)))
         )
         drifts.append(order_drift(orders, settings))
         symbol_days.append(day_symbol_days(order_buckets(orders.lazy(), settings).collect()))
-        read = _reader(con, day, orders)
+        read = source.reader(day, orders)
         del orders
         for day_fills, day_children in venue_frames_by_range(
             read, count, settings, chunk_fills, fill_columns=kept
@@ -164,13 +274,7 @@ def _load_window(
             fills.append(_compact(day_fills.select(WINDOW_FILL_COLUMNS), clusters))
             children.append(_compact(day_children.select(WINDOW_CHILD_COLUMNS), clusters))
             del day_fills, day_children
-    tape = pl.DataFrame()
-    if with_tape:
-        # The tape's volumes per symbol and venue are few rows: under a small memory limit
-        # DuckDB evicts the blocks it cached reading the window instead of holding them (up to
-        # READ_MEMORY_LIMIT) next to the window's rows while it aggregates the prints.
-        con.execute(f"set memory_limit = '{TAPE_MEMORY_LIMIT}'")
-        tape = con.execute(warehouse.sql("select_tape_volume"), {"start": start, "end": end}).pl()
+    tape = source.tape_volume(start, end) if with_tape else pl.DataFrame()
     return VenueWindow(
         start=start,
         end=end,

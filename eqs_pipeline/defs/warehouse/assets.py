@@ -1,12 +1,20 @@
-"""`warehouse/day`: load one trade date from the Parquet lake into the DuckDB warehouse.
+"""`warehouse/day`: publish one trade date of the Parquet lake in the DuckDB warehouse.
 
 The daily compute assets (staging, quality, venue_daily) write lake partitions and never open
 the DuckDB file; this step is the only daily one that does. It takes the pool
-`duckdb_warehouse` (one slot, dagster.yaml) and replaces the trade date's rows of every daily
-warehouse table in one transaction (delete-then-insert), so re-materializing a date never
-doubles or loses a row and a failure leaves the previous contents in place. DuckDB reads the
-lake files itself (`read_parquet`), so the slot is held only for a native bulk load.
+`duckdb_warehouse` (one slot, dagster.yaml) and, in one transaction, replaces the trade date's
+rows of every daily table the warehouse holds (delete-then-insert), so re-materializing a date
+never doubles or loses a row and a failure leaves the previous contents in place. DuckDB reads
+the lake files itself (`read_parquet`), so the slot is held only for a native bulk load.
+
+The large tables (`spec.Table.lake`: staged child orders, fills, quotes and tape, and the
+scored fills) are not copied: the warehouse holds a view over their lake partitions, which
+this step creates (or re-points at the lake) in the same transaction. Where the lake is on
+object storage they are loaded like the others (docs/ARCHITECTURE.md, "Where each table
+lives").
 """
+
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -19,10 +27,35 @@ from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource
 from eqs_pipeline.defs.venues.assets import VENUE_BUCKETS_KEY, VENUE_DAILY_KEY
 from eqs_pipeline.defs.warehouse import WAREHOUSE_DAY_KEY
 from eqs_pipeline.storage import lake, warehouse
+from eqs_pipeline.tables.ddl import LAKE_TABLES, lake_view_statement
 
 _COMPUTED = [FILL_QUALITY_KEY, ORDER_QUALITY_KEY, EVENTS_KEY, VENUE_DAILY_KEY, VENUE_BUCKETS_KEY]
 # Every warehouse table with one partition per trade date, in load order.
 DAILY_TABLES = (*STAGING_LAKE_TABLES, *(".".join(key.path) for key in _COMPUTED))
+
+
+def viewed_tables(lake_root: str) -> tuple[str, ...]:
+    """The daily tables the warehouse holds as views over the lake: the registry's lake tables
+    where the lake is a local folder, none where it is on object storage."""
+    return () if lake.is_remote(lake_root) else tuple(t for t in DAILY_TABLES if t in LAKE_TABLES)
+
+
+def lake_views(lake_root: str) -> dict[str, str]:
+    """Each viewed table's `create or replace view` statement over its lake partitions (by
+    absolute path: the view reads them wherever its query runs from)."""
+    if not lake.is_remote(lake_root):
+        lake_root = str(Path(lake_root).resolve())
+    return {
+        table: lake_view_statement(
+            table,
+            lake.partition_glob(lake_root, table)
+            if lake.has_partitions(lake_root, table)
+            else None,
+        )
+        for table in viewed_tables(lake_root)
+    }
+
+
 LOADED_CHECK = "loaded"
 
 
@@ -46,7 +79,7 @@ LOADED_CHECK = "loaded"
 def day(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.MaterializeResult:
     """The trade date's rows of every daily warehouse table (staging, quarantine, ingest log,
     fill / order quality, events, venue daily and buckets), replaced from the lake in one
-    transaction."""
+    transaction; the large tables are views over the lake."""
     trade_date = partition_date(context)
     missing = [t for t in DAILY_TABLES if not lake.exists(paths.lake_root, t, trade_date)]
     if missing:
@@ -55,8 +88,10 @@ def day(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.Materi
             f"{paths.lake_root}: materialize the trade date's daily assets first"
         )
     files = {t: lake.partition_path(paths.lake_root, t, trade_date) for t in DAILY_TABLES}
+    views = lake_views(paths.lake_root)
+    loaded = {t: path for t, path in files.items() if t not in views}
     with paths.connect() as con:
-        warehouse.load_partitions(con, files, trade_date)
+        warehouse.load_partitions(con, loaded, trade_date, views)
         counts = pl.DataFrame(
             {
                 "table": list(files),

@@ -1,0 +1,2 @@
+select 1 from information_schema.tables
+where table_schema = $schema and table_name = $name and table_type = 'VIEW'
