@@ -12,6 +12,11 @@ that its peak RSS is its own; it prints one JSON object on its last line of outp
 - `dagster`: one daily partition through Dagster, against the pure computation of the same rows.
 - `backfill-*`: several daily partitions: one run at a time in process, and one run at a time,
   one run per core and every run at once on the project's multiprocess executor.
+- `e2e`: `eqs run` as the user starts it, on the first `--dates` trade dates folded into one and
+  on every date of the `--small` data set, against the bare Polars kernel on the same files; an
+  analyst query and `eqs demo` (`perf.e2e`).
+
+`--folder` points a case at a landing directory instead of a data set (`kernel-*`, `pipeline`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
-from perf.datasets import SPECS, staged, trade_dates
+from perf.datasets import SPECS, ensure, staged, trade_dates
 from perf.memory import status_bytes
 
 BACKFILL_CASES = (
@@ -103,8 +108,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--dates", type=int, default=0, help="first N trade dates (0 = all)")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--folder", type=Path, default=None, help="a landing directory instead")
+    parser.add_argument("--small", default="small20", help="the e2e case's data set of small dates")
+    parser.add_argument("--runs", type=int, default=1, help="the e2e case's runs (medians)")
     args = parser.parse_args(argv)
-    folder = (args.cache or SPECS[args.dataset].folder.parent) / SPECS[args.dataset].folder.name
+    cache = args.cache or SPECS[args.dataset].folder.parent
+    folder = args.folder or cache / SPECS[args.dataset].folder.name
     start = time.perf_counter()
     if args.case.startswith("kernel-"):
         result = kernel(args.case.removeprefix("kernel-"), folder)
@@ -126,6 +135,11 @@ def main(argv: list[str] | None = None) -> None:
         from perf.through_dagster import run_case
 
         result = run_case(args.case, folder, args.workdir, args.dates)
+    elif args.case == "e2e":
+        from perf.e2e import run_e2e
+
+        small = ensure(SPECS[args.small], cache)[0]  # perf.run simulates it first
+        result = run_e2e(folder, small, args.dates or 4, args.runs, args.workdir)
     else:
         raise SystemExit(f"unknown case {args.case!r}")
     result["wall_s"] = result.get("wall_s", time.perf_counter() - start)

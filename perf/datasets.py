@@ -63,6 +63,8 @@ SPECS: dict[str, DatasetSpec] = {
     "1m": DatasetSpec("1m", days=5, symbols=500, orders_per_day=4200),
     "10m": DatasetSpec("10m", days=20, symbols=1000, orders_per_day=10500),
     "10m-time": DatasetSpec("10m-time", days=20, symbols=1000, orders_per_day=10500, layout="time"),
+    # 20 small trade dates, about 9k fills each (7.3k-10.1k; 185k in all): the e2e case's history.
+    "small20": DatasetSpec("small20", days=20, symbols=20, orders_per_day=300),
 }
 
 # Tables re-sorted for the time layout, with their time column.

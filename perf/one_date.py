@@ -36,13 +36,13 @@ SAMPLE_S = 0.2
 GiB = 1024**3
 # The steps as the table names them, by the start of their step keys (an asset's op is named
 # after its key: `quality` and its events `quality__execution_quality_events`, the window
-# assets `venue__venue_scorecard` and the others).
+# assets `venue_window` and `venue__venue_performance_events`).
 STEPS = {
-    "staging": "staging_day",
-    "quality": "quality",
-    "venue_daily": "venue_daily",
-    "warehouse load": "warehouse__day",
-    "window assets": "venue__",
+    "staging": ("staging_day",),
+    "quality": ("quality",),
+    "venue_daily": ("venue_daily",),
+    "warehouse load": ("warehouse__day",),
+    "window assets": ("venue_window", "venue__"),
 }
 
 
@@ -123,8 +123,8 @@ def run_one_date(folder: Path, days: int, workdir: Path | None = None) -> dict:
             for table in ("executions", "quotes")
         )
     peaks: dict[str, float] = {}
-    for name, prefix in STEPS.items():
-        spans = [(s, e) for _, key, s, e in steps if key.startswith(prefix)]
+    for name, prefixes in STEPS.items():
+        spans = [(s, e) for _, key, s, e in steps if key.startswith(prefixes)]
         held = [rss for t, rss in sampler.samples if any(s <= t <= e for s, e in spans)]
         peaks[name] = max(held) / GiB if held else 0.0
     return {

@@ -4,6 +4,7 @@
     python -m perf.run --quick         # 100k and 1M fills, 1 run (a couple of minutes)
     python -m perf.run --sizes tiny --cases pipeline,kernel-polars --no-write --no-checks
     python -m perf.run --checks-only   # the pre-flight checks alone (a couple of minutes)
+    python -m perf.run --cases e2e --runs 1   # `eqs run` end to end on a 2M-fill date (perf.e2e)
 
 The pre-flight checks (`perf.checks`: the harness on a tiny data set, a case's own peak, a run
 waiting for a pool sleeps) run first; the benchmark stops there if one fails.
@@ -34,7 +35,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from eqs_pipeline import POLARS_ALLOCATOR_ENV
-from perf import checks
+from perf import checks, e2e
 from perf.cases import BACKFILL_CASES
 from perf.datasets import CACHE, SPECS, ensure
 
@@ -51,15 +52,18 @@ def _spawn(case: str, dataset: str, cache: Path, extra: list[str] | None = None)
     """Run a case and measure the child's own peak RSS and CPU time (wait4 on its pid)."""
     cmd = [sys.executable, "-m", "perf.cases", case, "--dataset", dataset]
     cmd += ["--cache", str(cache), *(extra or [])]
-    with open(os.devnull, "wb") as devnull, _tmpfile() as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=devnull)
+    with _tmpfile() as out, _tmpfile() as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode()
+        err.seek(0)
+        errors = err.read().decode(errors="replace")
     if proc.returncode:
         raise RuntimeError(
-            f"case {case} on {dataset} failed (exit {proc.returncode}):\n{text[-3000:]}"
+            f"case {case} on {dataset} failed (exit {proc.returncode}):\n{text[-3000:]}\n"
+            f"{errors[-3000:]}"
         )
     result = json.loads(text.strip().splitlines()[-1])
     # The case's own high-water mark; wait4's ru_maxrss includes this process's (the data sets
@@ -147,6 +151,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--one-date-days", type=int, default=10, help="trade dates folded into one (one-date)"
     )
+    parser.add_argument("--e2e-days", type=int, default=4, help="trade dates folded into one (e2e)")
+    parser.add_argument(
+        "--e2e-small",
+        default=None,
+        help="data set of small dates run end to end (e2e; default small20, or the largest "
+        "data set when that is a tiny one)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update PERFORMANCE.md")
     parser.add_argument("--no-checks", action="store_true", help="skip the pre-flight checks")
     parser.add_argument(
@@ -159,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
     wanted = set(
         (
             args.cases
-            or ",".join([*SIZE_CASES, "window", "one-date", "events", "dagster", "backfill"])
+            or ",".join([*SIZE_CASES, "window", "one-date", "events", "dagster", "backfill", "e2e"])
         ).split(",")
     )
     # Wide enough for the tables when the output is a file or a CI log (rich assumes 80).
@@ -196,13 +207,20 @@ def main(argv: list[str] | None = None) -> dict:
     if "backfill" in wanted:
         extra = ["--dates", str(args.backfill_dates)]
         plan += [(case, args.backfill_size, extra) for case in BACKFILL_CASES]
+    needed = {p[1] for p in plan}
+    if "e2e" in wanted:
+        # The small dates are simulated here with the others; a smoke run on tiny uses tiny.
+        e2e_small = args.e2e_small or (large if large.startswith("tiny") else "small20")
+        extra = ["--dates", str(args.e2e_days), "--small", e2e_small, "--runs", str(runs)]
+        plan += [("e2e", large, extra)]
+        needed |= {large, e2e_small}
     results: dict[tuple[str, str], list[dict]] = {}
     info = {}
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=console,
     ) as progress:  # fmt: skip
-        for name in sorted({p[1] for p in plan}, key=list(SPECS).index):
+        for name in sorted(needed, key=list(SPECS).index):
             task = progress.add_task(f"data set {name} (simulated once, cached)", total=1)
             info[name] = ensure(SPECS[name], args.cache)[1]
             progress.advance(task)
@@ -247,6 +265,8 @@ CHECKS_HEAD = ["check", "result", "seconds", "figures"]
 def summarize(results, info, sizes, runs) -> dict:
     rows = []
     for size in sizes:
+        if size not in info:  # no case ran on it (`--cases e2e` with the default sizes)
+            continue
         fills = info[size]["counts"]["executions"]
         row = {"size": size, "fills": fills, "quotes": info[size]["counts"]["quotes"]}
         for case in SIZE_CASES:
@@ -266,7 +286,7 @@ def summarize(results, info, sizes, runs) -> dict:
                     }
         rows.append(row)
     out: dict = {"sizes": rows, "runs": runs}
-    for key in ("window", "one-date", "events", "dagster", *BACKFILL_CASES):
+    for key in ("window", "one-date", "events", "dagster", *BACKFILL_CASES, "e2e"):
         hits = [v for (c, _), v in results.items() if c == key]
         if hits:
             out[key] = hits[0][len(hits[0]) // 2] if key != "dagster" else _dagster(hits[0])
@@ -417,6 +437,8 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                                "executor", pi, s)],
             )
         )  # fmt: skip
+    if "e2e" in summary:
+        out.append((e2e.TITLE, e2e.HEAD, e2e.rows(summary["e2e"])))
     if summary.get("checks"):
         out.append((checks.TITLE, CHECKS_HEAD, checks.rows(summary["checks"])))
     return out
@@ -490,6 +512,7 @@ ALONE = (
     "Event path",
     "One daily partition through Dagster",
     "Backfill",
+    e2e.TITLE,
     checks.TITLE,
 )
 
@@ -547,7 +570,7 @@ def _carried(old: str, new: str) -> str:
 
 
 # The summary's sections, as `summarize` names them; "sizes" holds the batch cases.
-SECTIONS = ("sizes", "window", "one-date", "events", "dagster", *BACKFILL_CASES, "checks")
+SECTIONS = ("sizes", "window", "one-date", "events", "dagster", *BACKFILL_CASES, "e2e", "checks")
 
 
 def merged_json(old: dict, summary: dict) -> dict:
