@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
@@ -132,10 +133,13 @@ class Rerun:
     files (path and line count)."""
 
     warehouse: Path
-    after_all: list[str]  # the whole landing again
-    after_one: list[str]  # then its first trade date alone
+    after_all: list[str]  # the whole landing again (--force)
+    after_one: list[str]  # then its first trade date alone (--force)
     exports_before: dict[str, int]
     exports_after: dict[str, int]
+    unchanged: RunReport  # then the whole landing without --force: nothing changed
+    touched: RunReport  # then again, one landed file of the last date touched
+    run_ids: dict[str, set[str]]  # the run that staged each date: "before" and "after" touching
 
 
 def exported_lines(root: Path) -> dict[str, int]:
@@ -146,6 +150,19 @@ def exported_lines(root: Path) -> dict[str, int]:
         for p in sorted(exports.rglob("*"))
         if p.is_file()
     }
+
+
+def _staging_runs(warehouse: Path) -> dict[str, set[str]]:
+    """The runs that staged each trade date (and the instruments), from staging.ingest_log."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select coalesce(cast(trade_date as varchar), 'instruments'), run_id "
+            "from staging.ingest_log"
+        ).fetchall()
+    runs: dict[str, set[str]] = {}
+    for key, run in rows:
+        runs.setdefault(key, set()).add(run)
+    return runs
 
 
 @pytest.fixture(scope="session")
@@ -162,16 +179,28 @@ def rerun_warehouse(
     def rerun(root: Path) -> Rerun:
         shutil.copytree(built.parent, root, dirs_exist_ok=True)
         warehouse, first = root / built.name, report.trade_dates[0]
-        again = run_pipeline(root / "landing", warehouse)
-        assert again.check_failures == [] and again.trade_dates == report.trade_dates
+        again = run_pipeline(root / "landing", warehouse, force=True)
+        assert again.check_failures == [] and again.materialized == report.trade_dates
         after_all = golden.between(warehouse, built)
-        run_pipeline(root / "landing", warehouse, start=first, end=first)
+        run_pipeline(root / "landing", warehouse, start=first, end=first, force=True)
+        after_one = golden.between(warehouse, built)
+        exports_after = exported_lines(root)
+        before = _staging_runs(warehouse)
+        unchanged = run_pipeline(root / "landing", warehouse)
+        last = report.trade_dates[-1]
+        landed = next((root / "landing" / "executions" / f"date={last}").iterdir())
+        os.utime(landed, ns=(landed.stat().st_atime_ns, landed.stat().st_mtime_ns + 10**9))
+        touched = run_pipeline(root / "landing", warehouse)
+        runs = {"before": before, "after": _staging_runs(warehouse)}
         return Rerun(
             warehouse,
             after_all,
-            golden.between(warehouse, built),
+            after_one,
             exported_lines(built.parent),
-            exported_lines(root),
+            exports_after,
+            unchanged,
+            touched,
+            runs,
         )
 
     return _once(tmp_path_factory, "rerun", rerun)

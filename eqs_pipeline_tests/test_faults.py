@@ -382,7 +382,7 @@ def test_a_landed_file_gone_mid_run_fails_the_date_and_keeps_the_previous_run(
     )
     day = report.trade_dates[0]
     with pytest.raises(RunFailed, match=rf"trade date {day} failed") as failed:
-        run_pipeline(root / "landing", root / "warehouse.duckdb")
+        run_pipeline(root / "landing", root / "warehouse.duckdb", force=True)
     assert f"executions/date={day}/" in str(failed.value)
     assert "listed, then gone" in str(failed.value)
     assert _previous_run(root) == before

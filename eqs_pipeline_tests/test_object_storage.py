@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 2)
 # Columns that differ between two runs of the same data: the ingest log's run and the events'
 # materialization time.
-RUN_COLUMNS = {"run_id", "emitted_at"}
+RUN_COLUMNS = {"run_id", "emitted_at", "inputs_fingerprint"}  # of the run, of the files
 
 
 def _upload(folder: Path, url: str) -> str:

@@ -87,6 +87,27 @@ def test_rematerializing_replaces_partitions_and_doubles_nothing(built_warehouse
     assert len(rerun_warehouse.exports_before) == len(built_warehouse[2].trade_dates) + 1
 
 
+def test_a_rerun_skips_unchanged_dates_and_a_changed_file_runs_its_date_again(
+    built_warehouse, rerun_warehouse
+):
+    """`eqs run` again on the same landing: every date is unchanged, so no job runs and no date
+    is staged again; then one landed file of the last date is touched (a new modification
+    time): that date alone runs again, with the window."""
+    dates = built_warehouse[2].trade_dates
+    first, last = dates[0], dates[-1]
+    unchanged, touched = rerun_warehouse.unchanged, rerun_warehouse.touched
+    assert unchanged.unchanged == dates and unchanged.materialized == []
+    assert touched.unchanged == [first] and touched.materialized == [last]
+    before, after = rerun_warehouse.run_ids["before"], rerun_warehouse.run_ids["after"]
+    assert after[str(first)] == before[str(first)]  # not staged again
+    assert after["instruments"] == before["instruments"]  # the reference job skipped too
+    assert len(after[str(last)]) == 1 and after[str(last)] != before[str(last)]
+    assert touched.check_failures == []
+    with duckdb.connect(str(rerun_warehouse.warehouse), read_only=True) as con:
+        window_end = con.execute("select max(window_end) from venue.venue_scorecard").fetchall()
+    assert window_end == [(last,)]
+
+
 def _write_csv(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pl.DataFrame(rows).write_csv(path)

@@ -115,9 +115,16 @@ def _simulate(
     "s3://bucket/eqs/lake (credentials from the environment).  [default: <warehouse "
     "folder>/lake]",
 )
-def run(landing: str, warehouse: Path, start, end, exports, lake) -> None:
-    """Materialize every asset for the trade dates present in a landing directory."""
-    _run(landing, warehouse, start, end, exports, lake)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Recompute every trade date and the window, even those whose landed files, settings "
+    "and code are unchanged since they were last published (skipped by default).",
+)
+def run(landing: str, warehouse: Path, start, end, exports, lake, force: bool) -> None:
+    """Materialize every asset for the trade dates present in a landing directory; dates whose
+    inputs are unchanged since they were last published are skipped (see --force)."""
+    _run(landing, warehouse, start, end, exports, lake, force=force)
 
 
 def _run(
@@ -127,14 +134,16 @@ def _run(
     end=None,
     exports=None,
     lake: str | None = None,
+    *,
+    force: bool = False,
 ) -> None:
     from eqs_pipeline.cli.summary import print_summary
     from eqs_pipeline.ingest import discover_trade_dates
     from eqs_pipeline.runtime.runner import RunFailed, run_pipeline, select_dates
     from eqs_pipeline.storage.warehouse import WarehouseError, naming_damage
 
-    try:
-        dates = select_dates(discover_trade_dates(landing), start, end)
+    try:  # before the progress display: a wrong landing directory fails plainly
+        select_dates(discover_trade_dates(landing), start, end)
     except LandingError as exc:
         _fail(str(exc))
     progress = Progress(
@@ -159,13 +168,21 @@ def _run(
                 exports=exports,
                 lake=lake,
                 on_progress=advance,
+                force=force,
             )
         except (LandingError, RunFailed, WarehouseError) as exc:
             progress.stop()
             _fail(str(exc))
     console.print(
-        f"materialized {len(dates)} trade date(s) into [bold]{escape(str(warehouse))}[/bold]"
+        f"materialized {len(report.materialized)} trade date(s) into "
+        f"[bold]{escape(str(warehouse))}[/bold]"
     )
+    if report.unchanged:
+        console.print(
+            f"[yellow]skipped[/yellow] {len(report.unchanged)} trade date(s) whose landed files, "
+            "settings and code are unchanged since they were published "
+            f"({_dates(report.unchanged)}); --force recomputes them"
+        )
     for note in report.skipped:
         console.print(f"[yellow]skipped[/yellow] {escape(note)}")
     if report.check_failures:
@@ -178,6 +195,13 @@ def _run(
             print_summary(warehouse, Console())
     except WarehouseError as exc:
         _fail(str(exc))
+
+
+def _dates(days: list[date]) -> str:
+    """`days` in words: one, a few, or the first and last of many."""
+    if len(days) <= 3:
+        return ", ".join(map(str, days))
+    return f"{days[0]} .. {days[-1]}"
 
 
 @main.command()

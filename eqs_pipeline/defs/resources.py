@@ -6,6 +6,7 @@ warehouse file and the event exports sit under it unless configured one by one).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,6 +127,11 @@ class MetricSettingsResource(dg.ConfigurableResource):
     gamma: float = CostModelSettings.gamma
     beta: float = CostModelSettings.beta
     default_daily_volatility: float = CostModelSettings.default_daily_volatility
+
+    def fingerprint(self) -> str:
+        """Every setting as sorted JSON: part of a trade date's inputs fingerprint
+        (`eqs_pipeline.ingest.fingerprint`), so a changed setting stages the date again."""
+        return json.dumps(self.model_dump(), sort_keys=True, default=str)
 
     def ingest(self) -> IngestSettings:
         return IngestSettings(

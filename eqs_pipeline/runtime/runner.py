@@ -1,9 +1,18 @@
 """Materialize the whole pipeline in process for a landing directory (what `eqs run` does).
 
 The same Dagster definitions the UI loads are executed job by job: reference data first, then
-every trade date present in the landing directory (optionally limited to a date range), with a
-progress display. Resources point at the given landing directory and warehouse file; the Parquet
-lake of the daily partitions sits beside the warehouse file (`<folder>/lake`) unless given.
+every trade date present in the landing directory (optionally limited to a date range), then
+the window assets, with a progress display. Resources point at the given landing directory and
+warehouse file; the Parquet lake of the daily partitions sits beside the warehouse file
+(`<folder>/lake`) unless given.
+
+Unchanged work is skipped. A trade date whose inputs fingerprint (its landed files' names,
+sizes and modification times, the instruments files', the settings and the code:
+`eqs_pipeline.ingest.fingerprint`) equals the one `staging.ingest_log` recorded when the date
+was last published is not run again, nor is the reference job when the instruments files are
+unchanged, nor the window job when its own fingerprint (the window's dates' fingerprints, the
+venue settings, the code) equals the one stored in `venue.venue_scorecard`. `force=True`
+(`eqs run --force`) runs everything.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, WINDOW_JOB
 from eqs_pipeline.defs.partitions import not_a_partition
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.ingest import LandingError, discover_trade_dates
-from eqs_pipeline.storage.warehouse import sql, table_exists
+from eqs_pipeline.ingest.fingerprint import INSTRUMENTS, inputs_fingerprint, landed_files
+from eqs_pipeline.storage.warehouse import columns_of, sql, table_exists
 
 # The CLI reports failures itself (see `_failure_message`); Dagster's console logger stays quiet.
 QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -32,10 +42,18 @@ class RunFailed(RuntimeError):
 
 @dataclass
 class RunReport:
+    """What a run did: the trade dates selected, those it left alone because their inputs are
+    unchanged (`unchanged`), failed checks and skipped jobs (with why)."""
+
     warehouse: Path
     trade_dates: list[date]
     check_failures: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    unchanged: list[date] = field(default_factory=list)
+
+    @property
+    def materialized(self) -> list[date]:
+        return [d for d in self.trade_dates if d not in self.unchanged]
 
 
 def run_definitions(paths: EqsPathsResource, settings: MetricSettingsResource) -> dg.Definitions:
@@ -108,6 +126,58 @@ def _has_fills(paths: EqsPathsResource) -> bool:
         )
 
 
+def _recorded_fingerprints(paths: EqsPathsResource) -> dict[str, str]:
+    """What `staging.ingest_log` records each published trade date (`YYYY-MM-DD`) and the
+    instruments (`instruments`) were staged from; {} for a warehouse that does not exist yet,
+    or predates the fingerprints. A date recorded with several fingerprints (its files staged
+    by different runs) is left out: it runs again."""
+    if not Path(paths.warehouse_path).exists():
+        return {}
+    with paths.connect(read_only=True) as con:
+        if "inputs_fingerprint" not in columns_of(con, "staging.ingest_log"):
+            return {}
+        rows = con.execute(sql("select_recorded_fingerprints")).fetchall()
+    return {key: fingerprint for key, fingerprint, versions in rows if versions == 1}
+
+
+def _window_unchanged(paths: EqsPathsResource) -> bool:
+    """Whether the stored window tables were computed from what the window holds now: the
+    scorecard's inputs fingerprint equals the current window's, and the routing
+    recommendations and the window's venue events are there."""
+    from eqs_pipeline.defs.venues.resources import VenueConfig
+    from eqs_pipeline.defs.venues.window import (
+        LakeWindow,
+        NoVenueData,
+        WarehouseWindow,
+        inputs_fingerprint,
+    )
+    from eqs_pipeline.storage import lake
+
+    settings = VenueConfig().settings()
+    with paths.connect(read_only=True) as con:
+        tables = (
+            "venue.venue_scorecard",
+            "venue.routing_recommendations",
+            "venue.venue_performance_events",
+        )
+        if not all(table_exists(con, t) for t in tables) or "inputs_fingerprint" not in (
+            columns_of(con, "venue.venue_scorecard")
+        ):
+            return False
+        stored = con.execute(sql("select_window_state")).fetchall()
+        events = con.execute(sql("count_window_events"), {"window_end": stored[0][1]}).fetchall()
+        if not events[0][0]:  # no scorecard, or no events of its window
+            return False
+        source = (
+            WarehouseWindow(con) if lake.is_remote(paths.lake_root) else LakeWindow(paths.lake_root)
+        )
+        try:
+            dates = source.trade_dates(settings.window_days)
+        except NoVenueData:
+            return False
+        return stored[0][0] == inputs_fingerprint(con, dates[0], dates[-1], settings)
+
+
 def _has_assets(defs: dg.Definitions, job_name: str) -> bool:
     return bool(defs.resolve_job_def(job_name).asset_layer.executable_asset_keys)
 
@@ -122,8 +192,10 @@ def run_pipeline(
     lake: Path | str | None = None,
     settings: MetricSettingsResource | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    force: bool = False,
 ) -> RunReport:
-    """Materialize reference data, every selected trade date, then the window assets.
+    """Materialize reference data, every selected trade date, then the window assets; what is
+    unchanged since it was last published is skipped unless `force` (the module docstring).
 
     `landing` is a folder or an object-store URL (`eqs_pipeline.storage.store`), and so is `lake`
     (`eqs_pipeline.storage.lake`; default `<warehouse folder>/lake`). `on_progress(step, done, total)`
@@ -131,6 +203,7 @@ def run_pipeline(
     checks included).
     """
     dates = select_dates(discover_trade_dates(landing), start, end)
+    settings = settings or MetricSettingsResource()
     paths = EqsPathsResource(
         home=str(warehouse.parent),
         landing=str(landing),
@@ -138,16 +211,26 @@ def run_pipeline(
         exports=str(exports or warehouse.parent / "exports"),
         lake=str(lake or warehouse.parent / "lake"),
     )
-    defs = run_definitions(paths, settings or MetricSettingsResource())
+    report = RunReport(warehouse=warehouse, trade_dates=dates)
+    landed = landed_files(landing)
+    config = settings.fingerprint()
+    current = {
+        d.isoformat(): inputs_fingerprint(landed[d.isoformat()], landed[INSTRUMENTS], config)
+        for d in dates
+    }
+    current[INSTRUMENTS] = inputs_fingerprint([], landed[INSTRUMENTS], config)
+    recorded = {} if force else _recorded_fingerprints(paths)
+    report.unchanged = [d for d in dates if recorded.get(d.isoformat()) == current[d.isoformat()]]
+    todo = report.materialized
+    defs = run_definitions(paths, settings)
     instance = (
         dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     )
-    report = RunReport(warehouse=warehouse, trade_dates=dates)
-    steps: list[tuple[str, str | None]] = [
-        (REFERENCE_JOB, None),
-        *[(DAILY_JOB, d.isoformat()) for d in dates],
-    ]
-    if _has_assets(defs, WINDOW_JOB):
+    steps: list[tuple[str, str | None]] = []
+    if todo and recorded.get(INSTRUMENTS) != current[INSTRUMENTS]:
+        steps.append((REFERENCE_JOB, None))
+    steps += [(DAILY_JOB, d.isoformat()) for d in todo]
+    if _has_assets(defs, WINDOW_JOB) and (todo or force or not _window_unchanged(paths)):
         steps.append((WINDOW_JOB, None))
     with instance:
         for done, (job_name, partition) in enumerate(steps):

@@ -212,6 +212,13 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     )
 
 
+def columns_of(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of `table` (or view), in order; [] when there is none."""
+    schema, name = table.split(".")
+    rows = con.execute(sql("select_table_columns"), {"schema": schema, "name": name}).fetchall()
+    return [row[0] for row in rows]
+
+
 def is_view(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Whether `table` is a view (False for a base table, or none)."""
     schema, name = table.split(".")

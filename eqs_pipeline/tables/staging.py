@@ -208,6 +208,15 @@ INGEST_LOG = Table(
             ge=0,
         ),
         Column("run_id", pl.String, "Dagster run that ingested the file."),
+        Column(
+            "inputs_fingerprint",
+            pl.String,
+            "SHA-256 of what the trade date (or the instruments) was staged from: its landed "
+            "files' names, sizes and modification times, the instruments files', the settings "
+            "and the code. `eqs run` skips a date whose fingerprint is unchanged (`--force` "
+            "stages it again).",
+            pattern="[0-9a-f]{64}$",
+        ),
     ),
 )
 

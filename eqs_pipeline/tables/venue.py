@@ -342,6 +342,14 @@ VENUE_SCORECARD = Table(
             pl.String,
             "Why a figure is missing or the venue is not ranked; null when everything is reported.",
         ),
+        Column(
+            "inputs_fingerprint",
+            pl.String,
+            "SHA-256 of what the window was computed from: its trade dates' inputs "
+            "fingerprints (staging.ingest_log), the venue settings and the code. `eqs run` "
+            "skips the window assets while it is unchanged.",
+            pattern="[0-9a-f]{64}$",
+        ),
     ),
     row_checks=tuple(
         _ci_check(m)

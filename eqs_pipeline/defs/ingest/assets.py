@@ -10,6 +10,8 @@ fails the partition before anything is written, so nothing partial ever lands.
 the lake, which the daily steps read.
 """
 
+from datetime import date
+
 import dagster as dg
 import polars as pl
 
@@ -25,6 +27,8 @@ from eqs_pipeline.ingest import (
     validate_instruments,
     validate_partition,
 )
+from eqs_pipeline.ingest.fingerprint import INSTRUMENTS, date_files
+from eqs_pipeline.ingest.fingerprint import inputs_fingerprint as fingerprint_of
 from eqs_pipeline.storage import lake, warehouse
 
 INSTRUMENTS_KEY = dg.AssetKey(["staging", "instruments"])
@@ -56,8 +60,20 @@ def _read_or_fail(paths: EqsPathsResource, table: str, trade_date=None) -> pl.Da
         ) from exc
 
 
-def _ingest_log(result: IngestResult, run_id: str) -> pl.DataFrame:
-    return result.counts.with_columns(run_id=pl.lit(run_id))
+def _ingest_log(result: IngestResult, run_id: str, fingerprint: str) -> pl.DataFrame:
+    return result.counts.with_columns(
+        run_id=pl.lit(run_id), inputs_fingerprint=pl.lit(fingerprint, pl.String)
+    )
+
+
+def inputs_fingerprint(
+    paths: EqsPathsResource, settings: MetricSettingsResource, trade_date: date | None
+) -> str:
+    """The fingerprint of what a trade date (None: the instruments) is staged from, taken
+    before its files are read (`eqs_pipeline.ingest.fingerprint`)."""
+    files = date_files(paths.landing_root, trade_date)
+    dated = files[trade_date.isoformat()] if trade_date else []
+    return fingerprint_of(dated, files[INSTRUMENTS], settings.fingerprint())
 
 
 def _instruments_quarantine_check(quarantine: pl.DataFrame) -> dg.AssetCheckResult:
@@ -104,13 +120,14 @@ def instruments(
             "JSON Lines file with symbol, currency, tick_size and adv_shares for every symbol "
             "traded (docs/INGESTION.md)"
         )
+    fingerprint = inputs_fingerprint(paths, settings, None)
     result = validate_instruments(raw, settings.ingest(), landing=paths.landing_root)
     staged = result.staged["instruments"]
     with paths.connect() as con, warehouse.transaction(con):
         warehouse.replace_table(con, "staging.instruments", staged)
         for table, frame in (
             ("staging.quarantine", result.quarantine),
-            (INGEST_LOG_TABLE, _ingest_log(result, context.run.run_id)),
+            (INGEST_LOG_TABLE, _ingest_log(result, context.run.run_id, fingerprint)),
         ):
             warehouse.replace_rows(
                 con, table, frame, "delete_source_table_rows", {"source_table": "instruments"}
@@ -168,6 +185,7 @@ def staging_day(
             "staging/instruments (job eqs_reference) before the trade dates"
         )
     instruments_frame = lake.read(paths.lake_root, "staging.instruments", None)
+    fingerprint = inputs_fingerprint(paths, settings, trade_date)
     # Each table is read when its rules need it and let go once staged (`validate_partition`).
     result = validate_partition(
         lambda table: _read_or_fail(paths, table, trade_date),
@@ -189,7 +207,10 @@ def staging_day(
         lake.write(paths.lake_root, _table_name(key), result.staged[table], trade_date)
     lake.write(paths.lake_root, "staging.quarantine", result.quarantine, trade_date)
     lake.write(
-        paths.lake_root, INGEST_LOG_TABLE, _ingest_log(result, context.run.run_id), trade_date
+        paths.lake_root,
+        INGEST_LOG_TABLE,
+        _ingest_log(result, context.run.run_id, fingerprint),
+        trade_date,
     )
 
     for table, key in STAGING_KEYS.items():

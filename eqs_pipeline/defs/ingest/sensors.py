@@ -10,19 +10,17 @@ folder), so it stays cheap with years of dates landed.
 """
 
 import json
-from collections import defaultdict
 from datetime import date
 
 import dagster as dg
 from dagster._core.storage.tags import RUN_KEY_TAG
 
-from eqs_pipeline.core.contract import DATED_TABLES
 from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY
 from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, daily_job, reference_job
 from eqs_pipeline.defs.partitions import not_a_partition
 from eqs_pipeline.defs.resources import EqsPathsResource
-from eqs_pipeline.ingest.layout import DATE_PREFIX, is_hidden, landing_exists
-from eqs_pipeline.storage.store import Entry, walk
+from eqs_pipeline.ingest.fingerprint import files_fingerprint, landed_files
+from eqs_pipeline.ingest.layout import DATE_PREFIX, landing_exists
 
 _WAITING = {
     dg.DagsterRunStatus.QUEUED,
@@ -32,27 +30,6 @@ _WAITING = {
     dg.DagsterRunStatus.MANAGED,
     dg.DagsterRunStatus.CANCELING,
 }
-
-
-def _fingerprint(files: list[tuple[str, Entry]]) -> str:
-    """The files' (table/name, size, mtime), sorted."""
-    return json.dumps(
-        sorted((f"{table}/{f.name.rsplit('/', 1)[-1]}", f.size, f.mtime_ns) for table, f in files)
-    )
-
-
-def _landed(landing: str) -> dict[str, list[tuple[str, Entry]]]:
-    """(table, file) per trade date (over all dated tables) and for `instruments`."""
-    found: defaultdict[str, list[tuple[str, Entry]]] = defaultdict(list)
-    for entry in walk(landing):
-        parts = entry.name.split("/")
-        if parts[0] in DATED_TABLES and len(parts) in (2, 3) and parts[1].startswith(DATE_PREFIX):
-            files = found[parts[1].removeprefix(DATE_PREFIX)]  # an empty folder counts too
-            if len(parts) == 3:
-                files.append((parts[0], entry))
-        elif parts[0] == "instruments" and len(parts) == 2 and not is_hidden(parts[1]):
-            found["instruments"].append((parts[0], entry))
-    return found
 
 
 def _unusable(key: str) -> str | None:
@@ -74,7 +51,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, paths: EqsPathsResource)
     if not landing_exists(landing):
         return dg.SkipReason(f"landing directory {landing} does not exist yet")
     seen = json.loads(context.cursor) if context.cursor else {}
-    landed = _landed(landing)
+    landed = landed_files(landing)
     # A folder with no partition (a weekend, say) is named every tick and left out, so that
     # it neither fails the tick nor holds back the dates landed beside it.
     for key in sorted(landed):
@@ -82,7 +59,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, paths: EqsPathsResource)
         if problem:
             context.log.warning(f"landing {landing}: {DATE_PREFIX}{key} ignored: {problem}")
             del landed[key]
-    current = {key: _fingerprint(files) for key, files in landed.items()}
+    current = {key: files_fingerprint(files) for key, files in landed.items()}
     unchanged = {key for key in landed if seen.get(key) == current[key]}
     for key in sorted(set(seen) - set(current)):
         if key != "instruments":

@@ -25,7 +25,13 @@ from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.defs.venues import checks
 from eqs_pipeline.defs.venues.resources import VenueConfig
-from eqs_pipeline.defs.venues.window import LakeWindow, NoVenueData, VenueWindow, load_window
+from eqs_pipeline.defs.venues.window import (
+    LakeWindow,
+    NoVenueData,
+    VenueWindow,
+    inputs_fingerprint,
+    load_window,
+)
 from eqs_pipeline.defs.warehouse import WAREHOUSE_DAY_KEY
 from eqs_pipeline.storage import lake, warehouse
 from eqs_pipeline.storage.exports import write_events_jsonl
@@ -206,6 +212,8 @@ def _scorecard(
 ) -> dg.MaterializeResult:
     frame = compute_scorecard(window.fills, window.children, window.bounds, venue_settings)
     with paths.connect() as con, warehouse.transaction(con):
+        fingerprint = inputs_fingerprint(con, window.start, window.end, venue_settings)
+        frame = frame.with_columns(inputs_fingerprint=pl.lit(fingerprint, pl.String))
         warehouse.replace_table(con, _table(SCORECARD_KEY), frame)
         con.execute(warehouse.sql("create_scorecard_from_fills_view"))
     shown = frame.select(

@@ -8,6 +8,8 @@ storage; SQL comes from `sql/`, one statement per file, with the dates bound as 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +22,7 @@ import polars as pl
 from eqs_pipeline.core.contract import CONTRACT
 from eqs_pipeline.core.ranges import Reader, SymbolRange, polars_reader
 from eqs_pipeline.core.settings import QualitySettings
+from eqs_pipeline.ingest.fingerprint import window_fingerprint
 from eqs_pipeline.storage import lake, warehouse
 from eqs_pipeline.venues.frames import (
     ORDER_INPUTS,
@@ -69,6 +72,22 @@ TAPE_MEMORY_LIMIT = "256MB"
 # shrink, which a long-lived process reading window after window would feel). The conditions
 # are an enum already (`frames.conditions_dtype`).
 _FEW_VALUES = ("venue", "liquidity_flag", "size_bucket", "liquidity_bucket", "symbol")
+
+
+def inputs_fingerprint(
+    con: duckdb.DuckDBPyConnection, start: date, end: date, settings: VenueSettings
+) -> str:
+    """The fingerprint of the window from `start` to `end` (`ingest.fingerprint.window_fingerprint`):
+    its trade dates' inputs fingerprints as `staging.ingest_log` records them, the settings and
+    the code."""
+    dates = {}
+    if warehouse.table_exists(con, "staging.ingest_log"):
+        rows = con.execute(
+            warehouse.sql("select_inputs_fingerprints"), {"start": start, "end": end}
+        ).fetchall()
+        dates = dict(rows)
+    text = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
+    return window_fingerprint(dates, text)
 
 
 class NoVenueData(RuntimeError):
