@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -85,6 +86,23 @@ def test_rematerializing_replaces_partitions_and_doubles_nothing(built_warehouse
     assert rerun_warehouse.after_one == []
     assert rerun_warehouse.exports_after == rerun_warehouse.exports_before
     assert len(rerun_warehouse.exports_before) == len(built_warehouse[2].trade_dates) + 1
+
+
+def test_small_consecutive_dates_share_runs_and_large_or_separated_ones_do_not() -> None:
+    """Runs of consecutive trade-date partitions (a weekend between them is consecutive, a
+    missing weekday is not), at most BATCH_DATES dates and BATCH_BYTES landed bytes each."""
+    from eqs_pipeline.runtime.runner import BATCH_BYTES, BATCH_DATES, batches
+
+    mon, tue, wed, fri = (date(2026, 11, d) for d in (2, 3, 4, 6))
+    next_mon = date(2026, 11, 9)
+    small, large = 10**6, BATCH_BYTES
+    sizes = {mon: small, tue: small, wed: large, fri: small, next_mon: small}
+    assert batches([mon, tue, wed, fri, next_mon], sizes) == [[mon, tue], [wed], [fri, next_mon]]
+    assert batches([mon, wed], {mon: small, wed: small}) == [[mon], [wed]]  # tue is missing
+    many = [date(2025, 6, 2) + timedelta(days=7 * w + d) for w in range(6) for d in range(5)]
+    runs = batches(many, dict.fromkeys(many, 1))
+    assert [len(r) for r in runs] == [BATCH_DATES, len(many) - BATCH_DATES]
+    assert [d for r in runs for d in r] == many
 
 
 def test_a_rerun_skips_unchanged_dates_and_a_changed_file_runs_its_date_again(

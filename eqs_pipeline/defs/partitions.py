@@ -21,11 +21,6 @@ trade_date_partitions = dg.TimeWindowPartitionsDefinition(
 )
 
 
-def partition_date(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> date:
-    """The trade date of the partition being materialized."""
-    return date.fromisoformat(context.partition_key)
-
-
 def not_a_partition(day: date) -> str | None:
     """Why landed data of `day` has no trade-date partition to go to, or None when it has one.
     Landing folders can carry any date; a weekend, a date before TRADE_DATE_START or one after

@@ -24,13 +24,25 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, WINDOW_JOB
-from eqs_pipeline.defs.partitions import not_a_partition
+from eqs_pipeline.defs.partitions import not_a_partition, trade_date_partitions
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.ingest import LandingError, discover_trade_dates
 from eqs_pipeline.ingest.fingerprint import INSTRUMENTS, inputs_fingerprint, landed_files
 from eqs_pipeline.storage.warehouse import columns_of, sql, table_exists
+
+BATCH_BYTES = 32 * 2**20
+"""Landed bytes (every dated table's files) of consecutive trade dates that one run takes
+together: each run has a fixed cost (Dagster's run and step start, the schema checks, the
+warehouse connection; about 2 s per date of 9k fills run alone), so small dates share runs,
+while a date this large or larger runs alone (a run's steps hold its dates' outputs)."""
+BATCH_DATES = 20
+"""At most this many trade dates in one run (a failed date fails its run's dates)."""
 
 # The CLI reports failures itself (see `_failure_message`); Dagster's console logger stays quiet.
 QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -96,7 +108,11 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
         if event.is_step_failure and event.step_failure_data:
             error = event.step_failure_data.error
             detail = error.message.strip() if error else "unknown error"
-            if error and error.cause:
+            # Dagster wraps an error of the step's code: the cause says what went wrong. A
+            # `dg.Failure` says it itself (with the trade date, in a run of several).
+            if error and error.cls_name == "Failure":
+                detail = detail.split(": ", 1)[-1]  # its description, less the class name
+            elif error and error.cause:
                 detail = error.cause.message.strip()
             messages.append(f"step {event.step_key}: {detail}")
     return "\n".join(messages) or "the run failed without a step failure (see the Dagster logs)"
@@ -178,6 +194,61 @@ def _window_unchanged(paths: EqsPathsResource) -> bool:
         return stored[0][0] == inputs_fingerprint(con, dates[0], dates[-1], settings)
 
 
+def batches(dates: list[date], sizes: dict[date, int]) -> list[list[date]]:
+    """`dates` cut into runs: consecutive trade-date partitions (no partition skipped between
+    them) of at most `BATCH_DATES` dates and `BATCH_BYTES` landed bytes together (`sizes`); a
+    date larger than that is a run of its own."""
+    out: list[list[date]] = []
+    total = 0
+    for day in dates:
+        batch = out[-1] if out else None
+        follows = batch is not None and _next_partition(batch[-1]) == day
+        if follows and len(batch) < BATCH_DATES and total + sizes[day] <= BATCH_BYTES:
+            batch.append(day)
+            total += sizes[day]
+        else:
+            out.append([day])
+            total = sizes[day]
+    return out
+
+
+def _next_partition(day: date) -> date | None:
+    key = trade_date_partitions.get_next_partition_key(day.isoformat())
+    return date.fromisoformat(key) if key else None
+
+
+def _range_tags(batch: list[date]) -> dict[str, str]:
+    """The tags of a run over the batch's partition range (none for one date, or none)."""
+    if len(batch) <= 1:
+        return {}
+    return {
+        ASSET_PARTITION_RANGE_START_TAG: batch[0].isoformat(),
+        ASSET_PARTITION_RANGE_END_TAG: batch[-1].isoformat(),
+    }
+
+
+def _named(job_name: str, batch: list[date]) -> str:
+    """What a step of the run is called in its progress and its failure."""
+    if not batch:
+        return f"job {job_name}"
+    if len(batch) == 1:
+        return f"trade date {batch[0]}"
+    return f"trade dates {batch[0]} .. {batch[-1]}"
+
+
+def _execute(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, batch: list[date]
+) -> dg.ExecuteInProcessResult:
+    """One run of the job: unpartitioned, of one trade date, or of a range of them."""
+    return defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance,
+        partition_key=batch[0].isoformat() if len(batch) == 1 else None,
+        tags=_range_tags(batch),
+        run_config=QUIET_LOGGING,
+        raise_on_error=False,
+    )
+
+
 def _has_assets(defs: dg.Definitions, job_name: str) -> bool:
     return bool(defs.resolve_job_def(job_name).asset_layer.executable_asset_keys)
 
@@ -226,31 +297,26 @@ def run_pipeline(
     instance = (
         dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     )
-    steps: list[tuple[str, str | None]] = []
+    sizes = {d: sum(f.size or 0 for _, f in landed[d.isoformat()]) for d in todo}
+    steps: list[tuple[str, list[date]]] = []
     if todo and recorded.get(INSTRUMENTS) != current[INSTRUMENTS]:
-        steps.append((REFERENCE_JOB, None))
-    steps += [(DAILY_JOB, d.isoformat()) for d in todo]
+        steps.append((REFERENCE_JOB, []))
+    steps += [(DAILY_JOB, batch) for batch in batches(todo, sizes)]
     if _has_assets(defs, WINDOW_JOB) and (todo or force or not _window_unchanged(paths)):
-        steps.append((WINDOW_JOB, None))
+        steps.append((WINDOW_JOB, []))
     with instance:
-        for done, (job_name, partition) in enumerate(steps):
+        for done, (job_name, batch) in enumerate(steps):
             if on_progress:
-                on_progress(partition or job_name, done, len(steps))
+                on_progress(_named(job_name, batch), done, len(steps))
             if job_name == WINDOW_JOB and not _has_fills(paths):
                 report.skipped.append(
                     f"{WINDOW_JOB}: the warehouse has no fills, so there is no venue window"
                 )
                 continue
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance,
-                partition_key=partition,
-                run_config=QUIET_LOGGING,
-                raise_on_error=False,
-            )
+            result = _execute(defs, instance, job_name, batch)
             report.check_failures += _failed_checks(result)
             if not result.success:
-                where = f"trade date {partition}" if partition else f"job {job_name}"
-                raise RunFailed(f"{where} failed:\n{_failure_message(result)}")
+                raise RunFailed(f"{_named(job_name, batch)} failed:\n{_failure_message(result)}")
         if on_progress:
             on_progress("done", len(steps), len(steps))
     return report

@@ -343,8 +343,17 @@ def load_partitions(
     trade_date: date,
     views: Mapping[str, str] | None = None,
 ) -> None:
-    """Replace the rows of `trade_date` in every table of `files` with the rows of its Parquet
-    file, and make every table of `views` the view its statement creates
+    """`load_days` of one trade date."""
+    load_days(con, {trade_date: files}, views)
+
+
+def load_days(
+    con: duckdb.DuckDBPyConnection,
+    days: Mapping[date, Mapping[str, str]],
+    views: Mapping[str, str] | None = None,
+) -> None:
+    """Replace the rows of each trade date in every table of its `files` with the rows of its
+    Parquet file, and make every table of `views` the view its statement creates
     (`replace_with_view`), all in one transaction. DuckDB reads local files itself (in
     parallel, no round trip through Python), which keeps the pooled load step short. Row order
     inside a table carries no meaning (queries sort), so the insert may write row groups in any
@@ -359,16 +368,21 @@ def load_partitions(
         with transaction(con):
             for table, statement in (views or {}).items():
                 replace_with_view(con, table, statement)
-            for table, path in files.items():
-                replace_with_table(con, table)
+            synced: set[str] = set()
+            for trade_date, files in days.items():
                 delete = {"trade_date": trade_date}
-                if lake.is_remote(path):
-                    replace_rows(con, table, pl.read_parquet(path), "delete_partition", delete)
-                    continue
-                params = {"path": str(path)}
-                _sync_columns(con, table, "parquet", params)
-                con.execute(sql("delete_partition", table=table), delete)
-                con.execute(sql("insert_parquet", table=table), params)
+                for table, path in files.items():
+                    if lake.is_remote(path):
+                        replace_with_table(con, table)
+                        replace_rows(con, table, pl.read_parquet(path), "delete_partition", delete)
+                        continue
+                    params = {"path": str(path)}
+                    if table not in synced:  # a table's columns, once a run
+                        replace_with_table(con, table)
+                        _sync_columns(con, table, "parquet", params)
+                        synced.add(table)
+                    con.execute(sql("delete_partition", table=table), delete)
+                    con.execute(sql("insert_parquet", table=table), params)
     finally:
         con.execute("reset preserve_insertion_order")
 

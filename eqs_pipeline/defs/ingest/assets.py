@@ -16,9 +16,10 @@ import dagster as dg
 import polars as pl
 
 from eqs_pipeline.core.contract import DATED_TABLES
+from eqs_pipeline.defs.batch import Outputs, on_date, partition_dates
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
-from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
+from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.ingest import (
     IngestResult,
@@ -176,15 +177,60 @@ def staging_day(
     paths: EqsPathsResource,
     settings: MetricSettingsResource,
 ):
-    """Ingest one trade date of landed files: coerce to the contract, apply every row rule,
-    quarantine bad rows and stage the rest as lake partitions."""
-    trade_date = partition_date(context)
+    """Ingest the run's trade dates (one, or a range: `defs/batch.py`) of landed files, one
+    date at a time: coerce to the contract, apply every row rule, quarantine bad rows and stage
+    the rest as lake partitions."""
     if not lake.exists(paths.lake_root, "staging.instruments", None):
         raise dg.Failure(
             description=f"no staged instruments in the lake {paths.lake_root}: materialize "
             "staging/instruments (job eqs_reference) before the trade dates"
         )
     instruments_frame = lake.read(paths.lake_root, "staging.instruments", None)
+    outputs = {key: Outputs(key) for key in (*STAGING_KEYS.values(), QUARANTINE_KEY)}
+    landed: dict[str, int] = {}
+    days = partition_dates(context)
+    for trade_date in days:
+        with on_date(trade_date, days):
+            result = _stage(context, paths, settings, trade_date, instruments_frame)
+        for table, rows in (
+            result.counts.group_by("source_table").agg(pl.col("landed_rows").sum()).iter_rows()
+        ):
+            landed[table] = landed.get(table, 0) + rows
+        for table, key in STAGING_KEYS.items():
+            outputs[key].add(trade_date, result.staged[table])
+        outputs[QUARANTINE_KEY].add(trade_date, result.quarantine)
+        del result
+    quarantine = outputs[QUARANTINE_KEY].whole()
+    for table, key in STAGING_KEYS.items():
+        quarantined = quarantine.filter(pl.col("source_table") == table).height
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata=outputs[key].metadata(
+                landed_rows=dg.MetadataValue.int(landed.get(table, 0)),
+                quarantined_rows=dg.MetadataValue.int(quarantined),
+            ),
+        )
+        yield outputs[key].schema_check()
+    yield dg.MaterializeResult(
+        asset_key=QUARANTINE_KEY,
+        metadata=outputs[QUARANTINE_KEY].metadata(
+            by_table=dg.MetadataValue.md(
+                markdown_table(quarantine.group_by("source_table").len().sort("source_table"))
+            ),
+        ),
+    )
+    yield outputs[QUARANTINE_KEY].schema_check()
+
+
+def _stage(
+    context: dg.AssetExecutionContext,
+    paths: EqsPathsResource,
+    settings: MetricSettingsResource,
+    trade_date: date,
+    instruments_frame: pl.DataFrame,
+) -> IngestResult:
+    """Stage one trade date: its rows validated and written to its lake partitions (staged
+    tables, quarantine, ingest log with the inputs fingerprint taken before reading)."""
     fingerprint = inputs_fingerprint(paths, settings, trade_date)
     # Each table is read when its rules need it and let go once staged (`validate_partition`).
     result = validate_partition(
@@ -194,10 +240,7 @@ def staging_day(
         settings.ingest(),
         landing=paths.landing_root,
     )
-    landed = dict(
-        result.counts.group_by("source_table").agg(pl.col("landed_rows").sum()).iter_rows()
-    )
-    if not any(landed.values()):
+    if not result.counts["landed_rows"].sum():
         raise dg.Failure(
             description=f"no landed data for trade date {trade_date} under {paths.landing_root}: "
             f"expected files in <landing>/<table>/date={trade_date}/ for the tables "
@@ -212,28 +255,4 @@ def staging_day(
         _ingest_log(result, context.run.run_id, fingerprint),
         trade_date,
     )
-
-    for table, key in STAGING_KEYS.items():
-        staged = result.staged[table]
-        quarantined = result.quarantine.filter(pl.col("source_table") == table).height
-        yield dg.MaterializeResult(
-            asset_key=key,
-            metadata={
-                **frame_metadata(_table_name(key), staged),
-                "landed_rows": dg.MetadataValue.int(landed.get(table, 0)),
-                "quarantined_rows": dg.MetadataValue.int(quarantined),
-            },
-        )
-        yield schema_check_result(key, staged)
-    yield dg.MaterializeResult(
-        asset_key=QUARANTINE_KEY,
-        metadata={
-            **frame_metadata("staging.quarantine", result.quarantine),
-            "by_table": dg.MetadataValue.md(
-                markdown_table(
-                    result.quarantine.group_by("source_table").len().sort("source_table")
-                )
-            ),
-        },
-    )
-    yield schema_check_result(QUARANTINE_KEY, result.quarantine)
+    return result

@@ -13,6 +13,7 @@ import dagster as dg
 import polars as pl
 
 from eqs_pipeline.core.contract import DATED_TABLES
+from eqs_pipeline.defs.batch import partition_dates
 from eqs_pipeline.defs.ingest.assets import (
     INGEST_LOG_TABLE,
     INSTRUMENTS_KEY,
@@ -20,7 +21,7 @@ from eqs_pipeline.defs.ingest.assets import (
     STAGING_KEYS,
 )
 from eqs_pipeline.defs.metadata import markdown_table
-from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
+from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource
 from eqs_pipeline.ingest import count_landed_rows
 from eqs_pipeline.storage import lake, warehouse
@@ -105,13 +106,22 @@ def _result(frame: pl.DataFrame) -> dg.AssetCheckResult:
     blocking=True,
     partitions_def=trade_date_partitions,
     additional_deps=list(STAGING_KEYS.values()),
-    description="For every table of the trade date: landed rows = staged + quarantined + "
-    "collapsed identical duplicates (counted in the trade date's lake partitions).",
+    description="For every table of each trade date of the run: landed rows = staged + "
+    "quarantined + collapsed identical duplicates (counted in the trade date's lake "
+    "partitions).",
 )
 def conservation(
     context: dg.AssetCheckExecutionContext, paths: EqsPathsResource
 ) -> dg.AssetCheckResult:
-    return _result(conservation_frame(paths, DATED_TABLES, partition_date(context)))
+    days = partition_dates(context)
+    frames = [
+        conservation_frame(paths, DATED_TABLES, day).insert_column(
+            0, pl.lit(day).alias("trade_date")
+        )
+        for day in days
+    ]
+    frame = pl.concat(frames)
+    return _result(frame if len(days) > 1 else frame.drop("trade_date"))
 
 
 @dg.asset_check(

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
+from eqs_pipeline.defs.batch import Outputs, combined, on_date, partition_dates
+from eqs_pipeline.defs.checks import schema_check_spec
 from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY, STAGING_KEYS
 from eqs_pipeline.defs.lake_io import lake_reader, read_lake
-from eqs_pipeline.defs.metadata import frame_metadata
-from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
+from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.quality.checks import market_data_result, market_data_spec
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.quality.day import score_day
@@ -70,53 +70,61 @@ def quality(
     paths: EqsPathsResource,
     settings: MetricSettingsResource,
 ):
-    """Fill and order quality of one trade date in one step: both look up the same NBBO, so the
-    quotes are read and prepared once, and the order metrics take the fills from memory
-    (`eqs_pipeline.quality.day.score_day`: a date with more than `chunk_fills` fills is scored
-    in symbol ranges, with the same rows). Either asset can be materialized alone: order
-    quality then reads the fills' lake file. Besides its blocking schema check, each table
-    has a `market_data` check that warns when too many of its rows lack quotes."""
-    trade_date = partition_date(context)
+    """Fill and order quality of the run's trade dates, one date at a time, in one step: both
+    look up the same NBBO, so the quotes are read and prepared once, and the order metrics take
+    the fills from memory (`eqs_pipeline.quality.day.score_day`: a date with more than
+    `chunk_fills` fills is scored in symbol ranges, with the same rows). Either asset can be
+    materialized alone: order quality then reads the fills' lake file. Besides its blocking
+    schema check, each table has a `market_data` check that warns when too many of a date's
+    rows lack quotes."""
     selected = context.selected_asset_keys
     metric_settings = settings.quality()
     max_share = metric_settings.max_no_market_data_share
-    day = score_day(
-        lake_reader(paths, trade_date),
-        read_lake(paths, "staging.instruments", None).collect(),
-        metric_settings,
-        fills=FILL_QUALITY_KEY in selected,
-        orders=ORDER_QUALITY_KEY in selected,
-    )
-    if day.ranges > 1:
-        context.log.info(
-            f"scored in {day.ranges} symbol ranges of at most {metric_settings.chunk_fills:,} "
-            "fills each"
-        )
-    if day.fills is not None:
-        fills = day.fills
-        yield _written(
-            paths,
-            FILL_QUALITY_KEY,
+    instruments = read_lake(paths, "staging.instruments", None).collect()
+    fills, orders = Outputs(FILL_QUALITY_KEY), Outputs(ORDER_QUALITY_KEY)
+    coverage: dict[dg.AssetKey, dict] = {FILL_QUALITY_KEY: {}, ORDER_QUALITY_KEY: {}}
+    days = partition_dates(context)
+    for trade_date in days:
+        with on_date(trade_date, days):
+            day = score_day(
+                lake_reader(paths, trade_date),
+                instruments,
+                metric_settings,
+                fills=FILL_QUALITY_KEY in selected,
+                orders=ORDER_QUALITY_KEY in selected,
+            )
+        if day.ranges > 1:
+            context.log.info(
+                f"{trade_date}: scored in {day.ranges} symbol ranges of at most "
+                f"{metric_settings.chunk_fills:,} fills each"
+            )
+        for outputs, frame in ((fills, day.fills), (orders, day.orders)):
+            if frame is not None:
+                lake.write(paths.lake_root, outputs.table, frame, trade_date)
+                outputs.add(trade_date, frame)
+                coverage[outputs.key][trade_date] = market_data_result(
+                    outputs.key, frame, max_share
+                )
+        del day
+    if fills.frames:
+        frame = fills.whole()
+        yield _described(
             fills,
-            trade_date,
             {
-                "effective_spread_bps": share_weighted(fills, "effective_spread_bps"),
-                "price_improvement_bps": share_weighted(fills, "price_improvement_bps"),
-                "markout_60s_bps": share_weighted(fills, "markout_60s_bps"),
-                "fills_without_quote": float(fills["null_reason"].is_not_null().sum()),
+                "effective_spread_bps": share_weighted(frame, "effective_spread_bps"),
+                "price_improvement_bps": share_weighted(frame, "price_improvement_bps"),
+                "markout_60s_bps": share_weighted(frame, "markout_60s_bps"),
+                "fills_without_quote": float(frame["null_reason"].is_not_null().sum()),
             },
-            market_data_result(FILL_QUALITY_KEY, fills, max_share),
+            combined(coverage[FILL_QUALITY_KEY]),
         )
-    if day.orders is None:
+    if not orders.frames:
         return
-    frame = day.orders
+    frame = orders.whole()
     # Orders that are not graded (null grade and score) count under orders_ungraded only.
     grades = frame["quality_grade"].drop_nulls().value_counts()
-    yield _written(
-        paths,
-        ORDER_QUALITY_KEY,
-        frame,
-        trade_date,
+    yield _described(
+        orders,
         {
             "implementation_shortfall_bps": _notional_weighted(
                 frame, "implementation_shortfall_bps"
@@ -128,26 +136,18 @@ def quality(
             **{f"orders_{g}": float(n) for g, n in grades.iter_rows()},
             "orders_ungraded": float(frame["quality_grade"].null_count()),
         },
-        market_data_result(ORDER_QUALITY_KEY, frame, max_share),
+        combined(coverage[ORDER_QUALITY_KEY]),
     )
 
 
-def _written(
-    paths: EqsPathsResource,
-    key: dg.AssetKey,
-    frame: pl.DataFrame,
-    trade_date,
-    figures: dict,
-    *checks: dg.AssetCheckResult,
+def _described(
+    outputs: Outputs, figures: dict, *checks: dg.AssetCheckResult
 ) -> dg.MaterializeResult:
-    """Validate the partition's rows, replace its lake file and describe it (with `checks`)."""
-    table = ".".join(key.path)
-    check = schema_check_result(key, frame)
-    lake.write(paths.lake_root, table, frame, trade_date)
+    """The materialization of the run's written partitions, with their checks."""
     return dg.MaterializeResult(
-        asset_key=key,
-        metadata=frame_metadata(table, frame, figures),
-        check_results=[check, *checks],
+        asset_key=outputs.key,
+        metadata=outputs.metadata(figures),
+        check_results=[outputs.schema_check(), *checks],
     )
 
 
@@ -173,19 +173,23 @@ def execution_quality_events(
 ) -> dg.MaterializeResult:
     """One ExecutionQualityEvent per order (versioned JSON payload), also exported as JSON Lines
     to `<exports>/execution_quality_events/date=YYYY-MM-DD/events.jsonl` for consumers."""
-    trade_date = partition_date(context)
-    emitted_at = datetime.now(UTC)
-    orders = read_lake(paths, "quality.order_quality", trade_date)
-    frame = build_events(orders, pl.lit(emitted_at, pl.Datetime("us", "UTC"))).collect()
-    check = schema_check_result(EVENTS_KEY, frame)
-    lake.write(paths.lake_root, "quality.execution_quality_events", frame, trade_date)
-    export = write_events_jsonl(
-        frame, paths.exports_root, "execution_quality_events", f"date={trade_date}"
-    )
+    emitted_at = pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC"))
+    events, exports = Outputs(EVENTS_KEY), []
+    days = partition_dates(context)
+    for trade_date in days:
+        with on_date(trade_date, days):
+            orders = read_lake(paths, "quality.order_quality", trade_date)
+            frame = build_events(orders, emitted_at).collect()
+            lake.write(paths.lake_root, events.table, frame, trade_date)
+            exports.append(
+                write_events_jsonl(
+                    frame, paths.exports_root, "execution_quality_events", f"date={trade_date}"
+                )
+            )
+        events.add(trade_date, frame)
+    # One date: its file; several: the folder of their `date=` folders.
+    export = exports[0] if len(exports) == 1 else str(exports[0]).rsplit("/", 2)[0]
     return dg.MaterializeResult(
-        metadata={
-            **frame_metadata("quality.execution_quality_events", frame),
-            "export": dg.MetadataValue.path(export),
-        },
-        check_results=[check],
+        metadata=events.metadata(export=dg.MetadataValue.path(export)),
+        check_results=[events.schema_check()],
     )

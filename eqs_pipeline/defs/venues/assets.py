@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from eqs_pipeline.defs.batch import Outputs, on_date, partition_dates
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.ingest.assets import STAGING_KEYS
 from eqs_pipeline.defs.jobs import WINDOW_TAGS
 from eqs_pipeline.defs.lake_io import lake_reader
 from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
-from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
+from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.defs.venues import checks
@@ -90,34 +91,44 @@ def venue_daily(
     config: VenueConfig,
     settings: MetricSettingsResource,
 ):
-    """Per venue and trade date figures and their bucket breakdowns (`venues.daily.venue_day`:
-    a date with more than `chunk_fills` fills is read in symbol ranges, with the same figures)."""
-    trade_date = partition_date(context)
+    """Per venue and trade date figures and their bucket breakdowns of the run's trade dates
+    (`venues.daily.venue_day`: a date with more than `chunk_fills` fills is read in symbol
+    ranges, with the same figures)."""
     chunk_fills = settings.chunk_fills
-    fills = lake.count(paths.lake_root, _table(FILL_QUALITY_KEY), trade_date)  # its footer
-    day = venue_day(lake_reader(paths, trade_date), fills, config.settings(), chunk_fills)
-    if day.ranges > 1:
-        context.log.info(
-            f"read in {day.ranges} symbol ranges of at most {chunk_fills:,} fills each"
-        )
-    daily, buckets = day.sums.daily(), day.sums.buckets()
-    lake.write(paths.lake_root, _table(VENUE_DAILY_KEY), daily, trade_date)
-    lake.write(paths.lake_root, _table(VENUE_BUCKETS_KEY), buckets, trade_date)
-    for key, frame in ((VENUE_DAILY_KEY, daily), (VENUE_BUCKETS_KEY, buckets)):
+    venue_settings = config.settings()
+    outputs = {key: Outputs(key) for key in (VENUE_DAILY_KEY, VENUE_BUCKETS_KEY)}
+    days = partition_dates(context)
+    for trade_date in days:
+        fills = lake.count(paths.lake_root, _table(FILL_QUALITY_KEY), trade_date)  # its footer
+        with on_date(trade_date, days):
+            day = venue_day(lake_reader(paths, trade_date), fills, venue_settings, chunk_fills)
+        if day.ranges > 1:
+            context.log.info(
+                f"{trade_date}: read in {day.ranges} symbol ranges of at most {chunk_fills:,} "
+                "fills each"
+            )
+        for key, frame in (
+            (VENUE_DAILY_KEY, day.sums.daily()),
+            (VENUE_BUCKETS_KEY, day.sums.buckets()),
+        ):
+            lake.write(paths.lake_root, _table(key), frame, trade_date)
+            outputs[key].add(trade_date, frame)
+    for key, written in outputs.items():
+        frame = written.whole()
         figures = {}
         if key == VENUE_DAILY_KEY and frame.height:
             worst = frame.sort("all_in_cost_bps", descending=True, nulls_last=True).row(
                 0, named=True
             )
             figures = {
-                "venues": float(frame.height),
+                "venues": float(frame["venue"].n_unique()),
                 "worst_all_in_cost_bps": worst["all_in_cost_bps"],
             }
         yield dg.MaterializeResult(
             asset_key=key,
-            metadata=frame_metadata(_table(key), frame, figures),
+            metadata=written.metadata(figures),
             check_results=[
-                schema_check_result(key, frame),
+                written.schema_check(),
                 checks.fill_rate_result(key, frame, ["fill_rate", "flow_share"]),
             ],
         )

@@ -19,9 +19,10 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from eqs_pipeline.defs.batch import partition_dates
 from eqs_pipeline.defs.ingest.assets import QUARANTINE_KEY, STAGING_KEYS, STAGING_LAKE_TABLES
 from eqs_pipeline.defs.metadata import markdown_table
-from eqs_pipeline.defs.partitions import partition_date, trade_date_partitions
+from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.quality.assets import EVENTS_KEY, FILL_QUALITY_KEY, ORDER_QUALITY_KEY
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource
 from eqs_pipeline.defs.venues.assets import VENUE_BUCKETS_KEY, VENUE_DAILY_KEY
@@ -77,32 +78,41 @@ LOADED_CHECK = "loaded"
     ],
 )
 def day(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.MaterializeResult:
-    """The trade date's rows of every daily warehouse table (staging, quarantine, ingest log,
-    fill / order quality, events, venue daily and buckets), replaced from the lake in one
+    """The rows of the run's trade dates in every daily warehouse table (staging, quarantine,
+    ingest log, order quality, events, venue daily and buckets), replaced from the lake in one
     transaction; the large tables are views over the lake."""
-    trade_date = partition_date(context)
-    missing = [t for t in DAILY_TABLES if not lake.exists(paths.lake_root, t, trade_date)]
+    days = partition_dates(context)
+    missing = [
+        f"{t} ({d})" for d in days for t in DAILY_TABLES if not lake.exists(paths.lake_root, t, d)
+    ]
     if missing:
         raise dg.Failure(
-            description=f"the lake has no {trade_date} partition of {', '.join(missing)} under "
+            description=f"the lake has no partition of {', '.join(missing)} under "
             f"{paths.lake_root}: materialize the trade date's daily assets first"
         )
-    files = {t: lake.partition_path(paths.lake_root, t, trade_date) for t in DAILY_TABLES}
+    files = {d: {t: lake.partition_path(paths.lake_root, t, d) for t in DAILY_TABLES} for d in days}
     views = lake_views(paths.lake_root)
-    loaded = {t: path for t, path in files.items() if t not in views}
+    loaded = {d: {t: p for t, p in fs.items() if t not in views} for d, fs in files.items()}
     with paths.connect() as con:
-        warehouse.load_partitions(con, loaded, trade_date, views)
+        warehouse.load_days(con, loaded, views)
         counts = pl.DataFrame(
-            {
-                "table": list(files),
-                "lake_rows": [warehouse.count_parquet_rows(con, p) for p in files.values()],
-                "warehouse_rows": [warehouse.count_partition(con, t, trade_date) for t in files],
-            }
+            [
+                {
+                    "trade_date": d,
+                    "table": t,
+                    "lake_rows": warehouse.count_parquet_rows(con, p),
+                    "warehouse_rows": warehouse.count_partition(con, t, d),
+                }
+                for d, fs in files.items()
+                for t, p in fs.items()
+            ]
         )
+    if len(days) == 1:
+        counts = counts.drop("trade_date")
     mismatched = counts.filter(pl.col("lake_rows") != pl.col("warehouse_rows"))
     return dg.MaterializeResult(
         metadata={
-            "tables": dg.MetadataValue.md(markdown_table(counts, max_rows=len(files))),
+            "tables": dg.MetadataValue.md(markdown_table(counts, max_rows=counts.height)),
             "dagster/row_count": dg.MetadataValue.int(int(counts["warehouse_rows"].sum())),
         },
         check_results=[

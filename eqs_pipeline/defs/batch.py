@@ -1,0 +1,118 @@
+"""Daily steps over several trade dates in one run: their outputs, checks and metadata.
+
+A run materializes one trade date, or a range of them (Dagster's partition range: `eqs run`
+puts consecutive small dates in one run, `eqs_pipeline.runtime.runner`). A daily step computes
+and writes its dates one at a time, as it would in runs of their own, and keeps each date's
+output frame (`Outputs`) for what it reports once for the run: the blocking schema check, one
+pandera validation of all the dates' rows (pandera's cost is mostly per call: about 0.3 s per
+small date over a day's tables, against 0.3 s for twenty together), and the materialization
+metadata. A check that judges each date on its own (the share of fills without market data)
+is evaluated per date and reported as one result (`combined`).
+
+Only dates small enough to hold together share a run (`runner.BATCH_BYTES` of landed files),
+so a step holds what a run of one date would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from eqs_pipeline.defs.checks import schema_check_result
+from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
+
+
+@contextmanager
+def on_date(day: date, dates: list[date]) -> Iterator[None]:
+    """A step's work on one of the run's trade dates: where the run has several, an error
+    names the date it happened on (`dg.Failure`, caused by the error); where it has one, the
+    error is raised as it is."""
+    try:
+        yield
+    except Exception as exc:
+        if len(dates) == 1 or (isinstance(exc, dg.Failure) and str(day) in (exc.description or "")):
+            raise
+        raise dg.Failure(description=f"trade date {day}: {type(exc).__name__}: {exc}") from exc
+
+
+def partition_dates(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+) -> list[date]:
+    """The trade dates of the run: its partition, or every partition of its range."""
+    return [date.fromisoformat(key) for key in context.partition_keys]
+
+
+class Outputs:
+    """One asset's output frames of the run's trade dates, in date order."""
+
+    def __init__(self, key: dg.AssetKey) -> None:
+        self.key = key
+        self.frames: dict[date, pl.DataFrame] = {}
+
+    @property
+    def table(self) -> str:
+        return ".".join(self.key.path)
+
+    def add(self, day: date, frame: pl.DataFrame) -> None:
+        self.frames[day] = frame
+
+    def whole(self) -> pl.DataFrame:
+        """Every date's rows (the one date's frame itself when there is one)."""
+        frames = list(self.frames.values())
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+
+    def schema_check(self) -> dg.AssetCheckResult:
+        """The blocking schema check of all the dates' rows: one validation where their frames
+        stack, each date's alone where they do not (a frame with a column too many or of
+        another type: its own failure is then what the check reports)."""
+        try:
+            return schema_check_result(self.key, self.whole())
+        except pl.exceptions.PolarsError:
+            return combined({d: schema_check_result(self.key, f) for d, f in self.frames.items()})
+
+    def metadata(
+        self, figures: Mapping[str, float | None] | None = None, **extra: dg.MetadataValue
+    ) -> dict[str, dg.MetadataValue]:
+        """`frame_metadata` of all the dates' rows; over several dates the row count is the
+        run's (a materialization of a range carries the range's metadata) and
+        `rows_by_trade_date` gives each date's."""
+        frame = self.whole()
+        meta = frame_metadata(self.table, frame, figures)
+        if len(self.frames) > 1:
+            meta["trade_dates"] = dg.MetadataValue.int(len(self.frames))
+            counts = pl.DataFrame(
+                {"trade_date": list(self.frames), "rows": [f.height for f in self.frames.values()]}
+            )
+            meta["rows_by_trade_date"] = dg.MetadataValue.md(
+                markdown_table(counts, max_rows=counts.height)
+            )
+        return {**meta, **extra}
+
+
+def combined(results: Mapping[date, dg.AssetCheckResult]) -> dg.AssetCheckResult:
+    """One result for each date's result of the same check: it passes when every date passes,
+    names the failing dates and carries the first failing date's metadata (else the last
+    date's), with how many dates were checked and failed."""
+    if len(results) == 1:
+        return next(iter(results.values()))
+    failed = [d for d, r in results.items() if not r.passed]
+    shown = results[failed[0]] if failed else list(results.values())[-1]
+    description = shown.description
+    if failed:
+        description = f"failed on {', '.join(map(str, failed))}: {description or ''}".rstrip(": ")
+    return dg.AssetCheckResult(
+        check_name=shown.check_name,
+        asset_key=shown.asset_key,
+        passed=not failed,
+        severity=shown.severity,
+        description=description,
+        metadata={
+            **(shown.metadata or {}),
+            "trade_dates_checked": dg.MetadataValue.int(len(results)),
+            "trade_dates_failed": dg.MetadataValue.int(len(failed)),
+        },
+    )
