@@ -1,14 +1,14 @@
-"""The window assets' computation at scale, as the assets run it: the venue scorecard and the
+"""The window step's computation at scale, as the step runs it: the venue scorecard and the
 routing recommendations over every trade date of a benchmark data set (the data set is the
-trailing window), read from a DuckDB warehouse.
+trailing window), read from the Parquet lake.
 
-First a child process builds the warehouse: every trade date through the daily functions
+First a child process builds the lake: every trade date through the daily functions
 (`perf.cases.pipeline_frames`: fill and order quality) and the four tables the window
 reads (`quality.fill_quality`, `quality.order_quality`, `staging.child_orders`,
-`staging.market_trades`) replaced date by date, as the daily load step does. That is not part of
-the window and is timed apart. Then this process runs what the assets run:
-`eqs_pipeline.defs.venues.window.load_window` (one date at a time) on a connection closed before the
-statistics, `venue_scorecard` and `routing_recommendations`, with the default `VenueSettings`
+`staging.market_trades`) written date by date as the daily steps write them. That is not part
+of the window and is timed apart. Then this process runs what the step runs:
+`eqs_pipeline.defs.venues.window.load_window` from the lake (`LakeWindow`, one date at a time),
+then `venue_scorecard` and `routing_recommendations`, with the default `VenueSettings`
 (conditional intervals, clusters = parent orders).
 
     .venv/bin/python -m perf.window perf/.cache/1m-d5-s500-o4200-r11
@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from eqs_pipeline.defs.venues.window import load_window
-from eqs_pipeline.storage import warehouse
+from eqs_pipeline.defs.venues.window import LakeWindow, load_window
+from eqs_pipeline.storage import lake
 from eqs_pipeline.venues.routing import routing_recommendations
 from eqs_pipeline.venues.scorecard import venue_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
@@ -47,47 +47,38 @@ def _memory_gib(field: str) -> float:
     return value / GiB
 
 
-def build_warehouse(folder: Path, path: Path) -> None:
-    """A warehouse of every trade date of the data set with the tables the window reads."""
+def build_lake(folder: Path, root: Path) -> None:
+    """A lake of every trade date of the data set with the tables the window reads."""
     instruments = staged(folder, "instruments").collect()
-    con = warehouse.connect(path)
-    try:
-        for day in trade_dates(folder):
-            frames = {table: staged(folder, table, [day]).collect() for table in STAGED}
-            out = pipeline_frames({**frames, "instruments": instruments})
-            tables = {
-                "quality.fill_quality": out["fill_quality"],
-                "quality.order_quality": out["order_quality"],
-                "staging.child_orders": frames["child_orders"],
-                "staging.market_trades": frames["market_trades"],
-            }
-            with warehouse.transaction(con):
-                for table, frame in tables.items():
-                    warehouse.replace_partition(con, table, frame, day)
-            del frames, out, tables
-    finally:
-        con.close()
+    for day in trade_dates(folder):
+        frames = {table: staged(folder, table, [day]).collect() for table in STAGED}
+        out = pipeline_frames({**frames, "instruments": instruments})
+        tables = {
+            "quality.fill_quality": out["fill_quality"],
+            "quality.order_quality": out["order_quality"],
+            "staging.child_orders": frames["child_orders"],
+            "staging.market_trades": frames["market_trades"],
+        }
+        for table, frame in tables.items():
+            lake.write(root, table, frame, day)
+        del frames, out, tables
 
 
 def run_window(folder: Path, workdir: Path | None = None) -> dict:
-    """Build the warehouse (a child process), then time the window's read, the scorecard and
-    the routing recommendations as the assets run them."""
+    """Build the lake (a child process), then time the window's read, the scorecard and the
+    routing recommendations as the step runs them."""
     settings = VenueSettings()
     with tempfile.TemporaryDirectory(prefix="eqs-bench-window-", dir=workdir) as home:
-        path = Path(home) / "warehouse.duckdb"
+        root = Path(home) / "lake"
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "perf.window", "--build", str(folder), str(path)],
+            [sys.executable, "-m", "perf.window", "--build", str(folder), str(root)],
             check=True,
         )
         result = {"warehouse_s": time.perf_counter() - start}
         reset_peak()
         start = time.perf_counter()
-        con = warehouse.connect(path, read_only=True)
-        try:
-            window = load_window(con, settings)
-        finally:
-            con.close()  # as the assets do, before the statistics
+        window = load_window(LakeWindow(str(root)), settings)
         result |= {
             "trade_dates": window.days,
             "fills": window.fills.height,
@@ -127,6 +118,6 @@ def run_window(folder: Path, workdir: Path | None = None) -> dict:
 
 if __name__ == "__main__":
     if sys.argv[1] == "--build":
-        build_warehouse(Path(sys.argv[2]), Path(sys.argv[3]))
+        build_lake(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
         sys.stdout.write(json.dumps(run_window(Path(sys.argv[1]))) + "\n")
