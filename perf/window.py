@@ -75,7 +75,7 @@ def run_window(folder: Path, workdir: Path | None = None) -> dict:
             [sys.executable, "-m", "perf.window", "--build", str(folder), str(root)],
             check=True,
         )
-        result = {"warehouse_s": time.perf_counter() - start}
+        result = {"build_s": time.perf_counter() - start}
         reset_peak()
         start = time.perf_counter()
         window = load_window(LakeWindow(str(root)), settings)
