@@ -36,6 +36,11 @@ from typing import TypeVar
 import polars as pl
 
 PART = "part-0.parquet"
+# Zstandard at level 1 rather than Polars' default level: a date's 2M scored fills write in
+# half the time (2.2 s against 4.4 s here) for files 6% larger, and read as fast. The lake is
+# written by every daily step and read by the next, and its large tables are the warehouse's
+# views, so writing speed counts more than the last percent of disk.
+COMPRESSION = {"compression": "zstd", "compression_level": 1}
 
 
 class MissingPartition(FileNotFoundError):
@@ -133,7 +138,7 @@ def write(root: str | Path, table: str, frame: pl.DataFrame, trade_date: date | 
     path = partition_path(root, table, trade_date)
     try:
         if is_remote(path):
-            frame.write_parquet(path)
+            frame.write_parquet(path, **COMPRESSION)
         else:
             _replace_local(Path(path), frame)
     except _WRITE_ERRORS as exc:
@@ -146,7 +151,7 @@ def _replace_local(target: Path, frame: pl.DataFrame) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
-        frame.write_parquet(tmp)
+        frame.write_parquet(tmp, **COMPRESSION)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
