@@ -289,6 +289,26 @@ def test_overfill_tolerates_float_sums(tmp_path):
     assert result.quarantine.height == 0
 
 
+def test_overfill_sums_every_order_and_child_order_on_its_own(tmp_path):
+    rows = good_rows()  # O1: 1000 (C1: 600, E1 300 and E2 200); O2: 500 (C2: 500, E3 500)
+    rows["child_orders"].append({**rows["child_orders"][0], "child_id": "C4", "qty": 300.0})
+    fill = {**extra_row("executions"), "child_id": "C4"}
+    rows["executions"] += [
+        {**fill, "exec_id": "E4", "exec_ts": at(14, 30, 4), "qty": 250.0},  # O1 750, C4 250
+        # Landed before E6 but at the same instant: E6 first. O1 1150: overfilled.
+        {**fill, "exec_id": "E7", "child_id": "C1", "exec_ts": at(14, 30, 5), "qty": 300.0},
+        {**fill, "exec_id": "E6", "exec_ts": at(14, 30, 5), "qty": 100.0},  # C4 350 > 300
+        {**rows["executions"][2], "exec_id": "E5", "exec_ts": at(14, 31, 6), "qty": 1.0},
+    ]
+    result = ingest_day(tmp_path, rows)
+    assert quarantined(result, "executions") == {
+        "E5": ["overfill", "child_overfill"],  # O2 and C2: 501 > 500
+        "E6": ["child_overfill"],  # its quantity still counts towards O1
+        "E7": ["overfill"],  # C1: 600, not over
+    }
+    assert staged_ids(result, "executions") == ["E1", "E2", "E3", "E4"]
+
+
 def test_identical_duplicates_collapse_and_are_counted(tmp_path):
     land_day(tmp_path)
     e1 = good_rows()["executions"][0]
