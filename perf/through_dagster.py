@@ -44,10 +44,12 @@ def _reference(instance: dg.DagsterInstance) -> None:
     assert result.success
 
 
+# The modules whose steps validate and describe their frames: the daily steps through
+# `defs.batch` (one check and one description per run), the others themselves.
 ASSET_MODULES = (
     "eqs_pipeline.defs.ingest.assets",
-    "eqs_pipeline.defs.quality.assets",
     "eqs_pipeline.defs.venues.assets",
+    "eqs_pipeline.defs.batch",
 )
 # (module[:class], name, returns a LazyFrame) of what the daily job's steps call, by phase. A
 # lazy result is collected inside the timer, so its work counts where it belongs. No wrapped
@@ -79,7 +81,7 @@ PHASES: dict[str, list[tuple[str, str, bool]]] = {
         ("eqs_pipeline.defs.quality.assets", "write_events_jsonl", False),
     ],
     "DuckDB load of the trade date (pooled step)": [
-        ("eqs_pipeline.storage.warehouse", "load_partitions", False),
+        ("eqs_pipeline.storage.warehouse", "load_days", False),
         ("eqs_pipeline.storage.warehouse", "count_parquet_rows", False),
         ("eqs_pipeline.storage.warehouse", "count_partition", False),
     ],
