@@ -401,6 +401,16 @@ def count_partition(con: duckdb.DuckDBPyConnection, table: str, trade_date: date
     ).fetchall()[0][0]
 
 
+def count_partitions(
+    con: duckdb.DuckDBPyConnection, table: str, trade_dates: Sequence[date]
+) -> pl.DataFrame:
+    """Rows of each of `trade_dates` in `table` (trade_date, warehouse_rows), in one query;
+    a date without rows is left out."""
+    return con.execute(
+        sql("count_partitions_rows", table=table), {"trade_dates": list(trade_dates)}
+    ).pl()
+
+
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     """Replace every row of `table` with `frame` (call inside `transaction`)."""
     replace_rows(con, table, frame, "delete_all")

@@ -93,20 +93,22 @@ def day(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.Materi
     files = {d: {t: lake.partition_path(paths.lake_root, t, d) for t in DAILY_TABLES} for d in days}
     views = lake_views(paths.lake_root)
     loaded = {d: {t: p for t, p in fs.items() if t not in views} for d, fs in files.items()}
+    lake_rows = [
+        {"trade_date": d, "table": t, "lake_rows": lake.count(paths.lake_root, t, d)}
+        for d in days
+        for t in DAILY_TABLES
+    ]  # from each file's footer
     with paths.connect() as con:
         warehouse.load_days(con, loaded, views)
-        counts = pl.DataFrame(
-            [
-                {
-                    "trade_date": d,
-                    "table": t,
-                    "lake_rows": warehouse.count_parquet_rows(con, p),
-                    "warehouse_rows": warehouse.count_partition(con, t, d),
-                }
-                for d, fs in files.items()
-                for t, p in fs.items()
-            ]
+        stored = pl.concat(
+            warehouse.count_partitions(con, t, days).with_columns(table=pl.lit(t))
+            for t in DAILY_TABLES
         )
+    counts = (
+        pl.DataFrame(lake_rows)
+        .join(stored, on=["trade_date", "table"], how="left")
+        .with_columns(pl.col("warehouse_rows").fill_null(0))
+    )
     if len(days) == 1:
         counts = counts.drop("trade_date")
     mismatched = counts.filter(pl.col("lake_rows") != pl.col("warehouse_rows"))
