@@ -4,13 +4,13 @@ A run materializes one trade date, or a range of them (Dagster's partition range
 puts consecutive small dates in one run, `eqs_pipeline.runtime.runner`). A daily step computes
 and writes its dates one at a time, as it would in runs of their own, and keeps each date's
 output frame (`Outputs`) for what it reports once for the run: the blocking schema check, one
-pandera validation of all the dates' rows (pandera's cost is mostly per call: about 0.3 s per
-small date over a day's tables, against 0.3 s for twenty together), and the materialization
-metadata. A check that judges each date on its own (the share of fills without market data)
+pandera validation of all the dates' rows (pandera's cost is mostly per call: about 0.36 s a
+small date over a day's tables, little more for ten such dates together), and the
+materialization metadata. A check that judges each date on its own (the share of fills without market data)
 is evaluated per date and reported as one result (`combined`).
 
-Only dates small enough to hold together share a run (`runner.BATCH_BYTES` of landed files),
-so a step holds what a run of one date would.
+Only dates small enough to hold together share a run (less than `runner.BATCH_BYTES` of landed
+files in all), so a step holds no more than one date of that size would.
 """
 
 from __future__ import annotations
