@@ -44,8 +44,8 @@ BACKFILL_CASES = (
 def pipeline_frames(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """Fill, order and venue-daily quality of one partition's staged frames, with the functions
     the assets call: `score_day` as the `quality` step calls it, then `venue_day` as the
-    `venue_daily` step does, and its `venue_daily` table (one symbol range each for the
-    benchmark's days, which are below `chunk_fills`)."""
+    `venue_daily` step does, and its `venue_daily` table (one or two symbol ranges each for
+    the benchmark's days, which are about `chunk_fills`)."""
     from eqs_pipeline.core.ranges import in_memory
     from eqs_pipeline.core.settings import QualitySettings
     from eqs_pipeline.quality.day import score_day

@@ -77,7 +77,7 @@ class IngestSettings:
     """
 
     max_price_deviation: float = 0.10
-    chunk_fills: int = 1_000_000
+    chunk_fills: int = 500_000
     max_identifier_chars: int = 128
     max_adv_multiple: float = 10.0
     min_lot_fraction: float = 1e-4
