@@ -134,12 +134,13 @@ class Rerun:
 
     warehouse: Path
     after_all: list[str]  # the whole landing again (--force)
-    after_one: list[str]  # then its first trade date alone (--force)
+    after_one: list[str]  # then its first trade date alone (one of its files touched)
     exports_before: dict[str, int]
     exports_after: dict[str, int]
-    unchanged: RunReport  # then the whole landing without --force: nothing changed
-    touched: RunReport  # then again, one landed file of the last date touched
+    unchanged: RunReport  # the whole landing without --force, before touching: nothing changed
+    touched: RunReport  # the whole landing, one landed file of the first date touched
     run_ids: dict[str, set[str]]  # the run that staged each date: "before" and "after" touching
+    window_before: str  # the scorecard's inputs fingerprint before touching
 
 
 def exported_lines(root: Path) -> dict[str, int]:
@@ -169,8 +170,9 @@ def _staging_runs(warehouse: Path) -> dict[str, set[str]]:
 def rerun_warehouse(
     built_warehouse: tuple[Path, Path, RunReport], tmp_path_factory: pytest.TempPathFactory
 ) -> Rerun:
-    """The built warehouse rematerialized: the whole landing, then its first date alone (once
-    in a run, as `built_warehouse`)."""
+    """The built warehouse rematerialized: the whole landing (forced), then again unchanged,
+    then its first date alone, one of its files touched (once in a run, as
+    `built_warehouse`)."""
     from eqs_pipeline.runtime.runner import run_pipeline
     from eqs_pipeline_tests import golden
 
@@ -182,15 +184,17 @@ def rerun_warehouse(
         again = run_pipeline(root / "landing", warehouse, force=True)
         assert again.check_failures == [] and again.materialized == report.trade_dates
         after_all = golden.between(warehouse, built)
-        run_pipeline(root / "landing", warehouse, start=first, end=first, force=True)
-        after_one = golden.between(warehouse, built)
-        exports_after = exported_lines(root)
         before = _staging_runs(warehouse)
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            window_before = con.execute(
+                "select min(inputs_fingerprint) from venue.venue_scorecard"
+            ).fetchall()[0][0]
         unchanged = run_pipeline(root / "landing", warehouse)
-        last = report.trade_dates[-1]
-        landed = next((root / "landing" / "executions" / f"date={last}").iterdir())
+        landed = next((root / "landing" / "executions" / f"date={first}").iterdir())
         os.utime(landed, ns=(landed.stat().st_atime_ns, landed.stat().st_mtime_ns + 10**9))
         touched = run_pipeline(root / "landing", warehouse)
+        after_one = golden.between(warehouse, built)
+        exports_after = exported_lines(root)
         runs = {"before": before, "after": _staging_runs(warehouse)}
         return Rerun(
             warehouse,
@@ -201,6 +205,7 @@ def rerun_warehouse(
             unchanged,
             touched,
             runs,
+            window_before,
         )
 
     return _once(tmp_path_factory, "rerun", rerun)

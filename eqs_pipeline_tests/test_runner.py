@@ -109,21 +109,22 @@ def test_a_rerun_skips_unchanged_dates_and_a_changed_file_runs_its_date_again(
     built_warehouse, rerun_warehouse
 ):
     """`eqs run` again on the same landing: every date is unchanged, so no job runs and no date
-    is staged again; then one landed file of the last date is touched (a new modification
-    time): that date alone runs again, with the window."""
+    is staged again; then one landed file of the first date is touched (a new modification
+    time): that date alone runs again, with the window, and the warehouse is as before."""
     dates = built_warehouse[2].trade_dates
     first, last = dates[0], dates[-1]
     unchanged, touched = rerun_warehouse.unchanged, rerun_warehouse.touched
     assert unchanged.unchanged == dates and unchanged.materialized == []
-    assert touched.unchanged == [first] and touched.materialized == [last]
+    assert touched.unchanged == [last] and touched.materialized == [first]
     before, after = rerun_warehouse.run_ids["before"], rerun_warehouse.run_ids["after"]
-    assert after[str(first)] == before[str(first)]  # not staged again
+    assert after[str(last)] == before[str(last)]  # not staged again
     assert after["instruments"] == before["instruments"]  # the reference job skipped too
-    assert len(after[str(last)]) == 1 and after[str(last)] != before[str(last)]
+    assert len(after[str(first)]) == 1 and after[str(first)] != before[str(first)]
     assert touched.check_failures == []
     with duckdb.connect(str(rerun_warehouse.warehouse), read_only=True) as con:
-        window_end = con.execute("select max(window_end) from venue.venue_scorecard").fetchall()
-    assert window_end == [(last,)]
+        fingerprint = con.execute("select min(inputs_fingerprint) from venue.venue_scorecard")
+        stored = fingerprint.fetchall()[0][0]
+    assert stored and stored != rerun_warehouse.window_before  # the window ran again
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
