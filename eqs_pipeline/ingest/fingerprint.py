@@ -40,7 +40,7 @@ def landed_files(landing: str | Path) -> dict[str, list[LandedFile]]:
         parts = entry.name.split("/")
         if parts[0] in DATED_TABLES and len(parts) in (2, 3) and parts[1].startswith(DATE_PREFIX):
             files = found[parts[1].removeprefix(DATE_PREFIX)]
-            if len(parts) == 3:
+            if len(parts) == 3 and not entry.is_dir:  # as `date_files` lists them
                 files.append((parts[0], entry))
         elif parts[0] == INSTRUMENTS and len(parts) == 2 and not is_hidden(parts[1]):
             found[INSTRUMENTS].append((parts[0], entry))
