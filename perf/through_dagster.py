@@ -77,13 +77,13 @@ PHASES: dict[str, list[tuple[str, str, bool]]] = {
     ],
     "Parquet lake reads and writes, JSON Lines export": [
         ("eqs_pipeline.storage.lake", "read", False),
+        ("eqs_pipeline.storage.lake", "count", False),
         ("eqs_pipeline.storage.lake", "write", False),
         ("eqs_pipeline.defs.quality.assets", "write_events_jsonl", False),
     ],
     "DuckDB load of the trade date (pooled step)": [
         ("eqs_pipeline.storage.warehouse", "load_days", False),
-        ("eqs_pipeline.storage.warehouse", "count_parquet_rows", False),
-        ("eqs_pipeline.storage.warehouse", "count_partition", False),
+        ("eqs_pipeline.storage.warehouse", "count_partitions", False),
     ],
     "pandera schema checks": [(m, "schema_check_result", False) for m in ASSET_MODULES],
     "materialization metadata": [(m, "frame_metadata", False) for m in ASSET_MODULES],

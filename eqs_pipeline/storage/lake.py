@@ -6,8 +6,8 @@ Layout under the configured lake root (default `<EQS_HOME>/lake`):
     <lake>/<schema>/<table>/part-0.parquet                          (undated: instruments)
 
 The daily compute steps read their inputs from, and write their outputs to, these files, never
-the DuckDB file, so they can run in parallel processes; a load step copies a trade date into the
-warehouse (see `warehouse.load_partitions`). A write replaces the whole file atomically (a
+the DuckDB file, so they can run in parallel processes; a load step publishes a trade date in
+the warehouse, copying its small tables and viewing the large ones (`warehouse.load_days`). A write replaces the whole file atomically (a
 temporary file in the same folder, then a rename), so a reader sees the old or the new
 partition, never half of one, and re-materializing a partition never doubles a row. A write
 that fails (a full disk, a lake folder that cannot be created) raises `LakeWriteError` naming

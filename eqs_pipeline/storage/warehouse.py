@@ -391,13 +391,6 @@ def load_days(
         con.execute("reset preserve_insertion_order")
 
 
-def count_parquet_rows(con: duckdb.DuckDBPyConnection, path: str) -> int:
-    """Rows of a Parquet file, from its footer (read by Polars when on object storage)."""
-    if lake.is_remote(path):
-        return lake.parquet_rows(path)
-    return con.execute(sql("count_parquet_rows"), {"path": str(path)}).fetchall()[0][0]
-
-
 def count_partition(con: duckdb.DuckDBPyConnection, table: str, trade_date: date) -> int:
     """Rows of `trade_date` in `table`."""
     return con.execute(

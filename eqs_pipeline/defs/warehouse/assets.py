@@ -1,4 +1,4 @@
-"""`warehouse/day`: publish one trade date of the Parquet lake in the DuckDB warehouse.
+"""`warehouse/day`: publish the run's trade dates of the Parquet lake in the DuckDB warehouse.
 
 The daily compute assets (staging, quality, venue_daily) write lake partitions and never open
 the DuckDB file; this step is the only daily one that does. It takes the pool
