@@ -52,6 +52,7 @@ class Outputs:
     def __init__(self, key: dg.AssetKey) -> None:
         self.key = key
         self.frames: dict[date, pl.DataFrame] = {}
+        self._whole: pl.DataFrame | None = None  # the dates' rows stacked, once
 
     @property
     def table(self) -> str:
@@ -59,11 +60,15 @@ class Outputs:
 
     def add(self, day: date, frame: pl.DataFrame) -> None:
         self.frames[day] = frame
+        self._whole = None
 
     def whole(self) -> pl.DataFrame:
-        """Every date's rows (the one date's frame itself when there is one)."""
-        frames = list(self.frames.values())
-        return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+        """Every date's rows (the one date's frame itself when there is one), stacked once for
+        the step's figures, metadata and schema check."""
+        if self._whole is None:
+            frames = list(self.frames.values())
+            self._whole = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+        return self._whole
 
     def schema_check(self) -> dg.AssetCheckResult:
         """The blocking schema check of all the dates' rows: one validation where their frames

@@ -111,10 +111,13 @@ def partition_glob(root: str | Path, table: str) -> str:
     return join(root, schema, name, "trade_date=*", PART)
 
 
-def has_partitions(root: str | Path, table: str) -> bool:
-    """Whether a local lake holds a partition of the daily table."""
+def partition_dates(root: str | Path, table: str) -> list[date]:
+    """The trade dates a local lake holds a partition of the daily table for, ascending."""
     schema, name = table.split(".")
-    return any(Path(root, schema, name).glob(f"trade_date=*/{PART}"))
+    return sorted(
+        date.fromisoformat(p.parent.name.removeprefix("trade_date="))
+        for p in Path(root, schema, name).glob(f"trade_date=*/{PART}")
+    )
 
 
 def exists(root: str | Path, table: str, trade_date: date | None) -> bool:

@@ -13,7 +13,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Protocol
 
 import duckdb
@@ -178,11 +177,7 @@ class LakeWindow:
     root: str
 
     def trade_dates(self, days: int) -> list[date]:
-        folder = Path(self.root, "quality", "fill_quality")
-        dates = sorted(
-            date.fromisoformat(p.parent.name.removeprefix("trade_date="))
-            for p in folder.glob(f"trade_date=*/{lake.PART}")
-        )
+        dates = lake.partition_dates(self.root, "quality.fill_quality")
         if not dates:
             raise NoVenueData(
                 f"the lake {self.root} has no quality.fill_quality partition: materialize the "
@@ -204,13 +199,8 @@ class LakeWindow:
         return polars_reader(scan)
 
     def tape_volume(self, start: date, end: date) -> pl.DataFrame:
-        folder = Path(self.root, "staging", "market_trades")
         days = [
-            day
-            for p in folder.glob(f"trade_date=*/{lake.PART}")
-            if start
-            <= (day := date.fromisoformat(p.parent.name.removeprefix("trade_date=")))
-            <= end
+            d for d in lake.partition_dates(self.root, "staging.market_trades") if start <= d <= end
         ]
         if not days:
             return pl.DataFrame(

@@ -50,7 +50,7 @@ def lake_views(lake_root: str) -> dict[str, str]:
         table: lake_view_statement(
             table,
             lake.partition_glob(lake_root, table)
-            if lake.has_partitions(lake_root, table)
+            if lake.partition_dates(lake_root, table)
             else None,
         )
         for table in viewed_tables(lake_root)
