@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from eqs_pipeline.core.contract import CONTRACT, TableContract
+from eqs_pipeline.core.keys import hashes_distinct
 from eqs_pipeline.core.ranges import symbol_ranges
 from eqs_pipeline.core.settings import IngestSettings
 from eqs_pipeline.ingest import kernels
@@ -95,17 +96,17 @@ def _collapse_duplicates(
 
 def _distinct_keys(df: pl.DataFrame, key: list[str]) -> bool:
     """Whether no key (rows with a null in it aside) is landed twice."""
-    if len(key) > 1:
-        has_key = pl.all_horizontal(pl.col(k).is_not_null() for k in key)
-        return not df.filter(has_key).select(key).is_duplicated().any()
-    ids = df.get_column(key[0]).drop_nulls()
-    if ids.len() < 2:
+    has_key = pl.all_horizontal(pl.col(k).is_not_null() for k in key)
+    keyed = df.select(key).filter(has_key)
+    if len(key) == 1:
+        # Ids landed in increasing order (a sequence, as most files hold them) are distinct:
+        # one comparison of neighbours instead of hashing them all (2M fill ids: 25 ms).
+        ids = keyed.get_column(key[0])
+        if ids.len() < 2 or (ids.slice(1) > ids.slice(0, ids.len() - 1)).all():
+            return True
+    if hashes_distinct(keyed, key):
         return True
-    # Ids landed in increasing order (a sequence, as most files hold them) are distinct: one
-    # comparison of neighbours instead of hashing them all (2M fill ids: 25 ms against 450).
-    if (ids.slice(1) > ids.slice(0, ids.len() - 1)).all():
-        return True
-    return ids.n_unique() == ids.len()
+    return not keyed.is_duplicated().any()
 
 
 def _none_collapsed() -> pl.DataFrame:
