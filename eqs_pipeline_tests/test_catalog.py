@@ -224,13 +224,27 @@ def test_the_dagster_column_schema_comes_from_the_registry() -> None:
     from eqs_pipeline.defs.metadata import column_schema
 
     for name, table in TABLES.items():
-        schema = column_schema(name, _empty(name))
+        schema = column_schema(name)
         assert [c.name for c in schema.columns] == table.names
         for column, declared in zip(schema.columns, table.columns, strict=True):
             assert column.description == declared.description
             assert column.type == str(declared.dtype)
             assert column.constraints.nullable == declared.nullable
             assert (column.tags or {}).get("unit") == declared.unit
-    fills = column_schema("quality.fill_quality", _empty("quality.fill_quality"))
+    fills = column_schema("quality.fill_quality")
     assert fills.columns[0].constraints.unique  # exec_id, the table's key
     assert any(c.startswith("null_reason_iff_no_quote") for c in fills.constraints.other)
+
+
+def test_every_asset_of_a_table_declares_its_columns() -> None:
+    """The column schema is the definition's (one copy, not one per materialized date)."""
+    from eqs_pipeline.definitions import defs
+    from eqs_pipeline.defs.metadata import column_schema
+
+    graph = defs().resolve_asset_graph()
+    tables = {k: ".".join(k.path) for k in graph.get_all_asset_keys()}
+    declared = {k: t for k, t in tables.items() if t in TABLES}
+    assert len(declared) == len(tables) - 1  # all but warehouse/day, which has no table
+    for key, table in declared.items():
+        schema = graph.get(key).metadata["dagster/column_schema"].schema
+        assert schema == column_schema(table), table

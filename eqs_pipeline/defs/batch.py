@@ -86,7 +86,7 @@ class Outputs:
         run's (a materialization of a range carries the range's metadata) and
         `rows_by_trade_date` gives each date's."""
         frame = self.whole()
-        meta = frame_metadata(self.table, frame, figures)
+        meta = frame_metadata(frame, figures)
         if len(self.frames) > 1:
             meta["trade_dates"] = dg.MetadataValue.int(len(self.frames))
             counts = pl.DataFrame(

@@ -18,7 +18,7 @@ import polars as pl
 from eqs_pipeline.core.contract import DATED_TABLES
 from eqs_pipeline.defs.batch import Outputs, on_date, partition_dates
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
-from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
+from eqs_pipeline.defs.metadata import columns_metadata, frame_metadata, markdown_table
 from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.ingest import (
@@ -91,6 +91,7 @@ def _instruments_quarantine_check(quarantine: pl.DataFrame) -> dg.AssetCheckResu
 
 @dg.asset(
     key=INSTRUMENTS_KEY,
+    metadata=columns_metadata(INSTRUMENTS_KEY),
     group_name="staging",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "parquet", "polars"},
@@ -136,7 +137,7 @@ def instruments(
     lake.write(paths.lake_root, "staging.instruments", staged, None)
     return dg.MaterializeResult(
         metadata={
-            **frame_metadata("staging.instruments", staged),
+            **frame_metadata(staged),
             "quarantined_rows": dg.MetadataValue.int(result.quarantine.height),
         },
         check_results=[
@@ -151,6 +152,7 @@ def instruments(
         *[
             dg.AssetSpec(
                 key,
+                metadata=columns_metadata(key),
                 group_name="staging",
                 deps=[INSTRUMENTS_KEY],
                 kinds={"parquet", "polars"},
@@ -161,6 +163,7 @@ def instruments(
         ],
         dg.AssetSpec(
             QUARANTINE_KEY,
+            metadata=columns_metadata(QUARANTINE_KEY),
             group_name="staging",
             deps=[INSTRUMENTS_KEY],
             kinds={"parquet", "polars"},

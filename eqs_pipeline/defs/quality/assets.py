@@ -15,6 +15,7 @@ from eqs_pipeline.defs.batch import Outputs, combined, on_date, partition_dates
 from eqs_pipeline.defs.checks import schema_check_spec
 from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY, STAGING_KEYS
 from eqs_pipeline.defs.lake_io import lake_reader, read_lake
+from eqs_pipeline.defs.metadata import columns_metadata
 from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.quality.checks import market_data_result, market_data_spec
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
@@ -38,6 +39,7 @@ def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> flo
     specs=[
         dg.AssetSpec(
             FILL_QUALITY_KEY,
+            metadata=columns_metadata(FILL_QUALITY_KEY),
             deps=[STAGING_KEYS["executions"], STAGING_KEYS["quotes"], STAGING_KEYS["orders"]],
             description="One row per fill: the prevailing NBBO (nbb, nbo, mid), quoted and "
             "effective spread, price improvement and quote position, spread capture, fees, and "
@@ -47,6 +49,7 @@ def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> flo
         ),
         dg.AssetSpec(
             ORDER_QUALITY_KEY,
+            metadata=columns_metadata(ORDER_QUALITY_KEY),
             deps=[FILL_QUALITY_KEY, STAGING_KEYS["market_trades"], INSTRUMENTS_KEY],
             description="One row per parent order: fill rate, average price, arrival / "
             "interval VWAP / TWAP slippage, participation, implementation shortfall and its "
@@ -162,6 +165,7 @@ def _notional_weighted(frame: pl.DataFrame, metric: str) -> float | None:
 
 @dg.asset(
     key=EVENTS_KEY,
+    metadata=columns_metadata(EVENTS_KEY),
     deps=[ORDER_QUALITY_KEY],
     partitions_def=trade_date_partitions,
     group_name="quality",

@@ -20,7 +20,7 @@ from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.ingest.assets import STAGING_KEYS
 from eqs_pipeline.defs.jobs import WINDOW_TAGS
 from eqs_pipeline.defs.lake_io import lake_reader
-from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
+from eqs_pipeline.defs.metadata import columns_metadata, frame_metadata, markdown_table
 from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.quality.assets import FILL_QUALITY_KEY, ORDER_QUALITY_KEY
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
@@ -60,6 +60,7 @@ def _table(key: dg.AssetKey) -> str:
     specs=[
         dg.AssetSpec(
             VENUE_DAILY_KEY,
+            metadata=columns_metadata(VENUE_DAILY_KEY),
             deps=_DAILY_DEPS,
             description="One row per venue and trade date: child fill rate, fill latency "
             "(median, p95), flow and flow share, effective spread, E/Q, quote position, price "
@@ -70,6 +71,7 @@ def _table(key: dg.AssetKey) -> str:
         ),
         dg.AssetSpec(
             VENUE_BUCKETS_KEY,
+            metadata=columns_metadata(VENUE_BUCKETS_KEY),
             deps=_DAILY_DEPS,
             description="The venue_daily figures broken down by liquidity flag, order-size "
             "bucket, symbol-liquidity bucket and their full cell (like-for-like comparison).",
@@ -175,6 +177,7 @@ _ROUTING_DESCRIPTION = (
     specs=[
         dg.AssetSpec(
             SCORECARD_KEY,
+            metadata=columns_metadata(SCORECARD_KEY),
             deps=[VENUE_DAILY_KEY, WAREHOUSE_DAY_KEY],
             description=_SCORECARD_DESCRIPTION,
             group_name="venue",
@@ -183,6 +186,7 @@ _ROUTING_DESCRIPTION = (
         ),
         dg.AssetSpec(
             ROUTING_KEY,
+            metadata=columns_metadata(ROUTING_KEY),
             deps=[VENUE_DAILY_KEY, WAREHOUSE_DAY_KEY],
             description=_ROUTING_DESCRIPTION,
             group_name="venue",
@@ -238,7 +242,6 @@ def _scorecard(
         asset_key=SCORECARD_KEY,
         metadata={
             **frame_metadata(
-                _table(SCORECARD_KEY),
                 frame,
                 {"venues": float(frame.height), "tier_1_venues": float(len(best))},
             ),
@@ -277,7 +280,6 @@ def _routing(
     return dg.MaterializeResult(
         asset_key=ROUTING_KEY,
         metadata=frame_metadata(
-            _table(ROUTING_KEY),
             frame,
             {
                 "expected_saving_per_month": float(segments["expected_saving_per_month"].sum()),
@@ -293,6 +295,7 @@ def _routing(
 
 @dg.asset(
     key=EVENTS_KEY,
+    metadata=columns_metadata(EVENTS_KEY),
     deps=[SCORECARD_KEY],
     group_name="venue",
     pool=WAREHOUSE_POOL,
@@ -326,7 +329,7 @@ def venue_performance_events(paths: EqsPathsResource) -> dg.MaterializeResult:
     )
     return dg.MaterializeResult(
         metadata={
-            **frame_metadata(_table(EVENTS_KEY), frame),
+            **frame_metadata(frame),
             "export": dg.MetadataValue.path(export),
         },
         check_results=[schema_check_result(EVENTS_KEY, frame)],
