@@ -10,20 +10,26 @@ materialization metadata. A check that judges each date on its own (the share of
 is evaluated per date and reported as one result (`combined`).
 
 Only dates small enough to hold together share a run (less than `runner.BATCH_BYTES` of landed
-files in all), so a step holds no more than one date of that size would.
+files in all), so a step holds no more than one date of that size would. Such dates are worked
+on by several threads at once (`each_date`): a small date's work is many short Polars, NumPy
+and Parquet calls, which release the GIL, so the cores that one date leaves idle take the next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
+from typing import TypeVar
 
 import dagster as dg
 import polars as pl
 
 from eqs_pipeline.defs.checks import schema_check_result
 from eqs_pipeline.defs.metadata import frame_metadata, markdown_table
+from eqs_pipeline.storage import lake
 
 
 @contextmanager
@@ -37,6 +43,48 @@ def on_date(day: date, dates: list[date]) -> Iterator[None]:
         if len(dates) == 1 or (isinstance(exc, dg.Failure) and str(day) in (exc.description or "")):
             raise
         raise dg.Failure(description=f"trade date {day}: {type(exc).__name__}: {exc}") from exc
+
+
+T = TypeVar("T")
+
+# A run's dates are worked on together when their files (bytes per date: `each_date`) hold at
+# most this much in all; larger dates one at a time, so that a step's memory follows one date.
+PARALLEL_BYTES = 64 * 2**20
+# Threads for dates worked on together: one more than the cores, so that a core whose thread
+# holds the GIL (building Polars expressions, Dagster) leaves the other work to run. 20 dates of
+# 9k fills staged on two cores: 4.4 s on one thread, 2.9 s on two, 2.6 s on three.
+DATE_THREADS = (os.cpu_count() or 1) + 1
+
+
+def each_date(
+    days: list[date], work: Callable[[date], T], sizes: Mapping[date, int] | None = None
+) -> list[T]:
+    """`work(day)` of each of the run's trade dates, in date order, each under `on_date`.
+
+    Several dates whose `sizes` (the bytes of their input files) add up to at most
+    `PARALLEL_BYTES` are worked on by up to `DATE_THREADS` threads at once (`work` must then
+    touch only its own date's files and state); one date, or dates without sizes or larger
+    ones, in turn on this thread. The first failing date in date order is what fails the step;
+    the dates not started by then are not."""
+
+    def one(day: date) -> T:
+        with on_date(day, days):
+            return work(day)
+
+    together = len(days) > 1 and sizes is not None and sum(sizes.values()) <= PARALLEL_BYTES
+    if not together or DATE_THREADS < 2:
+        return [one(day) for day in days]
+    pool = ThreadPoolExecutor(max_workers=min(DATE_THREADS, len(days)), thread_name_prefix="eqs")
+    try:
+        futures = [pool.submit(one, day) for day in days]
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def lake_bytes(root: str, tables: list[str], days: list[date]) -> dict[date, int]:
+    """Bytes of each date's lake partitions of `tables` (the sizes `each_date` takes)."""
+    return {day: sum(lake.size(root, table, day) for table in tables) for day in days}
 
 
 def partition_dates(

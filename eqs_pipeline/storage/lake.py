@@ -219,6 +219,21 @@ def remove(location: str | Path) -> bool:
     return True
 
 
+def size(root: str | Path, table: str, trade_date: date | None) -> int:
+    """Bytes of the partition's file (0 when it does not exist)."""
+    path = partition_path(root, table, trade_date)
+    if not is_remote(path):
+        try:
+            return os.stat(path).st_size
+        except FileNotFoundError:
+            return 0
+    import pyarrow.fs as pafs
+
+    filesystem, key = pafs.FileSystem.from_uri(path)
+    info = filesystem.get_file_info(key)
+    return info.size or 0 if info.type == pafs.FileType.File else 0
+
+
 def count(root: str | Path, table: str, trade_date: date | None) -> int:
     """Rows of the partition (0 when it does not exist), from the Parquet footer."""
     try:

@@ -16,7 +16,7 @@ import dagster as dg
 import polars as pl
 
 from eqs_pipeline.core.contract import DATED_TABLES
-from eqs_pipeline.defs.batch import Outputs, on_date, partition_dates
+from eqs_pipeline.defs.batch import Outputs, each_date, partition_dates
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.metadata import columns_metadata, frame_metadata, markdown_table
 from eqs_pipeline.defs.partitions import trade_date_partitions
@@ -192,9 +192,14 @@ def staging_day(
     outputs = {key: Outputs(key) for key in (*STAGING_KEYS.values(), QUARANTINE_KEY)}
     landed: dict[str, int] = {}
     days = partition_dates(context)
-    for trade_date in days:
-        with on_date(trade_date, days):
-            result = _stage(context, paths, settings, trade_date, instruments_frame)
+    landed_bytes = {
+        day: sum(f.size or 0 for _, f in date_files(paths.landing_root, day)[day.isoformat()])
+        for day in days
+    }
+    staged = each_date(
+        days, lambda day: _stage(context, paths, settings, day, instruments_frame), landed_bytes
+    )
+    for trade_date, result in zip(days, staged, strict=True):
         for table, rows in (
             result.counts.group_by("source_table").agg(pl.col("landed_rows").sum()).iter_rows()
         ):
@@ -202,7 +207,7 @@ def staging_day(
         for table, key in STAGING_KEYS.items():
             outputs[key].add(trade_date, result.staged[table])
         outputs[QUARANTINE_KEY].add(trade_date, result.quarantine)
-        del result
+    del staged
     quarantine = outputs[QUARANTINE_KEY].whole()
     for table, key in STAGING_KEYS.items():
         quarantined = quarantine.filter(pl.col("source_table") == table).height

@@ -6,12 +6,18 @@ take no pool and never open the DuckDB file, so trade dates compute in parallel;
 `warehouse/day` puts the results into the warehouse.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline.defs.batch import Outputs, combined, on_date, partition_dates
+from eqs_pipeline.defs.batch import (
+    Outputs,
+    combined,
+    each_date,
+    lake_bytes,
+    partition_dates,
+)
 from eqs_pipeline.defs.checks import schema_check_spec
 from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY, STAGING_KEYS
 from eqs_pipeline.defs.lake_io import lake_reader, read_lake
@@ -19,7 +25,7 @@ from eqs_pipeline.defs.metadata import columns_metadata
 from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.quality.checks import market_data_result, market_data_spec
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
-from eqs_pipeline.quality.day import score_day
+from eqs_pipeline.quality.day import DayQuality, score_day
 from eqs_pipeline.quality.events import execution_quality_events as build_events
 from eqs_pipeline.storage import lake
 from eqs_pipeline.storage.exports import write_events_jsonl
@@ -27,6 +33,11 @@ from eqs_pipeline.storage.exports import write_events_jsonl
 FILL_QUALITY_KEY = dg.AssetKey(["quality", "fill_quality"])
 ORDER_QUALITY_KEY = dg.AssetKey(["quality", "order_quality"])
 EVENTS_KEY = dg.AssetKey(["quality", "execution_quality_events"])
+
+
+# The lake partitions the quality step reads of a date (what decides whether a run's dates are
+# scored together: `batch.each_date`).
+STAGED_INPUTS = [f"staging.{t}" for t in ("orders", "executions", "quotes", "market_trades")]
 
 
 def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> float | None:
@@ -87,15 +98,22 @@ def quality(
     fills, orders = Outputs(FILL_QUALITY_KEY), Outputs(ORDER_QUALITY_KEY)
     coverage: dict[dg.AssetKey, dict] = {FILL_QUALITY_KEY: {}, ORDER_QUALITY_KEY: {}}
     days = partition_dates(context)
-    for trade_date in days:
-        with on_date(trade_date, days):
-            day = score_day(
-                lake_reader(paths, trade_date),
-                instruments,
-                metric_settings,
-                fills=FILL_QUALITY_KEY in selected,
-                orders=ORDER_QUALITY_KEY in selected,
-            )
+
+    def scored(trade_date: date) -> DayQuality:
+        day = score_day(
+            lake_reader(paths, trade_date),
+            instruments,
+            metric_settings,
+            fills=FILL_QUALITY_KEY in selected,
+            orders=ORDER_QUALITY_KEY in selected,
+        )
+        for outputs, frame in ((fills, day.fills), (orders, day.orders)):
+            if frame is not None:
+                lake.write(paths.lake_root, outputs.table, frame, trade_date)
+        return day
+
+    sizes = lake_bytes(paths.lake_root, STAGED_INPUTS, days)
+    for trade_date, day in zip(days, each_date(days, scored, sizes), strict=True):
         if day.ranges > 1:
             context.log.info(
                 f"{trade_date}: scored in {day.ranges} symbol ranges of at most "
@@ -103,12 +121,10 @@ def quality(
             )
         for outputs, frame in ((fills, day.fills), (orders, day.orders)):
             if frame is not None:
-                lake.write(paths.lake_root, outputs.table, frame, trade_date)
                 outputs.add(trade_date, frame)
                 coverage[outputs.key][trade_date] = market_data_result(
                     outputs.key, frame, max_share
                 )
-        del day
     if fills.frames:
         frame = fills.whole()
         yield _described(
@@ -180,17 +196,20 @@ def execution_quality_events(
     emitted_at = pl.lit(datetime.now(UTC), pl.Datetime("us", "UTC"))
     events, exports = Outputs(EVENTS_KEY), []
     days = partition_dates(context)
-    for trade_date in days:
-        with on_date(trade_date, days):
-            orders = read_lake(paths, "quality.order_quality", trade_date)
-            frame = build_events(orders, emitted_at).collect()
-            lake.write(paths.lake_root, events.table, frame, trade_date)
-            exports.append(
-                write_events_jsonl(
-                    frame, paths.exports_root, "execution_quality_events", f"date={trade_date}"
-                )
-            )
+
+    def emitted(trade_date: date) -> tuple[pl.DataFrame, str]:
+        orders = read_lake(paths, "quality.order_quality", trade_date)
+        frame = build_events(orders, emitted_at).collect()
+        lake.write(paths.lake_root, events.table, frame, trade_date)
+        export = write_events_jsonl(
+            frame, paths.exports_root, "execution_quality_events", f"date={trade_date}"
+        )
+        return frame, export
+
+    sizes = lake_bytes(paths.lake_root, ["quality.order_quality"], days)
+    for trade_date, (frame, export) in zip(days, each_date(days, emitted, sizes), strict=True):
         events.add(trade_date, frame)
+        exports.append(export)
     # One date: its file; several: the folder of their `date=` folders.
     export = exports[0] if len(exports) == 1 else str(exports[0]).rsplit("/", 2)[0]
     return dg.MaterializeResult(

@@ -10,12 +10,12 @@ and replaces each table in one transaction, under the pool; the events follow fr
 scorecard. Methodology: docs/VENUES.md.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline.defs.batch import Outputs, on_date, partition_dates
+from eqs_pipeline.defs.batch import Outputs, each_date, lake_bytes, partition_dates
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.ingest.assets import STAGING_KEYS
 from eqs_pipeline.defs.jobs import WINDOW_TAGS
@@ -100,20 +100,23 @@ def venue_daily(
     venue_settings = config.settings()
     outputs = {key: Outputs(key) for key in (VENUE_DAILY_KEY, VENUE_BUCKETS_KEY)}
     days = partition_dates(context)
-    for trade_date in days:
+
+    def summed(trade_date: date) -> tuple[int, dict[dg.AssetKey, pl.DataFrame]]:
         fills = lake.count(paths.lake_root, _table(FILL_QUALITY_KEY), trade_date)  # its footer
-        with on_date(trade_date, days):
-            day = venue_day(lake_reader(paths, trade_date), fills, venue_settings, chunk_fills)
-        if day.ranges > 1:
+        day = venue_day(lake_reader(paths, trade_date), fills, venue_settings, chunk_fills)
+        frames = {VENUE_DAILY_KEY: day.sums.daily(), VENUE_BUCKETS_KEY: day.sums.buckets()}
+        for key, frame in frames.items():
+            lake.write(paths.lake_root, _table(key), frame, trade_date)
+        return day.ranges, frames
+
+    sizes = lake_bytes(paths.lake_root, [_table(k) for k in _DAILY_DEPS], days)
+    for trade_date, (ranges, frames) in zip(days, each_date(days, summed, sizes), strict=True):
+        if ranges > 1:
             context.log.info(
-                f"{trade_date}: read in {day.ranges} symbol ranges of at most {chunk_fills:,} "
+                f"{trade_date}: read in {ranges} symbol ranges of at most {chunk_fills:,} "
                 "fills each"
             )
-        for key, frame in (
-            (VENUE_DAILY_KEY, day.sums.daily()),
-            (VENUE_BUCKETS_KEY, day.sums.buckets()),
-        ):
-            lake.write(paths.lake_root, _table(key), frame, trade_date)
+        for key, frame in frames.items():
             outputs[key].add(trade_date, frame)
     for key, written in outputs.items():
         frame = written.whole()
