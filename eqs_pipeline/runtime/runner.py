@@ -339,6 +339,7 @@ def drop_trade_date(
     mistake (the wrong folder name) and since moved: re-running the wrong date cannot clear it,
     because it has no landed files any more. The window tables (scorecard, routing) keep the
     date until the window job runs again; Dagster keeps its record of the materializations."""
+    from eqs_pipeline.defs.venues.window import CHILD_ROWS, FILL_ROWS
     from eqs_pipeline.defs.warehouse.assets import DAILY_TABLES, lake_views
     from eqs_pipeline.storage import lake as lake_files
     from eqs_pipeline.storage.exports import EXPORT_FILE
@@ -360,6 +361,8 @@ def drop_trade_date(
                 if not is_view(con, table):  # a view's rows go with its lake partition
                     con.execute(sql("delete_partition", table=table), {"trade_date": day})
     removed = [t for t in DAILY_TABLES if lake_files.delete(lake, t, day)]
+    for rows in (FILL_ROWS, CHILD_ROWS):  # the window's stored venue rows of the date
+        lake_files.delete(lake, rows, day)
     with connect(warehouse) as con, transaction(con):
         # A view over a table's last partition would fail once it is gone: it selects no rows.
         for table, statement in lake_views(str(lake)).items():

@@ -134,29 +134,37 @@ def exists(root: str | Path, table: str, trade_date: date | None) -> bool:
     return True
 
 
-def write(root: str | Path, table: str, frame: pl.DataFrame, trade_date: date | None) -> str:
-    """Replace the partition's file with `frame` (atomically); returns its path.
+def write(
+    root: str | Path,
+    table: str,
+    frame: pl.DataFrame,
+    trade_date: date | None,
+    metadata: Mapping[str, str] | None = None,
+) -> str:
+    """Replace the partition's file with `frame` (atomically), with `metadata` in its footer
+    (`pl.read_parquet_metadata` reads it back); returns its path.
 
     A write that fails (a full disk, a lake folder that cannot be created) raises
     `LakeWriteError` naming the partition, leaves its previous file as it was and removes the
     temporary file."""
     path = partition_path(root, table, trade_date)
     try:
+        options = {**COMPRESSION, **({"metadata": dict(metadata)} if metadata else {})}
         if is_remote(path):
-            frame.write_parquet(path, **COMPRESSION)
+            frame.write_parquet(path, **options)
         else:
-            _replace_local(Path(path), frame)
+            _replace_local(Path(path), frame, options)
     except _WRITE_ERRORS as exc:
         raise write_failed(LakeWriteError, f"the lake partition of {table}", path, exc) from exc
     return path
 
 
-def _replace_local(target: Path, frame: pl.DataFrame) -> None:
+def _replace_local(target: Path, frame: pl.DataFrame, options: Mapping[str, object]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
-        frame.write_parquet(tmp, **COMPRESSION)
+        frame.write_parquet(tmp, **options)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -251,17 +251,38 @@ def venue_daily_buckets(
 class VenueDay:
     sums: VenueSums
     ranges: int  # symbol ranges read (1: the whole day at once)
+    # The date's fill and child rows with the columns asked to be kept (None: none asked).
+    fills: pl.DataFrame | None = None
+    children: pl.DataFrame | None = None
 
 
-def venue_day(read: Reader, fill_count: int, settings: VenueSettings, chunk_fills: int) -> VenueDay:
+def venue_day(
+    read: Reader,
+    fill_count: int,
+    settings: VenueSettings,
+    chunk_fills: int,
+    *,
+    keep_fills: Sequence[str] = (),
+    keep_children: Sequence[str] = (),
+) -> VenueDay:
     """The `VenueSums` of one trade date of `fill_count` fills, from its scored fills and
     orders and its staged child orders (`frames.venue_frames_by_range`: in symbol ranges of at
     most `chunk_fills` fills when the date has more; each range's rows are summed before the
-    next is read, its latency rows kept with categorical text)."""
-    parts = [
-        venue_sums(fills, children, categorical=fill_count > chunk_fills)
-        for fills, children in venue_frames_by_range(
-            read, fill_count, settings, chunk_fills, fill_columns=DAILY_FILL_COLUMNS
-        )
-    ]
-    return VenueDay(add_up(parts), len(parts))
+    next is read, its latency rows kept with categorical text).
+
+    With `keep_fills` (columns of `frames.FILL_COLUMNS`) and `keep_children` (of
+    `frames.CHILD_COLUMNS`), the date's venue rows with those columns too, each range's
+    narrowed before the next is read: what the window reads of the date, built once here."""
+    fill_columns = tuple(dict.fromkeys((*DAILY_FILL_COLUMNS, *keep_fills)))
+    parts, fills_kept, children_kept = [], [], []
+    for fills, children in venue_frames_by_range(
+        read, fill_count, settings, chunk_fills, fill_columns=fill_columns
+    ):
+        parts.append(venue_sums(fills, children, categorical=fill_count > chunk_fills))
+        if keep_fills:
+            fills_kept.append(fills.select(keep_fills))
+            children_kept.append(children.select(keep_children))
+        del fills, children
+    if not keep_fills:
+        return VenueDay(add_up(parts), len(parts))
+    return VenueDay(add_up(parts), len(parts), pl.concat(fills_kept), pl.concat(children_kept))

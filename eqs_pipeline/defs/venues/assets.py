@@ -28,11 +28,15 @@ from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, Metric
 from eqs_pipeline.defs.venues import checks
 from eqs_pipeline.defs.venues.resources import VenueConfig
 from eqs_pipeline.defs.venues.window import (
+    KEPT_CHILDREN,
+    KEPT_FILLS,
     LakeWindow,
     NoVenueData,
     VenueWindow,
     inputs_fingerprint,
     load_window,
+    rows_stamp,
+    write_rows,
 )
 from eqs_pipeline.defs.warehouse import WAREHOUSE_DAY_KEY
 from eqs_pipeline.storage import lake, warehouse
@@ -102,12 +106,27 @@ def venue_daily(
     outputs = {key: Outputs(key) for key in (VENUE_DAILY_KEY, VENUE_BUCKETS_KEY)}
     days = partition_dates(context)
 
+    # In a local lake, each date's venue rows as the window reads them are stored beside the
+    # daily tables (`window.write_rows`): the window then does not build them again.
+    keep = not lake.is_remote(paths.lake_root)
+
     def summed(trade_date: date) -> tuple[int, dict[dg.AssetKey, pl.DataFrame]]:
-        fills = lake.count(paths.lake_root, _table(FILL_QUALITY_KEY), trade_date)  # its footer
-        day = venue_day(lake_reader(paths, trade_date), fills, venue_settings, chunk_fills)
+        root = paths.lake_root
+        stamp = rows_stamp(root, trade_date, venue_settings) if keep else None
+        fills = lake.count(root, _table(FILL_QUALITY_KEY), trade_date)  # its footer
+        day = venue_day(
+            lake_reader(paths, trade_date),
+            fills,
+            venue_settings,
+            chunk_fills,
+            keep_fills=KEPT_FILLS if keep else (),
+            keep_children=KEPT_CHILDREN if keep else (),
+        )
         frames = {VENUE_DAILY_KEY: day.sums.daily(), VENUE_BUCKETS_KEY: day.sums.buckets()}
         for key, frame in frames.items():
-            lake.write(paths.lake_root, _table(key), frame, trade_date)
+            lake.write(root, _table(key), frame, trade_date)
+        if stamp is not None and day.fills is not None and day.children is not None:
+            write_rows(root, trade_date, day.fills, day.children, venue_settings, stamp)
         return day.ranges, frames
 
     sizes = lake_bytes(paths.lake_root, [_table(k) for k in _DAILY_DEPS], days)

@@ -9,8 +9,10 @@ storage; SQL comes from `sql/`, one statement per file, with the dates bound as 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -21,7 +23,7 @@ import polars as pl
 from eqs_pipeline.core.contract import CONTRACT
 from eqs_pipeline.core.ranges import Reader, SymbolRange, polars_reader
 from eqs_pipeline.core.settings import QualitySettings
-from eqs_pipeline.ingest.fingerprint import window_fingerprint
+from eqs_pipeline.ingest.fingerprint import code_version, window_fingerprint
 from eqs_pipeline.storage import lake, warehouse
 from eqs_pipeline.venues.frames import (
     ORDER_INPUTS,
@@ -53,6 +55,22 @@ CHILD_SCHEMA = CONTRACT["child_orders"].polars_schema
 # (A child's fill rate is filled_qty / qty, computed where it is estimated; its symbol-day is
 # kept once per symbol-day, `VenueWindow.symbol_days`.)
 WINDOW_CHILD_COLUMNS: tuple[str, ...] = (*_WINDOW_CELL, "filled_qty")
+# What the window reads of a date's venue rows: the columns above, what the clusters' labels are
+# made of, and (children) the wait that the routing's cost of a miss sums.
+KEPT_FILLS: tuple[str, ...] = (*WINDOW_FILL_COLUMNS, "trade_date", "order_id")
+KEPT_CHILDREN: tuple[str, ...] = (*WINDOW_CHILD_COLUMNS, "wait_s", "trade_date", "order_id")
+
+# A date's venue rows as the window reads them (`KEPT_FILLS`, `KEPT_CHILDREN`), stored in the
+# lake by venue_daily, which builds the date's venue frames anyway: the window reads them instead
+# of building the frames again (a date of 2M fills: 1.2 s read, against 3.4 s built). Not
+# tables: no view in the warehouse, no entry in the registry. Each file's footer holds the
+# stamp of what its rows were built from (`rows_stamp`); rows with another stamp (other
+# settings, other code, an input partition written since) are built again from the tables.
+# (In the lake's `_window/` folder: a folder whose name starts with `_` holds no table.)
+FILL_ROWS = "_window.fills"
+CHILD_ROWS = "_window.children"
+ROWS_INPUTS = ("quality.fill_quality", "quality.order_quality", "staging.child_orders")
+_STAMP_KEY = "eqs_window_rows"
 
 
 # DuckDB keeps the table blocks a connection has read cached until its database closes: about
@@ -71,6 +89,63 @@ TAPE_MEMORY_LIMIT = "256MB"
 # shrink, which a long-lived process reading window after window would feel). The conditions
 # are an enum already (`frames.conditions_dtype`).
 _FEW_VALUES = ("venue", "liquidity_flag", "size_bucket", "liquidity_bucket", "symbol")
+
+
+def rows_stamp(root: str, day: date, settings: VenueSettings) -> str:
+    """What a date's stored venue rows are built from: the venue settings, the code and the
+    size and modification time of each of the date's input partitions (`ROWS_INPUTS`). Taken
+    before the inputs are read, so rows built from a partition rewritten meanwhile never carry
+    its new stamp. FileNotFoundError when an input partition is missing."""
+    inputs = []
+    for table in ROWS_INPUTS:
+        stat = os.stat(lake.partition_path(root, table, day))
+        inputs.append((table, stat.st_size, stat.st_mtime_ns))
+    text = json.dumps(
+        [dataclasses.asdict(settings), inputs, code_version()], sort_keys=True, default=str
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_rows(
+    root: str,
+    day: date,
+    fills: pl.DataFrame,
+    children: pl.DataFrame,
+    settings: VenueSettings,
+    stamp: str,
+) -> None:
+    """Store a date's venue rows (`KEPT_FILLS`, `KEPT_CHILDREN`) with their stamp: the text
+    the window holds as categoricals stored as such (read back without decoding each value),
+    and no `cluster` where it is the order (`cluster = "order"`: the window labels it from the
+    order_id)."""
+    for table, frame, columns in (
+        (FILL_ROWS, fills, KEPT_FILLS),
+        (CHILD_ROWS, children, KEPT_CHILDREN),
+    ):
+        frame = frame.select(columns).with_columns(
+            pl.col(c).cast(pl.Categorical) for c in _FEW_VALUES if c in columns and c != "symbol"
+        )
+        if settings.cluster == "order":
+            frame = frame.drop("cluster")
+        lake.write(root, table, frame, day, {_STAMP_KEY: stamp})
+
+
+def stored_rows(
+    root: str, day: date, settings: VenueSettings
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """A date's stored venue rows (fills, children) when both files carry the stamp of the
+    date's inputs, settings and code as they are now; None otherwise."""
+    paths = [lake.partition_path(root, table, day) for table in (FILL_ROWS, CHILD_ROWS)]
+    try:
+        stamp = rows_stamp(root, day, settings)
+        if any(pl.read_parquet_metadata(p).get(_STAMP_KEY) != stamp for p in paths):
+            return None
+    except FileNotFoundError:
+        return None
+    fills, children = (pl.read_parquet(p) for p in paths)
+    if "cluster" not in fills.columns:  # the order (`write_rows`)
+        fills, children = (f.with_columns(cluster=pl.col("order_id")) for f in (fills, children))
+    return fills, children
 
 
 def inputs_fingerprint(
@@ -122,6 +197,11 @@ class WindowSource(Protocol):
     def fills(self, day: date) -> int:
         """The date's scored fills."""
 
+    def stored(
+        self, day: date, settings: VenueSettings
+    ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+        """The date's venue rows as venue_daily stored them (`stored_rows`), if they hold."""
+
     def reader(self, day: date, orders: pl.DataFrame | None = None) -> Reader:
         """The date's rows of the tables the venue frames are made of (`core.ranges.Reader`);
         `orders`, the date's order_quality rows already read, serves the reads it can."""
@@ -163,6 +243,9 @@ class WarehouseWindow:
     def fills(self, day: date) -> int:
         return warehouse.count_partition(self.con, "quality.fill_quality", day)
 
+    def stored(self, day: date, settings: VenueSettings) -> None:
+        return None  # the venue rows are stored in a local lake only
+
     def reader(self, day: date, orders: pl.DataFrame | None = None) -> Reader:
         return _reader(self.con, day, orders)
 
@@ -195,6 +278,11 @@ class LakeWindow:
 
     def fills(self, day: date) -> int:
         return lake.count(self.root, "quality.fill_quality", day)
+
+    def stored(
+        self, day: date, settings: VenueSettings
+    ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+        return stored_rows(self.root, day, settings)
 
     def reader(self, day: date, orders: pl.DataFrame | None = None) -> Reader:
         def scan(table: str, where: pl.Expr | None, columns: Sequence[str] | None):
@@ -265,7 +353,6 @@ def _load_window(
     # The fill rows the window keeps, with what the clusters' labels are made of: only the
     # fill table's columns these need are read (`frames.fill_inputs`: 14 of the 31
     # venue_frames can use).
-    kept = (*WINDOW_FILL_COLUMNS, "trade_date", "order_id")
     clusters = pl.Categorical(pl.Categories.random())
     fills, children, waits, drifts, symbol_days = [], [], [], [], []
     for day in dates:
@@ -278,11 +365,15 @@ def _load_window(
         )
         drifts.append(order_drift(orders, settings))
         symbol_days.append(day_symbol_days(order_buckets(orders.lazy(), settings).collect()))
-        read = source.reader(day, orders)
-        del orders
-        for day_fills, day_children in venue_frames_by_range(
-            read, count, settings, chunk_fills, fill_columns=kept
-        ):
+        stored = source.stored(day, settings)
+        if stored is not None:
+            parts: Iterable[tuple[pl.DataFrame, pl.DataFrame]] = [stored]
+        else:
+            parts = venue_frames_by_range(
+                source.reader(day, orders), count, settings, chunk_fills, fill_columns=KEPT_FILLS
+            )
+        del orders, stored
+        for day_fills, day_children in parts:
             waits.append(child_waits(day_children))
             # Only what the window keeps (and the clusters' labels are made of) goes on.
             day_children = day_children.select(*WINDOW_CHILD_COLUMNS, "trade_date", "order_id")
