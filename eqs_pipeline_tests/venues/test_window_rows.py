@@ -3,6 +3,7 @@ window reads them, and rows that no longer match their inputs or settings are bu
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -47,8 +48,9 @@ def test_the_window_from_stored_rows_is_the_window_built_from_the_tables(built_w
         )
 
 
-def test_rows_are_not_read_once_an_input_or_the_settings_change(built_copy):
-    root = str(Path(built_copy[1]).parent / "lake")
+def test_rows_are_not_read_once_an_input_or_the_settings_change(built_warehouse, tmp_path):
+    root = str(tmp_path / "lake")
+    shutil.copytree(built_warehouse[1].parent / "lake", root)  # the lake alone: it changes
     settings = VenueSettings()
     day = lake.partition_dates(root, "quality.fill_quality")[0]
     assert window.stored_rows(root, day, settings) is not None
