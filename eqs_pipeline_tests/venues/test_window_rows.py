@@ -62,3 +62,7 @@ def test_rows_are_not_read_once_an_input_or_the_settings_change(built_warehouse,
     assert window.stored_rows(root, day, settings) is None  # its scored fills written since
     Path(lake.partition_path(root, "quality.fill_quality", day)).unlink()
     assert window.stored_rows(root, day, settings) is None  # an input gone
+    other_day = lake.partition_dates(root, "quality.fill_quality")[-1]
+    assert window.stored_rows(root, other_day, settings) is not None
+    Path(lake.partition_path(root, window.CHILD_ROWS, other_day)).write_bytes(b"not parquet")
+    assert window.stored_rows(root, other_day, settings) is None  # unreadable: built again

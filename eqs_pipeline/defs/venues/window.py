@@ -134,15 +134,16 @@ def stored_rows(
     root: str, day: date, settings: VenueSettings
 ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
     """A date's stored venue rows (fills, children) when both files carry the stamp of the
-    date's inputs, settings and code as they are now; None otherwise."""
+    date's inputs, settings and code as they are now; None otherwise (the window then builds
+    them from the tables): rows missing, stale, or unreadable, since they only save work."""
     paths = [lake.partition_path(root, table, day) for table in (FILL_ROWS, CHILD_ROWS)]
     try:
         stamp = rows_stamp(root, day, settings)
         if any(pl.read_parquet_metadata(p).get(_STAMP_KEY) != stamp for p in paths):
             return None
-    except FileNotFoundError:
+        fills, children = (pl.read_parquet(p) for p in paths)
+    except (OSError, pl.exceptions.PolarsError):  # FileNotFoundError included
         return None
-    fills, children = (pl.read_parquet(p) for p in paths)
     if "cluster" not in fills.columns:  # the order (`write_rows`)
         fills, children = (f.with_columns(cluster=pl.col("order_id")) for f in (fills, children))
     return fills, children
