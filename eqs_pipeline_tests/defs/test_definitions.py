@@ -98,10 +98,12 @@ def test_every_schema_check_has_its_tables_schema() -> None:
 
 
 @pytest.mark.integration
-def test_loading_the_code_location_imports_neither_pandera_nor_scipy() -> None:
+def test_loading_the_code_location_imports_neither_pandera_scipy_nor_jax() -> None:
     # Every run loads the code location in its worker, which runs no check and no estimation;
     # pandera with pandas (about 1.3 s) and scipy (about 0.4 s) are imported where they are
     # used, and preloaded only by the executor's fork server that step processes fork from.
+    # JAX, Flax and optax (3-4 s) are imported only by the steps that train or apply the cost
+    # model: neither the code location nor the `eqs` commands load them.
     import subprocess
     import sys
 
@@ -109,8 +111,9 @@ def test_loading_the_code_location_imports_neither_pandera_nor_scipy() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, eqs_pipeline.runtime.preload\n"
-            "print(sorted(m for m in ('pandas', 'pandera', 'scipy') if m in sys.modules))",
+            "import sys, eqs_pipeline.runtime.preload, eqs_pipeline.cli.main\n"
+            "heavy = ('pandas', 'pandera', 'scipy', 'jax', 'flax', 'optax')\n"
+            "print(sorted(m for m in heavy if m in sys.modules))",
         ],
         capture_output=True,
         text=True,
