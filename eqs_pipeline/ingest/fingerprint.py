@@ -65,6 +65,11 @@ def date_files(landing: str | Path, trade_date: date | None) -> dict[str, list[L
     return found
 
 
+def files_bytes(files: Iterable[LandedFile]) -> int:
+    """The files' size in bytes, together (what decides which dates a run takes together)."""
+    return sum(f.size or 0 for _, f in files)
+
+
 def files_fingerprint(files: Iterable[LandedFile]) -> str:
     """The files' (table/name, size, mtime), sorted, as JSON (the landing sensor's cursor holds
     these)."""

@@ -33,7 +33,12 @@ from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, WINDOW_JOB
 from eqs_pipeline.defs.partitions import not_a_partition, trade_date_partitions
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.ingest import LandingError, discover_trade_dates
-from eqs_pipeline.ingest.fingerprint import INSTRUMENTS, inputs_fingerprint, landed_files
+from eqs_pipeline.ingest.fingerprint import (
+    INSTRUMENTS,
+    files_bytes,
+    inputs_fingerprint,
+    landed_files,
+)
 from eqs_pipeline.storage.warehouse import columns_of, sql, table_exists
 
 BATCH_BYTES = 32 * 2**20
@@ -297,7 +302,7 @@ def run_pipeline(
     instance = (
         dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     )
-    sizes = {d: sum(f.size or 0 for _, f in landed[d.isoformat()]) for d in todo}
+    sizes = {d: files_bytes(landed[d.isoformat()]) for d in todo}
     steps: list[tuple[str, list[date]]] = []
     if todo and recorded.get(INSTRUMENTS) != current[INSTRUMENTS]:
         steps.append((REFERENCE_JOB, []))

@@ -28,7 +28,7 @@ from eqs_pipeline.ingest import (
     validate_instruments,
     validate_partition,
 )
-from eqs_pipeline.ingest.fingerprint import INSTRUMENTS, date_files
+from eqs_pipeline.ingest.fingerprint import INSTRUMENTS, date_files, files_bytes
 from eqs_pipeline.ingest.fingerprint import inputs_fingerprint as fingerprint_of
 from eqs_pipeline.storage import lake, warehouse
 
@@ -193,8 +193,7 @@ def staging_day(
     landed: dict[str, int] = {}
     days = partition_dates(context)
     landed_bytes = {
-        day: sum(f.size or 0 for _, f in date_files(paths.landing_root, day)[day.isoformat()])
-        for day in days
+        day: files_bytes(date_files(paths.landing_root, day)[day.isoformat()]) for day in days
     }
     staged = each_date(
         days, lambda day: _stage(context, paths, settings, day, instruments_frame), landed_bytes
