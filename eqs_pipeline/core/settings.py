@@ -153,6 +153,13 @@ class QualitySettings:
 
     horizons_s: tuple[int, ...] = HORIZONS_S
     reversion_horizon_s: int = 300
+    # The market before an order's arrival (`quality.order_quality`'s pre_arrival_* columns,
+    # features of the cost model): the mid's realized volatility over the last
+    # `pre_arrival_volatility_s`, sampled every `pre_arrival_volatility_step_s`, and the tape
+    # volume of the last `pre_arrival_volume_s`.
+    pre_arrival_volatility_s: int = 1800
+    pre_arrival_volatility_step_s: int = 300
+    pre_arrival_volume_s: int = 900
     cost_model: CostModelSettings = field(default_factory=CostModelSettings)
     score: ScoreSettings = field(default_factory=ScoreSettings)
     # A trade date with more fills is scored in symbol ranges of at most this many fills

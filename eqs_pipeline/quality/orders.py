@@ -19,6 +19,7 @@ from eqs_pipeline.costmodel import AlmgrenCostModel, CostModel
 from eqs_pipeline.quality import formulas as f
 from eqs_pipeline.quality.asof import (
     US_PER_S,
+    Instants,
     Timeline,
     instants_us,
     prepare_quotes,
@@ -122,6 +123,8 @@ def order_quality(
                 "ask_px": "arrival_ask",
                 "mid": "arrival_mid",
                 "ts": "_qa_ts",
+                "bid_sz": "arrival_bid_size",
+                "ask_sz": "arrival_ask_size",
                 "_qi": "_qa_i",
                 "_ref": "_qref",
                 "_area_before": "_qa_area",
@@ -135,9 +138,44 @@ def order_quality(
         ),
         *q.take(q.lookup(qg, later, strict=False), {"mid": f"mid_end_{rev_lab}"}),
     )
-    base = base.with_columns(_twap_exact=_exact_twap(base, q))
+    base = base.with_columns(*_pre_arrival(base, q, t, settings), _twap_exact=_exact_twap(base, q))
     model = cost_model or AlmgrenCostModel(settings.cost_model)
     return _order_metrics(base.lazy(), settings, rev_lab, model)
+
+
+def _pre_arrival(
+    base: pl.DataFrame, q: Timeline, t: Timeline, settings: QualitySettings
+) -> list[pl.Series]:
+    """The market just before arrival, from the quotes and the tape alone (no outcome of the
+    order): `pre_arrival_volatility_bps`, the realized volatility of the mid sampled every
+    `pre_arrival_volatility_step_s` over the `pre_arrival_volatility_s` before arrival, scaled
+    to a session of `cost_model.session_seconds` (null with fewer than two returns); and
+    `pre_arrival_volume`, the tape volume printed in the `pre_arrival_volume_s` before arrival."""
+    arrival = Instants.of(base["arrival_ts"])
+    qg, tg = q.ids(base), t.ids(base)
+    step = settings.pre_arrival_volatility_step_s
+    mids = [
+        q.frame["mid"].gather(q.lookup(qg, arrival.later(-k * step), strict=False)).to_numpy()
+        for k in range(settings.pre_arrival_volatility_s // step + 1)
+    ]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        returns = np.log(np.column_stack(mids[:-1]) / np.column_stack(mids[1:]))
+    # An instant before the day's first quote has no mid: returns reaching back before it are
+    # unknown and left out, not counted as zero.
+    known = np.isfinite(returns)
+    count = known.sum(axis=1)
+    mean_square = np.where(known, returns**2, 0.0).sum(axis=1) / np.maximum(count, 1)
+    vol = np.sqrt(mean_square * settings.cost_model.session_seconds / step) * f.BPS
+    cum = t.frame["_cum_v"]
+
+    def volume_before(instants: Instants) -> np.ndarray:
+        return cum.gather(t.lookup(tg, instants, strict=True)).fill_null(0.0).to_numpy()
+
+    volume = volume_before(arrival) - volume_before(arrival.later(-settings.pre_arrival_volume_s))
+    return [
+        pl.Series("pre_arrival_volatility_bps", np.where(count >= 2, vol, np.nan)).fill_nan(None),
+        pl.Series("pre_arrival_volume", volume).scatter(np.flatnonzero(~arrival.known), None),
+    ]
 
 
 def _exact_twap(base: pl.DataFrame, q: Timeline) -> pl.Series:
@@ -210,6 +248,9 @@ def _order_metrics(
         time_to_first_fill_s=seconds_between(pl.col("arrival_ts"), pl.col("first_fill_ts")),
         arrival_spread_bps=f.quoted_spread_bps(pl.col("arrival_bid"), pl.col("arrival_ask"), m0),
         size_pct_adv=size / pl.col("adv_shares"),
+        arrival_imbalance=(pl.col("arrival_bid_size") - pl.col("arrival_ask_size"))
+        / (pl.col("arrival_bid_size") + pl.col("arrival_ask_size")),
+        pre_arrival_volume_pct_adv=pl.col("pre_arrival_volume") / pl.col("adv_shares"),
         daily_volatility=pl.col("daily_volatility").fill_null(
             settings.cost_model.default_daily_volatility
         ),
@@ -299,6 +340,11 @@ def order_quality_columns(settings: QualitySettings) -> list[str]:
         "arrival_ask",
         "arrival_mid",
         "arrival_spread_bps",
+        "arrival_bid_size",
+        "arrival_ask_size",
+        "arrival_imbalance",
+        "pre_arrival_volatility_bps",
+        "pre_arrival_volume_pct_adv",
         "end_mid",
         "interval_vwap",
         "interval_twap",

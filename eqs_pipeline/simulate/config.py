@@ -13,6 +13,8 @@ from typing import Literal, get_args
 
 from eqs_pipeline.core.settings import CostModelSettings
 
+from .costs import CostDesign
+
 ALGOS: tuple[str, ...] = ("VWAP", "TWAP", "POV", "IS", "DARK")
 URGENCIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH")
 # Child styles: how a child order meets liquidity. 0 passive (LIMIT, DAY -> ADD),
@@ -144,6 +146,9 @@ class SimulationConfig:
     routing: "default" (ten venues, every style) or "dark-lit" (`DARK_LIT_VENUES`: children
         are midpoint pegs to one dark pool or marketable IOC orders to four lit venues; no
         passive children). The venues default to the routing's own table.
+    costs: None (the engine's costs emerge from the market) or a `CostDesign`: each order's
+        implementation shortfall is drawn from a known distribution and its fills are priced
+        to match (the cost model's test bed; `costs.py`).
     """
 
     days: int = 3
@@ -167,6 +172,7 @@ class SimulationConfig:
     impact: ImpactParams = field(default_factory=ImpactParams)
     venues: tuple[Venue, ...] = DEFAULT_VENUES
     routing: Routing = "default"
+    costs: CostDesign | None = None
 
     def styles(self) -> tuple[int, ...]:
         """The child styles this routing sends (indices of `STYLES`)."""

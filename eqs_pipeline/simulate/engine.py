@@ -237,6 +237,8 @@ def _truth_orders(
         "participation": ot.participation, "temp_impact_bps": ot.temp_bps,
         "perm_impact_bps": ot.perm_bps, "expected_impact_cost_bps": ot.temp_bps + 0.5 * ot.perm_bps,
         "planned_to_complete": o["complete"], "cancelled": o["cancelled"],
+        "true_expected_cost_bps": _nullable(ot.expected_cost_bps),
+        "true_cost_sd_bps": _nullable(ot.cost_sd_bps), "true_cost_z": _nullable(ot.cost_z),
     }).sort("order_id")  # fmt: skip
 
 

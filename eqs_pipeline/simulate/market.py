@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import ImpactParams, SimulationConfig
+from .costs import ArrivalState, CostDesign, FilledOrders, expected_cost, price_offsets
 from .curves import (
     SESSION_S,
     kernel_sum,
@@ -57,13 +58,17 @@ def _quote_times(rng, n_bg: int, fill_us: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class OrderTruth:
     """Per parent order: the latent mid at arrival, the participation its impact is computed
-    from, its temporary and permanent impact in bps and the quantity it filled."""
+    from, its temporary and permanent impact in bps and the quantity it filled; with designed
+    costs (`costs.py`) its true expected cost, dispersion and drawn z (NaN otherwise)."""
 
     arrival_mid: np.ndarray
     participation: np.ndarray
     temp_bps: np.ndarray
     perm_bps: np.ndarray
     filled: np.ndarray
+    expected_cost_bps: np.ndarray
+    cost_sd_bps: np.ndarray
+    cost_z: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -376,7 +381,9 @@ class _DayPrices:
             fill_half_spread_bps=np.zeros(nf),
             child_limit=np.full(nc, np.nan),
             order_limit=np.full(no, np.nan),
-            order_truth=OrderTruth(*(np.zeros(no) for _ in range(5))),
+            order_truth=OrderTruth(
+                *(np.zeros(no) for _ in range(5)), *(np.full(no, np.nan) for _ in range(3))
+            ),
             close_logp=open_logp.copy(),
             quotes=[],
             tape=[],
@@ -401,12 +408,13 @@ class _DayPrices:
 @dataclass(frozen=True)
 class _DayInputs:
     """What every symbol of a day needs besides its own rows: per venue its adverse move
-    (fraction of the price), mean price improvement (fraction of the half spread) and share of
-    the tape; per fill its parent order; per child its filled quantity; per symbol the volatility
+    (fraction of the price), mean price improvement (fraction of the half spread), fee rates
+    (maker, taker, midpoint) and share of the tape; per fill its parent order; per child its filled quantity; per symbol the volatility
     and volume factors of the day and the opening log mid."""
 
     kappa: np.ndarray
     pi_mean: np.ndarray
+    fee_rates: np.ndarray
     tape_share: np.ndarray
     fill_order: np.ndarray
     child_filled: np.ndarray
@@ -449,6 +457,8 @@ def _price_symbol(
     out.child_limit[sym.children] = _child_limits(rng, flow, sym, q, out.order_limit)
     qi = np.searchsorted(q.t_us, sym.fill_us, side="left") - 1
     bad = _rejected(flow, sym, q.ask[qi], q.bid[qi], price, out.child_limit, out.order_limit)
+    if cfg.costs is not None:
+        price = _designed_prices(cfg.costs, uni, rng, flow, sym, q, day, price, ~bad, truth)
     out.fill_keep[fi] = ~bad
     out.fill_price[fi] = price
     out.fill_expected_pi_bps[fi] = exp_pi
@@ -458,6 +468,67 @@ def _price_symbol(
     ours = (sym.fill_us[keep], price[keep], fq[keep], fv[keep])
     background = uni.adv[s] * day.volume_factor[s]
     out.tape.append(_tape(rng, sym, q, counts[1], background, day.tape_share, ours))
+
+
+def _designed_prices(
+    design: CostDesign,
+    uni: Universe,
+    rng: np.random.Generator,
+    flow: DayFlow,
+    sym: _Symbol,
+    q: _Quotes,
+    day: _DayInputs,
+    price: np.ndarray,
+    keep: np.ndarray,
+    truth: OrderTruth,
+) -> np.ndarray:
+    """The symbol's fill prices moved so that each designed order's shortfall is its draw from
+    the designed distribution (`costs.py`); records the truth of the designed orders."""
+    o, c, f = flow.orders, flow.children, flow.fills
+    oi, fi, s = sym.orders, sym.fills, sym.index
+    n = oi.size
+    a_us = np.round(o["arrival"][oi] * 1e6).astype(np.int64)
+    e_us = np.round(o["end"][oi] * 1e6).astype(np.int64)
+    # As the pipeline looks them up: the last quote at or before the instant.
+    qa = np.searchsorted(q.t_us, a_us, side="right") - 1
+    qe = np.searchsorted(q.t_us, e_us, side="right") - 1
+    m0 = (q.bid[qa] + q.ask[qa]) / 2.0
+    sigma = np.round(uni.daily_vol[s], 6) * 1e4
+    state = ArrivalState(
+        algo=o["algo"][oi],
+        urgency=o["urgency"][oi],
+        is_limit=o["is_limit"][oi],
+        is_short=o["side"][oi] == 2,
+        tau=o["arrival"][oi] / SESSION_S,
+        spread_bps=(q.ask[qa] - q.bid[qa]) / m0 * 1e4,
+        sigma_bps=np.full(n, sigma),
+        size_adv=o["qty"][oi] / uni.adv[s],
+        broker_multiplier=np.exp(uni.broker_skill[o["broker"][oi]]),
+    )
+    mu, sd = expected_cost(design, state)
+    z = rng.standard_normal(n)
+    local = np.full(o["qty"].size, -1, np.int64)
+    local[oi] = np.arange(n)
+    fo = local[day.fill_order[fi]]
+    fc = f["child"][fi]
+    fq = np.where(keep, f["qty"][fi], 0.0)
+    # The fee as the landed executions carry it (engine._KeptFills).
+    rates = day.fee_rates[c["venue"][fc], c["style"][fc]]
+    fees = np.where(keep, np.round(rates * f["qty"][fi], 4), 0.0)
+    filled = FilledOrders(
+        sign=o["sign"][oi],
+        qty=o["qty"][oi],
+        m0=m0,
+        m_end=(q.bid[qe] + q.ask[qe]) / 2.0,
+        filled=np.bincount(fo, weights=fq, minlength=n),
+        notional=np.bincount(fo, weights=fq * price, minlength=n),
+        fees=np.bincount(fo, weights=fees, minlength=n),
+    )
+    delta, designed = price_offsets(design, filled, mu + sd * z)
+    truth.expected_cost_bps[oi] = np.where(designed, mu, np.nan)
+    truth.cost_sd_bps[oi] = np.where(designed, sd, np.nan)
+    truth.cost_z[oi] = np.where(designed, z, np.nan)
+    return price + np.where(keep, delta[fo], 0.0)
 
 
 def price_day(
@@ -478,6 +549,7 @@ def price_day(
     day = _DayInputs(
         kappa=np.array([v.kappa_bps for v in cfg.venues]) * 1e-4,
         pi_mean=np.array([v.pi_frac_mean for v in cfg.venues]),
+        fee_rates=np.array([[v.maker_fee, v.taker_fee, v.mid_fee] for v in cfg.venues]),
         tape_share=share / share.sum(),
         fill_order=fill_order,
         # Adverse selection is one move per child, spread over its fills by quantity.

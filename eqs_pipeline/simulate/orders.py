@@ -126,9 +126,15 @@ def make_orders(cfg, uni: Universe, rng, volume_factor: np.ndarray) -> dict[str,
         "broker": broker,
         "account": rng.integers(0, uni.accounts.size, n),
         "is_limit": is_limit,
-        "limit_offset": rng.uniform(-0.3, 1.0, n),
+        # With designed costs every order is to fill (`costs.py`): limits sit 1.5-3 sigma
+        # away, where the price seldom reaches them.
+        "limit_offset": rng.uniform(-0.3, 1.0, n)
+        if cfg.costs is None
+        else rng.uniform(1.5, 3.0, n),
         "cancelled": cancelled,
-        "complete": (rng.random(n) < COMPLETE_P[algo]) & ~cancelled,
+        # Designed costs need orders that fill (`costs.py`): there, every uncancelled order
+        # is meant to complete.
+        "complete": ((rng.random(n) < COMPLETE_P[algo]) | (cfg.costs is not None)) & ~cancelled,
         "impact_mult": np.exp(uni.broker_skill[broker] + uni.trader_skill[trader]),
         "pct_adv": qty / adv,
         "day_volume": day_volume,

@@ -311,6 +311,29 @@ ORDER_QUALITY = Table(
         Column("arrival_ask", pl.Float64, "Best offer at arrival.", "price"),
         Column("arrival_mid", pl.Float64, "Arrival mid M0.", "price"),
         _bps("arrival_spread_bps", "Quoted spread at arrival, bps."),
+        Column("arrival_bid_size", pl.Float64, "Best bid size at arrival.", "shares"),
+        Column("arrival_ask_size", pl.Float64, "Best offer size at arrival.", "shares"),
+        Column(
+            "arrival_imbalance",
+            pl.Float64,
+            "(bid size - ask size) / (bid size + ask size) at arrival.",
+            "ratio",
+            ge=-1.0,
+            le=1.0,
+        ),
+        _bps(
+            "pre_arrival_volatility_bps",
+            "Realized volatility of the mid over the 30 min before arrival (5-min returns; both "
+            "in settings), scaled to a session, bps; null with fewer than two returns.",
+            ge=0.0,
+        ),
+        Column(
+            "pre_arrival_volume_pct_adv",
+            pl.Float64,
+            "Tape volume of the 15 min (in settings) before arrival / adv_shares.",
+            "ratio",
+            ge=0.0,
+        ),
         Column("end_mid", pl.Float64, "Mid at order_end_ts, M_end.", "price"),
         Column(
             "interval_vwap",
