@@ -124,6 +124,64 @@ class CostModelSettings:
 
 
 @dataclass(frozen=True)
+class CostNetSettings:
+    """The expected-cost network's architecture and training (docs/MODEL.md).
+
+    shape_width: hidden units of each numeric feature's shape function (the additive part).
+    hidden: widths of the interaction MLP's hidden layers; () leaves it out (the default: on
+        the designed test bed it added more variance than it removed bias).
+    learning_rate / weight_decay: AdamW's; the step size decays along a cosine to
+        `final_lr_fraction` of itself over the `steps`.
+    steps: optimizer steps of `batch_size` orders (a batch is all orders when there are fewer),
+        the same whatever the number of orders, so training time follows the steps.
+    seed: the initial weights and the order in which orders are drawn.
+    """
+
+    shape_width: int = 8
+    hidden: tuple[int, ...] = ()
+    learning_rate: float = 0.02
+    weight_decay: float = 0.05
+    final_lr_fraction: float = 0.01
+    steps: int = 800
+    batch_size: int = 4096
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.shape_width < 1 or self.steps < 1 or self.batch_size < 1:
+            raise ValueError("CostNetSettings: shape_width, steps and batch_size must be >= 1")
+        if any(h < 1 for h in self.hidden):
+            raise ValueError(f"CostNetSettings.hidden: every width must be >= 1, not {self.hidden}")
+        if not 0.0 < self.final_lr_fraction <= 1.0:
+            raise ValueError("CostNetSettings.final_lr_fraction must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class CostTrainingSettings:
+    """Walk-forward training of the expected-cost model (docs/MODEL.md).
+
+    window_days: trade dates (those with orders) the model learns from, ending before the
+        training date; the last `holdout_days` of them are held out: the model and the
+        baselines learn from the others and are scored on these, out of sample.
+    min_train_orders: fewer usable orders in the window than this and no model is trained.
+    coverage_tolerance: promotion needs the held-out coverage of the 50% and 90% intervals
+        within this many points (0.03 = 3) of nominal.
+    """
+
+    window_days: int = 60
+    holdout_days: int = 3
+    min_train_orders: int = 2000
+    coverage_tolerance: float = 0.03
+    net: CostNetSettings = field(default_factory=CostNetSettings)
+
+    def __post_init__(self) -> None:
+        if self.holdout_days < 1 or self.window_days <= self.holdout_days:
+            raise ValueError(
+                "CostTrainingSettings: need holdout_days >= 1 and window_days > holdout_days "
+                f"(got {self.window_days} and {self.holdout_days})"
+            )
+
+
+@dataclass(frozen=True)
 class ScoreSettings:
     """quality_score = 100 * (w_cost * cost + w_fill * fill + w_speed * speed) / (sum of weights).
 

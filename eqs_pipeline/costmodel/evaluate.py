@@ -15,13 +15,18 @@ normal CDF and z_L = Phi^-1((1 + L) / 2):
 - coverage_L, the share of y inside the central L interval (0.5 and 0.9 for a true model).
 - `r2_against`: the R^2 of a prediction against a known true expected cost (synthetic data).
 - `calibration_table`: the orders in quantile bins of m, predicted against realized by bin.
+
+Every function also takes `nu`: the prediction is then a Student-t with nu > 2 degrees of
+freedom, mean m and standard deviation s (its scale is ``s * sqrt((nu - 2) / nu)``); Phi and
+z_L above become the t's CDF and quantiles in units of its standard deviation, and the nll is
+the t's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from scipy.special import ndtr, ndtri
+from scipy.special import gammaln, ndtr, ndtri, stdtr, stdtrit
 
 _HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
 
@@ -48,34 +53,73 @@ def _arrays(**named: np.ndarray | float) -> list[np.ndarray]:
     return list(arrays.values())
 
 
-def _z(level: float) -> float:
+def _check_nu(nu: float | None) -> None:
+    if nu is not None and not (np.isfinite(nu) and nu > 2.0):
+        raise ValueError(f"nu must be a finite number above 2 (a finite sd), got {nu}")
+
+
+def _t_unit(nu: float) -> float:
+    """The t's scale for a unit standard deviation."""
+    return float(np.sqrt((nu - 2.0) / nu))
+
+
+def _z(level: float, nu: float | None = None) -> float:
+    """The central interval's half width in standard deviations."""
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    return float(ndtri(0.5 + 0.5 * level))
+    _check_nu(nu)
+    if nu is None:
+        return float(ndtri(0.5 + 0.5 * level))
+    return float(stdtrit(nu, 0.5 + 0.5 * level)) * _t_unit(nu)
 
 
-def percentile(y: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+def _cdf(z: np.ndarray, nu: float | None) -> np.ndarray:
+    """P(Z <= z) for Z standardized to unit sd."""
+    _check_nu(nu)
+    return ndtr(z) if nu is None else stdtr(nu, z / _t_unit(nu))
+
+
+def percentile(
+    y: np.ndarray, mean: np.ndarray, sd: np.ndarray, nu: float | None = None
+) -> np.ndarray:
     """Per order, the predicted probability of a cost above the realized y: Phi((mean - y) / sd)."""
     y, mean, sd = _arrays(y=y, mean=mean, sd=sd)
-    return ndtr((mean - y) / sd)
+    return _cdf((mean - y) / sd, nu)
 
 
-def interval(mean: np.ndarray, sd: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high) of the central `level` interval of N(mean, sd**2), per order."""
+def interval(
+    mean: np.ndarray, sd: np.ndarray, level: float, nu: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of the central `level` interval, per order."""
     mean, sd = _arrays(mean=mean, sd=sd)
-    half = _z(level) * sd
+    half = _z(level, nu) * sd
     return mean - half, mean + half
 
 
-def _coverage(y: np.ndarray, mean: np.ndarray, sd: np.ndarray, level: float) -> float:
-    return float(np.mean(np.abs(y - mean) <= _z(level) * sd))
+def _coverage(
+    y: np.ndarray, mean: np.ndarray, sd: np.ndarray, level: float, nu: float | None
+) -> float:
+    return float(np.mean(np.abs(y - mean) <= _z(level, nu) * sd))
 
 
-def scores(y: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> dict[str, float]:
+def _nll(err: np.ndarray, sd: np.ndarray, nu: float | None) -> float:
+    if nu is None:
+        return float(np.mean(_HALF_LOG_2PI + np.log(sd) + 0.5 * (err / sd) ** 2))
+    scale = sd * _t_unit(nu)
+    const = gammaln(nu / 2.0) - gammaln((nu + 1.0) / 2.0) + 0.5 * np.log(nu * np.pi)
+    return float(
+        const + np.mean(np.log(scale) + 0.5 * (nu + 1.0) * np.log1p((err / scale) ** 2 / nu))
+    )
+
+
+def scores(
+    y: np.ndarray, mean: np.ndarray, sd: np.ndarray, nu: float | None = None
+) -> dict[str, float]:
     """rmse, mae, nll, r2, coverage_50, coverage_90 and n of the prediction (mean, sd) of y.
 
     r2 is NaN when y is constant (SST = 0).
     """
+    _check_nu(nu)
     y, mean, sd = _arrays(y=y, mean=mean, sd=sd)
     if len(y) == 0:
         raise ValueError("y has no rows")
@@ -86,10 +130,10 @@ def scores(y: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> dict[str, float]:
     return {
         "rmse": float(np.sqrt(sse / len(y))),
         "mae": float(np.mean(np.abs(err))),
-        "nll": float(np.mean(_HALF_LOG_2PI + np.log(sd) + 0.5 * (err / sd) ** 2)),
+        "nll": _nll(err, sd, nu),
         "r2": 1.0 - sse / sst if sst > 0 else float("nan"),
-        "coverage_50": _coverage(y, mean, sd, 0.5),
-        "coverage_90": _coverage(y, mean, sd, 0.9),
+        "coverage_50": _coverage(y, mean, sd, 0.5, nu),
+        "coverage_90": _coverage(y, mean, sd, 0.9, nu),
         "n": float(len(y)),
     }
 
@@ -107,7 +151,7 @@ def r2_against(truth: np.ndarray, pred: np.ndarray) -> float:
 
 
 def calibration_table(
-    y: np.ndarray, mean: np.ndarray, sd: np.ndarray, bins: int = 10
+    y: np.ndarray, mean: np.ndarray, sd: np.ndarray, bins: int = 10, nu: float | None = None
 ) -> pl.DataFrame:
     """Predicted against realized cost in `bins` quantile bins of the predicted mean.
 
@@ -124,7 +168,7 @@ def calibration_table(
         raise ValueError(f"bins must be between 1 and the number of orders ({n}), got {bins}")
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(mean, kind="stable")] = np.arange(n)
-    z90 = _z(0.9)
+    z90 = _z(0.9, nu)
     return (
         pl.DataFrame(
             {

@@ -1,0 +1,54 @@
+"""The network trains deterministically, and its numpy twin (what scoring runs) computes
+what the Flax module computes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eqs_pipeline.core.settings import CostNetSettings
+from eqs_pipeline.costmodel.weights import forward
+
+net = pytest.importorskip("eqs_pipeline.costmodel.net")
+
+
+def _data(n: int = 3000, width: int = 20, numeric: int = 12, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, width)).astype(np.float32)
+    x[:, numeric:] = rng.random((n, width - numeric)) < 0.3
+    scales = np.abs(rng.normal(size=(n, 2))).astype(np.float32)
+    # A known structure: the square-root term's multiplier e^(0.5 x0), plus noise.
+    y = (np.exp(0.5 * x[:, 0]) * scales[:, 1] + 0.3 * rng.normal(size=n)).astype(np.float32)
+    return x, scales, y
+
+
+@pytest.mark.parametrize("hidden", [(), (8, 8)])
+def test_numpy_forward_matches_the_flax_module(hidden: tuple[int, ...]) -> None:
+    from flax import nnx
+
+    x, scales, _ = _data(200)
+    model = net.CostNet(x.shape[1], 12, CostNetSettings(hidden=hidden), nnx.Rngs(3))
+    location, log_scale = model(x, scales)
+    w = net._weights(model)
+    np_location, np_log_scale = forward(w, x, scales)
+    np.testing.assert_allclose(np_location, np.asarray(location), rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(np_log_scale, np.asarray(log_scale), rtol=2e-5, atol=2e-5)
+
+
+def test_same_data_same_weights_and_training_learns() -> None:
+    x, scales, y = _data()
+    settings = CostNetSettings(steps=150, batch_size=512, seed=1)
+    seen: list[tuple[int, int, float]] = []
+    first = net.train(settings, 12, x, scales, y, progress=lambda *a: seen.append(a))
+    second = net.train(settings, 12, x, scales, y)
+    assert first.weights.arrays.keys() == second.weights.arrays.keys()
+    for name, a in first.weights.arrays.items():
+        np.testing.assert_array_equal(a, second.weights.arrays[name], err_msg=name)
+    assert seen[-1][0] == 150 and len(seen) == 20
+    # It learned the multiplier: the prediction tracks e^(0.5 x0) * sqrt_law far better than
+    # the untrained start does.
+    location, _ = forward(first.weights, x, scales)
+    truth = np.exp(0.5 * x[:, 0]) * scales[:, 1]
+    assert np.sqrt(np.mean((location - truth) ** 2)) < 0.3 * np.std(truth)
+    other = net.train(CostNetSettings(steps=150, batch_size=512, seed=2), 12, x, scales, y)
+    assert not np.array_equal(other.weights.arrays["linear"], first.weights.arrays["linear"])
