@@ -122,7 +122,7 @@ def test_what_the_pipeline_produces_passes_the_registrys_schemas(built_warehouse
 
     _, path, _ = built_warehouse
     partitions = _lake_partitions(path.parent / "lake")
-    assert len(partitions) == 13, sorted(partitions)  # the twelve daily tables, the instruments
+    assert len(partitions) == 14, sorted(partitions)  # the thirteen daily tables, the instruments
     internal = {p.name for p in (path.parent / "lake").iterdir() if p.name.startswith("_")}
     assert internal == {"_window"}
     for table, files in partitions.items():
@@ -132,6 +132,7 @@ def test_what_the_pipeline_produces_passes_the_registrys_schemas(built_warehouse
             assert validate_frame(SCHEMAS[table], frame, max_cases=5) == [], file
     window = sorted(set(SCHEMAS) - set(partitions))
     assert window == [
+        "model.model_versions",  # empty until a training (its own test: defs/test_model.py)
         "venue.routing_recommendations",
         "venue.venue_performance_events",
         "venue.venue_scorecard",
@@ -144,7 +145,7 @@ def test_what_the_pipeline_produces_passes_the_registrys_schemas(built_warehouse
     with duckdb.connect(str(path), read_only=True) as con:
         for table in window:
             frame = con.execute(f"select * from {table}").pl()
-            assert frame.height > 0, table
+            assert frame.height > 0 or table == "model.model_versions", table
             assert validate_frame(SCHEMAS[table], frame, max_cases=5) == [], table
 
 

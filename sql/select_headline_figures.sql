@@ -19,7 +19,8 @@ orders as (
         sum(filled_qty) / sum(order_qty) as fill_rate,
         -- Orders that are not graded have a null score: avg skips them, and they are counted.
         avg(quality_score) as mean_quality_score,
-        count(*) filter (where quality_grade is null) as ungraded_orders
+        count(*) filter (where quality_grade is null) as ungraded_orders,
+        count(*) filter (where expected_cost_source like 'cm-%') as model_priced_orders
     from quality.order_quality
 ),
 

@@ -11,12 +11,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from eqs_pipeline.cli.model import train_command
 from eqs_pipeline.cli.venues import venues_command
 from eqs_pipeline.ingest import LandingError
 
 console = Console(stderr=True)
 
 DEFAULT_DEMO_HOME = Path(".eqs_home")
+# The demo's last trade dates are priced by the cost model it trains on the others.
+DEMO_PRICED_DAYS = 3
+# Trade dates to learn from: the held-out and calibration dates plus at least one to fit.
+DEMO_MIN_LEARNED_DAYS = 5
 DEMO_MARKER = ".eqs-demo"
 
 
@@ -136,6 +141,7 @@ def _run(
     lake: str | None = None,
     *,
     force: bool = False,
+    show_summary: bool = True,
 ) -> None:
     from eqs_pipeline.cli.summary import print_summary
     from eqs_pipeline.ingest import discover_trade_dates
@@ -190,6 +196,8 @@ def _run(
             f"[yellow]{len(report.check_failures)} asset check(s) failed:[/yellow] "
             + escape(", ".join(report.check_failures))
         )
+    if not show_summary:
+        return
     try:
         with naming_damage(warehouse):
             print_summary(warehouse, Console())
@@ -214,12 +222,13 @@ def _dates(days: list[date]) -> str:
     type=click.Path(path_type=Path),
     help="Folder for the demo landing directory, warehouse and exports.",
 )
-@click.option("--days", default=3, show_default=True, type=click.IntRange(1))
+@click.option("--days", default=12, show_default=True, type=click.IntRange(1))
 @click.option("--symbols", default=12, show_default=True, type=click.IntRange(1))
-@click.option("--orders-per-day", default=300, show_default=True, type=click.IntRange(1))
+@click.option("--orders-per-day", default=400, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=7, show_default=True, type=int)
 def demo(home: Path, days, symbols, orders_per_day, seed) -> None:
-    """Simulate a demo data set, run the whole pipeline on it and print the summary."""
+    """Simulate a demo data set, run the whole pipeline on it, train the cost model on all but
+    the last trade dates, price those with it, and print the summary."""
     landing = home / "landing"
     marker = landing / DEMO_MARKER
     if landing.exists() and not marker.exists():
@@ -231,9 +240,37 @@ def demo(home: Path, days, symbols, orders_per_day, seed) -> None:
         import shutil
 
         shutil.rmtree(landing)
-    _simulate(days, symbols, orders_per_day, seed, date(2026, 11, 2), ("parquet",), landing)
+    from eqs_pipeline.simulate.engine import trading_dates
+
+    start = date(2026, 11, 2)
+    _simulate(days, symbols, orders_per_day, seed, start, ("parquet",), landing)
     (landing / DEMO_MARKER).write_text("written by `eqs demo`; safe to delete\n")
-    _run(landing, home / "warehouse.duckdb", exports=home / "exports")
+    warehouse = home / "warehouse.duckdb"
+    dates = trading_dates(start, days)
+    learned = dates[:-DEMO_PRICED_DAYS]
+    if len(learned) < DEMO_MIN_LEARNED_DAYS:
+        console.print(
+            f"[yellow]no cost model:[/yellow] {days} trade dates leave too few to learn from "
+            f"(the demo trains on all but the last {DEMO_PRICED_DAYS}; it needs "
+            f"{DEMO_MIN_LEARNED_DAYS + DEMO_PRICED_DAYS} or more)"
+        )
+        _run(landing, warehouse, exports=home / "exports")
+        return
+    _run(landing, warehouse, end=learned[-1], exports=home / "exports", show_summary=False)
+    _train_demo_model(warehouse)
+    _run(landing, warehouse, exports=home / "exports")
+
+
+def _train_demo_model(warehouse: Path) -> None:
+    from eqs_pipeline.runtime.runner import RunFailed, train_model
+
+    with console.status("training the cost model (eqs train)"):
+        try:
+            report = train_model(warehouse)
+        except RunFailed as exc:
+            _fail(str(exc))
+    if report.model is None:
+        console.print(f"[yellow]no cost model:[/yellow] {escape(report.message)}")
 
 
 @main.command("import-lobster")
@@ -319,6 +356,7 @@ def summary(warehouse: Path) -> None:
 
 
 main.add_command(venues_command)
+main.add_command(train_command)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,10 @@ def headline_figures(path: Path) -> dict[str, object]:
         names = [d[0] for d in cursor.description]
         figures = dict(zip(names, cursor.fetchall()[0], strict=True))
         figures["grades"] = dict(con.execute(warehouse.sql("select_grade_distribution")).fetchall())
+        figures["latest_model"] = None
+        if warehouse.table_exists(con, "model.model_versions"):
+            latest = con.execute(warehouse.sql("select_latest_model")).pl()
+            figures["latest_model"] = latest.row(0, named=True) if latest.height else None
     finally:
         con.close()
     return figures
@@ -72,6 +76,7 @@ def print_summary(path: Path, console: Console | None = None) -> dict[str, objec
         ("markout 60 s (share-weighted)", _fmt(f["markout_60s_bps"], " bps")),
         ("mean quality score", _fmt(f["mean_quality_score"])),
         ("grades", escape(", ".join(f"{g} {n:,}" for g, n in f["grades"].items()))),
+        ("orders priced by the cost model", _fmt(f["model_priced_orders"])),
         # Orders without the market data to price their cost (docs/METRICS.md, "Not graded").
         ("orders not graded", _fmt(f["ungraded_orders"])),
         ("fills without a prior quote", _fmt(f["fills_without_quote"])),
@@ -80,6 +85,10 @@ def print_summary(path: Path, console: Console | None = None) -> dict[str, objec
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    if f["latest_model"] is not None:
+        from eqs_pipeline.cli.model import model_table
+
+        console.print(model_table(f["latest_model"]))
     console.print(
         f"Query it: [bold].venv/bin/duckdb -readonly {escape(str(path))}[/bold]  "
         "(e.g. select * from quality.order_quality limit 10)"

@@ -137,10 +137,10 @@ class CostNetSettings:
     seed: the initial weights and the order in which orders are drawn.
     """
 
-    shape_width: int = 8
+    shape_width: int = 4
     hidden: tuple[int, ...] = ()
     learning_rate: float = 0.02
-    weight_decay: float = 0.05
+    weight_decay: float = 0.2
     final_lr_fraction: float = 0.01
     steps: int = 800
     batch_size: int = 4096
@@ -162,6 +162,10 @@ class CostTrainingSettings:
     window_days: trade dates (those with orders) the model learns from, ending before the
         training date; the last `holdout_days` of them are held out: the model and the
         baselines learn from the others and are scored on these, out of sample.
+    calibration_days: the latest of the other dates, which the network does not learn from:
+        its predicted scale is calibrated on them (one factor, by maximum likelihood), so that
+        a network that learned its training orders too well does not promise narrow intervals.
+        The baselines learn from them.
     min_train_orders: fewer usable orders in the window than this and no model is trained.
     coverage_tolerance: promotion needs the held-out coverage of the 50% and 90% intervals
         within this many points (0.03 = 3) of nominal.
@@ -169,15 +173,21 @@ class CostTrainingSettings:
 
     window_days: int = 60
     holdout_days: int = 3
+    calibration_days: int = 1
     min_train_orders: int = 2000
     coverage_tolerance: float = 0.03
     net: CostNetSettings = field(default_factory=CostNetSettings)
 
     def __post_init__(self) -> None:
-        if self.holdout_days < 1 or self.window_days <= self.holdout_days:
+        if (
+            self.holdout_days < 1
+            or self.calibration_days < 0
+            or self.window_days <= self.holdout_days + self.calibration_days
+        ):
             raise ValueError(
-                "CostTrainingSettings: need holdout_days >= 1 and window_days > holdout_days "
-                f"(got {self.window_days} and {self.holdout_days})"
+                "CostTrainingSettings: need holdout_days >= 1, calibration_days >= 0 and "
+                "window_days > holdout_days + calibration_days (got "
+                f"{self.window_days}, {self.holdout_days} and {self.calibration_days})"
             )
 
 

@@ -3,7 +3,8 @@
 `train_cost_model` learns from the usable orders of a window of trade dates (rows of
 `features.arrival_features` with their realized shortfall): the network and the three
 baselines learn from all but the window's last `holdout_days` dates and are scored on those,
-out of sample. The artifact is exactly the model that was scored. `promotion` decides whether
+out of sample; the network's scale is calibrated on the last `calibration_days` of the dates
+it could learn from, which it leaves to that. The artifact is exactly the model that was scored. `promotion` decides whether
 it may price orders (docs/MODEL.md, "Promotion"). JAX is imported only when a model is trained.
 """
 
@@ -16,6 +17,7 @@ from datetime import date
 
 import numpy as np
 import polars as pl
+from scipy.optimize import minimize_scalar
 
 from eqs_pipeline.core.settings import CostTrainingSettings
 from eqs_pipeline.costmodel import evaluate
@@ -26,6 +28,7 @@ from eqs_pipeline.costmodel.artifact import (
 )
 from eqs_pipeline.costmodel.baselines import BASELINES, fit_baselines
 from eqs_pipeline.costmodel.features import NUMERIC, TARGET, FeatureSpec
+from eqs_pipeline.costmodel.weights import CALIBRATION, Weights, forward
 
 MODEL = "model"
 
@@ -91,32 +94,38 @@ def train_cost_model(
             orders=rows.height,
             dropped=dropped,
         )
-    if len(dates) <= settings.holdout_days:
+    reserved = settings.holdout_days + settings.calibration_days
+    if len(dates) <= reserved:
         return TrainingOutcome(
             None,
             f"the window has {len(dates)} trade dates with orders; training needs more than "
-            f"holdout_days ({settings.holdout_days}): no model trained",
+            f"holdout_days + calibration_days ({reserved}): no model trained",
             orders=rows.height,
             dropped=dropped,
         )
     train_dates, holdout_dates = dates[: -settings.holdout_days], dates[-settings.holdout_days :]
+    fit_dates = train_dates[: len(train_dates) - settings.calibration_days]
     learn = rows.filter(pl.col("trade_date").is_in(train_dates))
+    fit = rows.filter(pl.col("trade_date").is_in(fit_dates))
     holdout = rows.filter(pl.col("trade_date").is_in(holdout_dates))
-    spec = FeatureSpec.fit(learn)
-    y = learn[TARGET].to_numpy()
+    spec = FeatureSpec.fit(fit)
     pov = participation_defaults(learn)
-    baselines = fit_baselines(cost_inputs(learn, pov), y)
+    baselines = fit_baselines(cost_inputs(learn, pov), learn[TARGET].to_numpy())
     from eqs_pipeline.costmodel import net  # JAX, Flax and optax: only when training
 
     result = net.train(
         settings.net,
         len(NUMERIC),
-        spec.matrix(learn),
-        spec.scales(learn),
-        (y / spec.target_scale).astype(np.float32),
+        spec.matrix(fit),
+        spec.scales(fit),
+        (fit[TARGET].to_numpy() / spec.target_scale).astype(np.float32),
         progress,
     )
-    artifact = CostModelArtifact(spec, result.weights, baselines, pov)
+    weights = result.weights
+    calibration_rows = rows.filter(pl.col("trade_date").is_in(train_dates[len(fit_dates) :]))
+    if calibration_rows.height:
+        weights = calibrate(weights, spec, calibration_rows)
+    artifact = CostModelArtifact(spec, weights, baselines, pov)
     predicted = artifact.predict(holdout)
     yh = holdout[TARGET].to_numpy()
     frame = predicted.frame
@@ -146,6 +155,8 @@ def train_cost_model(
         "holdout_start": holdout_dates[0].isoformat(),
         "holdout_end": holdout_dates[-1].isoformat(),
         "train_orders": learn.height,
+        "calibration_orders": calibration_rows.height,
+        "scale_calibration": float(np.exp(weights.arrays.get(CALIBRATION, 0.0))),
         "holdout_orders": holdout.height,
         "nu": predicted.nu,
         "train_nll": result.train_nll,
@@ -157,7 +168,7 @@ def train_cost_model(
         },
         "scores": {k: _finite(v) for k, v in scores.items()},
     }
-    artifact = CostModelArtifact(spec, result.weights, baselines, pov, record)
+    artifact = CostModelArtifact(spec, weights, baselines, pov, record)
     return TrainingOutcome(
         artifact,
         f"trained on {learn.height} orders of {len(train_dates)} trade dates, scored on "
@@ -170,6 +181,20 @@ def train_cost_model(
         dropped,
         holdout,
     )
+
+
+def calibrate(weights: Weights, spec: FeatureSpec, rows: pl.DataFrame) -> Weights:
+    """The weights with the log-scale shift that maximizes the Student-t likelihood of `rows`
+    (orders the network did not learn from), the degrees of freedom held."""
+    location, log_scale = forward(weights, spec.matrix(rows), spec.scales(rows))
+    r = (rows[TARGET].to_numpy() / spec.target_scale - location) * np.exp(-log_scale)
+    nu = weights.nu
+
+    def nll(shift: float) -> float:
+        return float(shift + 0.5 * (nu + 1.0) * np.mean(np.log1p((r * np.exp(-shift)) ** 2 / nu)))
+
+    best = minimize_scalar(nll, bounds=(-2.0, 2.0), method="bounded")
+    return Weights(weights.arrays | {CALIBRATION: np.asarray(best.x, dtype=np.float32)})
 
 
 def promotion(

@@ -14,6 +14,7 @@ import numpy as np
 LOG_SD_RANGE = (-7.0, 4.0)  # log scale of the standardized target: keeps the NLL finite
 LOG_COEF_RANGE = (-8.0, 4.0)  # log multipliers of the two textbook terms
 LOG_NU_RANGE = (-3.0, 6.0)  # log(nu - 2): nu from 2.05 (heavy tails) to 405 (Gaussian)
+CALIBRATION = "log_scale_calibration"  # added to every log scale (`train.calibrate`)
 
 
 def nu_of(log_nu_minus_2: float | np.ndarray) -> float:
@@ -64,4 +65,5 @@ def forward(w: Weights, x: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, 
             i += 1
         out = out + h @ a["head_kernel"] + a["head_bias"]
     location, log_scale = combine(out.astype(np.float64), scales.astype(np.float64))
-    return location, log_scale
+    # The scale's calibration on dates the network did not learn from (`train.calibrate`).
+    return location, log_scale + float(a.get(CALIBRATION, 0.0))

@@ -1,7 +1,8 @@
 """Resources shared by every domain: where data lives, and the metric settings.
 
 Every path derives from one configured root, `EQS_HOME` (landing files, the Parquet lake, the
-warehouse file and the event exports sit under it unless configured one by one).
+warehouse file, the event exports and the trained models sit under it unless configured one by
+one).
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ class EqsPathsResource(dg.ConfigurableResource):
         description="Parquet lake of the daily partitions (a folder, or an object-store URL "
         "such as s3://bucket/eqs/lake); default EQS_LAKE when set, else <home>/lake.",
     )
+    models: str | None = Field(
+        None,
+        description="Trained cost model artifacts (a folder, or an object-store URL such as "
+        "s3://bucket/eqs/models); default <home>/models.",
+    )
 
     @property
     def landing_root(self) -> str:
@@ -83,6 +89,11 @@ class EqsPathsResource(dg.ConfigurableResource):
         as `EQS_HOME` is, so it moves the lake of every run, scheduled runs and backfills
         included), else `<home>/lake`."""
         return self.lake or os.environ.get("EQS_LAKE") or str(Path(self.home) / "lake")
+
+    @property
+    def models_root(self) -> str:
+        """Where trained cost models are stored (`eqs_pipeline.storage.artifacts`)."""
+        return self.models or str(Path(self.home) / "models")
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -27,9 +27,12 @@ from eqs_pipeline.quality.asof import (
     seconds_between,
 )
 from eqs_pipeline.quality.fills import horizon_label
-from eqs_pipeline.quality.scoring import quality_grade, quality_score
+from eqs_pipeline.quality.scoring import formula_distribution, quality_grade, quality_score
 
 FILLED_TOLERANCE = 1e-9
+# `expected_cost_source` of an order priced by a formula instead of a trained model
+# ("formula:almgren" for the default).
+FORMULA_SOURCE_PREFIX = "formula:"
 # Intervals spanning at most this many quote changes get their TWAP summed exactly, quote by
 # quote; longer ones use the cumulative integral, whose cancellation error (relative to the
 # interval's length) is then far below 1e-6 bps.
@@ -279,10 +282,18 @@ def _order_metrics(
         .otherwise(pl.lit("partial")),
     )
     out = model.with_expected_cost(out)
-    out = out.with_columns(
-        cost_vs_expected_bps=pl.col("implementation_shortfall_bps") - pl.col("expected_cost_bps"),
-        quality_score=quality_score(settings.score),
-    ).with_columns(quality_grade=quality_grade(settings.score), null_reason=_null_reason())
+    out = (
+        out.with_columns(
+            cost_vs_expected_bps=pl.col("implementation_shortfall_bps")
+            - pl.col("expected_cost_bps"),
+            expected_cost_source=pl.when(pl.col("expected_cost_bps").is_not_null()).then(
+                pl.lit(f"{FORMULA_SOURCE_PREFIX}{model.name}")
+            ),
+            **formula_distribution(settings.score),
+        )
+        .with_columns(quality_score=quality_score(settings.score))
+        .with_columns(quality_grade=quality_grade(settings.score), null_reason=_null_reason())
+    )
     return out.select(order_quality_columns(settings)).sort("order_id")
 
 
@@ -366,7 +377,11 @@ def order_quality_columns(settings: QualitySettings) -> list[str]:
         "size_pct_adv",
         "daily_volatility",
         "expected_cost_bps",
+        "expected_cost_sd_bps",
+        "expected_cost_source",
         "cost_vs_expected_bps",
+        "cost_z",
+        "cost_percentile",
         "quality_score",
         "quality_grade",
         "null_reason",

@@ -7,8 +7,8 @@ warehouse file; the Parquet lake of the daily partitions sits beside the warehou
 (`<folder>/lake`) unless given.
 
 Unchanged work is skipped. A trade date whose inputs fingerprint (its landed files' names,
-sizes and modification times, the instruments files', the settings and the code:
-`eqs_pipeline.ingest.fingerprint`) equals the one `staging.ingest_log` recorded when the date
+sizes and modification times, the instruments files', the settings, the cost model that
+prices it and the code: `eqs_pipeline.ingest.fingerprint`) equals the one `staging.ingest_log` recorded when the date
 was last published is not run again, nor is the reference job when the instruments files are
 unchanged, nor the window job when its own fingerprint (the window's dates' fingerprints, the
 venue settings, the code) equals the one stored in `venue.venue_scorecard`. `force=True`
@@ -24,12 +24,15 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, WINDOW_JOB
+from eqs_pipeline.costmodel.registry import in_service_tag
+from eqs_pipeline.defs.jobs import DAILY_JOB, REFERENCE_JOB, TRAIN_JOB, WINDOW_JOB
+from eqs_pipeline.defs.model.resources import read_registry
 from eqs_pipeline.defs.partitions import not_a_partition, trade_date_partitions
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.ingest import LandingError, discover_trade_dates
@@ -290,8 +293,11 @@ def run_pipeline(
     report = RunReport(warehouse=warehouse, trade_dates=dates)
     landed = landed_files(landing)
     config = settings.fingerprint()
+    models = read_registry(paths)
     current = {
-        d.isoformat(): inputs_fingerprint(landed[d.isoformat()], landed[INSTRUMENTS], config)
+        d.isoformat(): inputs_fingerprint(
+            landed[d.isoformat()], landed[INSTRUMENTS], f"{config}\n{in_service_tag(models, d)}"
+        )
         for d in dates
     }
     current[INSTRUMENTS] = inputs_fingerprint([], landed[INSTRUMENTS], config)
@@ -381,3 +387,55 @@ def drop_trade_date(
         removed,
         [export] if lake_files.remove(export) else [],
     )
+
+
+@dataclass
+class TrainReport:
+    """What a training did: the registry row of the model it trained (None: none, and
+    `message` says why)."""
+
+    model: dict | None
+    message: str
+
+
+def train_model(
+    warehouse: Path,
+    *,
+    lake: Path | str | None = None,
+    models: Path | str | None = None,
+    as_of: date | None = None,
+    config: dict | None = None,
+    settings: MetricSettingsResource | None = None,
+) -> TrainReport:
+    """Run `eqs_train` on the warehouse's scored trade dates (what `eqs train` does): train the
+    cost model as of `as_of` (default: the day after the latest scored date) with `config`
+    (fields of `defs.model.resources.CostTrainingConfig`). Raises RunFailed when the step fails;
+    a model that is not promoted is a report, not a failure."""
+    settings = settings or MetricSettingsResource()
+    paths = EqsPathsResource(
+        home=str(warehouse.parent),
+        warehouse=str(warehouse),
+        lake=str(lake or warehouse.parent / "lake"),
+        models=str(models or warehouse.parent / "models"),
+    )
+    defs = run_definitions(paths, settings)
+    op_config = dict(config or {}) | ({"as_of": as_of.isoformat()} if as_of else {})
+    run_config = QUIET_LOGGING | {"ops": {"model__model_versions": {"config": op_config}}}
+    instance = (
+        dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    )
+    with instance:
+        result = defs.resolve_job_def(TRAIN_JOB).execute_in_process(
+            instance=instance, run_config=run_config, raise_on_error=False
+        )
+    # A model the promotion rule refuses fails the blocking `promotable` check, and so the run,
+    # after its row is recorded: that is a report. Without a materialization the step failed.
+    materializations = result.asset_materializations_for_node("model__model_versions")
+    if not materializations:
+        raise RunFailed(f"{TRAIN_JOB} failed:\n{_failure_message(result)}")
+    (materialization,) = materializations
+    meta = {k: v.value for k, v in materialization.metadata.items()}
+    if "model_version" not in meta:
+        return TrainReport(None, str(meta.get("outcome", "no model was trained")))
+    rows = read_registry(paths).filter(pl.col("model_version") == meta["model_version"])
+    return TrainReport(rows.row(0, named=True), str(meta["reason"]))

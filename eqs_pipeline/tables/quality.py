@@ -242,7 +242,8 @@ def _bps(name: str, description: str, **rules) -> Column:
 ORDER_QUALITY = Table(
     "quality.order_quality",
     "One row per parent order (order_id), unfilled orders included: every order-level metric of "
-    "docs/METRICS.md, the Almgren expected cost and the quality score and grade.",
+    "docs/METRICS.md, the market before arrival, the expected cost (docs/MODEL.md) and the "
+    "quality score and grade.",
     (
         Column("order_id", pl.String, "Parent order id.", nullable=False),
         Column("trade_date", pl.Date, "Trade date.", nullable=False),
@@ -388,10 +389,37 @@ ORDER_QUALITY = Table(
         ),
         _bps(
             "expected_cost_bps",
-            "Almgren et al. (2005) expected cost for this size, volatility, spread and "
-            "participation, bps.",
+            "Expected implementation shortfall of an order like this one: the promoted cost "
+            "model trained on earlier trade dates, else the Almgren et al. (2005) formula "
+            "(expected_cost_source says which), bps.",
+        ),
+        _bps(
+            "expected_cost_sd_bps",
+            "Standard deviation of that expectation's cost distribution, bps.",
+            gt=0.0,
+        ),
+        Column(
+            "expected_cost_source",
+            pl.String,
+            "The cost model version that priced the order (cm-...), or formula:almgren when no "
+            "trained model could; null when nothing could.",
+            pattern=r"^(cm-[0-9a-f]{16}|formula:[a-z_]+)$",
         ),
         _bps("cost_vs_expected_bps", "implementation_shortfall_bps - expected_cost_bps."),
+        Column(
+            "cost_z",
+            pl.Float64,
+            "(implementation_shortfall_bps - expected_cost_bps) / expected_cost_sd_bps.",
+        ),
+        Column(
+            "cost_percentile",
+            pl.Float64,
+            "Predicted probability that an order like this one costs more than this one did "
+            "(1 = cheaper than all, 0 = dearer than all); the score's cost part.",
+            "ratio",
+            ge=0.0,
+            le=1.0,
+        ),
         # Null for an order that is not graded: see the `graded_iff_cost_known` check.
         Column(
             "quality_score",

@@ -16,9 +16,11 @@ import dagster as dg
 import polars as pl
 
 from eqs_pipeline.core.contract import DATED_TABLES
+from eqs_pipeline.costmodel.registry import in_service_tag
 from eqs_pipeline.defs.batch import Outputs, each_date, partition_dates
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.metadata import columns_metadata, frame_metadata, markdown_table
+from eqs_pipeline.defs.model.resources import read_registry
 from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.ingest import (
@@ -71,10 +73,14 @@ def inputs_fingerprint(
     paths: EqsPathsResource, settings: MetricSettingsResource, trade_date: date | None
 ) -> str:
     """The fingerprint of what a trade date (None: the instruments) is staged from, taken
-    before its files are read (`eqs_pipeline.ingest.fingerprint`)."""
+    before its files are read (`eqs_pipeline.ingest.fingerprint`); a trade date's includes the
+    cost model that prices it (`costmodel.registry.in_service_tag`)."""
     files = date_files(paths.landing_root, trade_date)
     dated = files[trade_date.isoformat()] if trade_date else []
-    return fingerprint_of(dated, files[INSTRUMENTS], settings.fingerprint())
+    config = settings.fingerprint()
+    if trade_date is not None:
+        config += "\n" + in_service_tag(read_registry(paths), trade_date)
+    return fingerprint_of(dated, files[INSTRUMENTS], config)
 
 
 def _instruments_quarantine_check(quarantine: pl.DataFrame) -> dg.AssetCheckResult:

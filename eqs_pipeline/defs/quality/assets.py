@@ -6,6 +6,7 @@ take no pool and never open the DuckDB file, so trade dates compute in parallel;
 `warehouse/day` puts the results into the warehouse.
 """
 
+import dataclasses
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -22,6 +23,7 @@ from eqs_pipeline.defs.checks import schema_check_spec
 from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY, STAGING_KEYS
 from eqs_pipeline.defs.lake_io import lake_reader, read_lake
 from eqs_pipeline.defs.metadata import columns_metadata
+from eqs_pipeline.defs.model.resources import ModelsInService
 from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.quality.checks import market_data_result, market_data_spec
 from eqs_pipeline.defs.resources import EqsPathsResource, MetricSettingsResource
@@ -31,6 +33,8 @@ from eqs_pipeline.storage import lake
 from eqs_pipeline.storage.exports import write_events_jsonl
 
 FILL_QUALITY_KEY = dg.AssetKey(["quality", "fill_quality"])
+COST_PREDICTIONS_KEY = dg.AssetKey(["model", "cost_predictions"])
+MODEL_VERSIONS_KEY = dg.AssetKey(["model", "model_versions"])
 ORDER_QUALITY_KEY = dg.AssetKey(["quality", "order_quality"])
 EVENTS_KEY = dg.AssetKey(["quality", "execution_quality_events"])
 
@@ -64,9 +68,20 @@ def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> flo
             deps=[FILL_QUALITY_KEY, STAGING_KEYS["market_trades"], INSTRUMENTS_KEY],
             description="One row per parent order: fill rate, average price, arrival / "
             "interval VWAP / TWAP slippage, participation, implementation shortfall and its "
-            "opportunity cost, fees, spreads, passive share, timing, reversion, and the "
-            "difficulty-aware quality score and grade.",
+            "opportunity cost, fees, spreads, passive share, timing, reversion, the market "
+            "before arrival, the expected cost of the cost model in service (or the formula) "
+            "with its sd, z and percentile, and the difficulty-aware quality score and grade.",
             group_name="quality",
+            kinds={"parquet", "polars"},
+        ),
+        dg.AssetSpec(
+            COST_PREDICTIONS_KEY,
+            metadata=columns_metadata(COST_PREDICTIONS_KEY),
+            deps=[ORDER_QUALITY_KEY, MODEL_VERSIONS_KEY],
+            description="One row per order priced by a trained cost model: the model that "
+            "priced it (the newest promoted one whose window ended before the trade date), "
+            "its expected cost and sd, and each fitted baseline's expected cost.",
+            group_name="model",
             kinds={"parquet", "polars"},
         ),
     ],
@@ -74,6 +89,7 @@ def share_weighted(frame: pl.DataFrame, metric: str, weight: str = "qty") -> flo
     check_specs=[
         schema_check_spec(FILL_QUALITY_KEY),
         schema_check_spec(ORDER_QUALITY_KEY),
+        schema_check_spec(COST_PREDICTIONS_KEY),
         market_data_spec(FILL_QUALITY_KEY),
         market_data_spec(ORDER_QUALITY_KEY),
     ],
@@ -99,17 +115,37 @@ def quality(
     coverage: dict[dg.AssetKey, dict] = {FILL_QUALITY_KEY: {}, ORDER_QUALITY_KEY: {}}
     days = partition_dates(context)
 
+    # Imported here: scoring reads SciPy's distributions, which the definitions do not need.
+    from eqs_pipeline.costmodel.scoring import empty_predictions, score_orders
+
+    models = ModelsInService.of(paths, context.log.warning)
+    ingest_settings = settings.ingest()
+    predictions = Outputs(COST_PREDICTIONS_KEY)
+    predicted: dict[date, pl.DataFrame] = {}
+
     def scored(trade_date: date) -> DayQuality:
         day = score_day(
             lake_reader(paths, trade_date),
             instruments,
             metric_settings,
             fills=FILL_QUALITY_KEY in selected,
-            orders=ORDER_QUALITY_KEY in selected,
+            orders=ORDER_QUALITY_KEY in selected or COST_PREDICTIONS_KEY in selected,
         )
+        model = models.for_date(trade_date) if day.orders is not None else None
+        priced = empty_predictions()
+        if model is not None:
+            scored_orders, priced = score_orders(
+                day.orders, instruments, model, metric_settings.score, ingest_settings
+            )
+            day = dataclasses.replace(day, orders=scored_orders)
+        if ORDER_QUALITY_KEY not in selected:
+            day = dataclasses.replace(day, orders=None)
         for outputs, frame in ((fills, day.fills), (orders, day.orders)):
             if frame is not None:
                 lake.write(paths.lake_root, outputs.table, frame, trade_date)
+        if COST_PREDICTIONS_KEY in selected:
+            lake.write(paths.lake_root, predictions.table, priced, trade_date)
+            predicted[trade_date] = priced
         return day
 
     sizes = lake_bytes(paths.lake_root, STAGED_INPUTS, days)
@@ -137,12 +173,26 @@ def quality(
             },
             combined(coverage[FILL_QUALITY_KEY]),
         )
-    if not orders.frames:
-        return
+    if orders.frames:
+        yield _order_result(orders, combined(coverage[ORDER_QUALITY_KEY]))
+    for trade_date, frame in sorted(predicted.items()):
+        predictions.add(trade_date, frame)
+    if predictions.frames:
+        frame = predictions.whole()
+        yield _described(
+            predictions,
+            {
+                "orders_priced_by_model": float(frame.height),
+                "models_in_service": float(frame["model_version"].n_unique()),
+            },
+        )
+
+
+def _order_result(orders: Outputs, *checks: dg.AssetCheckResult) -> dg.MaterializeResult:
     frame = orders.whole()
     # Orders that are not graded (null grade and score) count under orders_ungraded only.
     grades = frame["quality_grade"].drop_nulls().value_counts()
-    yield _described(
+    return _described(
         orders,
         {
             "implementation_shortfall_bps": _notional_weighted(
@@ -152,10 +202,14 @@ def quality(
             # Shares filled / shares ordered, as `eqs summary` reports it (not a mean of ratios).
             "fill_rate": _ratio(frame["filled_qty"].sum(), frame["order_qty"].sum()),
             "mean_quality_score": frame["quality_score"].mean(),
+            "mean_cost_z": frame["cost_z"].mean(),
+            "orders_priced_by_model": float(
+                frame["expected_cost_source"].str.starts_with("cm-").sum()
+            ),
             **{f"orders_{g}": float(n) for g, n in grades.iter_rows()},
             "orders_ungraded": float(frame["quality_grade"].null_count()),
         },
-        combined(coverage[ORDER_QUALITY_KEY]),
+        *checks,
     )
 
 

@@ -23,14 +23,27 @@ from eqs_pipeline.defs.batch import partition_dates
 from eqs_pipeline.defs.ingest.assets import QUARANTINE_KEY, STAGING_KEYS, STAGING_LAKE_TABLES
 from eqs_pipeline.defs.metadata import markdown_table
 from eqs_pipeline.defs.partitions import trade_date_partitions
-from eqs_pipeline.defs.quality.assets import EVENTS_KEY, FILL_QUALITY_KEY, ORDER_QUALITY_KEY
+from eqs_pipeline.defs.quality.assets import (
+    COST_PREDICTIONS_KEY,
+    EVENTS_KEY,
+    FILL_QUALITY_KEY,
+    ORDER_QUALITY_KEY,
+)
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource
 from eqs_pipeline.defs.venues.assets import VENUE_BUCKETS_KEY, VENUE_DAILY_KEY
 from eqs_pipeline.defs.warehouse import WAREHOUSE_DAY_KEY
 from eqs_pipeline.storage import lake, warehouse
 from eqs_pipeline.tables.ddl import LAKE_TABLES, lake_view_statement
+from eqs_pipeline.tables.registry import table
 
-_COMPUTED = [FILL_QUALITY_KEY, ORDER_QUALITY_KEY, EVENTS_KEY, VENUE_DAILY_KEY, VENUE_BUCKETS_KEY]
+_COMPUTED = [
+    FILL_QUALITY_KEY,
+    ORDER_QUALITY_KEY,
+    COST_PREDICTIONS_KEY,
+    EVENTS_KEY,
+    VENUE_DAILY_KEY,
+    VENUE_BUCKETS_KEY,
+]
 # Every warehouse table with one partition per trade date, in load order.
 DAILY_TABLES = (*STAGING_LAKE_TABLES, *(".".join(key.path) for key in _COMPUTED))
 
@@ -58,6 +71,16 @@ def lake_views(lake_root: str) -> dict[str, str]:
 
 
 LOADED_CHECK = "loaded"
+# `model.cost_predictions` names the models of this registry; until the first training
+# (`eqs_train`) it is an empty table, so that analysts' queries of it work from the start.
+MODEL_REGISTRY = "model.model_versions"
+
+
+def _ensure_model_registry(con) -> None:
+    if not warehouse.table_exists(con, MODEL_REGISTRY):
+        with warehouse.transaction(con):
+            empty = pl.DataFrame(schema=table(MODEL_REGISTRY).polars_schema)
+            warehouse.replace_table(con, MODEL_REGISTRY, empty)
 
 
 @dg.asset(
@@ -100,6 +123,7 @@ def day(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.Materi
     ]  # from each file's footer
     with paths.connect() as con:
         warehouse.load_days(con, loaded, views)
+        _ensure_model_registry(con)
         stored = pl.concat(
             warehouse.count_partitions(con, t, days).with_columns(table=pl.lit(t))
             for t in DAILY_TABLES
