@@ -32,7 +32,7 @@ from eqs_pipeline.storage import lake
 from eqs_pipeline_tests.conftest import SMALL, simulate_small
 
 # No cost model is trained on the small desk: its registry and predictions are empty tables.
-EMPTY_WITHOUT_A_MODEL = {"model.model_versions", "model.cost_predictions"}
+EMPTY_WITHOUT_A_MODEL = {"model.model_versions", "model.cost_predictions", "model.quality_forecast"}
 
 pytestmark = pytest.mark.integration
 

@@ -116,4 +116,53 @@ COST_PREDICTIONS = Table(
     unique=("trade_date", "order_id"),
 )
 
-TABLES: tuple[Table, ...] = (MODEL_VERSIONS, COST_PREDICTIONS)
+QUALITY_FORECAST = Table(
+    "model.quality_forecast",
+    "Trend forecasts of the daily mean cost_z and cost_vs_expected_bps for the desk and for "
+    "each algo, broker and venue with enough orders: one row per series and forecast trade "
+    "date, from a local-level model fitted by maximum likelihood (docs/MODEL.md).",
+    (
+        Column(
+            "dimension",
+            pl.String,
+            "desk, algo, broker or venue.",
+            nullable=False,
+            allowed=("desk", "algo", "broker", "venue"),
+        ),
+        Column("subject", pl.String, "The algo, broker or venue (all: the desk).", nullable=False),
+        Column(
+            "metric",
+            pl.String,
+            "The forecast daily mean.",
+            nullable=False,
+            allowed=("cost_z", "cost_vs_expected_bps"),
+        ),
+        Column("as_of", pl.Date, "Last trade date of the history.", nullable=False),
+        Column("trade_date", pl.Date, "The forecast trade date.", nullable=False),
+        Column("horizon", pl.Int64, "Trade dates after as_of.", "count", nullable=False, ge=1),
+        Column("forecast", pl.Float64, "Forecast daily mean (the filtered level).", nullable=False),
+        Column("lo_80", pl.Float64, "Lower end of the 80% interval.", nullable=False),
+        Column("hi_80", pl.Float64, "Upper end of the 80% interval.", nullable=False),
+        Column("lo_95", pl.Float64, "Lower end of the 95% interval.", nullable=False),
+        Column("hi_95", pl.Float64, "Upper end of the 95% interval.", nullable=False),
+        Column("last_value", pl.Float64, "The last observed daily mean."),
+        Column("history_days", pl.Int64, "Observed days of the series.", "days", nullable=False),
+        Column("sigma_obs", pl.Float64, "Fitted day-to-day noise.", nullable=False, ge=0.0),
+        Column(
+            "sigma_level", pl.Float64, "Fitted drift of the level per day.", nullable=False, ge=0.0
+        ),
+    ),
+    unique=("dimension", "subject", "metric", "horizon"),
+    row_checks=(
+        RowCheck(
+            "intervals_nested",
+            "lo_95 <= lo_80 <= forecast <= hi_80 <= hi_95",
+            (pl.col("lo_95") <= pl.col("lo_80"))
+            & (pl.col("lo_80") <= pl.col("forecast"))
+            & (pl.col("forecast") <= pl.col("hi_80"))
+            & (pl.col("hi_80") <= pl.col("hi_95")),
+        ),
+    ),
+)
+
+TABLES: tuple[Table, ...] = (MODEL_VERSIONS, COST_PREDICTIONS, QUALITY_FORECAST)

@@ -1,4 +1,5 @@
-"""The expected-cost model's training asset: `model/model_versions` (job `eqs_train`).
+"""The cost model's assets (job `eqs_train`): the training asset `model/model_versions` and
+the trend forecasts `model/quality_forecast`.
 
 Thin: read the scored orders of the window from the lake, call the pure training
 (`eqs_pipeline.costmodel.train`), store the artifact, apply the promotion rule, and add the
@@ -11,7 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
+from eqs_pipeline.costmodel.trends import TrendSettings
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY
 from eqs_pipeline.defs.jobs import TRAIN_TAGS
@@ -25,12 +28,19 @@ from eqs_pipeline.defs.model.resources import (
     load_artifact,
     read_registry,
 )
-from eqs_pipeline.defs.quality.assets import MODEL_VERSIONS_KEY, ORDER_QUALITY_KEY
+from eqs_pipeline.defs.quality.assets import (
+    FILL_QUALITY_KEY,
+    MODEL_VERSIONS_KEY,
+    ORDER_QUALITY_KEY,
+)
 from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource, MetricSettingsResource
 from eqs_pipeline.storage import artifacts, lake, warehouse
 from eqs_pipeline.tables.registry import table
 
 ORDER_TABLE = "quality.order_quality"
+QUALITY_FORECAST_TABLE = "model.quality_forecast"
+QUALITY_FORECAST_KEY = dg.AssetKey(["model", "quality_forecast"])
+_TREND = TrendSettings()
 
 
 def training_window(dates: list[date], as_of: date, window_days: int) -> list[date]:
@@ -179,3 +189,99 @@ def _scores_table(scores: dict[str, dict[str, float]], model: str) -> str:
         for who, s in sorted(scores.items(), key=lambda kv: (kv[0] != model, kv[0]))
     ]
     return markdown_table(pl.DataFrame(rows), max_rows=len(rows))
+
+
+class TrendConfig(dg.Config):
+    """History, horizon and the orders a series needs (defaults: `costmodel.trends`)."""
+
+    window_days: int = Field(_TREND.window_days, description="Trade dates of history.")
+    horizon: int = Field(_TREND.horizon, description="Trade dates forecast.")
+    min_orders: float = Field(_TREND.min_orders, description="Orders a subject needs.")
+    min_daily_orders: float = Field(_TREND.min_daily_orders, description="Fewer: day missing.")
+    min_history: int = Field(_TREND.min_history, description="Observed days a series needs.")
+
+
+@dg.asset(
+    key=QUALITY_FORECAST_KEY,
+    metadata=columns_metadata(QUALITY_FORECAST_KEY),
+    deps=[ORDER_QUALITY_KEY, FILL_QUALITY_KEY, MODEL_VERSIONS_KEY],
+    group_name="model",
+    pool=WAREHOUSE_POOL,
+    tags=TRAIN_TAGS,
+    kinds={"jax", "duckdb"},
+    check_specs=[schema_check_spec(QUALITY_FORECAST_KEY)],
+)
+def quality_forecast(
+    context: dg.AssetExecutionContext, config: TrendConfig, paths: EqsPathsResource
+) -> dg.MaterializeResult:
+    """Trend forecasts of the daily mean cost_z and cost_vs_expected_bps (desk, algos,
+    brokers, venues with enough orders) for the next trade dates, with 80% and 95% intervals
+    from a local-level model fitted by maximum likelihood; the rolling-origin backtest of the
+    intervals' coverage is in the metadata."""
+    from eqs_pipeline.costmodel.trends import daily_series, forecast_trends
+
+    settings = TrendSettings(
+        window_days=config.window_days,
+        horizon=config.horizon,
+        min_orders=config.min_orders,
+        min_daily_orders=config.min_daily_orders,
+        min_history=config.min_history,
+    )
+    dates = sorted(lake.partition_dates(paths.lake_root, ORDER_TABLE))[-settings.window_days :]
+    orders = [
+        read_lake(paths, ORDER_TABLE, d, columns=_TREND_ORDER_COLUMNS).collect() for d in dates
+    ]
+    fills = [
+        read_lake(paths, "quality.fill_quality", d, columns=_TREND_FILL_COLUMNS).collect()
+        for d in dates
+    ]
+    if orders:
+        shares = _venue_shares(pl.concat(fills))
+        series = daily_series(pl.concat(orders), shares, settings)
+        forecasts, coverage = forecast_trends(series, settings)
+    else:
+        forecasts, coverage = pl.DataFrame(schema=table(QUALITY_FORECAST_TABLE).polars_schema), {}
+    with paths.connect() as con, warehouse.transaction(con):
+        warehouse.replace_table(con, QUALITY_FORECAST_TABLE, forecasts)
+    context.log.info(
+        f"{forecasts.height} forecast rows from {len(dates)} trade dates; backtest "
+        + ", ".join(f"{k} {v:.3f}" for k, v in sorted(coverage.items()))
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(forecasts.height),
+            "history_days": dg.MetadataValue.int(len(dates)),
+            "series": dg.MetadataValue.int(
+                forecasts.select("dimension", "subject", "metric").n_unique()
+                if forecasts.height
+                else 0
+            ),
+            **{
+                f"backtest_{k}": dg.MetadataValue.float(float(v))
+                for k, v in sorted(coverage.items())
+            },
+            "preview": dg.MetadataValue.md(
+                markdown_table(forecasts.filter(pl.col("dimension") == "desk"))
+            ),
+        },
+        check_results=[schema_check_result(QUALITY_FORECAST_KEY, forecasts)],
+    )
+
+
+_TREND_ORDER_COLUMNS = [
+    "trade_date",
+    "order_id",
+    "algo",
+    "broker",
+    "cost_z",
+    "cost_vs_expected_bps",
+]
+_TREND_FILL_COLUMNS = ["trade_date", "order_id", "venue", "qty"]
+
+
+def _venue_shares(fills: pl.DataFrame) -> pl.DataFrame:
+    """Per order and venue: the share of the order's filled quantity the venue executed."""
+    by_venue = fills.group_by("trade_date", "order_id", "venue").agg(pl.col("qty").sum())
+    return by_venue.with_columns(
+        share=pl.col("qty") / pl.col("qty").sum().over("trade_date", "order_id")
+    ).drop("qty")

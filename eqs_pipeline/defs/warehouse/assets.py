@@ -71,16 +71,18 @@ def lake_views(lake_root: str) -> dict[str, str]:
 
 
 LOADED_CHECK = "loaded"
-# `model.cost_predictions` names the models of this registry; until the first training
-# (`eqs_train`) it is an empty table, so that analysts' queries of it work from the start.
-MODEL_REGISTRY = "model.model_versions"
+# The tables of the cost model's job (`eqs_train`): empty until it first runs, so that
+# analysts' queries of them (and of `model.cost_predictions`, which names the registry's
+# models) work from the start.
+MODEL_TABLES = ("model.model_versions", "model.quality_forecast")
 
 
-def _ensure_model_registry(con) -> None:
-    if not warehouse.table_exists(con, MODEL_REGISTRY):
-        with warehouse.transaction(con):
-            empty = pl.DataFrame(schema=table(MODEL_REGISTRY).polars_schema)
-            warehouse.replace_table(con, MODEL_REGISTRY, empty)
+def _ensure_model_tables(con) -> None:
+    for name in MODEL_TABLES:
+        if not warehouse.table_exists(con, name):
+            with warehouse.transaction(con):
+                empty = pl.DataFrame(schema=table(name).polars_schema)
+                warehouse.replace_table(con, name, empty)
 
 
 @dg.asset(
@@ -123,7 +125,7 @@ def day(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.Materi
     ]  # from each file's footer
     with paths.connect() as con:
         warehouse.load_days(con, loaded, views)
-        _ensure_model_registry(con)
+        _ensure_model_tables(con)
         stored = pl.concat(
             warehouse.count_partitions(con, t, days).with_columns(table=pl.lit(t))
             for t in DAILY_TABLES
