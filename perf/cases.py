@@ -9,6 +9,7 @@ that its peak RSS is its own; it prints one JSON object on its last line of outp
 - `one-date`: the first `--dates` trade dates folded into one landed date, through `eqs run`'s
   path, each step's peak resident set (`perf.one_date`).
 - `events`: the in-process event path (`eqs_pipeline.quality.stream`) and 10k-fill micro-batches.
+- `model`: the cost model's training on 1M orders, inference and daily pricing (`perf.model`).
 - `dagster`: one daily partition through Dagster, against the pure computation of the same rows.
 - `backfill-*`: several daily partitions: one run at a time in process, and one run at a time,
   one run per core and every run at once on the project's multiprocess executor.
@@ -135,6 +136,10 @@ def main(argv: list[str] | None = None) -> None:
         from perf.through_dagster import run_case
 
         result = run_case(args.case, folder, args.workdir, args.dates)
+    elif args.case == "model":
+        from perf.model import run_model
+
+        result = run_model()
     elif args.case == "e2e":
         from perf.e2e import run_e2e
 

@@ -35,7 +35,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from eqs_pipeline import POLARS_ALLOCATOR_ENV
-from perf import checks, e2e
+from perf import checks, e2e, model
 from perf.cases import BACKFILL_CASES
 from perf.datasets import CACHE, SPECS, ensure
 
@@ -170,7 +170,9 @@ def main(argv: list[str] | None = None) -> dict:
     wanted = set(
         (
             args.cases
-            or ",".join([*SIZE_CASES, "window", "one-date", "events", "dagster", "backfill", "e2e"])
+            or ",".join(
+                [*SIZE_CASES, "window", "one-date", "events", "model", "dagster", "backfill", "e2e"]
+            )
         ).split(",")
     )
     # Wide enough for the tables when the output is a file or a CI log (rich assumes 80).
@@ -202,6 +204,8 @@ def main(argv: list[str] | None = None) -> dict:
         plan += [("one-date", large, ["--dates", str(args.one_date_days)])]
     if "events" in wanted:
         plan += [("events", large, [])]
+    if "model" in wanted:
+        plan += [("model", small, [])]
     if "dagster" in wanted:
         plan += [("dagster", small, [])] * runs
     if "backfill" in wanted:
@@ -286,7 +290,7 @@ def summarize(results, info, sizes, runs) -> dict:
                     }
         rows.append(row)
     out: dict = {"sizes": rows, "runs": runs}
-    for key in ("window", "one-date", "events", "dagster", *BACKFILL_CASES, "e2e"):
+    for key in ("window", "one-date", "events", "model", "dagster", *BACKFILL_CASES, "e2e"):
         hits = [v for (c, _), v in results.items() if c == key]
         if hits:
             out[key] = hits[0][len(hits[0]) // 2] if key != "dagster" else _dagster(hits[0])
@@ -397,6 +401,20 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
             [f"micro-batch of {e['batch_size']:,} fills (fill + order quality), s",
              _f(e["batch_s"]["p50"], "{:.3f}"), _f(e["batch_s"]["p99"], "{:.3f}"),
              _f(e["batch_s"]["max"], "{:.3f}"), str(e["batch_s"]["n"])],
+        ]))  # fmt: skip
+    if "model" in summary:
+        m = summary["model"]
+        out.append((model.TITLE, ["measure", "value", "target"], [
+            [f"training on {m['window_orders']:,} orders ({m['train_orders']:,} learned), s",
+             _f(m["train_s"], "{:.1f}"), "<= 60"],
+            ["  of which importing JAX, Flax and optax, s", _f(m["jax_import_s"], "{:.1f}"), ""],
+            [f"inference on {m['predict_orders']:,} encoded orders (the network, numpy), orders/s",
+             f"{m['forward_orders_per_s']:,.0f}", ">= 1,000,000"],
+            ["  with the features encoded and the three baselines priced, orders/s",
+             f"{m['orders_per_s']:,.0f}", ""],
+            ["pricing in the quality step, s per 100k orders", _f(m["score_s_per_100k"], "{:.2f}"),
+             "<= 1"],
+            ["peak RSS, GiB", _f(m["peak_rss_bytes"] / GiB), ""],
         ]))  # fmt: skip
     if "dagster" in summary:
         d = summary["dagster"]
@@ -510,6 +528,7 @@ ALONE = (
     WINDOW_TITLE,
     ONE_DATE_TITLE,
     "Event path",
+    model.TITLE,
     "One daily partition through Dagster",
     "Backfill",
     e2e.TITLE,
@@ -570,7 +589,9 @@ def _carried(old: str, new: str) -> str:
 
 
 # The summary's sections, as `summarize` names them; "sizes" holds the batch cases.
-SECTIONS = ("sizes", "window", "one-date", "events", "dagster", *BACKFILL_CASES, "e2e", "checks")
+SECTIONS = (
+    "sizes", "window", "one-date", "events", "model", "dagster", *BACKFILL_CASES, "e2e", "checks"
+)  # fmt: skip
 
 
 def merged_json(old: dict, summary: dict) -> dict:

@@ -181,15 +181,19 @@ class FeatureSpec:
         x = (frame.select(NUMERIC).to_numpy().astype(np.float64) - np.asarray(self.means)) / (
             np.asarray(self.stds)
         )
-        hots = frame.select(
-            (pl.col(column) == value).fill_null(False).cast(pl.Float32).alias(f"{column}={value}")
-            for column, values in self.categories
-            for value in values
-        )
-        numeric = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-        if hots.width == 0:
-            return numeric
-        return np.concatenate([numeric, hots.to_numpy().astype(np.float32)], axis=1)
+        out = np.zeros((frame.height, self.width), dtype=np.float32)
+        out[:, : len(NUMERIC)] = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        offset, rows = len(NUMERIC), np.arange(frame.height)
+        for column, values in self.categories:
+            if values:
+                # Each row's category as its position among the known ones (null: unknown).
+                codes = frame[column].replace_strict(
+                    {v: i for i, v in enumerate(values)}, default=None, return_dtype=pl.Int64
+                )
+                known = codes.is_not_null().to_numpy()
+                out[rows[known], offset + codes.drop_nulls().to_numpy()] = 1.0
+            offset += len(values)
+        return out
 
     def scales(self, frame: pl.DataFrame) -> np.ndarray:
         """The (rows, 2) float32 textbook scales, in units of the target scale."""

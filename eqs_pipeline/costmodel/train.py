@@ -163,6 +163,7 @@ def train_cost_model(
         "settings": {
             "window_days": settings.window_days,
             "holdout_days": settings.holdout_days,
+            "calibration_days": settings.calibration_days,
             "min_train_orders": settings.min_train_orders,
             "net": {k: getattr(settings.net, k) for k in settings.net.__dataclass_fields__},
         },

@@ -36,6 +36,9 @@ class CostTrainingConfig(dg.Config):
     )
     window_days: int = Field(_T.window_days, description="Trade dates of the window.")
     holdout_days: int = Field(_T.holdout_days, description="Latest window dates held out.")
+    calibration_days: int = Field(
+        _T.calibration_days, description="Dates before those: the scale's calibration."
+    )
     min_train_orders: int = Field(_T.min_train_orders, description="Fewer: no model.")
     coverage_tolerance: float = Field(
         _T.coverage_tolerance, description="Promotion: 50%/90% coverage within this of nominal."
@@ -53,6 +56,7 @@ class CostTrainingConfig(dg.Config):
         return CostTrainingSettings(
             window_days=self.window_days,
             holdout_days=self.holdout_days,
+            calibration_days=self.calibration_days,
             min_train_orders=self.min_train_orders,
             coverage_tolerance=self.coverage_tolerance,
             net=CostNetSettings(
