@@ -18,7 +18,7 @@ from eqs_pipeline.costmodel import evaluate
 from eqs_pipeline.costmodel.artifact import CostModelArtifact
 from eqs_pipeline.costmodel.features import TARGET, arrival_features
 from eqs_pipeline.quality.scoring import quality_grade, quality_score
-from eqs_pipeline.tables.model import BASELINE_PREDICTIONS, COST_PREDICTIONS
+from eqs_pipeline.tables.model import BASELINE_PREDICTIONS
 
 MODEL_COLUMNS = ("expected_cost_bps", "expected_cost_sd_bps", "expected_cost_source")
 
@@ -87,8 +87,3 @@ def score_orders(
         )
     )
     return out, predictions
-
-
-def empty_predictions() -> pl.DataFrame:
-    """`model.cost_predictions` of a date no model priced."""
-    return pl.DataFrame(schema=COST_PREDICTIONS.polars_schema)

@@ -7,23 +7,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from eqs_pipeline.core.settings import CostNetSettings, CostTrainingSettings
 from eqs_pipeline.costmodel.artifact import ArtifactError, CostModelArtifact
-from eqs_pipeline.costmodel.train import train_cost_model
 
 pytest.importorskip("jax")
 
-QUICK = CostTrainingSettings(
-    window_days=10, holdout_days=2, min_train_orders=500, net=CostNetSettings(steps=100)
-)
-
 
 @pytest.fixture(scope="module")
-def trained(small_desk) -> CostModelArtifact:
-    features, _ = small_desk
-    outcome = train_cost_model(features, QUICK)
-    assert outcome.artifact is not None, outcome.message
-    return outcome.artifact
+def trained(small_outcome) -> CostModelArtifact:
+    assert small_outcome.artifact is not None, small_outcome.message
+    return small_outcome.artifact
 
 
 def test_round_trip_keeps_the_version_and_the_predictions(trained, small_desk) -> None:

@@ -6,14 +6,10 @@ import dataclasses
 
 import pytest
 
-from eqs_pipeline.core.settings import CostNetSettings, CostTrainingSettings
 from eqs_pipeline.costmodel.train import MODEL, promotion, train_cost_model
+from eqs_pipeline_tests.costmodel.conftest import QUICK
 
 pytest.importorskip("jax")
-
-QUICK = CostTrainingSettings(
-    window_days=10, holdout_days=2, min_train_orders=500, net=CostNetSettings(steps=100)
-)
 
 
 def test_too_few_orders_trains_nothing_and_says_so(small_desk) -> None:
@@ -32,9 +28,8 @@ def test_too_few_dates_trains_nothing(small_desk) -> None:
     assert outcome.artifact is None and "more than holdout_days" in outcome.message
 
 
-def test_window_split_and_scores(small_desk) -> None:
-    features, _ = small_desk
-    outcome = train_cost_model(features, QUICK)
+def test_window_split_and_scores(small_outcome) -> None:
+    outcome = small_outcome
     assert len(outcome.holdout_dates) == 2 and max(outcome.train_dates) < min(outcome.holdout_dates)
     assert set(outcome.scores) == {MODEL, "sqrt", "almgren", "istar"}
     assert outcome.scores[MODEL]["n"] == outcome.holdout.height
@@ -47,9 +42,8 @@ def _with(outcome, **model_scores):
     return dataclasses.replace(outcome, scores=scores)
 
 
-def test_promotion_rules(small_desk) -> None:
-    features, _ = small_desk
-    outcome = train_cost_model(features, QUICK)
+def test_promotion_rules(small_outcome) -> None:
+    outcome = small_outcome
     best = min(outcome.scores[b]["nll"] for b in ("sqrt", "almgren", "istar"))
     ok = _with(outcome, nll=best - 0.01, coverage_50=0.5, coverage_90=0.9)
     assert promotion(ok, None, QUICK)[0]

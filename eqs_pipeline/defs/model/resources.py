@@ -108,9 +108,14 @@ class ModelsInService:
         return ModelsInService(read_registry(paths), warn)
 
     def for_date(self, trade_date: date) -> CostModelArtifact | None:
+        found = registry.candidates(self.registry, trade_date)
+        if not found:
+            return None
+        # Imported here: the artifact's baselines use SciPy, which a date that no model prices
+        # does not need.
         from eqs_pipeline.costmodel.artifact import ArtifactError
 
-        for version, where in registry.candidates(self.registry, trade_date):
+        for version, where in found:
             if version not in self._loaded:
                 try:
                     self._loaded[version] = load_artifact(where, version)

@@ -31,6 +31,7 @@ from eqs_pipeline.quality.day import DayQuality, score_day
 from eqs_pipeline.quality.events import execution_quality_events as build_events
 from eqs_pipeline.storage import lake
 from eqs_pipeline.storage.exports import write_events_jsonl
+from eqs_pipeline.tables.model import COST_PREDICTIONS
 
 FILL_QUALITY_KEY = dg.AssetKey(["quality", "fill_quality"])
 COST_PREDICTIONS_KEY = dg.AssetKey(["model", "cost_predictions"])
@@ -115,9 +116,6 @@ def quality(
     coverage: dict[dg.AssetKey, dict] = {FILL_QUALITY_KEY: {}, ORDER_QUALITY_KEY: {}}
     days = partition_dates(context)
 
-    # Imported here: scoring reads SciPy's distributions, which the definitions do not need.
-    from eqs_pipeline.costmodel.scoring import empty_predictions, score_orders
-
     models = ModelsInService.of(paths, context.log.warning)
     ingest_settings = settings.ingest()
     predictions = Outputs(COST_PREDICTIONS_KEY)
@@ -132,8 +130,12 @@ def quality(
             orders=ORDER_QUALITY_KEY in selected or COST_PREDICTIONS_KEY in selected,
         )
         model = models.for_date(trade_date) if day.orders is not None else None
-        priced = empty_predictions()
+        priced = pl.DataFrame(schema=COST_PREDICTIONS.polars_schema)
         if model is not None:
+            # Imported here: pricing reads SciPy's distributions, which a date that no model
+            # prices (and the definitions) do not need (0.6 s of imports per step).
+            from eqs_pipeline.costmodel.scoring import score_orders
+
             scored_orders, priced = score_orders(
                 day.orders, instruments, model, metric_settings.score, ingest_settings
             )
