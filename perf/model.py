@@ -26,14 +26,10 @@ def run_model() -> dict:
     from eqs_pipeline.costmodel.features import arrival_features
     from eqs_pipeline.quality.fills import fill_quality
     from eqs_pipeline.quality.orders import order_quality
-    from eqs_pipeline.simulate import SimulationConfig, simulate
-    from eqs_pipeline.simulate.costs import CostDesign
+    from eqs_pipeline.simulate import simulate
+    from eqs_pipeline.simulate.config import cost_test_bed
 
-    cfg = SimulationConfig(
-        days=20, symbols=60, orders_per_day=4000, seed=11, cancel_share=0.0,
-        max_children_per_order=2, quotes_per_fill=2.0, trades_per_fill=1.0, costs=CostDesign(),
-    )  # fmt: skip
-    data = simulate(cfg)
+    data = simulate(cost_test_bed(days=20, orders_per_day=4000, seed=11))
     t = data.tables
     fq = fill_quality(t["executions"], t["quotes"], t["orders"])
     orders = order_quality(

@@ -198,3 +198,21 @@ class SimulationConfig:
         for style in self.styles():
             if not any(v.route_weight[style] > 0 and style in v.styles for v in self.venues):
                 raise ValueError(f"no venue accepts {STYLES[style]} children")
+
+
+def cost_test_bed(days: int, orders_per_day: int, seed: int, symbols: int = 60) -> SimulationConfig:
+    """The designed-cost desk the cost model is tested and benchmarked on (docs/SIMULATOR.md,
+    "Designed costs"): no cancellations and, since the designed shortfall does not depend on
+    how an order was worked, at most two children per order and a thin background market,
+    which keep it quick to simulate and to score."""
+    return SimulationConfig(
+        days=days,
+        symbols=symbols,
+        orders_per_day=orders_per_day,
+        seed=seed,
+        cancel_share=0.0,
+        max_children_per_order=2,
+        quotes_per_fill=2.0,
+        trades_per_fill=1.0,
+        costs=CostDesign(),
+    )

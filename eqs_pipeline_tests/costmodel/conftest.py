@@ -11,25 +11,13 @@ from eqs_pipeline.costmodel.features import arrival_features
 from eqs_pipeline.costmodel.train import TrainingOutcome, train_cost_model
 from eqs_pipeline.quality.fills import fill_quality
 from eqs_pipeline.quality.orders import order_quality
-from eqs_pipeline.simulate import SimulationConfig, simulate
-from eqs_pipeline.simulate.costs import CostDesign
+from eqs_pipeline.simulate import simulate
+from eqs_pipeline.simulate.config import cost_test_bed
 
 
 def designed_desk(days: int, orders_per_day: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(arrival features with the realized shortfall, the truth per order)."""
-    cfg = SimulationConfig(
-        days=days,
-        symbols=60,
-        orders_per_day=orders_per_day,
-        seed=seed,
-        cancel_share=0.0,
-        # The designed shortfall does not depend on how the order was worked: few children and
-        # a thin background market keep the desk quick to simulate and to score.
-        max_children_per_order=2,
-        quotes_per_fill=2.0,
-        trades_per_fill=1.0,
-        costs=CostDesign(),
-    )
+    cfg = cost_test_bed(days, orders_per_day, seed)
     data = simulate(cfg)
     t = data.tables
     fq = fill_quality(t["executions"], t["quotes"], t["orders"])

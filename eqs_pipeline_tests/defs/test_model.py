@@ -13,23 +13,13 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.runtime.runner import run_pipeline, train_model
-from eqs_pipeline.simulate import SimulationConfig, simulate_to_landing
-from eqs_pipeline.simulate.costs import CostDesign
+from eqs_pipeline.simulate import simulate_to_landing
+from eqs_pipeline.simulate.config import cost_test_bed
 
 pytest.importorskip("jax")
 pytestmark = pytest.mark.integration
 
-DESK = SimulationConfig(
-    days=7,
-    symbols=10,
-    orders_per_day=600,
-    seed=4,
-    cancel_share=0.0,
-    max_children_per_order=2,
-    quotes_per_fill=2.0,
-    trades_per_fill=1.0,
-    costs=CostDesign(),
-)
+DESK = cost_test_bed(days=7, orders_per_day=600, seed=4, symbols=10)
 FIRST_FIVE = date(2026, 11, 6)  # 2026-11-02 .. 11-06 are the first five trade dates
 QUICK = {"min_train_orders": 800, "holdout_days": 2, "steps": 300}
 
