@@ -1,7 +1,6 @@
 """The cost model through Dagster: `eqs_train` trains and registers a model with its check, the
-quality step prices later trade dates with it (never earlier ones), a date is scored again once
-a model that may price it is promoted, and a damaged artifact leaves the previous pricing in
-service."""
+quality step prices later trade dates with it (never earlier ones), and a damaged artifact
+leaves the previous pricing in service."""
 
 from __future__ import annotations
 
@@ -12,6 +11,8 @@ import duckdb
 import polars as pl
 import pytest
 
+from eqs_pipeline.defs.model.resources import ModelsInService
+from eqs_pipeline.defs.resources import EqsPathsResource
 from eqs_pipeline.runtime.runner import run_pipeline, train_model
 from eqs_pipeline.simulate import simulate_to_landing
 from eqs_pipeline.simulate.config import cost_test_bed
@@ -77,10 +78,11 @@ def test_train_price_later_dates_and_survive_a_damaged_artifact(tmp_path) -> Non
     joined = priced.join(predictions, on=["trade_date", "order_id"])
     assert (joined["expected_cost_bps"] == joined["expected_cost_bps_right"]).all()
 
-    # A damaged artifact is passed over: the last date is scored again by the formula.
+    # A damaged artifact is passed over, with a warning, for the previous pricing (here the
+    # formula); the quality step asks exactly this of `ModelsInService` for each date.
     artifact = Path(model["artifact"])
     artifact.write_bytes(artifact.read_bytes()[:100])
-    last = date(2026, 11, 10)
-    run_pipeline(landing, warehouse, start=last, end=last, force=True)
-    orders = _orders(warehouse).filter(pl.col("trade_date") == last)
-    assert (orders["expected_cost_source"] == "formula:almgren").all()
+    paths = EqsPathsResource(home=str(tmp_path), lake=str(tmp_path / "lake"))
+    warnings: list[str] = []
+    assert ModelsInService.of(paths, warnings.append).for_date(date(2026, 11, 10)) is None
+    assert len(warnings) == 1 and "cannot be read" in warnings[0]
