@@ -163,8 +163,9 @@ class CostTrainingSettings:
         training date; the last `holdout_days` of them are held out: the model and the
         baselines learn from the others and are scored on these, out of sample.
     calibration_days: the latest of the other dates, which the network does not learn from:
-        its predicted scale is calibrated on them (one factor, by maximum likelihood), so that
-        a network that learned its training orders too well does not promise narrow intervals.
+        its predicted scale and its t's degrees of freedom are calibrated on them (by maximum
+        likelihood), so that a network that learned its training orders too well does not
+        promise narrow intervals.
         The baselines learn from them.
     min_train_orders: fewer usable orders in the window than this and no model is trained.
     coverage_tolerance: promotion needs the held-out coverage of the 50% and 90% intervals

@@ -3,9 +3,10 @@
 `train_cost_model` learns from the usable orders of a window of trade dates (rows of
 `features.arrival_features` with their realized shortfall): the network and the three
 baselines learn from all but the window's last `holdout_days` dates and are scored on those,
-out of sample; the network's scale is calibrated on the last `calibration_days` of the dates
-it could learn from, which it leaves to that. The artifact is exactly the model that was scored. `promotion` decides whether
-it may price orders (docs/MODEL.md, "Promotion"). JAX is imported only when a model is trained.
+out of sample; the network's scale and degrees of freedom are calibrated on the last
+`calibration_days` of the dates it could learn from, which it leaves to that. The artifact is
+exactly the model that was scored. `promotion` decides whether it may price orders
+(docs/MODEL.md, "Promotion"). JAX is imported only when a model is trained.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from datetime import date
 
 import numpy as np
 import polars as pl
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize
+from scipy.special import gammaln
 
 from eqs_pipeline.core.settings import CostTrainingSettings
 from eqs_pipeline.costmodel import evaluate
@@ -28,7 +30,7 @@ from eqs_pipeline.costmodel.artifact import (
 )
 from eqs_pipeline.costmodel.baselines import BASELINES, fit_baselines
 from eqs_pipeline.costmodel.features import NUMERIC, TARGET, FeatureSpec
-from eqs_pipeline.costmodel.weights import CALIBRATION, Weights, forward
+from eqs_pipeline.costmodel.weights import CALIBRATION, LOG_NU_RANGE, Weights, forward, nu_of
 
 MODEL = "model"
 
@@ -185,17 +187,28 @@ def train_cost_model(
 
 
 def calibrate(weights: Weights, spec: FeatureSpec, rows: pl.DataFrame) -> Weights:
-    """The weights with the log-scale shift that maximizes the Student-t likelihood of `rows`
-    (orders the network did not learn from), the degrees of freedom held."""
+    """The weights with the log-scale shift and the degrees of freedom that maximize the
+    Student-t likelihood of `rows` (orders the network did not learn from): the network's
+    training orders, which it learned, understate both how wide and how heavy-tailed the
+    costs of new orders are."""
     location, log_scale = forward(weights, spec.matrix(rows), spec.scales(rows))
     r = (rows[TARGET].to_numpy() / spec.target_scale - location) * np.exp(-log_scale)
-    nu = weights.nu
 
-    def nll(shift: float) -> float:
-        return float(shift + 0.5 * (nu + 1.0) * np.mean(np.log1p((r * np.exp(-shift)) ** 2 / nu)))
+    def nll(p: np.ndarray) -> float:
+        shift, nu = p[0], nu_of(p[1])
+        const = gammaln(nu / 2.0) - gammaln((nu + 1.0) / 2.0) + 0.5 * np.log(nu)
+        z2 = (r * np.exp(-shift)) ** 2
+        return float(const + shift + 0.5 * (nu + 1.0) * np.mean(np.log1p(z2 / nu)))
 
-    best = minimize_scalar(nll, bounds=(-2.0, 2.0), method="bounded")
-    return Weights(weights.arrays | {CALIBRATION: np.asarray(best.x, dtype=np.float32)})
+    start = np.array([0.0, float(weights.arrays["log_nu_minus_2"])])
+    best = minimize(nll, start, method="L-BFGS-B", bounds=[(-2.0, 2.0), LOG_NU_RANGE])
+    return Weights(
+        weights.arrays
+        | {
+            CALIBRATION: np.asarray(best.x[0], dtype=np.float32),
+            "log_nu_minus_2": np.asarray(best.x[1], dtype=np.float32),
+        }
+    )
 
 
 def promotion(
