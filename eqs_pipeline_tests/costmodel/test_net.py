@@ -38,18 +38,18 @@ def test_numpy_forward_matches_the_flax_module(hidden: tuple[int, ...]) -> None:
 
 def test_same_data_same_weights_and_training_learns() -> None:
     x, scales, y = _data()
-    settings = CostNetSettings(steps=150, batch_size=512, seed=1)
+    settings = CostNetSettings(steps=80, batch_size=512, seed=1)
     seen: list[tuple[int, int, float]] = []
     first = net.train(settings, 12, x, scales, y, progress=lambda *a: seen.append(a))
     second = net.train(settings, 12, x, scales, y)
     assert first.weights.arrays.keys() == second.weights.arrays.keys()
     for name, a in first.weights.arrays.items():
         np.testing.assert_array_equal(a, second.weights.arrays[name], err_msg=name)
-    assert seen[-1][0] == 150 and len(seen) == 20
+    assert seen[-1][0] == 80 and len(seen) == 20
     # It learned the multiplier: the prediction tracks e^(0.5 x0) * sqrt_law far better than
     # the untrained start does.
     location, _ = forward(first.weights, x, scales)
     truth = np.exp(0.5 * x[:, 0]) * scales[:, 1]
     assert np.sqrt(np.mean((location - truth) ** 2)) < 0.3 * np.std(truth)
-    other = net.train(CostNetSettings(steps=150, batch_size=512, seed=2), 12, x, scales, y)
+    other = net.train(CostNetSettings(steps=80, batch_size=512, seed=2), 12, x, scales, y)
     assert not np.array_equal(other.weights.arrays["linear"], first.weights.arrays["linear"])

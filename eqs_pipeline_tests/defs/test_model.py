@@ -24,7 +24,7 @@ DESK = cost_test_bed(days=7, orders_per_day=1000, seed=4, symbols=10)
 FIRST_FIVE = date(2026, 11, 6)  # 2026-11-02 .. 11-06 are the first five trade dates
 # The flow, not the accuracy (test_accuracy.py): 2,000 held-out orders measure an interval's
 # coverage to about a point, so the tolerance is wider than the default 3 points.
-QUICK = {"min_train_orders": 800, "holdout_days": 2, "steps": 300, "coverage_tolerance": 0.06}
+QUICK = {"min_train_orders": 800, "holdout_days": 2, "steps": 150, "coverage_tolerance": 0.06}
 
 
 def _orders(warehouse: Path) -> pl.DataFrame:
