@@ -47,6 +47,33 @@ CATEGORICAL: tuple[str, ...] = (
 # spread, and the square-root law's sigma * sqrt(size / ADV), both in bps.
 SCALES: tuple[str, ...] = ("half_spread_bps", "sqrt_law_bps")
 TARGET = "implementation_shortfall_bps"
+# The columns of `quality.order_quality` that `arrival_features` reads (the target included):
+# a training reads only these of its window's orders.
+ORDER_INPUTS: tuple[str, ...] = (
+    "order_id",
+    "trade_date",
+    "symbol",
+    "side",
+    "side_sign",
+    "order_type",
+    "limit_price",
+    "algo",
+    "urgency",
+    "target_participation",
+    "broker",
+    "arrival_ts",
+    "order_qty",
+    "arrival_mid",
+    "arrival_spread_bps",
+    "arrival_bid_size",
+    "arrival_ask_size",
+    "arrival_imbalance",
+    "pre_arrival_volatility_bps",
+    "pre_arrival_volume_pct_adv",
+    "size_pct_adv",
+    "daily_volatility",
+    TARGET,
+)
 # Below this size / ADV or spread the logarithms are floored (a locked quote has spread 0).
 _FLOOR = 1e-6
 _SPREAD_FLOOR_BPS = 0.01

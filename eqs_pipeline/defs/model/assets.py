@@ -14,6 +14,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from eqs_pipeline.costmodel.features import ORDER_INPUTS
 from eqs_pipeline.costmodel.trends import TrendSettings
 from eqs_pipeline.defs.checks import schema_check_result, schema_check_spec
 from eqs_pipeline.defs.ingest.assets import INSTRUMENTS_KEY
@@ -94,7 +95,7 @@ def model_versions(
         + (f" ({window[0]} to {window[-1]})" if window else "")
     )
     instruments = read_lake(paths, "staging.instruments", None).collect()
-    orders = [read_lake(paths, ORDER_TABLE, d).collect() for d in window]
+    orders = [read_lake(paths, ORDER_TABLE, d, columns=ORDER_INPUTS).collect() for d in window]
     features = arrival_features(
         pl.concat(orders, how="vertical_relaxed") if orders else _no_orders(),
         instruments,
@@ -179,7 +180,8 @@ def model_versions(
 
 
 def _no_orders() -> pl.DataFrame:
-    return pl.DataFrame(schema=table(ORDER_TABLE).polars_schema)
+    schema = table(ORDER_TABLE).polars_schema
+    return pl.DataFrame(schema={c: schema[c] for c in ORDER_INPUTS})
 
 
 def _scores_table(scores: dict[str, dict[str, float]], model: str) -> str:
