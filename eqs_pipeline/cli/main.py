@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from eqs_pipeline.cli.model import train_command
+from eqs_pipeline.cli.options import date_value
 from eqs_pipeline.cli.venues import venues_command
 from eqs_pipeline.ingest import LandingError
 
@@ -31,15 +32,6 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def _date(_ctx, _param, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a date (expected YYYY-MM-DD)") from exc
-
-
 @click.group()
 @click.version_option(package_name="eqs-pipeline")
 def main() -> None:
@@ -51,7 +43,7 @@ def main() -> None:
 @click.option("--symbols", default=8, show_default=True, type=click.IntRange(1))
 @click.option("--orders-per-day", default=200, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=7, show_default=True, type=int)
-@click.option("--start-date", default="2026-11-02", show_default=True, callback=_date)
+@click.option("--start-date", default="2026-11-02", show_default=True, callback=date_value)
 @click.option(
     "--format",
     "formats",
@@ -103,8 +95,8 @@ def _simulate(
     "(credentials from the environment).",
 )
 @click.option("--warehouse", required=True, type=click.Path(path_type=Path))
-@click.option("--start", default=None, callback=_date, help="First trade date (YYYY-MM-DD).")
-@click.option("--end", default=None, callback=_date, help="Last trade date (YYYY-MM-DD).")
+@click.option("--start", default=None, callback=date_value, help="First trade date (YYYY-MM-DD).")
+@click.option("--end", default=None, callback=date_value, help="Last trade date (YYYY-MM-DD).")
 @click.option(
     "--exports",
     default=None,
@@ -294,7 +286,7 @@ def import_lobster_command(zips: tuple[Path, ...], out: Path) -> None:
 
 
 @main.command("drop-date")
-@click.argument("day", metavar="DATE", callback=_date)
+@click.argument("day", metavar="DATE", callback=date_value)
 @click.option("--warehouse", required=True, type=click.Path(path_type=Path))
 @click.option(
     "--lake",

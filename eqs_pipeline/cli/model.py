@@ -4,7 +4,6 @@ model table that `eqs train`, `eqs demo` and `eqs summary` print (docs/MODEL.md)
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from eqs_pipeline.cli.options import date_value
 from eqs_pipeline.tables.model import SCORED
 
 _NAMES = {"model": "cost model", "sqrt": "square-root law", "almgren": "Almgren 2005",
@@ -50,21 +50,14 @@ def model_table(row: dict) -> Table:
     return table
 
 
-def _as_of(_ctx, _param, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
 @click.command("train")
 @click.option("--warehouse", required=True, type=click.Path(path_type=Path))
 @click.option(
     "--lake", default=None, help="The lake (default: <warehouse folder>/lake, as `eqs run`)."
 )
-@click.option("--as-of", default=None, callback=_as_of, help="Train as of this date (YYYY-MM-DD).")
+@click.option(
+    "--as-of", default=None, callback=date_value, help="Train as of this date (YYYY-MM-DD)."
+)
 @click.option(
     "--window-days", default=None, type=click.IntRange(2), help="Trade dates learned from."
 )

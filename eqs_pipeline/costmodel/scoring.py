@@ -20,8 +20,6 @@ from eqs_pipeline.costmodel.features import TARGET, arrival_features
 from eqs_pipeline.quality.scoring import quality_grade, quality_score
 from eqs_pipeline.tables.model import BASELINE_PREDICTIONS
 
-MODEL_COLUMNS = ("expected_cost_bps", "expected_cost_sd_bps", "expected_cost_source")
-
 
 def score_orders(
     orders: pl.DataFrame,

@@ -149,29 +149,10 @@ def forecast_trends(
             horizon=pl.col("h").cast(pl.Int64),
             history_days=pl.col("n_obs").cast(pl.Int64),
         )
-        .select(FORECAST_COLUMNS)
+        .select(QUALITY_FORECAST.names)
         .sort("dimension", "subject", "metric", "horizon")
     )
     return out, coverage
-
-
-FORECAST_COLUMNS = (
-    "dimension",
-    "subject",
-    "metric",
-    "as_of",
-    "trade_date",
-    "horizon",
-    "forecast",
-    "lo_80",
-    "hi_80",
-    "lo_95",
-    "hi_95",
-    "last_value",
-    "history_days",
-    "sigma_obs",
-    "sigma_level",
-)
 
 
 def _empty() -> pl.DataFrame:
