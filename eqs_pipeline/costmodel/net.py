@@ -40,23 +40,36 @@ from eqs_pipeline.core.settings import CostNetSettings
 from eqs_pipeline.costmodel.weights import LOG_NU_RANGE, Weights, combine
 
 
-class CostNet(nnx.Module):
-    """(a, b, c, s) as the sum of an additive part and an optional interaction MLP."""
+def _param(values: np.ndarray) -> nnx.Param:
+    """A float32 parameter, strongly typed: a weakly typed scalar came back from the first
+    compiled chunk strongly typed, and the changed type compiled the loop twice more."""
+    return nnx.Param(jnp.asarray(values, dtype=jnp.float32))
 
-    def __init__(self, width: int, numeric: int, settings: CostNetSettings, rngs: nnx.Rngs) -> None:
+
+class CostNet(nnx.Module):
+    """(a, b, c, s) as the sum of an additive part and an optional interaction MLP.
+
+    The initial weights are drawn by numpy's seeded generator: drawn by JAX, each eager draw
+    is compiled on its own (about 3 s before the first step; 2 s when compiled as one)."""
+
+    def __init__(self, width: int, numeric: int, settings: CostNetSettings, seed: int) -> None:
+        rng = np.random.default_rng(seed)
         h = settings.shape_width
-        k1, k2, k3 = jax.random.split(rngs.params(), 3)
         # Shape functions: numeric feature j -> silu(x_j w1_j + b1_j) . w2_j (4 outputs).
-        self.shape_w1 = nnx.Param(jax.random.normal(k1, (numeric, h)))
-        self.shape_b1 = nnx.Param(jnp.zeros((numeric, h)))
-        self.shape_w2 = nnx.Param(jax.random.normal(k2, (numeric, h, 4)) / np.sqrt(h * numeric))
-        self.linear = nnx.Param(nnx.initializers.lecun_normal()(k3, (width, 4)) * 0.1)
-        self.bias = nnx.Param(jnp.zeros((4,)))
-        sizes = (width, *settings.hidden)
-        self.layers = nnx.List([nnx.Linear(i, o, rngs=rngs) for i, o in itertools.pairwise(sizes)])
-        self.head = nnx.Linear(sizes[-1], 4, rngs=rngs) if settings.hidden else None
+        self.shape_w1 = _param(rng.standard_normal((numeric, h)))
+        self.shape_b1 = _param(np.zeros((numeric, h)))
+        self.shape_w2 = _param(rng.standard_normal((numeric, h, 4)) / np.sqrt(h * numeric))
+        self.linear = _param(rng.standard_normal((width, 4)) / np.sqrt(width) * 0.1)
+        self.bias = _param(np.zeros(4))
+        # The interaction MLP (LeCun normal kernels, zero biases).
+        sizes = (width, *settings.hidden, 4) if settings.hidden else ()
+        pairs = list(itertools.pairwise(sizes))
+        self.kernels = nnx.List(
+            [_param(rng.standard_normal((i, o)) / np.sqrt(i)) for i, o in pairs]
+        )
+        self.biases = nnx.List([_param(np.zeros(o)) for _, o in pairs])
         # log(nu - 2), one for all orders; starts at nu = 2 + e^2 (9.4).
-        self.log_nu_minus_2 = nnx.Param(jnp.asarray(2.0))
+        self.log_nu_minus_2 = _param(np.asarray(2.0))
 
     def nu(self) -> jax.Array:
         return 2.0 + jnp.exp(jnp.clip(self.log_nu_minus_2[...], *LOG_NU_RANGE))
@@ -66,11 +79,11 @@ class CostNet(nnx.Module):
         z = x[:, :k, None] * self.shape_w1[...][None] + self.shape_b1[...][None]
         out = jnp.einsum("nkh,kho->no", nnx.silu(z), self.shape_w2[...])
         out = out + x @ self.linear[...] + self.bias[...]
-        if self.head is not None:
+        if len(self.kernels):
             h = x
-            for layer in self.layers:
-                h = nnx.silu(layer(h))
-            out = out + self.head(h)
+            for kernel, bias in zip(self.kernels[:-1], self.biases[:-1], strict=True):
+                h = nnx.silu(h @ kernel[...] + bias[...])
+            out = out + h @ self.kernels[-1][...] + self.biases[-1][...]
         return combine(out, scales, xp=jnp)
 
 
@@ -84,20 +97,23 @@ def _nll(model: CostNet, x: jax.Array, scales: jax.Array, y: jax.Array) -> jax.A
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _run(graphdef, tx, params, opt_state, x, scales, y, chunk):
-    """The optimizer steps over the batches of `chunk` (rows of indices), on the model's
-    parameters as a plain pytree; compiled once per architecture, optimizer and shapes."""
+def _run(graphdef, tx, params, opt_state, x, scales, y):
+    """The optimizer steps over a chunk of batches (x: steps x batch x features, scales and y
+    alike), on the model's parameters as a plain pytree. The batches are gathered before the
+    call, so the compiled program depends on the architecture, the optimizer and the batch
+    shape only, not on the number of training rows: one compilation serves every training
+    with the same settings."""
 
-    def loss(params, idx):
-        return _nll(nnx.merge(graphdef, params), x[idx], scales[idx], y[idx])
+    def loss(params, batch):
+        return _nll(nnx.merge(graphdef, params), *batch)
 
-    def step(carry, idx):
+    def step(carry, batch):
         params, opt_state = carry
-        value, grads = jax.value_and_grad(loss)(params, idx)
+        value, grads = jax.value_and_grad(loss)(params, batch)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), value
 
-    return jax.lax.scan(step, (params, opt_state), chunk)
+    return jax.lax.scan(step, (params, opt_state), (x, scales, y))
 
 
 @lru_cache(maxsize=8)
@@ -119,10 +135,11 @@ def _weights(model: CostNet) -> Weights:
         "bias": model.bias[...],
         "log_nu_minus_2": model.log_nu_minus_2[...],
     }
-    for i, layer in enumerate(model.layers):
-        out[f"layer{i}_kernel"], out[f"layer{i}_bias"] = layer.kernel[...], layer.bias[...]
-    if model.head is not None:
-        out["head_kernel"], out["head_bias"] = model.head.kernel[...], model.head.bias[...]
+    if len(model.kernels):
+        *hidden, head = zip(model.kernels, model.biases, strict=True)
+        for i, (kernel, bias) in enumerate(hidden):
+            out[f"layer{i}_kernel"], out[f"layer{i}_bias"] = kernel[...], bias[...]
+        out["head_kernel"], out["head_bias"] = head[0][...], head[1][...]
     return Weights({k: np.array(v) for k, v in out.items()})
 
 
@@ -151,8 +168,8 @@ def train(
 ) -> TrainResult:
     """Fit the network on the rows (x: encoded features whose first `numeric` columns are the
     numeric ones, scales, y standardized); `progress(step, steps, loss)` 20 times."""
-    xj, sj, yj = (jnp.asarray(a, dtype=jnp.float32) for a in (x, scales, y))
-    model = CostNet(int(x.shape[1]), numeric, settings, nnx.Rngs(settings.seed))
+    x, scales, y = (np.asarray(a, dtype=np.float32) for a in (x, scales, y))
+    model = CostNet(int(x.shape[1]), numeric, settings, settings.seed)
     n = int(x.shape[0])
     batches = _batches(
         np.random.default_rng(settings.seed), n, min(settings.batch_size, n), settings.steps
@@ -169,7 +186,7 @@ def train(
     losses = np.zeros(0)
     for k, chunk in enumerate(np.array_split(batches, chunks), start=1):
         (params, opt_state), chunk_losses = _run(
-            graphdef, tx, params, opt_state, xj, sj, yj, jnp.asarray(chunk)
+            graphdef, tx, params, opt_state, x[chunk], scales[chunk], y[chunk]
         )
         losses = np.asarray(chunk_losses)
         if progress is not None:

@@ -27,7 +27,7 @@ def test_numpy_forward_matches_the_flax_module(hidden: tuple[int, ...]) -> None:
     from flax import nnx
 
     x, scales, _ = _data(200)
-    model = net.CostNet(x.shape[1], 12, CostNetSettings(hidden=hidden), nnx.Rngs(3))
+    model = net.CostNet(x.shape[1], 12, CostNetSettings(hidden=hidden), 3)
     # Jitted: one compiled program instead of a compile per eager operation.
     location, log_scale = nnx.jit(lambda m, x, s: m(x, s))(model, x, scales)
     w = net._weights(model)
