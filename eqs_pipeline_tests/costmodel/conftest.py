@@ -43,5 +43,4 @@ QUICK = CostTrainingSettings(
 @pytest.fixture(scope="session")
 def small_outcome(small_desk) -> TrainingOutcome:
     """The small desk trained once with QUICK (tests that only read the outcome share it)."""
-    pytest.importorskip("jax")
     return train_cost_model(small_desk[0], QUICK)

@@ -24,7 +24,6 @@ from eqs_pipeline.costmodel.features import TARGET
 from eqs_pipeline.costmodel.train import MODEL, promotion, train_cost_model
 from eqs_pipeline_tests.costmodel.conftest import designed_desk
 
-pytest.importorskip("jax")
 pytestmark = pytest.mark.integration
 
 SETTINGS = CostTrainingSettings(holdout_days=4)

@@ -9,8 +9,6 @@ import pytest
 
 from eqs_pipeline.costmodel.artifact import ArtifactError, CostModelArtifact
 
-pytest.importorskip("jax")
-
 
 @pytest.fixture(scope="module")
 def trained(small_outcome) -> CostModelArtifact:

@@ -13,12 +13,30 @@ import numpy as np
 import polars as pl
 import pytest
 
-from eqs_pipeline.costmodel.forecast import (
-    ForecastSettings,
-    backtest,
-    fit_local_level,
-    forecast,
-)
+
+# The module under test imports JAX: these wrappers import it when a test runs, not when the
+# file is collected (which every test worker does; about 3 s each).
+def _lf():
+    from eqs_pipeline.costmodel import forecast as lf
+
+    return lf
+
+
+def ForecastSettings(**settings):
+    return _lf().ForecastSettings(**settings)
+
+
+def backtest(*args, **kwargs):
+    return _lf().backtest(*args, **kwargs)
+
+
+def fit_local_level(*args, **kwargs):
+    return _lf().fit_local_level(*args, **kwargs)
+
+
+def forecast(*args, **kwargs):
+    return _lf().forecast(*args, **kwargs)
+
 
 STEPS = 120
 SIGMA_OBS = 1.0

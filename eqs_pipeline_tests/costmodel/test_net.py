@@ -9,7 +9,14 @@ import pytest
 from eqs_pipeline.core.settings import CostNetSettings
 from eqs_pipeline.costmodel.weights import forward
 
-net = pytest.importorskip("eqs_pipeline.costmodel.net")
+
+@pytest.fixture(scope="module")
+def net():
+    """The network's module, imported by the tests that run (JAX: an import at collection
+    would cost every test worker about 3 s)."""
+    from eqs_pipeline.costmodel import net
+
+    return net
 
 
 def _data(n: int = 3000, width: int = 20, numeric: int = 12, seed: int = 0):
@@ -23,7 +30,7 @@ def _data(n: int = 3000, width: int = 20, numeric: int = 12, seed: int = 0):
 
 
 @pytest.mark.parametrize("hidden", [(), (8, 8)])
-def test_numpy_forward_matches_the_flax_module(hidden: tuple[int, ...]) -> None:
+def test_numpy_forward_matches_the_flax_module(net, hidden: tuple[int, ...]) -> None:
     from flax import nnx
 
     x, scales, _ = _data(200)
@@ -36,7 +43,7 @@ def test_numpy_forward_matches_the_flax_module(hidden: tuple[int, ...]) -> None:
     np.testing.assert_allclose(np_log_scale, np.asarray(log_scale), rtol=2e-5, atol=2e-5)
 
 
-def test_same_data_same_weights_and_training_learns() -> None:
+def test_same_data_same_weights_and_training_learns(net) -> None:
     x, scales, y = _data()
     settings = CostNetSettings(steps=80, batch_size=512, seed=1)
     seen: list[tuple[int, int, float]] = []

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
-
 from eqs_pipeline.costmodel.train import MODEL, promotion, train_cost_model
 from eqs_pipeline_tests.costmodel.conftest import QUICK
-
-pytest.importorskip("jax")
 
 
 def test_too_few_orders_trains_nothing_and_says_so(small_desk) -> None:

@@ -17,7 +17,6 @@ from eqs_pipeline.runtime.runner import run_pipeline, train_model
 from eqs_pipeline.simulate import simulate_to_landing
 from eqs_pipeline.simulate.config import cost_test_bed
 
-pytest.importorskip("jax")
 pytestmark = pytest.mark.integration
 
 DESK = cost_test_bed(days=7, orders_per_day=1000, seed=4, symbols=10)
