@@ -40,6 +40,12 @@ _SERIES_MAX_TRACE = 0.5
 _SERIES_TOL = 1e-12
 # Matrix entries per batch of clusters (float64: 32 MiB per batched array).
 _BATCH_ENTRIES = 1 << 22
+# A chunk of the series holds the clusters that need the same number of terms; while a chunk
+# would hold fewer clusters than this, it takes in those that need the next fewer terms (more
+# terms than a cluster needs only shrink its remainder). Each chunk costs a Python loop over
+# its terms: on a small window, dozens of chunks of a few clusters each cost more than their
+# arithmetic.
+_MIN_CHUNK_CLUSTERS = 256
 
 
 def _blocks_left(blocks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -134,6 +140,23 @@ def _series_terms(trace: np.ndarray) -> np.ndarray:
     return np.where(trace <= 0, 0, np.where(trace <= _SERIES_MAX_TRACE, terms, -1))
 
 
+def _pooled_terms(terms: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """`terms` with the clusters of sparse term counts raised to the next larger count, so
+    that each group of clusters summed together holds at least _MIN_CHUNK_CLUSTERS (but the
+    group with the fewest terms, when all are fewer)."""
+    values, counts = np.unique(terms[clusters], return_counts=True)
+    pooled = values.copy()
+    top, held = None, 0
+    for i in range(values.size - 1, -1, -1):  # from the most terms down
+        top = values[i] if top is None else top
+        pooled[i], held = top, held + counts[i]
+        if held >= _MIN_CHUNK_CLUSTERS:
+            top, held = None, 0
+    out = terms.copy()
+    out[clusters] = pooled[np.searchsorted(values, terms[clusters])]
+    return out
+
+
 def _series_chunks(
     clusters: np.ndarray,
     terms: np.ndarray,
@@ -148,6 +171,7 @@ def _series_chunks(
     from scipy import sparse
 
     n_g = terms.size
+    terms = _pooled_terms(terms, clusters)
     per = max(1, _BATCH_ENTRIES // (q * n_metrics))
     clusters = clusters[np.argsort(terms[clusters], kind="stable")]
     rank = np.arange(clusters.size) - np.searchsorted(terms[clusters], terms[clusters])
