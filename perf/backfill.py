@@ -20,7 +20,6 @@ import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -102,18 +101,22 @@ def run_partition(partition: str, executor: str = "multiprocess") -> RunOutcome:
 
 
 def run_queued(
-    partitions: list[str], width: int, executor: str = "multiprocess"
+    partitions: list[str], width: int, executor: str | list[str] = "multiprocess"
 ) -> list[RunOutcome]:
     """Every partition as its own run, at most `width` runs at once, each in a fresh process:
     what a backfill does through a run queue whose `max_concurrent_runs` is `width`.
+    `executor`: one for every run, or one per partition.
 
     The processes are spawned, not forked, and each runs one partition: a run launcher's
     process starts cold and imports everything (several seconds here), and a fork of this
     process would inherit its imports and hide that cost.
     """
+    executors = [executor] * len(partitions) if isinstance(executor, str) else executor
+    if len(executors) != len(partitions):
+        raise ValueError(f"{len(executors)} executors for {len(partitions)} partitions")
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=width, mp_context=spawn, max_tasks_per_child=1) as pool:
-        return list(pool.map(partial(run_partition, executor=executor), partitions))
+        return list(pool.map(run_partition, partitions, executors))
 
 
 def step_intervals(run_ids: list[str]) -> list[tuple[str, str, float, float]]:

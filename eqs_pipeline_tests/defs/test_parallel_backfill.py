@@ -1,15 +1,17 @@
 """Tier 3: trade dates backfilled as concurrent runs, in separate processes, on one instance.
 
-Two tiny dates as two runs at once, each in a fresh process, on the project's executor with
-every step in its own process (multiprocess, the project's default). Compute steps read and
-write the Parquet lake without a pool; only the steps that open the DuckDB file take the one
-slot of `duckdb_warehouse`. Both runs must succeed without a DuckDB lock error, the pool steps
-must never overlap, and the warehouse must hold every partition exactly once.
+Two tiny dates as two runs at once, each in a fresh process, on the project's executor: one
+with every step in its own process (multiprocess, the project's default), the other with its
+steps in the run's process (`in_process`), so that the pool is shared by the two executors and
+across processes. Compute steps read and write the Parquet lake without a pool; only the steps
+that open the DuckDB file take the one slot of `duckdb_warehouse`. Both runs must succeed
+without a DuckDB lock error, the pool steps must never overlap, and the warehouse must hold
+every partition exactly once.
 
 The lake is on object storage (an S3 API served by moto), set by EQS_LAKE alone: the scale-out
 configuration on one machine (docs/SCALING.md), where each forked step process must find the
-lake from the environment; one backfill covers both. (The `in_process` executor's runs take the
-same pool: `make bench`'s backfill cases run both executors, concurrently too.)
+lake from the environment; one backfill covers both. (`make bench`'s backfill cases run each
+executor on its own, concurrently too.)
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ def test_concurrent_partition_runs_share_the_pool_and_load_each_date_once(
     days = discover_trade_dates(home / "landing")
     assert len(days) == 2
     run_reference()
-    outcomes = run_queued([d.isoformat() for d in days], width=len(days), executor="multiprocess")
+    outcomes = run_queued(
+        [d.isoformat() for d in days], width=len(days), executor=["multiprocess", "in_process"]
+    )
 
     assert [o.errors for o in outcomes if not o.success] == []
     assert not any("lock" in o.errors.lower() for o in outcomes)
