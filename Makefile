@@ -16,9 +16,12 @@ export UV_PYTHON_DOWNLOADS := never
 # compiled instead of compiling them again (4.5 s of imports each instead of 2).
 export PYTHONDONTWRITEBYTECODE :=
 
-# The suite runs on this many pytest-xdist workers (CI's machine has two cores).
+# The suite runs on this many pytest-xdist workers (CI's machine has two cores). Each worker,
+# and each process a test starts, keeps Polars to one thread: Polars sizes its pool to the
+# machine's cores, and two workers' pools on two cores contended for them (the suite took
+# about 8% longer).
 TEST_WORKERS ?= 2
-PYTEST := .venv/bin/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+PYTEST := POLARS_MAX_THREADS=1 .venv/bin/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 .PHONY: env demo test test-unit test-deep lint check-defs dev bench clean
 
