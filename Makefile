@@ -17,11 +17,13 @@ export UV_PYTHON_DOWNLOADS := never
 export PYTHONDONTWRITEBYTECODE :=
 
 # The suite runs on this many pytest-xdist workers (CI's machine has two cores). Each worker,
-# and each process a test starts, keeps Polars to one thread: Polars sizes its pool to the
-# machine's cores, and two workers' pools on two cores contended for them (the suite took
-# about 8% longer).
+# and each process a test starts, keeps Polars and OpenBLAS (NumPy's and SciPy's linear
+# algebra) to one thread: both size their pools to the machine's cores, so two workers ran
+# twice as many threads as cores, and OpenBLAS's idle threads spin while they wait (the suite
+# took a quarter longer).
 TEST_WORKERS ?= 2
-PYTEST := POLARS_MAX_THREADS=1 .venv/bin/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+TEST_THREADS := POLARS_MAX_THREADS=1 OPENBLAS_NUM_THREADS=1
+PYTEST := $(TEST_THREADS) .venv/bin/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 .PHONY: env demo test test-unit test-deep lint check-defs dev bench clean
 
