@@ -97,23 +97,31 @@ def _nll(model: CostNet, x: jax.Array, scales: jax.Array, y: jax.Array) -> jax.A
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _run(graphdef, tx, params, opt_state, x, scales, y):
+def _run(graphdef, tx, params, opt_state, x, scales, y, live):
     """The optimizer steps over a chunk of batches (x: steps x batch x features, scales and y
-    alike), on the model's parameters as a plain pytree. The batches are gathered before the
-    call, so the compiled program depends on the architecture, the optimizer and the batch
-    shape only, not on the number of training rows: one compilation serves every training
-    with the same settings."""
+    alike), on the model's parameters as a plain pytree; a step whose `live` is false (the
+    padding of the last chunk) changes nothing. The batches are gathered before the call and
+    every chunk has the same length, so the compiled program depends on the architecture, the
+    optimizer and the batch shape only, not on the number of training rows or of steps: one
+    compilation serves every training with the same settings."""
 
     def loss(params, batch):
         return _nll(nnx.merge(graphdef, params), *batch)
 
     def step(carry, batch):
         params, opt_state = carry
-        value, grads = jax.value_and_grad(loss)(params, batch)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), value
+        *data, on = batch
+        value, grads = jax.value_and_grad(loss)(params, data)
+        updates, new_state = tx.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
 
-    return jax.lax.scan(step, (params, opt_state), (x, scales, y))
+        def keep(new, old):
+            return jnp.where(on, new, old)
+
+        carry = (jax.tree.map(keep, new_params, params), jax.tree.map(keep, new_state, opt_state))
+        return carry, value
+
+    return jax.lax.scan(step, (params, opt_state), (x, scales, y, live))
 
 
 @lru_cache(maxsize=8)
@@ -167,7 +175,7 @@ def train(
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
     """Fit the network on the rows (x: encoded features whose first `numeric` columns are the
-    numeric ones, scales, y standardized); `progress(step, steps, loss)` 20 times."""
+    numeric ones, scales, y standardized); `progress(step, steps, loss)` after each of about 20 chunks of steps."""
     x, scales, y = (np.asarray(a, dtype=np.float32) for a in (x, scales, y))
     model = CostNet(int(x.shape[1]), numeric, settings, settings.seed)
     n = int(x.shape[0])
@@ -182,15 +190,22 @@ def train(
         settings.learning_rate, settings.steps, settings.final_lr_fraction, settings.weight_decay
     )
     opt_state = tx.init(params)
-    chunks = max(1, min(20, settings.steps))
+    # About 20 chunks of equal length (progress after each); the last one padded.
+    length = -(-settings.steps // min(20, settings.steps))
+    chunks = -(-settings.steps // length)
+    padded = np.zeros((chunks * length, batches.shape[1]), dtype=batches.dtype)
+    padded[: settings.steps] = batches
+    live = np.arange(chunks * length) < settings.steps
     losses = np.zeros(0)
-    for k, chunk in enumerate(np.array_split(batches, chunks), start=1):
+    for k in range(chunks):
+        rows = slice(k * length, (k + 1) * length)
+        chunk = padded[rows]
         (params, opt_state), chunk_losses = _run(
-            graphdef, tx, params, opt_state, x[chunk], scales[chunk], y[chunk]
+            graphdef, tx, params, opt_state, x[chunk], scales[chunk], y[chunk], live[rows]
         )
-        losses = np.asarray(chunk_losses)
+        losses = np.asarray(chunk_losses)[live[rows]]
         if progress is not None:
-            done = min(settings.steps, round(k * settings.steps / chunks))
+            done = min(settings.steps, (k + 1) * length)
             progress(done, settings.steps, float(losses.mean()))
     model = nnx.merge(graphdef, params)
     return TrainResult(_weights(model), float(losses.mean()))
