@@ -102,8 +102,8 @@ def _run(graphdef, tx, params, opt_state, x, scales, y, live):
     alike), on the model's parameters as a plain pytree; a step whose `live` is false (the
     padding of the last chunk) changes nothing. The batches are gathered before the call and
     every chunk has the same length, so the compiled program depends on the architecture, the
-    optimizer and the batch shape only, not on the number of training rows or of steps: one
-    compilation serves every training with the same settings."""
+    optimizer (with its schedule, hence the step count) and the batch shape only, not on the
+    number of training rows: one compilation serves every training with the same settings."""
 
     def loss(params, batch):
         return _nll(nnx.merge(graphdef, params), *batch)
