@@ -9,13 +9,11 @@ business (`eqs_pipeline.costmodel.artifact`).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from eqs_pipeline.storage.lake import is_remote, join
+from eqs_pipeline.storage.lake import is_remote, join, replace_local
 
 SUFFIX = ".npz"
 
@@ -33,16 +31,7 @@ def write(root: str | Path, name: str, data: bytes) -> str:
         with fs.open_output_stream(path) as out:
             out.write(data)
         return where
-    target = Path(where)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_local(Path(where), lambda tmp: tmp.write_bytes(data))
     return where
 
 

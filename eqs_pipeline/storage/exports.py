@@ -18,13 +18,11 @@ written as `\\uXXXX` escapes.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import polars as pl
 
-from eqs_pipeline.storage.lake import is_remote, join, write_failed
+from eqs_pipeline.storage.lake import is_remote, join, replace_local, write_failed
 
 EXPORT_FILE = "events.jsonl"
 
@@ -47,7 +45,7 @@ def write_events_jsonl(frame: pl.DataFrame, root: str | Path, *parts: str) -> st
         if is_remote(target):
             _write_lines(lines, target)
         else:
-            _replace_local(lines, Path(target))
+            replace_local(Path(target), lambda tmp: _write_lines(lines, tmp))
     except _WRITE_ERRORS as exc:
         raise write_failed(ExportError, "the export", target, exc) from exc
     return target
@@ -67,19 +65,6 @@ def event_lines(frame: pl.DataFrame) -> pl.DataFrame:
     for char in _LINE_BREAKS:
         line = line.str.replace_all(char, f"\\u{ord(char):04x}", literal=True)
     return frame.select(line.alias("line"))
-
-
-def _replace_local(lines: pl.DataFrame, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A hidden name of its own in the same folder (the rename stays on one file system), created
-    # by the writer with the usual permissions: consumers may read the export as other users.
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        _write_lines(lines, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _write_lines(lines: pl.DataFrame, target: str | Path) -> None:

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
@@ -153,21 +153,24 @@ def write(
         if is_remote(path):
             frame.write_parquet(path, **options)
         else:
-            _replace_local(Path(path), frame, options)
+            replace_local(Path(path), lambda tmp: frame.write_parquet(tmp, **options))
     except _WRITE_ERRORS as exc:
         raise write_failed(LakeWriteError, f"the lake partition of {table}", path, exc) from exc
     return path
 
 
-def _replace_local(target: Path, frame: pl.DataFrame, options: Mapping[str, object]) -> None:
+def replace_local(target: Path, write: Callable[[Path], None]) -> None:
+    """Replace the local file `target` with what `write(path)` writes, atomically: into a hidden
+    file of its own in the same folder (so the rename stays on one file system), created with
+    the usual permissions (readers may be other users), then renamed over `target`. Whatever
+    fails leaves `target` as it was and removes the temporary file."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
-        frame.write_parquet(tmp, **options)
+        write(tmp)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
