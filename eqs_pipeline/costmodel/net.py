@@ -175,7 +175,8 @@ def train(
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
     """Fit the network on the rows (x: encoded features whose first `numeric` columns are the
-    numeric ones, scales, y standardized); `progress(step, steps, loss)` after each of about 20 chunks of steps."""
+    numeric ones, scales, y standardized); `progress(step, steps, loss)` after each of about 20
+    chunks of steps."""
     x, scales, y = (np.asarray(a, dtype=np.float32) for a in (x, scales, y))
     model = CostNet(int(x.shape[1]), numeric, settings, settings.seed)
     n = int(x.shape[0])
