@@ -2,11 +2,11 @@
 
 Each line is the event's envelope columns with its JSON `payload` nested as an object. The
 exports' root is a folder or an object-store URL (`s3://bucket/eqs/exports`; credentials and
-endpoint from the environment, as for the lake: `eqs_pipeline.storage.lake`). A local file is written to
-a temporary name and renamed, an object in one PUT, so a consumer never reads a half-written
-export, and a re-run of the same partition or window replaces its file. A write that fails (a
-full disk, an exports root that is a file) raises `ExportError` naming the export; the previous
-file stays as it was and the temporary one is removed.
+endpoint from the environment, as for the lake: `eqs_pipeline.storage.lake`). A local file is
+written to a temporary name and renamed, an object in one PUT, so a consumer never reads a
+half-written export, and a re-run of the same partition or window replaces its file. A write
+that fails (a full disk, an exports root that is a file) raises `ExportError` naming the export;
+the previous file stays as it was and the temporary one is removed.
 
 Every line is one JSON object whatever text the events carry: the envelope goes through Polars'
 JSON encoder (quotes, backslashes and control characters NUL included are escaped; a Polars

@@ -7,11 +7,12 @@ Layout under the configured lake root (default `<EQS_HOME>/lake`):
 
 The daily compute steps read their inputs from, and write their outputs to, these files, never
 the DuckDB file, so they can run in parallel processes; a load step publishes a trade date in
-the warehouse, copying its small tables and viewing the large ones (`warehouse.load_days`). A write replaces the whole file atomically (a
-temporary file in the same folder, then a rename), so a reader sees the old or the new
-partition, never half of one, and re-materializing a partition never doubles a row. A write
-that fails (a full disk, a lake folder that cannot be created) raises `LakeWriteError` naming
-the partition, removes its temporary file and leaves the previous partition in place.
+the warehouse, copying its small tables and viewing the large ones (`warehouse.load_days`). A
+write replaces the whole file atomically (a temporary file in the same folder, then a rename),
+so a reader sees the old or the new partition, never half of one, and re-materializing a
+partition never doubles a row. A write that fails (a full disk, a lake folder that cannot be
+created) raises `LakeWriteError` naming the partition, removes its temporary file and leaves the
+previous partition in place.
 
 The root may also be an object-store URL (`s3://bucket/eqs/lake`, `gs://...`, `az://...`):
 paths are then joined as text and Polars reads and writes the objects itself (a PUT is atomic
