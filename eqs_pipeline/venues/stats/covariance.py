@@ -142,8 +142,8 @@ def _series_terms(trace: np.ndarray) -> np.ndarray:
 
 def _pooled_terms(terms: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     """`terms` with the clusters of sparse term counts raised to the next larger count, so
-    that each group of clusters summed together holds at least _MIN_CHUNK_CLUSTERS (but the
-    group with the fewest terms, when all are fewer)."""
+    that each group of clusters summed together holds at least _MIN_CHUNK_CLUSTERS (only the
+    group with the fewest terms may hold fewer)."""
     values, counts = np.unique(terms[clusters], return_counts=True)
     pooled = values.copy()
     top, held = None, 0
