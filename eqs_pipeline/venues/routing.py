@@ -41,9 +41,9 @@ import numpy as np
 import polars as pl
 
 from eqs_pipeline.core.contract import ORDER_KEY
+from eqs_pipeline.stats import adjusted_means
 from eqs_pipeline.venues.frames import order_buckets
 from eqs_pipeline.venues.settings import VenueSettings
-from eqs_pipeline.venues.stats import adjusted_means
 
 SEGMENT = ("liquidity_bucket", "size_bucket")
 # What `_segment_inputs` reads of a segment's fills and child orders: each segment is copied

@@ -33,8 +33,7 @@ from typing import TypedDict
 import polars as pl
 
 from eqs_pipeline.core.contract import LIQUIDITY_FLAGS
-from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
-from eqs_pipeline.venues.stats import (
+from eqs_pipeline.stats import (
     Design,
     Method,
     VenueEstimates,
@@ -42,7 +41,10 @@ from eqs_pipeline.venues.stats import (
     combine_influence,
     influence_se,
     influence_t,
+    tier_members,
+    tiers,
 )
+from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
 
 # The comparison cell: what the router does not choose, interacted (the routing segment), and
 # within style the same split by how the shares were obtained. As columns: the window holds
@@ -151,28 +153,6 @@ def _unadjusted(fills: pl.DataFrame, children: pl.DataFrame) -> pl.DataFrame:
     )
     # The venue as text, whatever the window holds it as (a categorical: `defs.venues.window`).
     return joined.with_columns(pl.col("venue").cast(pl.String)).collect(engine="streaming")
-
-
-def _tiers(
-    scores: pl.DataFrame, influence: pl.DataFrame, settings: VenueSettings
-) -> dict[str, int]:
-    """Tiers down the list of venues by score: a tier's leader is joined by the next venues
-    while their score is not significantly below the leader's; the first that is opens the
-    next tier (see the module docstring). Tiers follow the scores' order."""
-    method, level = settings.ci_method, settings.ci_level
-    ordered = scores.sort("score", descending=True)["venue"].to_list()
-    value = dict(zip(scores["venue"], scores["score"], strict=True))
-    tier, rank, leader = {}, 0, None
-    for venue in ordered:
-        if leader is not None:
-            diff = pl.col(leader) - pl.col(venue)
-            se = influence_se(influence, diff, method)
-            t_crit = influence_t(influence, diff, level, method)
-            significant = se > 0 and (value[leader] - value[venue]) / se > t_crit
-        if leader is None or significant:
-            leader, rank = venue, rank + 1
-        tier[venue] = rank
-    return tier
 
 
 def _ci_method_label(settings: VenueSettings) -> str:
@@ -348,11 +328,12 @@ def _ranks(
         & pl.col("score_se").fill_nan(None).is_not_null()
         & (pl.col("fills") >= settings.min_fills)
     ).select("venue", "score")
-    tiers = _tiers(rankable, influence, settings) if rankable.height else {}
-    members = {
-        v: ", ".join(sorted(u for u, t in tiers.items() if t == tier)) for v, tier in tiers.items()
-    }
-    return tiers, members
+    ranked = (
+        tiers(rankable, influence, "venue", settings.ci_level, settings.ci_method)
+        if rankable.height
+        else {}
+    )
+    return ranked, tier_members(ranked)
 
 
 def _columns() -> list[str]:

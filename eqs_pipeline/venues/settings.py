@@ -11,7 +11,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from eqs_pipeline.venues.stats import METHODS, Method
+from eqs_pipeline.stats import METHODS, Method
 
 FLAGS: tuple[str, ...] = ("ADD", "REMOVE", "MID")
 SIZE_BUCKETS: tuple[str, ...] = ("small", "medium", "large")

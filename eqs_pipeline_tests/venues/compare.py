@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eqs_pipeline.venues.stats import VenueEstimates, effective_df
+from eqs_pipeline.stats import VenueEstimates, effective_df
 
 TOL = 1e-9
 TABLE_FLOATS = ("estimate", "se", "ci_low", "ci_high")

@@ -30,9 +30,9 @@ import polars as pl
 
 from eqs_pipeline.simulate import SimulationConfig
 from eqs_pipeline.simulate.config import ROUTINGS
+from eqs_pipeline.stats import METHODS, adjusted_means
 from eqs_pipeline.venues.scorecard import CELL, venue_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
-from eqs_pipeline.venues.stats import METHODS, adjusted_means
 from eqs_pipeline_tests.venues.truth import Desk, simulated_desk
 
 TRUTH = {

@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 
 from eqs_pipeline.core.settings import HORIZONS_S
 from eqs_pipeline.simulate import SimulationConfig
+from eqs_pipeline.stats import adjusted_means
 from eqs_pipeline.venues.daily import (
     ALL,
     DIMENSIONS,
@@ -22,7 +23,6 @@ from eqs_pipeline.venues.daily import (
 )
 from eqs_pipeline.venues.frames import FILL_COLUMNS, FILL_INPUTS, fill_inputs, venue_frames
 from eqs_pipeline.venues.settings import VenueSettings
-from eqs_pipeline.venues.stats import adjusted_means
 from eqs_pipeline_tests.venues.truth import simulated_desk
 
 DAY = dt.date(2024, 3, 4)

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.simulate import SimulationConfig
+from eqs_pipeline.stats import METHODS, adjusted_means, inference
 from eqs_pipeline.venues.routing import routing_recommendations, solve_allocation
 from eqs_pipeline.venues.scorecard import venue_scorecard
-from eqs_pipeline.venues.stats import METHODS, adjusted_means, inference
 from eqs_pipeline_tests.venues.truth import Desk, simulated_desk
 
 LONE = "ELPX"  # the venue whose fills and children are put in one cluster

@@ -1,4 +1,4 @@
-"""Independent checks of `eqs_pipeline.venues.stats`:
+"""Independent checks of `eqs_pipeline.stats`:
 
 - against the textbook computation of docs/VENUES.md (`textbook.py`: dense design, one loop
   over clusters, an eigendecomposition of I - H_gg per cluster) on simulated windows, as the
@@ -20,9 +20,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from eqs_pipeline.simulate import SimulationConfig
+from eqs_pipeline.stats import METHODS, VenueEstimates, adjusted_means, covariance
 from eqs_pipeline.venues.scorecard import CELL_COLUMNS, STYLE_CELL_COLUMNS
 from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
-from eqs_pipeline.venues.stats import METHODS, VenueEstimates, adjusted_means, covariance
 from eqs_pipeline_tests.venues.compare import TABLE_FLOATS, assert_close, assert_same
 from eqs_pipeline_tests.venues.textbook import Textbook, textbook_means
 from eqs_pipeline_tests.venues.truth import Desk, simulated_desk

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.simulate import SimulationConfig
+from eqs_pipeline.stats import METHODS, adjusted_means, adjusted_means_many
 from eqs_pipeline.venues.scorecard import (
     CELL,
     CELL_COLUMNS,
@@ -16,7 +17,6 @@ from eqs_pipeline.venues.scorecard import (
     scorecard_estimates,
 )
 from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
-from eqs_pipeline.venues.stats import METHODS, adjusted_means, adjusted_means_many
 from eqs_pipeline_tests.venues.compare import assert_same
 from eqs_pipeline_tests.venues.truth import Desk, simulated_desk
 

@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.simulate import SimulationConfig
+from eqs_pipeline.stats import adjusted_means
 from eqs_pipeline.venues.routing import routed_share_cost, routing_recommendations, solve_allocation
 from eqs_pipeline.venues.scorecard import CELL, venue_scorecard
 from eqs_pipeline.venues.settings import VenueSettings
-from eqs_pipeline.venues.stats import adjusted_means
 from eqs_pipeline_tests.venues.coverage import desks, intervals
 from eqs_pipeline_tests.venues.truth import Desk, simulated_desk
 

@@ -1,9 +1,9 @@
 """The statistics of docs/VENUES.md written the textbook way, as an independent check of
-`eqs_pipeline.venues.stats`: a dense rows x regressors design, weighted least squares with a
+`eqs_pipeline.stats`: a dense rows x regressors design, weighted least squares with a
 pseudo-inverse, the cluster-robust sandwich with one loop over clusters and, for the conditional
 method, the working model's hat matrix and (I - H_gg)^-1/2 by an eigendecomposition per cluster.
 
-It imports nothing of `eqs_pipeline.venues.stats` and follows the documents, not that code:
+It imports nothing of `eqs_pipeline.stats` and follows the documents, not that code:
 "Mix adjustment (scorecard): the statistics" (the model, the reference mix, comparison groups)
 and "Confidence intervals" (CR1, the working model, CR2, the effective-cluster t). Dense, so for
 frames of a few thousand rows.

@@ -7,8 +7,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
+from eqs_pipeline.stats import Method
 from eqs_pipeline.venues.settings import Cluster, VenueSettings
-from eqs_pipeline.venues.stats import Method
 
 _D = VenueSettings()
 

@@ -1,4 +1,6 @@
-"""Mix-adjusted venue means with cluster-robust confidence intervals.
+"""Mix-adjusted group means (venues, algos, broker x algo pairs) with cluster-robust confidence
+intervals, and rank tiers. The code names the compared group "venue", where it was first used;
+any key column serves (`venue=` of the entry points).
 
 The model, the estimand, both interval methods, the CR2 computation and its cost are derived
 in docs/VENUES.md: "Mix adjustment (scorecard): the statistics", "Confidence intervals" and
@@ -12,17 +14,18 @@ The code follows it, one job per module:
   cluster's influence on each venue's estimate;
 - `inference`: standard errors, degrees of freedom, intervals and the published estimates;
 - `estimates`: the entry points, `adjusted_means`, `adjusted_means_many` and
-  `adjusted_means_designs`.
+  `adjusted_means_designs`;
+- `tiers`: rank tiers of scores whose differences the data can tell apart.
 """
 
-from eqs_pipeline.venues.stats.estimates import (
+from eqs_pipeline.stats.estimates import (
     Design,
     adjusted_means,
     adjusted_means_designs,
     adjusted_means_many,
 )
-from eqs_pipeline.venues.stats.groups import REFERENCES, Reference
-from eqs_pipeline.venues.stats.inference import (
+from eqs_pipeline.stats.groups import REFERENCES, Reference
+from eqs_pipeline.stats.inference import (
     METHODS,
     MIN_VENUE_CLUSTERS,
     Method,
@@ -34,6 +37,7 @@ from eqs_pipeline.venues.stats.inference import (
     t_quantile,
     t_quantile_df,
 )
+from eqs_pipeline.stats.tiers import tier_members, tiers
 
 __all__ = [
     "METHODS",
@@ -52,4 +56,6 @@ __all__ = [
     "influence_t",
     "t_quantile",
     "t_quantile_df",
+    "tier_members",
+    "tiers",
 ]

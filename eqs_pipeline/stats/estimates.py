@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from eqs_pipeline.venues.stats.covariance import (
+from eqs_pipeline.stats.covariance import (
     cluster_influences,
     residual_scores,
     working_scores,
 )
-from eqs_pipeline.venues.stats.design import (
+from eqs_pipeline.stats.design import (
     ROWS,
     WEIGHT,
     as_expr,
@@ -34,8 +34,8 @@ from eqs_pipeline.venues.stats.design import (
     weight_x_value,
     working_inputs,
 )
-from eqs_pipeline.venues.stats.groups import Reference, check_reference, reference_contrasts
-from eqs_pipeline.venues.stats.inference import (
+from eqs_pipeline.stats.groups import Reference, check_reference, reference_contrasts
+from eqs_pipeline.stats.inference import (
     MIN_VENUE_CLUSTERS,
     Method,
     VenueEstimates,

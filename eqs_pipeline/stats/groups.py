@@ -16,7 +16,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from eqs_pipeline.venues.stats.design import ScorecardDesign
+from eqs_pipeline.stats.design import ScorecardDesign
 
 # "largest": every venue valued at the reference mix of the largest comparison group (venues
 # outside it are not comparable and get no estimate); "component": each venue at its own

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from eqs_pipeline.venues.stats.design import (
+from eqs_pipeline.stats.design import (
     ScorecardDesign,
     WorkingInputs,
     working_design,
