@@ -20,6 +20,7 @@ from datetime import date, datetime, time
 import numpy as np
 import polars as pl
 
+from eqs_pipeline.core.buckets import bucket
 from eqs_pipeline.core.contract import CHILD_KEY, ORDER_KEY, one_trade_date
 from eqs_pipeline.core.ranges import Reader, SymbolRange, day_ranges
 from eqs_pipeline.core.settings import HORIZONS_S
@@ -131,19 +132,6 @@ def fill_inputs(
     return tuple(dict.fromkeys(needed))
 
 
-def _bucket(value: pl.Expr, edges: tuple[float, float], names: tuple[str, str, str]) -> pl.Expr:
-    low, high = edges
-    return (
-        pl.when(value.is_null() | value.is_nan())
-        .then(pl.lit(UNKNOWN))
-        .when(value < low)
-        .then(pl.lit(names[0]))
-        .when(value < high)
-        .then(pl.lit(names[1]))
-        .otherwise(pl.lit(names[2]))
-    )
-
-
 def order_buckets(
     order_quality: pl.LazyFrame, settings: VenueSettings, *, conditions: bool = False
 ) -> pl.LazyFrame:
@@ -174,9 +162,9 @@ def order_buckets(
     return order_quality.select(
         *ORDER_KEY,
         "symbol",
-        _bucket(pl.col("size_pct_adv") * 100, settings.size_edges_pct_adv, ("small", "medium", "large"))
+        bucket(pl.col("size_pct_adv") * 100, settings.size_edges_pct_adv, ("small", "medium", "large"))
         .alias("size_bucket"),
-        _bucket(dollar_adv, settings.liquidity_edges_usd, ("low", "mid", "high")).alias(
+        bucket(dollar_adv, settings.liquidity_edges_usd, ("low", "mid", "high")).alias(
             "liquidity_bucket"
         ),
         dollar_adv.alias("dollar_adv"),

@@ -6,17 +6,16 @@ docs/VENUES.md explains each choice.
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from eqs_pipeline.core.buckets import UNKNOWN, clock_minutes
 from eqs_pipeline.stats import METHODS, Method
 
 FLAGS: tuple[str, ...] = ("ADD", "REMOVE", "MID")
 SIZE_BUCKETS: tuple[str, ...] = ("small", "medium", "large")
 LIQUIDITY_BUCKETS: tuple[str, ...] = ("low", "mid", "high")
-UNKNOWN = "unknown"
 # The conditions a router does not choose that the scorecard controls for besides the cell
 # (liquidity bucket x order-size bucket), each as an additive effect (docs/VENUES.md): the
 # quoted spread at the order's arrival, the order's urgency, the time of day the child order
@@ -130,7 +129,7 @@ class VenueSettings:
         for name in ("size_edges_pct_adv", "liquidity_edges_usd", "spread_edges_bps",
                      "child_size_edges", "time_edges"):  # fmt: skip
             low, high = (
-                (_minutes(v) for v in getattr(self, name))
+                (clock_minutes(v) for v in getattr(self, name))
                 if name == "time_edges"
                 else (getattr(self, name))
             )
@@ -150,15 +149,7 @@ class VenueSettings:
             )
 
 
-def _minutes(clock: str) -> int:
-    """Minutes after midnight of "HH:MM"."""
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", clock)
-    if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ValueError(f"time_edges take times as 'HH:MM', not {clock!r}")
-    return int(match[1]) * 60 + int(match[2])
-
-
 def time_edges_minutes(settings: VenueSettings) -> tuple[int, int]:
     """`settings.time_edges` in minutes after midnight."""
     low, high = settings.time_edges
-    return _minutes(low), _minutes(high)
+    return clock_minutes(low), clock_minutes(high)
