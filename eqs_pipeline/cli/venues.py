@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
-import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 import polars as pl
@@ -14,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from eqs_pipeline.cli.render import fail, interval, interval_level
 from eqs_pipeline.defs.venues.window import NoVenueData, load_window
 from eqs_pipeline.storage import warehouse
 from eqs_pipeline.venues.scorecard import venue_scorecard
@@ -28,27 +26,9 @@ COLUMNS = (
 )
 
 
-def _interval(row: dict, metric: str) -> str:
-    value, low, high = row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
-    if value is None:
-        return "-"
-    if low is None or high is None:
-        return f"{value:.2f}"
-    if abs((high - value) - (value - low)) <= 1e-9 * max(1.0, abs(value)):
-        return f"{value:.2f} ±{high - value:.2f}"  # symmetric (t) interval: compact form
-    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
-
-
-def _level(ci_method: str | None) -> str:
-    """The intervals' level as the scorecard stored it: the end of its `ci_method` label
-    (`scorecard._ci_method_label`, e.g. "... t(effective clusters) 90%")."""
-    match = re.search(r"(\d+(?:\.\d+)?%)$", ci_method or "")
-    return match.group(1) if match else "confidence"
-
-
 def render(scorecard: pl.DataFrame, console: Console) -> None:
     first = scorecard.row(0, named=True)
-    level = _level(first["ci_method"])
+    level = interval_level(first["ci_method"])
     table = Table(
         box=box.SIMPLE_HEAD,
         collapse_padding=True,  # one space between columns: an 80-column terminal fits them
@@ -74,8 +54,8 @@ def render(scorecard: pl.DataFrame, console: Console) -> None:
         table.add_row(
             "-" if row["rank"] is None else str(row["rank"]),
             escape(row["venue"]),  # the desk's text, not markup
-            _interval(row, "score"),
-            *[_interval(row, m) for m, _ in COLUMNS],
+            interval(row, "score"),
+            *[interval(row, m) for m, _ in COLUMNS],
             f"{row['fills']:,}",
             "-" if row["flow_share"] is None else f"{row['flow_share']:.1%}",
         )
@@ -85,12 +65,6 @@ def render(scorecard: pl.DataFrame, console: Console) -> None:
     for row in scorecard.iter_rows(named=True):
         if row.get("note"):
             console.print(f"{row['venue']}: {row['note']}", markup=False, highlight=False)
-
-
-def _fail(message: str) -> NoReturn:
-    # Messages quote paths and values from the data: printed as text, never as markup.
-    Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(message)}")
-    sys.exit(2)
 
 
 @click.command("venues")
@@ -113,7 +87,7 @@ def venues_command(warehouse_path: Path, window: int | None) -> None:
     try:
         con = warehouse.connect(warehouse_path, read_only=True)
     except (FileNotFoundError, warehouse.WarehouseError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     settings = VenueSettings(window_days=window or VenueSettings().window_days)
     data = None
     try:
@@ -123,11 +97,11 @@ def venues_command(warehouse_path: Path, window: int | None) -> None:
             else:
                 data = load_window(con, settings, with_tape=False)
     except (NoVenueData, warehouse.WarehouseError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         con.close()  # before the statistics: DuckDB's cached blocks go with the connection
     if data is not None:
         frame = venue_scorecard(data.fills, data.children, data.bounds, settings)
     if frame.height == 0:
-        _fail("the scorecard is empty")
+        fail("the scorecard is empty")
     render(frame.sort(pl.col("rank").is_null(), "rank", pl.col("score").neg()), console)

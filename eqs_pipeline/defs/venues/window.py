@@ -150,18 +150,18 @@ def stored_rows(
 
 
 def inputs_fingerprint(
-    con: duckdb.DuckDBPyConnection, start: date, end: date, settings: VenueSettings
+    con: duckdb.DuckDBPyConnection, start: date, end: date, settings: object
 ) -> str:
     """The fingerprint of the window from `start` to `end` (`ingest.fingerprint.window_fingerprint`):
-    its trade dates' inputs fingerprints as `staging.ingest_log` records them, the settings and
-    the code."""
+    its trade dates' inputs fingerprints as `staging.ingest_log` records them, the settings (a
+    settings dataclass: the venue or the algo analysis') and the code."""
     dates = {}
     if warehouse.table_exists(con, "staging.ingest_log"):
         rows = con.execute(
             warehouse.sql("select_inputs_fingerprints"), {"start": start, "end": end}
         ).fetchall()
         dates = dict(rows)
-    text = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
+    text = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)  # type: ignore[call-overload]
     return window_fingerprint(dates, text)
 
 
