@@ -15,7 +15,9 @@ The code follows it, one job per module:
 - `inference`: standard errors, degrees of freedom, intervals and the published estimates;
 - `estimates`: the entry points, `adjusted_means`, `adjusted_means_many` and
   `adjusted_means_designs`;
-- `tiers`: rank tiers of scores whose differences the data can tell apart.
+- `tiers`: rank tiers of scores whose differences the data can tell apart;
+- `scorecard`: what every scorecard builds of them: the metrics' columns, the composite score
+  with its interval, the rank tiers of the rankable subjects and the notes.
 """
 
 from eqs_pipeline.stats.estimates import (

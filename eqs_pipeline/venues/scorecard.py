@@ -38,11 +38,13 @@ from eqs_pipeline.stats import (
     Method,
     VenueEstimates,
     adjusted_means_designs,
-    combine_influence,
-    influence_se,
-    influence_t,
-    tier_members,
-    tiers,
+)
+from eqs_pipeline.stats.scorecard import (
+    missing_metrics,
+    notes,
+    with_estimates,
+    with_ranks,
+    with_score,
 )
 from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS, VenueSettings
 
@@ -248,14 +250,7 @@ def _notes(settings: VenueSettings) -> pl.Expr:
         pl.when(
             (pl.col("comparison_group") == 0) & pl.col("score").is_null() & (pl.col("fills") > 0)
         ).then(
-            pl.format(
-                "no score: {} not estimable",
-                pl.concat_str(
-                    [pl.when(pl.col(m).is_null()).then(pl.lit(m)) for m in settings.score_weights],
-                    separator=", ",
-                    ignore_nulls=True,
-                ),
-            )
+            pl.format("no score: {} not estimable", missing_metrics(list(settings.score_weights)))
         ),
         pl.when((pl.col("within_style_group_size") == 1) & (pl.col("fills") > 0)).then(
             pl.format(
@@ -265,7 +260,7 @@ def _notes(settings: VenueSettings) -> pl.Expr:
             )
         ),
     ]
-    return pl.concat_str(reasons, separator="; ", ignore_nulls=True).replace("", None)
+    return notes(reasons)
 
 
 def _with_estimates(
@@ -279,61 +274,10 @@ def _with_estimates(
     base = base.join(groups, on="venue", how="left").with_columns(
         pl.col("comparison_group").fill_null(0)
     )
-    for metric, est in estimates.items():
-        base = base.join(
-            est.table.select(
-                "venue",
-                pl.col("estimate").alias(metric),
-                pl.col("ci_low").alias(f"{metric}_ci_low"),
-                pl.col("ci_high").alias(f"{metric}_ci_high"),
-            ),
-            on="venue",
-            how="left",
-        )
+    base = with_estimates(base, estimates, "venue")
     shares_by_flag = f"^{SHARES_OF_FLAG}.*$"
     base = base.join(_style_mix(base.select("venue", shares_by_flag)), on="venue", how="left")
     return base.drop(shares_by_flag).join(_within_style(within_style), on="venue", how="left")
-
-
-def _with_score(
-    base: pl.DataFrame,
-    estimates: dict[str, VenueEstimates],
-    settings: VenueSettings,
-    venues: list[str],
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """`base` with the score (null where a weighted metric is), its standard error and its t
-    critical value per venue, and the score's combined influences (cluster x venue)."""
-    influence = combine_influence(
-        [(w, estimates[m].influence) for m, w in settings.score_weights.items()], venues
-    )
-    score = pl.sum_horizontal(pl.col(m) * w for m, w in settings.score_weights.items())
-    any_null = pl.any_horizontal(pl.col(m).is_null() for m in settings.score_weights)
-    method = settings.ci_method
-    se = {v: influence_se(influence, pl.col(v), method) for v in venues}
-    t_crit = {v: influence_t(influence, pl.col(v), settings.ci_level, method) for v in venues}
-    base = base.with_columns(score=pl.when(~any_null).then(score)).with_columns(
-        score_se=pl.col("venue").replace_strict(se, default=None),
-        score_t=pl.col("venue").replace_strict(t_crit, default=None, return_dtype=pl.Float64),
-    )
-    return base, influence
-
-
-def _ranks(
-    base: pl.DataFrame, influence: pl.DataFrame, settings: VenueSettings
-) -> tuple[dict[str, int], dict[str, str]]:
-    """Each ranked venue's tier and the venues sharing it (the venues with a score, an interval
-    for it and at least `min_fills` fills)."""
-    rankable = base.filter(
-        pl.col("score").is_not_null()
-        & pl.col("score_se").fill_nan(None).is_not_null()
-        & (pl.col("fills") >= settings.min_fills)
-    ).select("venue", "score")
-    ranked = (
-        tiers(rankable, influence, "venue", settings.ci_level, settings.ci_method)
-        if rankable.height
-        else {}
-    )
-    return ranked, tier_members(ranked)
 
 
 def _columns() -> list[str]:
@@ -380,17 +324,14 @@ def venue_scorecard(
     settings = settings or VenueSettings()
     estimates, within_style = scorecard_estimates(fills, children, settings)
     base = _with_estimates(_unadjusted(fills, children), estimates, within_style)
-    venues = sorted(base["venue"].to_list())
-    base, influence = _with_score(base, estimates, settings, venues)
-    tiers, members = _ranks(base, influence, settings)
+    level, method = settings.ci_level, settings.ci_method
+    base, influence = with_score(base, estimates, settings.score_weights, "venue", level, method)
+    enough = pl.col("fills") >= settings.min_fills
+    base = with_ranks(base, influence, "venue", enough, level, method)
     clusters = max((e.clusters for e in estimates.values()), default=0)
     start, end, days = window
     return (
         base.with_columns(
-            score_ci_low=pl.col("score") - pl.col("score_t") * pl.col("score_se"),
-            score_ci_high=pl.col("score") + pl.col("score_t") * pl.col("score_se"),
-            rank=pl.col("venue").replace_strict(tiers, default=None, return_dtype=pl.Int32),
-            rank_tier_members=pl.col("venue").replace_strict(members, default=None),
             window_start=pl.lit(start),
             window_end=pl.lit(end),
             trade_days=pl.lit(days, pl.Int32),
@@ -399,7 +340,6 @@ def venue_scorecard(
             adjusted_for=pl.lit(adjusted_for(settings)),
         )
         .with_columns(
-            pl.col("score_ci_low", "score_ci_high").fill_nan(None),
             # The additive model can extrapolate a fill rate past [0, 1] for a venue whose
             # flags are far from the reference mix; the score uses the unclipped value.
             pl.col("fill_rate", "fill_rate_ci_low", "fill_rate_ci_high").clip(0.0, 1.0),
