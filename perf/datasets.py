@@ -134,6 +134,12 @@ def staged(
     frame = pl.scan_parquet(files, hive_partitioning=True).rename({"date": "trade_date"})
     schema = contract.polars_schema
     wanted = columns or [*schema, "trade_date"]
-    return frame.select(wanted).with_columns(
-        pl.col(c).cast(t) for c, t in schema.items() if c in wanted
+    # An optional column the files lack (a desk without an algo wheel lands no `allocation`)
+    # is null, as ingestion stages it.
+    present = set(frame.collect_schema().names())
+    return frame.select(
+        (pl.col(c) if c in present else pl.lit(None)).cast(schema[c]).alias(c)
+        if c in schema
+        else pl.col(c)
+        for c in wanted
     )

@@ -23,6 +23,10 @@ CHILD_ORDER_TYPES = ("LIMIT", "MARKET", "MIDPEG")
 TIFS = ("IOC", "DAY")
 URGENCIES = ("LOW", "MEDIUM", "HIGH")
 LIQUIDITY_FLAGS = ("ADD", "REMOVE", "MID", "AUCTION")
+# How an order's algo was chosen: drawn at random by an algo wheel (with `allocation_prob`, the
+# probability of the algo drawn) or picked by the trader. The wheel's orders are the ones an algo
+# comparison can trust without a model of the choice (docs/INGESTION.md, "The algo allocation").
+ALLOCATIONS = ("wheel", "discretionary")
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,10 @@ ORDERS = TableContract(
         Column("algo", pl.String, identifier=True),
         Column("urgency", pl.String, required=False, allowed=URGENCIES),
         Column("target_participation", pl.Float64, required=False, positive=True),
+        Column("allocation", pl.String, required=False, allowed=ALLOCATIONS),
+        # A probability in (0, 1]: the rule `allocation_prob_out_of_range`, not `positive`, so
+        # that a value outside it gets one reason.
+        Column("allocation_prob", pl.Float64, required=False),
         Column("broker", pl.String, identifier=True),
         Column("trader", pl.String, required=False, identifier=True),
         Column("account", pl.String, required=False, identifier=True),

@@ -342,6 +342,12 @@ def _orders(raw: pl.DataFrame, instruments: pl.DataFrame | None, limits: _Limits
     flags = [
         _flag("limit_without_price", (pl.col("order_type") == "LIMIT") & _absent("limit_price")),
         _flag("end_before_arrival", pl.col("end_ts") < pl.col("arrival_ts")),
+        # The wheel's probability of the algo drawn: an analysis weighs the order by its
+        # inverse, so 0 (or less) and more than 1 are not probabilities it can use.
+        _flag(
+            "allocation_prob_out_of_range",
+            (pl.col("allocation_prob") <= 0) | (pl.col("allocation_prob") > 1),
+        ),
     ]
     df = raw.with_columns(*flags)
     df = df if instruments is None else _with_symbol_rule(df, instruments)

@@ -103,9 +103,28 @@ def _nullable(x: np.ndarray) -> pl.Series:
     return pl.Series(x).fill_nan(None)
 
 
+# The orders' columns of the algo wheel (`SimulationConfig.algos`): every order of a run that
+# assigns algos has an `allocation`; a run that does not lands neither column (`landed`).
+ALLOCATION_COLUMNS: tuple[str, ...] = ("allocation", "allocation_prob")
+
+
 def _conform(table: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """Every contract column in its contract type, an optional one the day lacks as nulls (as
+    the ingester reads a file without it)."""
     schema = CONTRACT[table].polars_schema
-    return frame.select(pl.col(c).cast(t) for c, t in schema.items())
+    return frame.select(
+        (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
+        for c, t in schema.items()
+    )
+
+
+def landed(table: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """A day's table as the landing files hold it: the orders of a run without algo
+    assignment (no `allocation` at all) land without the allocation columns, as a desk
+    without an algo wheel would."""
+    if table == "orders" and frame.get_column("allocation").null_count() == frame.height:
+        return frame.drop(ALLOCATION_COLUMNS)
+    return frame
 
 
 def _utc(us: np.ndarray) -> pl.Series:

@@ -21,7 +21,7 @@ import polars as pl
 from eqs_pipeline.core.contract import DATED_TABLES
 
 from .config import SimulationConfig
-from .engine import SimulatedData, SimulatedDay, iter_days, trading_dates
+from .engine import SimulatedData, SimulatedDay, iter_days, landed, trading_dates
 from .truth import VenueTally, build_truth
 
 # The file formats of a landing directory (`write_landing`, `simulate_to_landing`).
@@ -76,7 +76,7 @@ def _write_day(
     folder = f"date={day.trade_date.isoformat()}"
     for table, frame in day.tables.items():
         fmt = _format_for(fmts, table, k)
-        _write(frame, out / table / folder / f"part-0.{fmt}", fmt)
+        _write(landed(table, frame), out / table / folder / f"part-0.{fmt}", fmt)
     for name, frame in (
         ("orders", day.truth_orders),
         ("fills", day.truth_fills),

@@ -38,6 +38,17 @@ CONTRACT_COLUMNS: dict[str, tuple[str, Unit | None]] = {
     "algo": ("Execution algorithm, e.g. VWAP, TWAP, POV, IS, DARK.", None),
     "urgency": ("LOW, MEDIUM or HIGH.", None),
     "target_participation": ("Target share of market volume.", "ratio"),
+    "allocation": (
+        "How the algo was chosen: wheel (drawn at random by an algo wheel) or discretionary "
+        "(picked by the trader); null when not said.",
+        None,
+    ),
+    "allocation_prob": (
+        "Probability with which the wheel drew this order's algo, in (0, 1]; null when not "
+        "recorded (a wheel order's arms are then taken as equally likely) and ignored on a "
+        "discretionary order.",
+        "ratio",
+    ),
     "broker": ("Executing broker.", None),
     "trader": ("Trader.", None),
     "account": ("Account.", None),
@@ -97,6 +108,11 @@ ROW_CHECKS: dict[str, tuple[RowCheck, ...]] = {
             "end_before_arrival",
             "end_ts must not be before arrival_ts",
             pl.col("end_ts") >= pl.col("arrival_ts"),
+        ),
+        RowCheck(
+            "allocation_prob_out_of_range",
+            "allocation_prob, a probability, must be in (0, 1]",
+            (pl.col("allocation_prob") > 0) & (pl.col("allocation_prob") <= 1),
         ),
     ),
     "child_orders": (

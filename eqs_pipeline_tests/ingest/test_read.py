@@ -140,6 +140,9 @@ def test_optional_columns_may_be_absent_but_required_ones_may_not(tmp_path):
     df = read_table(tmp_path, "orders", DAY)
     assert df["urgency"].to_list() == [None]
     assert df["trader"].to_list() == [None]
+    assert df["allocation"].to_list() == [None]
+    assert df["allocation_prob"].dtype == pl.Float64
+    assert df["allocation_prob"].to_list() == [None]
     assert df["_reasons"].to_list() == [[]]
 
     land(tmp_path, "orders", [{k: v for k, v in order.items() if k != "broker"}], "jsonl", "nob")

@@ -83,6 +83,12 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("orders", {"order_type": "STOP"}, ["unknown_value:order_type"]),
     ("orders", {"urgency": "URGENT"}, ["unknown_value:urgency"]),
     ("orders", {"target_participation": 0.0}, ["non_positive:target_participation"]),
+    ("orders", {"allocation": "lottery"}, ["unknown_value:allocation"]),
+    ("orders", {"allocation": "Wheel"}, ["unknown_value:allocation"]),
+    ("orders", {"allocation": "wheel", "allocation_prob": 0.0}, ["allocation_prob_out_of_range"]),
+    ("orders", {"allocation": "wheel", "allocation_prob": -0.3}, ["allocation_prob_out_of_range"]),
+    ("orders", {"allocation": "wheel", "allocation_prob": 1.25}, ["allocation_prob_out_of_range"]),
+    ("orders", {"allocation_prob": "half"}, ["bad_value:allocation_prob"]),
     ("orders", {"order_type": "LIMIT", "limit_price": None}, ["limit_without_price"]),
     ("orders", {"order_type": "LIMIT", "limit_price": "x"}, ["bad_value:limit_price"]),
     ("orders", {"end_ts": at(14, 30, 59)}, ["end_before_arrival"]),
@@ -175,6 +181,30 @@ def test_the_extra_rows_are_good_when_unbroken(tmp_path):
         rows[table].append(extra_row(table))
     result = ingest_day(tmp_path, rows)
     assert result.quarantine.height == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_the_allocation_columns_are_staged_as_landed(tmp_path, fmt):
+    """A wheel order at the edge of the range (prob 1), a wheel order without its probability
+    (the arms then count as equally likely) and a discretionary order with one (kept, ignored)
+    are all staged, in every format, beside orders of a file without the columns."""
+    rows = good_rows()
+    base = {**extra_row("orders"), "order_id": "O3", "allocation": "wheel"}
+    landed = [
+        {**base, "allocation_prob": 1.0},
+        {**base, "order_id": "O4", "allocation_prob": None},
+        {**base, "order_id": "O5", "allocation": "discretionary", "allocation_prob": 0.25},
+        {**base, "order_id": "O6", "allocation_prob": 0.3},
+    ]
+    land_day(tmp_path, rows)
+    land(tmp_path, "orders", landed, fmt, name="wheel")
+    result = ingest_landed(tmp_path)
+    assert result.quarantine.height == 0
+    staged = result.staged["orders"].sort("order_id")
+    assert staged["order_id"].to_list() == ["O1", "O2", "O3", "O4", "O5", "O6"]
+    wheel, chosen = "wheel", "discretionary"
+    assert staged["allocation"].to_list() == [None, None, wheel, wheel, chosen, wheel]
+    assert staged["allocation_prob"].to_list() == [None, None, 1.0, None, 0.25, 0.3]
 
 
 def test_unknown_symbol_only_applies_with_instruments(tmp_path):

@@ -69,6 +69,19 @@ def _checks(cases: list[dict]) -> set[tuple[str | None, str]]:
             {("staging.orders", "multiple_fields_uniqueness")},
         ),
         (
+            "orders",
+            pl.lit("lottery").alias("allocation"),
+            {("allocation", "isin(['wheel', 'discretionary'])")},
+        ),
+        *[
+            (
+                "orders",
+                pl.lit(p).alias("allocation_prob"),
+                {("staging.orders", "allocation_prob_out_of_range")},
+            )
+            for p in (0.0, 1.5)
+        ],
+        (
             "child_orders",
             pl.col("sent_ts").alias("end_ts") - pl.duration(seconds=1),
             {("staging.child_orders", "end_before_sent")},

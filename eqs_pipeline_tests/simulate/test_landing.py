@@ -23,13 +23,20 @@ from .conftest import SMALL
 
 
 def _read(path: Path, table: str) -> pl.DataFrame:
-    """Read one landed file the way an ingester would, coerced to the contract types."""
+    """Read one landed file the way an ingester would, coerced to the contract types (an
+    optional column the file lacks as nulls)."""
     spec = CONTRACT[table]
     if path.suffix == ".parquet":
-        return pl.read_parquet(path).select(spec.names)
+        frame = pl.read_parquet(path)
+        return frame.select(
+            pl.col(c) if c in frame.columns else pl.lit(None, t).alias(c)
+            for c, t in spec.polars_schema.items()
+        )
     frame = pl.read_csv(path, infer_schema=False) if path.suffix == ".csv" else pl.read_ndjson(path)
     return frame.select(
-        pl.col(c)
+        pl.lit(None, t).alias(c)
+        if c not in frame.columns
+        else pl.col(c)
         .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us")
         .dt.convert_time_zone("UTC")
         if c in spec.timestamp_columns
