@@ -60,6 +60,9 @@ def aggregate_fills(fill_quality: pl.LazyFrame) -> pl.LazyFrame:
         venue_count=pl.col("venue").n_unique().cast(pl.Int64),
         effective_spread_bps=_weighted("effective_spread_bps"),
         price_improvement_bps=_weighted("price_improvement_bps"),
+        # Where between the touches the order's fills traded, on the scale algos compare on:
+        # passive algos near +1, spread crossers near -1.
+        spread_capture=_weighted("spread_capture"),
     )
 
 
@@ -329,6 +332,8 @@ def order_quality_columns(settings: QualitySettings) -> list[str]:
         "algo",
         "urgency",
         "target_participation",
+        "allocation",
+        "allocation_prob",
         "broker",
         "trader",
         "account",
@@ -369,6 +374,7 @@ def order_quality_columns(settings: QualitySettings) -> list[str]:
         "fee_bps",
         "effective_spread_bps",
         "price_improvement_bps",
+        "spread_capture",
         "pct_passive",
         "time_to_first_fill_s",
         "duration_s",

@@ -255,6 +255,17 @@ ORDER_QUALITY = Table(
         carried("orders", "algo", "Algorithm."),
         carried("orders", "urgency", "Urgency."),
         carried("orders", "target_participation", "Target participation.", "ratio"),
+        carried(
+            "orders",
+            "allocation",
+            "How the algo was chosen: wheel (at random) or discretionary; null when not landed.",
+        ),
+        carried(
+            "orders",
+            "allocation_prob",
+            "Probability with which the wheel drew the algo (landed, in (0, 1]).",
+            "ratio",
+        ),
         carried("orders", "broker", "Broker."),
         carried("orders", "trader", "Trader."),
         carried("orders", "account", "Account."),
@@ -366,6 +377,13 @@ ORDER_QUALITY = Table(
         _bps("fee_bps", "fees / notional, bps."),
         _bps("effective_spread_bps", "Share-weighted effective spread of the fills, bps."),
         _bps("price_improvement_bps", "Share-weighted price improvement of the fills, bps."),
+        Column(
+            "spread_capture",
+            pl.Float64,
+            "Share-weighted spread capture of the fills that have one: +1 at the near touch, -1 "
+            "at the far touch; null when none has (no prior quote, or locked quotes).",
+            "ratio",
+        ),
         Column(
             "pct_passive", pl.Float64, "Share of filled quantity with liquidity_flag ADD.", "ratio"
         ),

@@ -211,6 +211,7 @@ def ref_order(
         ),
         "effective_spread_bps": weighted("effective_spread_bps"),
         "price_improvement_bps": weighted("price_improvement_bps"),
+        "spread_capture": weighted("spread_capture"),
         "time_to_first_fill_s": None if first is None else (first - arrival).total_seconds(),
         "duration_s": None if end is None else (end - arrival).total_seconds(),
         "status": (

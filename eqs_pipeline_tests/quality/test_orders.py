@@ -104,6 +104,9 @@ SCENARIO_EXPECTED = {
         "price_improvement_bps": 0.33326667999733395,
         # D (M_end - M_end+300) / M_end = (100.06 - 99.98) / 100.06 = 7.99520288 bps
         "reversion_300s_bps": 7.995202878272866,
+        # fill captures D (M - P) / half spread: (100 - 100.01) / 0.01 = -1, (100.02 - 100.02)
+        # / 0.01 = 0, (100.04 - 100.05) / 0.01 = -1 -> (300 * -1 + 0 + 100 * -1) / 600
+        "spread_capture": -2 / 3,
     },
     "SELL": {
         # fills 99.99, 99.98, 99.95: notional 29997 + 19996 + 9995 = 59988; avg 99.98
@@ -123,6 +126,8 @@ SCENARIO_EXPECTED = {
         "price_improvement_bps": 0.3334000133360005,
         # -(99.94 - 100.02) / 99.94 = 8.00480288 bps
         "reversion_300s_bps": 8.004802881728867,
+        # mirrored: -(100 - 99.99) / 0.01 = -1, 0, -(99.96 - 99.95) / 0.01 = -1 -> -400 / 600
+        "spread_capture": -2 / 3,
     },
 }
 
@@ -165,6 +170,7 @@ def test_scenario_every_order_metric(side: str) -> None:
     assert r["pct_passive"] == approx(1 / 3)
     assert r["effective_spread_bps"] == approx(exp["effective_spread_bps"])
     assert r["price_improvement_bps"] == approx(exp["price_improvement_bps"])
+    assert r["spread_capture"] == approx(exp["spread_capture"])
     assert r["time_to_first_fill_s"] == approx(10.0)
     assert r["duration_s"] == approx(60.0)
     assert r["order_end_ts"] == at(60)
@@ -499,6 +505,48 @@ def test_share_weighted_aggregate_skips_fills_without_a_quote() -> None:
     r = row(df, "order_id", "OB")
     assert r["effective_spread_bps"] == approx(4.0)
     assert r["price_improvement_bps"] == approx(0.0)
+    # (50 - 50.01) / 0.01 = -1, the t=5 fill's alone
+    assert r["spread_capture"] == approx(-1.0)
+
+
+def test_spread_capture_skips_fills_on_a_locked_quote() -> None:
+    """BUY 400 ABC: F1 t=5 100 @ 49.99 at the bid (capture (50 - 49.99) / 0.01 = +1), F2 t=15
+    300 @ 50.00 on the locked quote 50.00 / 50.00 of t=10 (no capture: no half spread). The
+    order's capture is F1's, +1, not (100 * 1) / 400 = 0.25; an order with F2 alone has none,
+    while its effective spread is known (0 bps)."""
+    quotes = [*ABC_QUOTES[:1], quote(10, 50.00, 50.00, symbol="ABC"), *ABC_QUOTES[1:]]
+    df = run_orders(
+        [
+            order("OL", "BUY", 400, 0, end=20, symbol="ABC"),
+            order("OK", "BUY", 300, 0, symbol="ABC"),
+        ],
+        [
+            fill("F1", "OL", 5, 100, 49.99, "ADD", symbol="ABC"),
+            fill("F2", "OL", 15, 300, 50.00, symbol="ABC"),
+            fill("F3", "OK", 15, 300, 50.00, symbol="ABC"),
+        ],
+        quotes,
+        ABC_TAPE,
+    )
+    assert row(df, "order_id", "OL")["spread_capture"] == approx(1.0)
+    locked = row(df, "order_id", "OK")
+    assert locked["spread_capture"] is None
+    assert locked["effective_spread_bps"] == approx(0.0)
+
+
+def test_the_allocation_is_carried_from_the_order() -> None:
+    df = run_orders(
+        [
+            order("W", "BUY", 100, 0, symbol="ABC", allocation="wheel", allocation_prob=0.4),
+            order("D", "BUY", 100, 0, symbol="ABC", allocation="discretionary"),
+            order("N", "BUY", 100, 0, symbol="ABC"),
+        ],
+        [],
+        ABC_QUOTES,
+        ABC_TAPE,
+    )
+    got = df.select("order_id", "allocation", "allocation_prob").rows()
+    assert got == [("D", "discretionary", None), ("N", None, None), ("W", "wheel", 0.4)]
 
 
 def test_order_whose_fills_all_lack_a_quote_has_null_spread_aggregates() -> None:
@@ -516,6 +564,7 @@ def test_order_whose_fills_all_lack_a_quote_has_null_spread_aggregates() -> None
     assert r["arrival_mid"] == approx(50.0)
     assert r["effective_spread_bps"] is None
     assert r["price_improvement_bps"] is None
+    assert r["spread_capture"] is None
 
 
 @pytest.mark.parametrize(
