@@ -56,6 +56,15 @@ class AlgoSettings:
         bucket, as additive effects; () for none.
     difficulty_edges_bps: the order's difficulty (its expected cost at the desk's algo mix,
         by the cost model; docs/ALGOS.md) separating easy | medium | hard.
+    participation_edges: the instructed target participation (a ratio: 0.1 = 10% of market
+        volume) separating the parameter curves' levels low | medium | high; an order without
+        a target is "none".
+    duration_edges_minutes: the instructed duration (end_ts - arrival_ts, where end_ts
+        landed) separating short | medium | long; "unknown" where no end time landed.
+    aggressive_limit_half_spreads: a limit order is "aggressive" when its limit lets it pay at
+        least this many half spreads beyond the arrival mid (1: it reaches the far touch at
+        arrival and could take liquidity at once), else "passive"; orders without a limit
+        are "market".
     ci_level: two-sided level of the confidence intervals.
     ci_method: "cr1" (default): the Liang-Zeger CR1 sandwich with t(G - 1); "conditional":
         CR2 scores of a working model and t with each algo's effective number of clusters.
@@ -81,6 +90,9 @@ class AlgoSettings:
     time_edges: tuple[str, str] = ("10:00", "15:30")
     controls: tuple[Control, ...] = CONTROLS
     difficulty_edges_bps: tuple[float, float] = (5.0, 15.0)
+    participation_edges: tuple[float, float] = (0.08, 0.15)
+    duration_edges_minutes: tuple[float, float] = (30.0, 120.0)
+    aggressive_limit_half_spreads: float = 1.0
     ci_level: float = 0.95
     ci_method: Method = "cr1"
     cluster: Cluster = "symbol_day"
@@ -109,7 +121,8 @@ class AlgoSettings:
                 f"controls must be distinct names of {CONTROLS}, not {tuple(self.controls)}"
             )
         for name in ("size_edges_pct_adv", "volatility_edges_bps", "spread_edges_bps",
-                     "difficulty_edges_bps", "time_edges"):  # fmt: skip
+                     "difficulty_edges_bps", "participation_edges", "duration_edges_minutes",
+                     "time_edges"):  # fmt: skip
             edges = getattr(self, name)
             low, high = (clock_minutes(v) for v in edges) if name == "time_edges" else edges
             if not low < high:
@@ -129,6 +142,11 @@ class AlgoSettings:
         for name in ("min_orders", "min_pair_orders", "min_support_orders"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.aggressive_limit_half_spreads < 0:
+            raise ValueError(
+                "aggressive_limit_half_spreads must be >= 0, "
+                f"not {self.aggressive_limit_half_spreads}"
+            )
         if self.min_saving_bps < 0:
             raise ValueError(f"min_saving_bps must be >= 0, not {self.min_saving_bps}")
 

@@ -1,0 +1,408 @@
+"""Per-order algo selection through the cost model (`algo.algo_selection`), and each order's
+difficulty.
+
+The question a trader asks of an order is "what would it have cost with another algo?". Its
+realized cost under another algo was never observed; the cost model answers with the expected
+cost of an order with these arrival features (size, volatility, spread, time, side, limit,
+urgency, broker) worked by that algo, with that algo's usual parameters. The order is priced
+once per candidate algo: its features are built once (`arrival_features`), then only the
+instruction columns change (the algo, the target participation) and the model prices every
+order under that algo in one call.
+
+Candidates. A model can only speak for algos it has seen on comparable orders: the candidates
+for an order are the algos that the model's training window holds at least
+`settings.min_support_orders` orders of in the order's size bucket and at its urgency
+(`candidate_support`). An order with none says so, and gets no recommendation.
+
+Urgency stays the trader's. Urgency expresses how much the trader fears the price moving away
+(information the model does not see: its expected cost leaves out the risk and the alpha that
+make a trader hurry), so a recommendation that always says "be patient" would look cheaper on
+paper and be wrong. The recommendation changes the algo and its parameters (the target
+participation typical of that algo for orders of this size and urgency) and keeps the order's
+urgency, its limit and its broker; `recommended_urgency` states it. The urgency's own effect is
+measured on realized costs by the parameter curves (`parameters`).
+
+Difficulty. An order's difficulty is what the model expects it to cost at the desk's algo mix:
+the sum over the algos the model knows of the algo's share of the window's arrival notional
+times the order's expected cost with that algo. It does not depend on the algo the order got,
+so the hard orders an algo is given count as hard whichever algo took them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from eqs_pipeline.algos.frames import WEIGHT
+from eqs_pipeline.algos.settings import SIZE_BUCKETS, AlgoSettings
+from eqs_pipeline.core.buckets import UNKNOWN, bucket
+from eqs_pipeline.core.contract import ORDER_KEY
+from eqs_pipeline.costmodel.features import arrival_features
+
+if TYPE_CHECKING:
+    from eqs_pipeline.core.settings import IngestSettings
+    from eqs_pipeline.costmodel.artifact import CostModelArtifact
+
+# What `candidate_support` reads of the training window's rows of `quality.order_quality`.
+SUPPORT_INPUTS: tuple[str, ...] = ("algo", "urgency", "size_pct_adv", "target_participation")
+# `candidate_support`'s columns.
+SUPPORT_COLUMNS: tuple[str, ...] = (
+    "algo",
+    "size_bucket",
+    "urgency",
+    "orders",
+    "target_orders",
+    "typical_target_participation",
+)
+NO_MODEL = "no cost model in service"
+# `algo_selection`'s columns, in the table's order (tables/algo_choice.py describes each).
+SELECTION_COLUMNS: tuple[str, ...] = (
+    *ORDER_KEY,
+    "symbol",
+    "side",
+    "size_bucket",
+    "urgency",
+    WEIGHT,
+    "algo",
+    "target_participation",
+    "expected_cost_bps",
+    "recommended_algo",
+    "recommended_urgency",
+    "recommended_target_participation",
+    "recommended_expected_cost_bps",
+    "expected_saving_bps",
+    "candidate_count",
+    "candidates",
+    "candidate_expected_costs",
+    "difficulty_bps",
+    "model_version",
+    "note",
+)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The per-order selection (`frame`: rows of `algo.algo_selection`, aligned with the
+    orders) and each order's difficulty (aligned with the orders; None without a model)."""
+
+    frame: pl.DataFrame
+    difficulty_bps: pl.Series | None
+
+
+def size_bucket(settings: AlgoSettings) -> pl.Expr:
+    """The order-size bucket of `size_pct_adv` (a fraction of ADV), as `frames.algo_orders`
+    computes it."""
+    return bucket(pl.col("size_pct_adv") * 100, settings.size_edges_pct_adv, SIZE_BUCKETS)
+
+
+def _urgency_level() -> pl.Expr:
+    return pl.col("urgency").cast(pl.String).fill_null(pl.lit(UNKNOWN))
+
+
+def candidate_support(
+    training_orders: pl.DataFrame | pl.LazyFrame, settings: AlgoSettings
+) -> pl.DataFrame:
+    """Per algo x size bucket x urgency (`unknown` when not landed) of the cost model's training
+    window (rows of `quality.order_quality` with `SUPPORT_INPUTS`): its `orders`, how many carry
+    a target participation (`target_orders`) and the typical target
+    (`typical_target_participation`: their median where at least half the orders carry one,
+    else null, "no target": the algo's usual instruction). Sorted by algo, size bucket and
+    urgency."""
+    half = pl.col("target_orders") * 2 >= pl.col("orders")
+    return (
+        training_orders.lazy()
+        .filter(pl.col("algo").is_not_null())
+        .select(
+            pl.col("algo").cast(pl.String),
+            size_bucket=size_bucket(settings),
+            urgency=_urgency_level(),
+            target_participation=pl.col("target_participation").cast(pl.Float64),
+        )
+        .group_by("algo", "size_bucket", "urgency")
+        .agg(
+            orders=pl.len().cast(pl.UInt32),
+            target_orders=pl.col("target_participation").is_not_null().sum().cast(pl.UInt32),
+            median=pl.col("target_participation").median(),
+        )
+        .with_columns(typical_target_participation=pl.when(half).then(pl.col("median")))
+        .select(SUPPORT_COLUMNS)
+        .sort("algo", "size_bucket", "urgency")
+        .collect()
+    )
+
+
+def _typical_targets(
+    keys: pl.DataFrame, support: pl.DataFrame, algo: str, settings: AlgoSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per order (`keys`: size_bucket, urgency), algo `algo`'s typical target participation
+    (NaN: no target) and whether `algo` is a candidate (enough training orders in the order's
+    size bucket at its urgency). Where the order's own cell holds no order of the algo (the
+    difficulty still prices the order with it), the typical target of the algo's orders at the
+    same urgency, else of all its orders, weighted by the orders carrying one."""
+    mine = support.filter(pl.col("algo") == algo)
+
+    def pooled(by: list[str]) -> pl.DataFrame:
+        has = mine.filter(pl.col("typical_target_participation").is_not_null())
+        w = pl.col("target_orders").cast(pl.Float64)
+        agg = (pl.col("typical_target_participation") * w).sum() / w.sum()
+        return has.group_by(by).agg(agg.alias("t")) if by else has.select(agg.alias("t"))
+
+    cell = mine.select(
+        "size_bucket", "urgency", "orders", t0=pl.col("typical_target_participation")
+    )
+    joined = keys.join(cell, on=["size_bucket", "urgency"], how="left", maintain_order="left")
+    by_urgency = pooled(["urgency"]).rename({"t": "t1"})
+    joined = joined.join(by_urgency, on="urgency", how="left", maintain_order="left")
+    overall = pooled([])["t"]
+    has_cell = pl.col("orders").is_not_null()
+    target = (
+        pl.when(has_cell)
+        .then(pl.col("t0"))
+        .otherwise(pl.coalesce("t1", pl.lit(overall[0] if overall.len() else None, pl.Float64)))
+    )
+    out = joined.select(
+        target=target.cast(pl.Float64),
+        candidate=pl.col("orders").fill_null(0) >= settings.min_support_orders,
+    )
+    return out["target"].to_numpy().astype(np.float64), out["candidate"].to_numpy()
+
+
+def _with_instruction(features: pl.DataFrame, algo: str, target: np.ndarray) -> pl.DataFrame:
+    """The features of the orders worked by `algo` with target participation `target` (NaN:
+    none), everything else kept."""
+    known = ~np.isnan(target)
+    return features.with_columns(
+        algo=pl.lit(algo, pl.String),
+        target_participation=pl.Series(np.where(known, target, 0.0)),
+        target_participation_known=pl.Series(known.astype(np.float64)),
+    )
+
+
+def _desk_mix(orders: pl.DataFrame, algos: tuple[str, ...]) -> dict[str, float]:
+    """The window's arrival-notional shares of the algos the model knows."""
+    notional = (
+        orders.filter(pl.col("algo").is_in(algos) & (pl.col(WEIGHT) > 0))
+        .group_by("algo")
+        .agg(pl.col(WEIGHT).sum())
+    )
+    total = float(notional[WEIGHT].sum()) if notional.height else 0.0
+    if total <= 0:
+        return {}
+    return {a: float(w) / total for a, w in notional.iter_rows()}
+
+
+def _no_model(base: pl.DataFrame) -> Selection:
+    frame = base.with_columns(
+        expected_cost_bps=pl.lit(None, pl.Float64),
+        recommended_algo=pl.lit(None, pl.String),
+        recommended_urgency=pl.lit(None, pl.String),
+        recommended_target_participation=pl.lit(None, pl.Float64),
+        recommended_expected_cost_bps=pl.lit(None, pl.Float64),
+        expected_saving_bps=pl.lit(None, pl.Float64),
+        candidate_count=pl.lit(None, pl.UInt32),
+        candidates=pl.lit(None, pl.String),
+        candidate_expected_costs=pl.lit(None, pl.String),
+        difficulty_bps=pl.lit(None, pl.Float64),
+        model_version=pl.lit(None, pl.String),
+        note=pl.lit(NO_MODEL),
+    ).select(SELECTION_COLUMNS)
+    return Selection(frame, None)
+
+
+def _null_reason_words() -> pl.Expr:
+    reason = pl.col("model_null_reason")
+    return (
+        pl.when(reason == "no_arrival_quote")
+        .then(pl.lit("no arrival quote: the cost model cannot price the order"))
+        .when(reason == "unknown_instrument")
+        .then(pl.lit("unknown instrument (no ADV): the cost model cannot price the order"))
+        .when(reason.is_not_null())
+        .then(pl.format("the cost model cannot price the order ({})", reason))
+    )
+
+
+def algo_selection(
+    orders: pl.DataFrame,
+    instruments: pl.DataFrame | pl.LazyFrame,
+    artifact: CostModelArtifact | None,
+    support: pl.DataFrame,
+    settings: AlgoSettings,
+    ingest: IngestSettings | None = None,
+) -> Selection:
+    """The selection of the window's orders (`frames.algo_orders` rows; `instruments` as the
+    quality engine reads them) with the cost model in service (None: every row says so) and
+    its training window's `candidate_support`.
+
+    Per order: the model's expected cost with the algo it got (`expected_cost_bps`), the
+    cheapest candidate with its parameters (`recommended_*`), the saving, the candidates and
+    their expected costs, and the order's difficulty. An order keeps its algo (and its own
+    parameters) unless a candidate is expected to save at least `settings.min_saving_bps`."""
+    base = orders.select(
+        *ORDER_KEY,
+        "symbol",
+        pl.col("side").cast(pl.String),
+        "size_bucket",
+        pl.col("urgency_level").alias("urgency"),
+        WEIGHT,
+        pl.col("algo").cast(pl.String),
+        pl.col("target_participation").cast(pl.Float64),
+    )
+    if artifact is None:
+        return _no_model(base)
+    features = arrival_features(orders, instruments, ingest)
+    known_algos = dict(artifact.spec.categories)["algo"]
+    keys = base.select("size_bucket", "urgency")
+    mix = _desk_mix(base, known_algos)
+    supported = support.filter(pl.col("orders") >= settings.min_support_orders)
+    algos = sorted(set(known_algos) & (set(mix) | set(supported["algo"].to_list())))
+
+    own = artifact.predict(features).frame["expected_cost_bps"].to_numpy().astype(np.float64)
+    own = np.where(base["algo"].is_in(known_algos).to_numpy(), own, np.nan)
+    n, k = base.height, len(algos)
+    cost = np.full((n, k), np.nan)
+    target = np.full((n, k), np.nan)
+    candidate = np.zeros((n, k), dtype=bool)
+    for j, algo in enumerate(algos):
+        target[:, j], candidate[:, j] = _typical_targets(keys, support, algo, settings)
+        priced = artifact.predict(_with_instruction(features, algo, target[:, j]))
+        cost[:, j] = priced.frame["expected_cost_bps"].to_numpy().astype(np.float64)
+    candidate &= np.isfinite(cost)
+
+    if mix:
+        weights = np.array([mix.get(a, 0.0) for a in algos])
+        mixed = weights > 0
+        difficulty = cost[:, mixed] @ weights[mixed]  # NaN where the order cannot be priced
+    else:
+        difficulty = np.full(n, np.nan)
+
+    masked = np.where(candidate, cost, np.inf)
+    best = masked.argmin(axis=1) if k else np.zeros(n, dtype=np.int64)
+    rows = np.arange(n)
+    has_candidate = candidate.any(axis=1)
+    best_cost = np.where(has_candidate, masked[rows, best] if k else np.nan, np.nan)
+    best_target = target[rows, best] if k else np.full(n, np.nan)
+    saving = own - best_cost
+    switch = has_candidate & np.isfinite(own) & (saving >= settings.min_saving_bps)
+    algo_names = np.array(algos if k else [""], dtype=object)
+
+    per_algo = pl.DataFrame(
+        {f"cost_{j}": cost[:, j] for j in range(k)}
+        | {f"cand_{j}": candidate[:, j] for j in range(k)}
+        | {"row": np.arange(n)}  # the frame's height when no algo is priced
+    ).with_columns(pl.col("^cost_.*$").fill_nan(None))
+    listed = [pl.when(pl.col(f"cand_{j}")).then(pl.lit(a)) for j, a in enumerate(algos)]
+    priced_list = [
+        pl.when(pl.col(f"cand_{j}")).then(
+            pl.format("{} {} bps", pl.lit(a), pl.col(f"cost_{j}").round(1))
+        )
+        for j, a in enumerate(algos)
+    ]
+    # with_columns, not select: with no algo priced, the literals take the frame's height.
+    lists = per_algo.with_columns(
+        candidates=pl.concat_str(listed, separator=", ", ignore_nulls=True) if k else pl.lit(""),
+        candidate_expected_costs=pl.concat_str(priced_list, separator=", ", ignore_nulls=True)
+        if k
+        else pl.lit(""),
+    ).select("candidates", "candidate_expected_costs")
+
+    frame = pl.concat(
+        [
+            base,
+            features.select("model_null_reason"),
+            lists,
+            pl.DataFrame(
+                {
+                    "own": own,
+                    "best_algo": algo_names[best],
+                    "best_cost": best_cost,
+                    "best_target": best_target,
+                    "has_candidate": has_candidate,
+                    "switch": switch,
+                    "candidate_count": candidate.sum(axis=1).astype(np.uint32),
+                    "difficulty_bps": difficulty,
+                },
+                schema_overrides={"best_algo": pl.String},
+            ),
+        ],
+        how="horizontal",
+    ).with_columns(pl.col("own", "best_cost", "best_target", "difficulty_bps").fill_nan(None))
+    frame = frame.with_columns(_outcome(settings, known_algos)).with_columns(
+        model_version=pl.lit(artifact.version)
+    )
+    difficulty_bps = frame["difficulty_bps"].alias("difficulty_bps")
+    return Selection(frame.select(SELECTION_COLUMNS), difficulty_bps)
+
+
+def _outcome(settings: AlgoSettings, known_algos: tuple[str, ...]) -> list[pl.Expr]:
+    """The published columns of a priced selection frame: what the order got, what is
+    recommended and why (`note`)."""
+    priced = pl.col("model_null_reason").is_null()
+    known = pl.col("algo").is_in(known_algos)
+    compared = priced & known & pl.col("has_candidate")
+    switch = pl.col("switch")
+    keep = compared & ~switch
+    recommended_algo = pl.when(switch).then(pl.col("best_algo")).when(keep).then(pl.col("algo"))
+    recommended_target = (
+        pl.when(switch).then(pl.col("best_target")).when(keep).then(pl.col("target_participation"))
+    )
+    recommended_cost = pl.when(switch).then(pl.col("best_cost")).when(keep).then(pl.col("own"))
+    saving = pl.when(compared).then(pl.col("own") - recommended_cost)
+    m = settings.min_saving_bps
+    note = (
+        pl.when(~priced)
+        .then(_null_reason_words())
+        .when(~known)
+        .then(
+            pl.format(
+                "the cost model does not know the algo {} (none in its training window): it "
+                "cannot compare the order's algo with others",
+                pl.col("algo").fill_null("(none)"),
+            )
+        )
+        .when(~pl.col("has_candidate"))
+        .then(
+            pl.format(
+                "no candidate: the cost model's training window holds no algo with at least "
+                f"{settings.min_support_orders} orders of this size ({{}}) and urgency ({{}})",
+                "size_bucket",
+                "urgency",
+            )
+        )
+        .when(
+            keep & (pl.col("best_algo") != pl.col("algo")) & (pl.col("best_cost") >= pl.col("own"))
+        )
+        .then(pl.lit("keeps its algo: no candidate is expected to cost less"))
+        .when(keep & (pl.col("best_algo") != pl.col("algo")))
+        .then(
+            pl.format(
+                "keeps its algo: the cheapest candidate, {}, is expected to save {} bps, "
+                f"below min_saving_bps ({m:g})",
+                "best_algo",
+                (pl.col("own") - pl.col("best_cost")).round(2),
+            )
+        )
+        .when(switch & ~pl.col("candidates").str.split(", ").list.contains(pl.col("algo")))
+        .then(
+            pl.lit(
+                "its own algo is no candidate for orders of this size and urgency (too few in "
+                "the model's training window): its expected cost is less certain"
+            )
+        )
+    )
+    return [
+        pl.when(priced & known).then(pl.col("own")).alias("expected_cost_bps"),
+        recommended_algo.alias("recommended_algo"),
+        pl.when(recommended_algo.is_not_null())
+        .then(pl.col("urgency"))
+        .alias("recommended_urgency"),
+        recommended_target.alias("recommended_target_participation"),
+        recommended_cost.alias("recommended_expected_cost_bps"),
+        saving.alias("expected_saving_bps"),
+        pl.when(priced).then(pl.col("candidate_count")).alias("candidate_count"),
+        pl.when(priced).then(pl.col("candidates")).alias("candidates"),
+        pl.when(priced).then(pl.col("candidate_expected_costs")).alias("candidate_expected_costs"),
+        note.alias("note"),
+    ]
