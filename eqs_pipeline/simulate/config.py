@@ -7,12 +7,13 @@ run is fully described by one `SimulationConfig` (and reproduced by it, byte for
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal, get_args
 
 from eqs_pipeline.core.settings import CostModelSettings
 
+from .algos import ALGO_COSTS, AlgoAssignment
 from .costs import CostDesign
 
 ALGOS: tuple[str, ...] = ("VWAP", "TWAP", "POV", "IS", "DARK")
@@ -149,6 +150,9 @@ class SimulationConfig:
     costs: None (the engine's costs emerge from the market) or a `CostDesign`: each order's
         implementation shortfall is drawn from a known distribution and its fills are priced
         to match (the cost model's test bed; `costs.py`).
+    algos: None (one fixed algo mix, no allocation columns) or an `AlgoAssignment`: an order's
+        algo depends on its size, or is drawn by an algo wheel, and the orders land
+        `allocation` and `allocation_prob` (the algo comparison's test bed; `algos.py`).
     """
 
     days: int = 3
@@ -173,6 +177,7 @@ class SimulationConfig:
     venues: tuple[Venue, ...] = DEFAULT_VENUES
     routing: Routing = "default"
     costs: CostDesign | None = None
+    algos: AlgoAssignment | None = None
 
     def styles(self) -> tuple[int, ...]:
         """The child styles this routing sends (indices of `STYLES`)."""
@@ -215,4 +220,23 @@ def cost_test_bed(days: int, orders_per_day: int, seed: int, symbols: int = 60) 
         quotes_per_fill=2.0,
         trades_per_fill=1.0,
         costs=CostDesign(),
+    )
+
+
+def algo_test_bed(
+    days: int,
+    orders_per_day: int,
+    seed: int,
+    symbols: int = 60,
+    wheel: bool = False,
+    wheel_share: float = 0.5,
+) -> SimulationConfig:
+    """The desk the algo comparison is tested on (docs/SIMULATOR.md, "The algo scenario"): the
+    cost test bed's quick market with the algo design's costs (`algos.ALGO_COSTS`), each
+    order's algo chosen by its size, and with `wheel` a share `wheel_share` of the orders
+    allocated by the algo wheel instead."""
+    return replace(
+        cost_test_bed(days, orders_per_day, seed, symbols),
+        costs=ALGO_COSTS,
+        algos=AlgoAssignment(wheel_share=wheel_share if wheel else 0.0),
     )

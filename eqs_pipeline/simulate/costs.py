@@ -22,10 +22,12 @@ mu goes beyond the textbook square-root law in the ways real costs do:
     impact part = impact_y * sigma_bps * sqrt(size / ADV) * algo_impact[algo]
                   * urgency_impact[urgency] * tod(tau) * broker_multiplier
     tod(tau)    = 1 + open_impact * exp(-tau / open_tau) + close_impact * exp(-(1 - tau) / close_tau)
-    mu          = (spread part + impact part) * (1 - limit_discount if LIMIT) + short_cost (SELL_SHORT)
+    mu          = (spread part + impact part + algo_fixed_bps[algo]) * (1 - limit_discount if LIMIT)
+                  + short_cost (SELL_SHORT)
 
 with tau the arrival's fraction of the session, sigma_bps the instrument's daily volatility, the
-broker multiplier exp(broker skill) of the universe, and
+broker multiplier exp(broker skill) of the universe, algo_fixed_bps what an algo costs whatever
+the order (nothing by default; the algo test bed's design, `algos.ALGO_COSTS`, uses it), and
 
     sd = sqrt((sigma_bps * sqrt(horizon[algo] * urgency_horizon[urgency] / 3))**2
               + (spread_noise * spread_bps)**2 + (impact_noise * impact part)**2)
@@ -55,6 +57,10 @@ class CostDesign:
     wide_relief: float = 0.5
     impact_y: float = 0.9
     algo_impact: tuple[float, ...] = (0.8, 0.85, 1.0, 0.9, 0.55)
+    # What an algo costs whatever the order's spread and size (bps): its commission, or what
+    # its footprint signals. With it, the algo an order should use depends on the order's size
+    # more than on its symbol's spread (`algos.ALGO_COSTS`).
+    algo_fixed_bps: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
     urgency_impact: tuple[float, float, float] = (0.7, 1.0, 1.5)
     open_impact: float = 0.8
     open_tau: float = 0.06
@@ -73,7 +79,7 @@ class CostDesign:
     max_offset: float = 0.06
 
     def __post_init__(self) -> None:
-        for name in ("pay", "algo_impact", "horizon"):
+        for name in ("pay", "algo_impact", "algo_fixed_bps", "horizon"):
             if len(getattr(self, name)) != 5:
                 raise ValueError(f"CostDesign.{name} needs one value per algo (5)")
         if not 0.0 < self.min_fill_fraction <= 1.0:
@@ -119,7 +125,8 @@ def expected_cost(design: CostDesign, s: ArrivalState) -> tuple[np.ndarray, np.n
         * tod
         * s.broker_multiplier
     )
-    mu = (spread_part + impact) * np.where(s.is_limit, 1.0 - design.limit_discount, 1.0)
+    fixed = np.asarray(design.algo_fixed_bps)[s.algo]
+    mu = (spread_part + impact + fixed) * np.where(s.is_limit, 1.0 - design.limit_discount, 1.0)
     mu = mu + np.where(s.is_short, design.short_cost_bps, 0.0)
     horizon = np.asarray(design.horizon)[s.algo] * np.asarray(design.urgency_horizon)[s.urgency]
     sd = np.sqrt(

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from eqs_pipeline.core.contract import CONTRACT
+from eqs_pipeline.core.contract import ALLOCATIONS, CONTRACT
 
 from .config import ALGOS, URGENCIES, SimulationConfig
 from .market import PricedDay, price_day
@@ -103,6 +103,11 @@ def _nullable(x: np.ndarray) -> pl.Series:
     return pl.Series(x).fill_nan(None)
 
 
+def _optional_names(values, idx: np.ndarray) -> pl.Series:
+    """`_names`, null where the index is -1."""
+    return _names(values, np.maximum(idx, 0)).scatter(np.flatnonzero(idx < 0), None)
+
+
 # The orders' columns of the algo wheel (`SimulationConfig.algos`): every order of a run that
 # assigns algos has an `allocation`; a run that does not lands neither column (`landed`).
 ALLOCATION_COLUMNS: tuple[str, ...] = ("allocation", "allocation_prob")
@@ -167,6 +172,8 @@ def _orders_table(
         "limit_price": _nullable(priced.order_limit), "arrival_ts": _ts(open_us, o["arrival"]),
         "end_ts": _ts(open_us, o["end"]), "algo": _names(ALGOS, o["algo"]),
         "urgency": _names(URGENCIES, o["urgency"]), "target_participation": _nullable(o["target"]),
+        "allocation": _optional_names(ALLOCATIONS, o["allocation"]),
+        "allocation_prob": _nullable(o["allocation_prob"]),
         "broker": _names(uni.brokers, o["broker"]), "trader": _names(uni.traders, o["trader"]),
         "account": _names(uni.accounts, o["account"]), "decision_ts": _ts(open_us, o["decision"]),
     }).sort("arrival_ts", "order_id")  # fmt: skip
@@ -258,6 +265,13 @@ def _truth_orders(
         "planned_to_complete": o["complete"], "cancelled": o["cancelled"],
         "true_expected_cost_bps": _nullable(ot.expected_cost_bps),
         "true_cost_sd_bps": _nullable(ot.cost_sd_bps), "true_cost_z": _nullable(ot.cost_z),
+        **{f"true_cost_{a}_bps": _nullable(ot.cost_by_algo_bps[:, k]) for k, a in enumerate(ALGOS)},
+        **{
+            f"true_cost_urgency_{u}_bps": _nullable(ot.cost_by_urgency_bps[:, k])
+            for k, u in enumerate(URGENCIES)
+        },
+        "allocation": _optional_names(ALLOCATIONS, o["allocation"]),
+        "allocation_prob": _nullable(o["allocation_prob"]),
     }).sort("order_id")  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from eqs_pipeline.core.contract import DATED_TABLES
 
 from .config import SimulationConfig
 from .engine import SimulatedData, SimulatedDay, iter_days, landed, trading_dates
-from .truth import VenueTally, build_truth
+from .truth import AlgoTally, VenueTally, build_truth
 
 # The file formats of a landing directory (`write_landing`, `simulate_to_landing`).
 Format = Literal["parquet", "csv", "jsonl"]
@@ -121,10 +121,11 @@ def simulate(
     with _callback(progress, cfg.days) as cb:
         uni, days = iter_days(cfg, cb)
         collected: list[SimulatedDay] = list(days)
-    tally = VenueTally()
+    tally, algo_tally = VenueTally(), AlgoTally(cfg.algos)
     counts: dict[str, int] = {"instruments": uni.symbols.size}
     for day in collected:
         tally.add(day.truth_fills)
+        algo_tally.add(day.truth_orders)
         _add_counts(counts, {t: f.height for t, f in day.tables.items()})
     dates = [d.trade_date for d in collected]
     tables = {
@@ -136,7 +137,7 @@ def simulate(
     return SimulatedData(
         instruments=uni.instruments_frame(cfg.currency),
         tables=tables,
-        truth=build_truth(cfg, uni, dates, tally, counts),
+        truth=build_truth(cfg, uni, dates, tally, counts, algo_tally),
         truth_orders=pl.concat([d.truth_orders for d in collected]),
         truth_fills=pl.concat([d.truth_fills for d in collected]),
         truth_symbol_days=pl.concat([d.truth_symbol_days for d in collected]),
@@ -185,7 +186,7 @@ def simulate_to_landing(
     fmts = _check_formats(list(formats))
     out = Path(out_dir)
     tdir = truth_dir_for(out, truth_dir)
-    tally = VenueTally()
+    tally, algo_tally = VenueTally(), AlgoTally(cfg.algos)
     with _callback(progress, cfg.days) as cb:
         uni, days = iter_days(cfg, cb)
         _write(
@@ -196,7 +197,8 @@ def simulate_to_landing(
         counts: dict[str, int] = {"instruments": uni.symbols.size}
         for k, day in enumerate(days):
             tally.add(day.truth_fills)
+            algo_tally.add(day.truth_orders)
             _add_counts(counts, _write_day(out, tdir, day, k, fmts))
     dates: list[date] = trading_dates(cfg.start_date, cfg.days)
-    _write_truth(tdir, build_truth(cfg, uni, dates, tally, counts))
+    _write_truth(tdir, build_truth(cfg, uni, dates, tally, counts, algo_tally))
     return counts

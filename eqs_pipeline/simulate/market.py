@@ -7,11 +7,11 @@ Inside a symbol everything is vectorized; times are integer microseconds since t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .config import ImpactParams, SimulationConfig
+from .config import ALGOS, URGENCIES, ImpactParams, SimulationConfig
 from .costs import ArrivalState, CostDesign, FilledOrders, expected_cost, price_offsets
 from .curves import (
     SESSION_S,
@@ -59,7 +59,9 @@ def _quote_times(rng, n_bg: int, fill_us: np.ndarray) -> np.ndarray:
 class OrderTruth:
     """Per parent order: the latent mid at arrival, the participation its impact is computed
     from, its temporary and permanent impact in bps and the quantity it filled; with designed
-    costs (`costs.py`) its true expected cost, dispersion and drawn z (NaN otherwise)."""
+    costs (`costs.py`) its true expected cost, dispersion and drawn z, and its true expected
+    cost under every algo (columns in `ALGOS` order) and under every urgency with its own algo
+    (columns LOW, MEDIUM, HIGH), all else equal (NaN otherwise)."""
 
     arrival_mid: np.ndarray
     participation: np.ndarray
@@ -69,6 +71,8 @@ class OrderTruth:
     expected_cost_bps: np.ndarray
     cost_sd_bps: np.ndarray
     cost_z: np.ndarray
+    cost_by_algo_bps: np.ndarray
+    cost_by_urgency_bps: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -382,7 +386,10 @@ class _DayPrices:
             child_limit=np.full(nc, np.nan),
             order_limit=np.full(no, np.nan),
             order_truth=OrderTruth(
-                *(np.zeros(no) for _ in range(5)), *(np.full(no, np.nan) for _ in range(3))
+                *(np.zeros(no) for _ in range(5)),
+                *(np.full(no, np.nan) for _ in range(3)),
+                np.full((no, len(ALGOS)), np.nan),
+                np.full((no, len(URGENCIES)), np.nan),
             ),
             close_logp=open_logp.copy(),
             quotes=[],
@@ -506,6 +513,14 @@ def _designed_prices(
         broker_multiplier=np.exp(uni.broker_skill[o["broker"][oi]]),
     )
     mu, sd = expected_cost(design, state)
+    # The same order under every algo and every urgency: what an algo comparison estimates.
+    by_algo = [
+        expected_cost(design, replace(state, algo=np.full(n, a)))[0] for a in range(len(ALGOS))
+    ]
+    by_urgency = [
+        expected_cost(design, replace(state, urgency=np.full(n, u)))[0]
+        for u in range(len(URGENCIES))
+    ]
     z = rng.standard_normal(n)
     local = np.full(o["qty"].size, -1, np.int64)
     local[oi] = np.arange(n)
@@ -528,6 +543,8 @@ def _designed_prices(
     truth.expected_cost_bps[oi] = np.where(designed, mu, np.nan)
     truth.cost_sd_bps[oi] = np.where(designed, sd, np.nan)
     truth.cost_z[oi] = np.where(designed, z, np.nan)
+    truth.cost_by_algo_bps[oi] = np.where(designed[:, None], np.column_stack(by_algo), np.nan)
+    truth.cost_by_urgency_bps[oi] = np.where(designed[:, None], np.column_stack(by_urgency), np.nan)
     return price + np.where(keep, delta[fo], 0.0)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .algos import assign
 from .config import SimulationConfig
 from .curves import SESSION_S, segment_cumsum, segment_starts, volume_cdf, volume_cdf_inv
 from .universe import Universe
@@ -32,7 +33,8 @@ class DayFlow:
     """One day's orders, children and fills (fills not yet priced), as aligned numpy arrays.
 
     orders: symbol (index into the universe), side, sign (+1 buy, -1 sell), qty, algo,
-        urgency, arrival / end / decision (s since the open), target, trader, broker, account,
+        urgency, allocation (index into contract.ALLOCATIONS, -1 none) and allocation_prob
+        (NaN none), arrival / end / decision (s since the open), target, trader, broker, account,
         is_limit, limit_offset (of the limit price, in volatility units), cancelled, complete,
         impact_mult, pct_adv, day_volume.
     children: order (index of the parent), sent / end (s), qty, style (of `STYLES`), venue,
@@ -82,6 +84,17 @@ def make_orders(cfg, uni: Universe, rng, volume_factor: np.ndarray) -> dict[str,
     pct_adv = np.clip(np.exp(rng.normal(np.log(0.003), 1.3, n)), 2e-5, 0.3)
     adv = uni.adv[sym]
     qty = np.maximum(np.round(pct_adv * adv / 100.0) * 100.0, 100.0)
+    # Index into contract.ALLOCATIONS (0 wheel, 1 discretionary); -1: the desk does not say.
+    allocation = np.full(n, -1, np.int64)
+    allocation_prob = np.full(n, np.nan)
+    if cfg.algos is not None:
+        # The algo by the order's size, or the wheel's (`algos.py`), and an urgency to go with
+        # it. Only in this mode: the default draws nothing more, so its files stay the same.
+        alloc = assign(cfg.algos, rng, qty / adv)
+        algo = alloc.algo
+        urg = _pick(rng, np.cumsum(URGENCY_P, axis=1)[algo])
+        allocation = np.where(alloc.wheel, 0, 1)
+        allocation_prob = alloc.prob
     arrival = (rng.beta(1.3, 2.0, n) * 0.93 + 0.003) * SESSION_S
     urg_f = np.array([1.8, 1.0, 0.45])[urg]
     base_dur = np.array([5400.0, 3600.0, 0.0, 1200.0, 7200.0])[algo] * urg_f
@@ -118,6 +131,8 @@ def make_orders(cfg, uni: Universe, rng, volume_factor: np.ndarray) -> dict[str,
         "qty": qty,
         "algo": algo,
         "urgency": urg,
+        "allocation": allocation,
+        "allocation_prob": allocation_prob,
         "arrival": arrival,
         "end": end,
         "decision": arrival - rng.exponential(90.0, n) - 1.0,

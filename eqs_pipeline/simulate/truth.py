@@ -14,7 +14,8 @@ import numpy as np
 import polars as pl
 
 from . import curves
-from .config import STYLES, SimulationConfig
+from .algos import SIZE_BUCKETS, AlgoAssignment, dominated, size_bucket
+from .config import ALGOS, STYLES, SimulationConfig
 from .universe import Universe
 
 TRUTH_VERSION = 1
@@ -62,6 +63,89 @@ class VenueTally:
                 ),
             }
         return out
+
+
+class AlgoTally:
+    """Per size bucket, over the designed orders (those with a true cost under every algo):
+    how many orders, how often each algo is the cheapest and the sum of each algo's true
+    expected cost; summed day by day, so that the truth can say which algo is cheapest for
+    small and for large orders and which costs most on average."""
+
+    def __init__(self, design: AlgoAssignment | None) -> None:
+        self.design = design or AlgoAssignment()
+        self.frames: list[pl.DataFrame] = []
+
+    def add(self, truth_orders: pl.DataFrame) -> None:
+        costs = [f"true_cost_{a}_bps" for a in ALGOS]
+        designed = truth_orders.filter(pl.all_horizontal(pl.col(costs).is_not_null()))
+        if designed.height == 0:
+            return
+        matrix = designed.select(costs).to_numpy()
+        bucket = size_bucket(self.design, designed.get_column("pct_adv").to_numpy())
+        cheapest = matrix.argmin(axis=1)
+        frame = {"bucket": bucket, "cheapest": cheapest}
+        frame |= {a: matrix[:, k] for k, a in enumerate(ALGOS)}
+        self.frames.append(
+            pl.DataFrame(frame).group_by("bucket", "cheapest").agg(pl.len(), pl.col(ALGOS).sum())
+        )
+
+    def summary(self) -> dict[str, dict]:
+        """Per bucket and for all orders: orders, the share each algo is the cheapest, each
+        algo's mean true expected cost in bps."""
+        if not self.frames:
+            return {}
+        total = pl.concat(self.frames)
+        out = {}
+        for name, rows in [
+            *((b, total.filter(pl.col("bucket") == k)) for k, b in enumerate(SIZE_BUCKETS)),
+            ("all", total),
+        ]:
+            n = int(rows.get_column("len").sum())
+            if n == 0:
+                continue
+            wins = dict(rows.group_by("cheapest").agg(pl.col("len").sum()).iter_rows())
+            out[name] = {
+                "orders": n,
+                "cheapest_share": {a: wins.get(k, 0) / n for k, a in enumerate(ALGOS)},
+                "mean_true_cost_bps": {a: float(rows.get_column(a).sum()) / n for a in ALGOS},
+            }
+        return out
+
+
+def algo_design_truth(cfg: SimulationConfig, tally: AlgoTally | None) -> dict | None:
+    """The truth of the algo scenario (docs/SIMULATOR.md, "The algo scenario"); None when the
+    run does not assign algos."""
+    design = cfg.algos
+    if design is None:
+        return None
+    edges = [0.0, *design.size_edges, None]
+    realized = tally.summary() if tally is not None else {}
+
+    def modal(bucket: str) -> str | None:
+        shares = realized.get(bucket, {}).get("cheapest_share")
+        return max(shares, key=shares.get) if shares else None
+
+    means = realized.get("all", {}).get("mean_true_cost_bps")
+    return {
+        "size_buckets": {
+            b: {"min_size_adv": edges[k], "max_size_adv": edges[k + 1]}
+            for k, b in enumerate(SIZE_BUCKETS)
+        },
+        "assignment": {
+            b: dict(zip(ALGOS, design.probs[k], strict=True)) for k, b in enumerate(SIZE_BUCKETS)
+        },
+        "wheel_share": design.wheel_share,
+        "wheel_probs": {a: p for a, p in zip(ALGOS, design.wheel_probs, strict=True) if p > 0},
+        "dominated": (
+            {ALGOS[a]: [ALGOS[b] for b in by] for a, by in dominated(cfg.costs).items()}
+            if cfg.costs is not None
+            else {}
+        ),
+        "cheapest_small": modal("small"),
+        "cheapest_large": modal("large"),
+        "worst_on_average": max(means, key=means.get) if means else None,
+        "realized": realized,
+    }
 
 
 def _adverse_kernel(cfg: SimulationConfig, h: float) -> float:
@@ -112,6 +196,7 @@ def build_truth(
     dates: list[date],
     tally: VenueTally,
     counts: dict[str, int],
+    algo_tally: AlgoTally | None = None,
 ) -> dict:
     """Everything latent about the run. Keys are documented in docs/SIMULATOR.md."""
     realized = tally.summary()
@@ -133,7 +218,9 @@ def build_truth(
         for mic, row in venues.items()
         if row["realized"].get("expected_all_in_cost_bps") is not None
     }
+    algo_design = algo_design_truth(cfg, algo_tally)
     return {
+        **({"algo_design": algo_design} if algo_design is not None else {}),
         "version": TRUTH_VERSION,
         "config": config,
         "trade_dates": [d.isoformat() for d in dates],
