@@ -132,6 +132,12 @@ def test_what_the_pipeline_produces_passes_the_registrys_schemas(built_warehouse
             assert validate_frame(SCHEMAS[table], frame, max_cases=5) == [], file
     window = sorted(set(SCHEMAS) - set(partitions))
     assert window == [
+        "algo.algo_daily",  # the algo tables: one window step writes them all
+        "algo.algo_parameters",
+        "algo.algo_recommendations",
+        "algo.algo_scorecard",
+        "algo.algo_selection",
+        "algo.broker_algo_scorecard",
         "model.model_versions",  # empty until a training (its own test: defs/test_model.py)
         "model.quality_forecast",  # empty until a training too
         "venue.routing_recommendations",
@@ -146,7 +152,10 @@ def test_what_the_pipeline_produces_passes_the_registrys_schemas(built_warehouse
     with duckdb.connect(str(path), read_only=True) as con:
         for table in window:
             frame = con.execute(f"select * from {table}").pl()
-            assert frame.height > 0 or table.startswith("model."), table
+            # No broker x algo pair of the small desk has min_pair_orders orders: none is shown
+            # (eqs_pipeline_tests/algos validates that table's frames).
+            empty = table.startswith("model.") or table == "algo.broker_algo_scorecard"
+            assert frame.height > 0 or empty, table
             assert validate_frame(SCHEMAS[table], frame, max_cases=5) == [], table
 
 

@@ -199,7 +199,31 @@ def _window_unchanged(paths: EqsPathsResource) -> bool:
             dates = source.trade_dates(settings.window_days)
         except NoVenueData:
             return False
-        return stored[0][0] == inputs_fingerprint(con, dates[0], dates[-1], settings)
+        if stored[0][0] != inputs_fingerprint(con, dates[0], dates[-1], settings):
+            return False
+        return _algo_window_unchanged(paths, con, source)
+
+
+def _algo_window_unchanged(paths: EqsPathsResource, con, source) -> bool:
+    """Whether the stored algo tables were computed from the algo window as it is now: the
+    algo scorecard's inputs fingerprint (the window's dates, settings, code and the cost model
+    in service after it) equals the current one, and every algo table is there."""
+    from eqs_pipeline.defs.algos.assets import KEYS, SCORECARD_KEY
+    from eqs_pipeline.defs.algos.resources import AlgoConfig
+    from eqs_pipeline.defs.algos.window import algo_fingerprint, model_after
+    from eqs_pipeline.defs.model.resources import read_registry
+
+    tables = [".".join(key.path) for key in KEYS]
+    scorecard = ".".join(SCORECARD_KEY.path)
+    if not all(table_exists(con, t) for t in tables) or "inputs_fingerprint" not in (
+        columns_of(con, scorecard)
+    ):
+        return False
+    settings = AlgoConfig().settings()
+    dates = source.trade_dates(settings.window_days)
+    model = model_after(read_registry(paths), dates[-1])
+    stored = con.execute(sql("select_algo_window_state")).fetchall()
+    return stored[0][0] == algo_fingerprint(con, dates[0], dates[-1], settings, model)
 
 
 def batches(dates: list[date], sizes: dict[date, int]) -> list[list[date]]:

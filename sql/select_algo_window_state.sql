@@ -1,0 +1,1 @@
+select min(inputs_fingerprint) as inputs_fingerprint from algo.algo_scorecard
