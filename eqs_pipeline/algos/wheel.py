@@ -120,8 +120,8 @@ def _test_words(
         )
     if unrecorded:
         words += (
-            f"; {unrecorded} wheel orders without a probability counted as equally likely "
-            "among their date's wheel algos"
+            f"; {unrecorded} wheel order{'' if unrecorded == 1 else 's'} without a probability "
+            "counted as equally likely among the date's wheel algos"
         )
     return words
 

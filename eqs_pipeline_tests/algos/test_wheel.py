@@ -178,7 +178,7 @@ def test_an_order_without_a_probability_is_one_of_the_days_equally_likely_arms()
     # A: weights 2 and 3, (2 x 2 + 3 x 8) / 5 = 5.6 either way.
     assert _row(missing, "A")[f"wheel_{METRIC}"] == pytest.approx(5.6)
     assert missing.drop("wheel_test").equals(given.drop("wheel_test"))
-    assert "1 wheel orders without a probability" in missing["wheel_test"][0]
+    assert "1 wheel order without a probability" in missing["wheel_test"][0]
 
 
 def test_discretionary_orders_are_not_on_the_wheel() -> None:
