@@ -44,6 +44,7 @@ DOC = ROOT / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 SIZE_CASES = ["kernel-polars", "kernel-pandas", "kernel-duckdb", "pipeline"]
 WINDOW_TITLE = "Window assets: venue scorecard and routing over the whole data set"
+ALGO_TITLE = "Algo step (`algo_window`) beside the venue window, same data set"
 ONE_DATE_TITLE = "One large trade date through `eqs run` (every step in one process)"
 GiB = 1024**3
 
@@ -383,6 +384,14 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                       _f(w["routing_s"]),
                       " / ".join(_f(w[f"peak_rss_gib_{s}"])
                                  for s in ("inputs", "scorecard", "routing"))]]))  # fmt: skip
+        if "algos_s" in w:
+            out.append((ALGO_TITLE,
+                        ["orders", "cost model", "algo step s", "peak RSS GiB",
+                         "time / venue window", "peak / venue window"],
+                        [[f"{w['orders']:,}", "trained, in service" if w["model"] else "none",
+                          _f(w["algos_s"]), _f(w["peak_rss_gib_algos"]),
+                          f"{w['algos_time_share']:.0%}",
+                          f"{w['algos_peak_share']:.0%}"]]))  # fmt: skip
     if "one-date" in summary:
         o = summary["one-date"]
         steps = o["step_peak_rss_gib"]
@@ -526,6 +535,7 @@ def markdown(summary: dict) -> str:
 # Sections a run without the batch cases measures on their own (merged into the doc).
 ALONE = (
     WINDOW_TITLE,
+    ALGO_TITLE,
     ONE_DATE_TITLE,
     "Event path",
     model.TITLE,

@@ -1,6 +1,6 @@
-"""The window step's computation at scale, as the step runs it: the venue scorecard and the
-routing recommendations over every trade date of a benchmark data set (the data set is the
-trailing window), read from the Parquet lake.
+"""The window steps' computation at scale, as the steps run them: the venue scorecard and the
+routing recommendations (`venue_window`), and the algo tables (`algo_window`), over every trade
+date of a benchmark data set (the data set is the trailing window), read from the Parquet lake.
 
 First a child process builds the lake: every trade date through the daily functions
 (`perf.cases.pipeline_frames`: fill and order quality) and the four tables the window
@@ -10,6 +10,13 @@ of the window and is timed apart. Then this process runs what the step runs:
 `eqs_pipeline.defs.venues.window.load_window` from the lake (`LakeWindow`, one date at a time),
 then `venue_scorecard` and `routing_recommendations`, with the default `VenueSettings`
 (conditional intervals, clusters = parent orders).
+
+The algo step runs in a process of its own, as the executor runs it: the build also trains a
+cost model on the lake's orders and registers it promoted (not timed; the algo selection prices
+every order under every algo with it), and a child process then runs what `algo_window` runs:
+`defs.algos.window.read_inputs` from the lake and `defs.algos.assets.compute`, with the
+default `AlgoSettings` over every trade date. Its time and peak resident set are reported
+against the venue window's (the algo analysis' budget is 20% of both).
 
     .venv/bin/python -m perf.window perf/.cache/1m-d5-s500-o4200-r11
 
@@ -48,8 +55,10 @@ def _memory_gib(field: str) -> float:
 
 
 def build_lake(folder: Path, root: Path) -> None:
-    """A lake of every trade date of the data set with the tables the window reads."""
+    """A lake of every trade date of the data set with the tables the window reads, the
+    instruments and a promoted cost model trained on its orders."""
     instruments = staged(folder, "instruments").collect()
+    lake.write(root, "staging.instruments", instruments, None)
     for day in trade_dates(folder):
         frames = {table: staged(folder, table, [day]).collect() for table in STAGED}
         out = pipeline_frames({**frames, "instruments": instruments})
@@ -62,11 +71,74 @@ def build_lake(folder: Path, root: Path) -> None:
         for table, frame in tables.items():
             lake.write(root, table, frame, day)
         del frames, out, tables
+    _register_model(root, instruments)
+
+
+def _register_model(root: Path, instruments) -> None:
+    """Train a cost model on every order of the lake and register it promoted, its artifact
+    in `<root>/../models`: the model the algo selection then finds in service (none where the
+    lake has too few dates or orders to train on: `run_algos` reports `model` null)."""
+    from datetime import UTC, datetime
+
+    import polars as pl
+
+    from eqs_pipeline.core.settings import CostTrainingSettings
+    from eqs_pipeline.costmodel import registry
+    from eqs_pipeline.costmodel.features import ORDER_INPUTS, arrival_features
+    from eqs_pipeline.costmodel.train import train_cost_model
+    from eqs_pipeline.storage import artifacts
+
+    days = lake.partition_dates(root, "quality.order_quality")
+    training = CostTrainingSettings(window_days=len(days), holdout_days=max(1, len(days) // 10))
+    if len(days) <= training.holdout_days + training.calibration_days:
+        return  # too few dates to train on: the algo step runs without a model
+    orders = pl.concat(
+        [lake.read(root, "quality.order_quality", d, columns=ORDER_INPUTS) for d in days]
+    )
+    outcome = train_cost_model(arrival_features(orders, instruments), training)
+    if outcome.artifact is None:
+        return  # too few orders: the algo step runs without a model
+    where = artifacts.write(root.parent / "models", outcome.artifact.version,
+                            outcome.artifact.to_bytes())  # fmt: skip
+    row = registry.entry(
+        outcome,
+        trained_at=datetime.now(UTC),
+        as_of=days[-1],
+        promoted=True,
+        reason="the benchmark's model",
+        hyperparameters={},
+        artifact=where,
+    )
+    lake.write(root, "model.model_versions", registry.add(registry.empty(), row), None)
+
+
+def run_algos(root: Path, days: int) -> dict:
+    """What `algo_window` runs, timed in this process: its inputs read from the lake `root`
+    (orders, instruments, the model in service and its training orders) and every algo table
+    computed with the default settings over `days` trade dates."""
+    from eqs_pipeline.algos.settings import AlgoSettings
+    from eqs_pipeline.defs.algos.assets import SELECTION_KEY, compute
+    from eqs_pipeline.defs.algos.window import read_inputs
+    from eqs_pipeline.defs.resources import EqsPathsResource
+
+    settings = AlgoSettings(window_days=days)
+    paths = EqsPathsResource(home=str(root.parent), lake=str(root))
+    reset_peak()
+    start = time.perf_counter()
+    inputs = read_inputs(paths, days, print)
+    frames = compute(inputs, settings)
+    return {
+        "algos_s": time.perf_counter() - start,
+        "peak_rss_gib_algos": _memory_gib("VmHWM"),
+        "orders": inputs.orders.height,
+        "model": inputs.model_version,
+        "algos": frames[SELECTION_KEY]["algo"].n_unique(),
+    }
 
 
 def run_window(folder: Path, workdir: Path | None = None) -> dict:
-    """Build the lake (a child process), then time the window's read, the scorecard and the
-    routing recommendations as the step runs them."""
+    """Build the lake (a child process), time the algo step (another), then the venue window's
+    read, the scorecard and the routing recommendations as the step runs them."""
     settings = VenueSettings()
     with tempfile.TemporaryDirectory(prefix="eqs-bench-window-", dir=workdir) as home:
         root = Path(home) / "lake"
@@ -76,6 +148,14 @@ def run_window(folder: Path, workdir: Path | None = None) -> dict:
             check=True,
         )
         result = {"build_s": time.perf_counter() - start}
+        days = len(lake.partition_dates(root, "quality.fill_quality"))
+        algos = subprocess.run(
+            [sys.executable, "-m", "perf.window", "--algos", str(root), str(days)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        result |= json.loads(algos.stdout.splitlines()[-1])
         reset_peak()
         start = time.perf_counter()
         window = load_window(LakeWindow(str(root)), settings)
@@ -106,10 +186,15 @@ def run_window(folder: Path, workdir: Path | None = None) -> dict:
     result["routing_s"] = time.perf_counter() - start
     result["peak_rss_gib_routing"] = _memory_gib("VmHWM")
     stages = ("inputs", "scorecard", "routing")
+    venue_s = sum(result[f"{stage}_s"] for stage in stages)
+    venue_peak = max(result[f"peak_rss_gib_{stage}"] for stage in stages)
     return {
         **result,
         # clear_refs also resets what getrusage and `time -v` report: this is the run's peak.
-        "peak_rss_gib": max(result[f"peak_rss_gib_{stage}"] for stage in stages),
+        "peak_rss_gib": venue_peak,
+        # The algo step against the venue window step it runs beside (its budget: 20%).
+        "algos_time_share": result["algos_s"] / venue_s,
+        "algos_peak_share": result["peak_rss_gib_algos"] / venue_peak,
         "clusters": int(scorecard["clusters"].max()),
         "venues": scorecard.height,
         "routing_rows": routing.height,
@@ -119,5 +204,7 @@ def run_window(folder: Path, workdir: Path | None = None) -> dict:
 if __name__ == "__main__":
     if sys.argv[1] == "--build":
         build_lake(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif sys.argv[1] == "--algos":
+        sys.stdout.write(json.dumps(run_algos(Path(sys.argv[2]), int(sys.argv[3]))) + "\n")
     else:
         sys.stdout.write(json.dumps(run_window(Path(sys.argv[1]))) + "\n")
