@@ -2,8 +2,9 @@
 trader gives it, per algo and difficulty bucket, and the setting to prefer where the data can
 tell.
 
-For each algo x difficulty bucket and each instruction (`PARAMETERS`: urgency, target
-participation, instructed duration, limit aggressiveness), the orders are grouped by the
+For each algo x difficulty bucket (of the orders' base difficulty, which no instruction
+moves: `selection`) and each instruction (`PARAMETERS`: urgency, target participation,
+instructed duration, limit aggressiveness), the orders are grouped by the
 instruction's level and each level's implementation shortfall is mix-adjusted like the
 scorecard's (`stats.adjusted_means`: the size bucket as the cell, `settings.controls` as
 additive effects, except the instruction itself when it is one of them): a level's estimate is
@@ -16,9 +17,11 @@ levels a trader can set (not `unknown`) with at least `settings.min_orders` orde
 interval. Its saving is the group's current mix (the levels' adjusted shortfalls weighted by
 their shares of the group's arrival notional) minus the best level's adjusted shortfall, a
 linear contrast of the levels' estimates whose cluster-robust interval comes from the summed
-cluster influences. The best level is picked after looking at the k eligible levels, so the
-interval is taken at the Bonferroni level 1 - (1 - ci_level) / k; the recommendation is set
-only when that interval lies above 0. Otherwise the best level and its saving are shown, the
+cluster influences, with t at the contrast's effective number of clusters (Satterthwaite:
+with notional weights a few large orders often carry most of it). The best level is picked
+after looking at the k eligible levels, so the interval is taken at the Bonferroni level
+1 - (1 - ci_level) / k; the recommendation is set only when that interval lies above 0. The
+test holds its error rate per curve, not across the table's many curves. Otherwise the best level and its saving are shown, the
 recommendation is null and `note` says why.
 """
 
@@ -32,7 +35,7 @@ import polars as pl
 from eqs_pipeline.algos.frames import WEIGHT
 from eqs_pipeline.algos.settings import CONTROL_LEVELS, DIFFICULTY_BUCKETS, AlgoSettings
 from eqs_pipeline.core.buckets import UNKNOWN, bucket
-from eqs_pipeline.stats import adjusted_means, influence_se, influence_t
+from eqs_pipeline.stats import adjusted_means, effective_df, influence_se, t_quantile_df
 
 VALUE = "implementation_shortfall_bps"
 # The instructions whose curves are estimated, and each one's levels in their natural order.
@@ -133,16 +136,12 @@ def _adjusted_for(settings: AlgoSettings, parameter: str) -> str:
 
 
 def _test_words(settings: AlgoSettings) -> str:
-    method = (
-        "CR2, t with the effective number of clusters"
-        if settings.ci_method == "conditional"
-        else "CR1, t(clusters - 1)"
-    )
+    method = "CR2" if settings.ci_method == "conditional" else "CR1"
     return (
         "current mix minus best level of the mix-adjusted implementation shortfall; "
-        f"cluster-robust by {settings.cluster} ({method}) at the Bonferroni level "
-        f"1 - {1 - settings.ci_level:.2g} / k over the k eligible levels: recommended when "
-        "the interval lies above 0"
+        f"cluster-robust by {settings.cluster} ({method}, t with the contrast's effective "
+        f"number of clusters) at the Bonferroni level 1 - {1 - settings.ci_level:.2g} / k over "
+        "the k eligible levels: recommended when the interval lies above 0"
     )
 
 
@@ -231,7 +230,11 @@ def _recommendation(
     contrast = pl.sum_horizontal([pl.col(lv) * s for lv, s in shares.items()]) - pl.col(best)
     level = 1 - (1 - settings.ci_level) / k
     se = influence_se(influence, contrast, settings.ci_method)
-    crit = influence_t(influence, contrast, level, settings.ci_method)
+    # t with the contrast's effective number of clusters (Satterthwaite), whatever the method:
+    # a level's few large orders often carry the contrast, and t(G - 1) would then promise an
+    # interval the clusters cannot give.
+    values = influence.select(contrast).to_series().to_numpy()[:, None]
+    crit = float(t_quantile_df(level, effective_df(values, influence.height))[0])
     low, high = saving - crit * se, saving + crit * se
     if math.isnan(se) or math.isnan(crit):
         low = high = None
@@ -257,12 +260,34 @@ def _recommendation(
 
 
 def algo_parameters(
-    orders: pl.DataFrame, window: tuple[date, date, int], settings: AlgoSettings
+    orders: pl.DataFrame,
+    window: tuple[date, date, int],
+    settings: AlgoSettings,
+    base_difficulty_bps: pl.Series | None = None,
 ) -> pl.DataFrame:
     """The parameter curves of the window's orders (`frames.algo_orders` rows with
     `with_difficulty` applied); `window` is (first date, last date, number of trade dates).
     One row per algo x difficulty bucket x parameter x level of the orders that enter (a known
-    shortfall and a positive arrival notional), sorted so."""
+    shortfall and a positive arrival notional), sorted so.
+
+    The difficulty bucket is that of `base_difficulty_bps` (`selection.Selection`, aligned
+    with the orders) where given: the orders' difficulty moves with their urgency and limit,
+    so bucketing by it would set, within a bucket, urgent orders that are otherwise easy
+    against patient ones that are otherwise hard, and flatten the urgency curve. Without it
+    (no cost model), the orders' own `difficulty_bucket`."""
+    if base_difficulty_bps is not None:
+        if base_difficulty_bps.len() != orders.height:
+            raise ValueError(
+                f"base_difficulty_bps has {base_difficulty_bps.len()} values for "
+                f"{orders.height} orders"
+            )
+        orders = orders.with_columns(
+            difficulty_bucket=bucket(
+                pl.lit(base_difficulty_bps.cast(pl.Float64)),
+                settings.difficulty_edges_bps,
+                DIFFICULTY_BUCKETS,
+            )
+        )
     levels = parameter_levels(settings)
     entering = orders.filter(
         pl.col(VALUE).is_not_null() & pl.col(VALUE).is_not_nan() & (pl.col(WEIGHT) > 0)

@@ -25,7 +25,10 @@ measured on realized costs by the parameter curves (`parameters`).
 Difficulty. An order's difficulty is what the model expects it to cost at the desk's algo mix:
 the sum over the algos the model knows of the algo's share of the window's arrival notional
 times the order's expected cost with that algo. It does not depend on the algo the order got,
-so the hard orders an algo is given count as hard whichever algo took them.
+so the hard orders an algo is given count as hard whichever algo took them. It does depend on
+the order's urgency and limit, which the trader set before the algo. The parameter curves,
+which compare those very instructions, bucket orders by the base difficulty instead: the same
+sum with every order at the desk's usual urgency and as a market order.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ SELECTION_COLUMNS: tuple[str, ...] = (
     "candidates",
     "candidate_expected_costs",
     "difficulty_bps",
+    "base_difficulty_bps",
     "model_version",
     "note",
 )
@@ -86,10 +90,12 @@ SELECTION_COLUMNS: tuple[str, ...] = (
 @dataclass(frozen=True)
 class Selection:
     """The per-order selection (`frame`: rows of `algo.algo_selection`, aligned with the
-    orders) and each order's difficulty (aligned with the orders; None without a model)."""
+    orders), each order's difficulty and its base difficulty (aligned with the orders; None
+    without a model)."""
 
     frame: pl.DataFrame
     difficulty_bps: pl.Series | None
+    base_difficulty_bps: pl.Series | None = None
 
 
 def size_bucket(settings: AlgoSettings) -> pl.Expr:
@@ -194,6 +200,45 @@ def _desk_mix(orders: pl.DataFrame, algos: tuple[str, ...]) -> dict[str, float]:
     return {a: float(w) / total for a, w in notional.iter_rows()}
 
 
+def reference_urgency(orders: pl.DataFrame) -> str | None:
+    """The desk's usual urgency: the landed urgency with the largest share of the window's
+    arrival notional (None when no order has one)."""
+    known = orders.filter(pl.col("urgency") != UNKNOWN, pl.col(WEIGHT) > 0)
+    if known.height == 0:
+        return None
+    by = known.group_by("urgency").agg(pl.col(WEIGHT).sum()).sort(WEIGHT, "urgency")
+    return by["urgency"][-1]
+
+
+def _base_difficulty(
+    features: pl.DataFrame,
+    orders: pl.DataFrame,
+    artifact: CostModelArtifact,
+    support: pl.DataFrame,
+    mix: dict[str, float],
+    settings: AlgoSettings,
+) -> np.ndarray:
+    """Each order's expected cost at the desk's algo mix, worked at the desk's usual urgency
+    (`reference_urgency`) as a market order, each algo with its typical target there: what
+    the order is before the trader's instructions (NaN where it cannot be priced). The
+    parameter curves bucket orders by it: a bucket that an instruction itself moves orders
+    into would compare, within it, urgent orders that are otherwise easy with patient ones
+    that are otherwise hard."""
+    urgency = reference_urgency(orders)
+    neutral = features.with_columns(
+        urgency=pl.lit(urgency, pl.String),
+        order_type=pl.lit("MARKET"),
+        limit_distance_sigma=pl.lit(0.0),
+    )
+    keys = orders.select("size_bucket", urgency=pl.lit(urgency or UNKNOWN))
+    out = np.zeros(orders.height) if mix else np.full(orders.height, np.nan)
+    for algo, share in mix.items():
+        target, _ = _typical_targets(keys, support, algo, settings)
+        priced = artifact.predict(_with_instruction(neutral, algo, target))
+        out += share * priced.frame["expected_cost_bps"].to_numpy().astype(np.float64)
+    return out
+
+
 def _no_model(base: pl.DataFrame) -> Selection:
     frame = base.with_columns(
         expected_cost_bps=pl.lit(None, pl.Float64),
@@ -206,6 +251,7 @@ def _no_model(base: pl.DataFrame) -> Selection:
         candidates=pl.lit(None, pl.String),
         candidate_expected_costs=pl.lit(None, pl.String),
         difficulty_bps=pl.lit(None, pl.Float64),
+        base_difficulty_bps=pl.lit(None, pl.Float64),
         model_version=pl.lit(None, pl.String),
         note=pl.lit(NO_MODEL),
     ).select(SELECTION_COLUMNS)
@@ -277,6 +323,7 @@ def algo_selection(
         difficulty = cost[:, mixed] @ weights[mixed]  # NaN where the order cannot be priced
     else:
         difficulty = np.full(n, np.nan)
+    base_difficulty = _base_difficulty(features, base, artifact, support, mix, settings)
 
     masked = np.where(candidate, cost, np.inf)
     best = masked.argmin(axis=1) if k else np.zeros(n, dtype=np.int64)
@@ -323,17 +370,22 @@ def algo_selection(
                     "switch": switch,
                     "candidate_count": candidate.sum(axis=1).astype(np.uint32),
                     "difficulty_bps": difficulty,
+                    "base_difficulty_bps": base_difficulty,
                 },
                 schema_overrides={"best_algo": pl.String},
             ),
         ],
         how="horizontal",
-    ).with_columns(pl.col("own", "best_cost", "best_target", "difficulty_bps").fill_nan(None))
+    ).with_columns(
+        pl.col("own", "best_cost", "best_target", "difficulty_bps", "base_difficulty_bps").fill_nan(
+            None
+        )
+    )
     frame = frame.with_columns(_outcome(settings, known_algos)).with_columns(
         model_version=pl.lit(artifact.version)
     )
     difficulty_bps = frame["difficulty_bps"].alias("difficulty_bps")
-    return Selection(frame.select(SELECTION_COLUMNS), difficulty_bps)
+    return Selection(frame.select(SELECTION_COLUMNS), difficulty_bps, frame["base_difficulty_bps"])
 
 
 def _outcome(settings: AlgoSettings, known_algos: tuple[str, ...]) -> list[pl.Expr]:

@@ -46,7 +46,10 @@ ALGO_PARAMETERS = Table(
         Column(
             "difficulty_bucket",
             pl.String,
-            "Difficulty bucket of the orders (their expected cost at the desk's algo mix).",
+            "Difficulty bucket of the orders' base difficulty: their expected cost at the "
+            "desk's algo mix, at the desk's usual urgency and as market orders (so that no "
+            "instruction moves an order between buckets); without a cost model, of their own "
+            "expected cost.",
             nullable=False,
             allowed=_DIFFICULTY,
         ),
@@ -121,8 +124,9 @@ ALGO_PARAMETERS = Table(
         ),
         _f(
             "best_saving_ci_low",
-            "Lower bound of the saving's cluster-robust interval at the Bonferroni level "
-            "1 - (1 - ci_level) / k, k the eligible levels.",
+            "Lower bound of the saving's cluster-robust interval (t at the contrast's effective "
+            "number of clusters) at the Bonferroni level 1 - (1 - ci_level) / k, k the "
+            "eligible levels.",
             "bps",
         ),
         _f("best_saving_ci_high", "Upper bound of that interval.", "bps"),
@@ -249,6 +253,12 @@ ALGO_SELECTION = Table(
             "difficulty_bps",
             "The order's difficulty: its expected cost at the desk's algo mix (the window's "
             "arrival-notional shares of the algos the model knows).",
+            "bps",
+        ),
+        _f(
+            "base_difficulty_bps",
+            "Its base difficulty: the same at the desk's usual urgency and as a market order, "
+            "which no instruction moves (the parameter curves' buckets).",
             "bps",
         ),
         Column(

@@ -233,6 +233,18 @@ def test_curves_on_the_designed_desk_validate() -> None:
     assert is_target["note"].str.contains("cannot be told apart").all()
 
 
+def test_curves_bucket_by_the_base_difficulty() -> None:
+    frame = synthetic_orders(5, URGENCY_EFFECT, n=2000)
+    # Every order "easy" by its own difficulty, "hard" by its base difficulty.
+    base = pl.Series([20.0] * frame.height)
+    curves = algo_parameters(
+        frame.with_columns(difficulty_bucket=pl.lit("easy")), WINDOW, AlgoSettings(), base
+    )
+    assert set(curves["difficulty_bucket"]) == {"hard"}
+    with pytest.raises(ValueError, match="base_difficulty_bps has 3 values"):
+        algo_parameters(frame, WINDOW, AlgoSettings(), base.head(3))
+
+
 @pytest.mark.parametrize(("method", "words"), [("cr1", "CR1"), ("conditional", "CR2")])
 def test_both_interval_methods_run(method: str, words: str) -> None:
     curves = algo_parameters(

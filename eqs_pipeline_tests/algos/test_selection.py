@@ -217,3 +217,24 @@ def test_support_buckets_as_the_window_frame(desk: ChoiceDesk) -> None:
     pov = support.filter(pl.col("algo") == "POV")
     assert pov["typical_target_participation"].is_not_null().all()
     assert support.filter(pl.col("algo") == "VWAP")["typical_target_participation"].is_null().all()
+
+
+def test_base_difficulty_does_not_depend_on_the_instructions(desk: ChoiceDesk) -> None:
+    """A copy of an order with another urgency and no limit has the same base difficulty
+    (the parameter curves bucket by it), though not the same difficulty."""
+    head = desk.orders.head(40)
+    flip = {"LOW": "HIGH", "MEDIUM": "LOW", "HIGH": "MEDIUM"}
+    copies = head.with_columns(
+        pl.col("order_id") + "-copy",
+        urgency=pl.col("urgency").replace_strict(flip),
+        urgency_level=pl.col("urgency_level").replace_strict(flip),
+        order_type=pl.lit("LIMIT"),
+        limit_price=pl.col("arrival_mid") * (1 + 0.01 * pl.col("side_sign")),
+    )
+    selection = _select(desk, pl.concat([desk.orders, copies]))
+    assert selection.base_difficulty_bps is not None and selection.difficulty_bps is not None
+    n = desk.orders.height
+    base = selection.base_difficulty_bps
+    assert (base.head(40) - base.slice(n, 40)).abs().max() < 1e-9
+    own = selection.difficulty_bps
+    assert (own.head(40) - own.slice(n, 40)).abs().max() > 0.1
