@@ -4,6 +4,7 @@ spread and impact coefficients are the lowest, so it is the cheapest algo for ev
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -11,11 +12,13 @@ from eqs_pipeline.algos.frames import WEIGHT
 from eqs_pipeline.algos.selection import (
     NO_MODEL,
     SELECTION_COLUMNS,
+    Pricer,
     Selection,
     algo_selection,
     candidate_support,
 )
 from eqs_pipeline.algos.settings import AlgoSettings
+from eqs_pipeline.costmodel.features import arrival_features
 from eqs_pipeline.simulate.config import ALGOS
 from eqs_pipeline.tables.algo_choice import ALGO_SELECTION
 from eqs_pipeline.tables.schemas import schema
@@ -238,3 +241,46 @@ def test_base_difficulty_does_not_depend_on_the_instructions(desk: ChoiceDesk) -
     assert (base.head(40) - base.slice(n, 40)).abs().max() < 1e-9
     own = selection.difficulty_bps
     assert (own.head(40) - own.slice(n, 40)).abs().max() > 0.1
+
+
+def test_pricer_agrees_with_the_artifacts_predict(desk: ChoiceDesk) -> None:
+    """The selection's pricer rewrites the design matrix's instruction columns instead of
+    building it again: its prices are `CostModelArtifact.predict`'s on the changed features."""
+    orders = desk.orders.with_columns(
+        arrival_mid=pl.when(pl.int_range(pl.len()) < 3).then(None).otherwise(pl.col("arrival_mid"))
+    )
+    features = arrival_features(orders, desk.instruments)
+    pricer = Pricer(desk.artifact, features)
+
+    def predicted(frame: pl.DataFrame) -> np.ndarray:
+        return desk.artifact.predict(frame).frame["expected_cost_bps"].to_numpy()
+
+    target = np.where(np.arange(orders.height) % 3 == 0, np.nan, 0.12)
+    changed = features.with_columns(
+        algo=pl.lit("POV"),
+        target_participation=pl.Series(np.nan_to_num(target)),
+        target_participation_known=pl.Series((~np.isnan(target)).astype(float)),
+    )
+    cases = [
+        (pricer.price(), predicted(features)),
+        (pricer.price(algo="POV", target=target), predicted(changed)),
+        (pricer.price(algo="NOT_AN_ALGO"), predicted(features.with_columns(algo=pl.lit("X")))),
+        (
+            pricer.price(algo="POV", target=target, urgency="LOW", market=True),
+            predicted(
+                changed.with_columns(
+                    urgency=pl.lit("LOW"),
+                    order_type=pl.lit("MARKET"),
+                    limit_distance_sigma=pl.lit(0.0),
+                )
+            ),
+        ),
+        (
+            pricer.price(urgency=None),
+            predicted(features.with_columns(urgency=pl.lit(None, pl.String))),
+        ),
+    ]
+    for mine, theirs in cases:
+        assert np.isnan(mine[:3]).all() and np.isnan(theirs[:3]).all()
+        np.testing.assert_allclose(mine[3:], theirs[3:], rtol=1e-5, atol=1e-4)
+    assert np.abs(cases[0][0][3:] - cases[1][0][3:]).max() > 0.1  # the change matters
