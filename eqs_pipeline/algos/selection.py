@@ -43,7 +43,6 @@ from eqs_pipeline.algos.frames import WEIGHT
 from eqs_pipeline.algos.settings import SIZE_BUCKETS, AlgoSettings
 from eqs_pipeline.core.buckets import UNKNOWN, bucket
 from eqs_pipeline.core.contract import ORDER_KEY
-from eqs_pipeline.costmodel.artifact import PREDICT_BLOCK
 from eqs_pipeline.costmodel.features import NUMERIC, arrival_features
 from eqs_pipeline.costmodel.weights import forward
 
@@ -214,6 +213,10 @@ class Pricer:
     baselines: a third of the time per algo (`test_selection` checks that both agree)."""
 
     def __init__(self, artifact: CostModelArtifact, features: pl.DataFrame) -> None:
+        # Here, not at the module's top: the artifact module imports scipy, which the CLI and
+        # the Dagster code location must not load.
+        from eqs_pipeline.costmodel.artifact import PREDICT_BLOCK
+
         spec = artifact.spec
         self._weights = artifact.weights
         self._target_scale = spec.target_scale
