@@ -99,7 +99,7 @@ def compute(inputs: AlgoInputs, settings: AlgoSettings) -> dict[dg.AssetKey, pl.
         ALGO_DAILY_KEY: algo_daily(orders),
         SCORECARD_KEY: algo_scorecard(orders, window, settings),
         BROKER_SCORECARD_KEY: broker_algo_scorecard(orders, window, settings),
-        PARAMETERS_KEY: algo_parameters(orders, window, settings),
+        PARAMETERS_KEY: algo_parameters(orders, window, settings, selection.base_difficulty_bps),
         SELECTION_KEY: selection.frame,
         RECOMMENDATIONS_KEY: algo_recommendations(orders, selection.frame, window, settings),
     }

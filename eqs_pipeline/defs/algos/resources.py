@@ -39,6 +39,16 @@ class AlgoConfig(dg.Config):
     difficulty_edges_bps: list[float] = Field(
         list(_D.difficulty_edges_bps), description="Difficulty edges (bps): easy|medium|hard."
     )
+    participation_edges: list[float] = Field(
+        list(_D.participation_edges), description="Target participation edges: low|medium|high."
+    )
+    duration_edges_minutes: list[float] = Field(
+        list(_D.duration_edges_minutes), description="Instructed duration edges (min)."
+    )
+    aggressive_limit_half_spreads: float = Field(
+        _D.aggressive_limit_half_spreads,
+        description="Half spreads beyond the arrival mid that make a limit aggressive.",
+    )
     ci_level: float = Field(_D.ci_level, description="Confidence level of the intervals.")
     ci_method: Method = Field(_D.ci_method, description="Interval method: cr1 or conditional.")
     cluster: Cluster = Field(_D.cluster, description="Cluster unit: symbol_day or order.")
@@ -71,6 +81,9 @@ class AlgoConfig(dg.Config):
             time_edges=pair(self.time_edges),
             controls=tuple(self.controls),  # type: ignore[arg-type]
             difficulty_edges_bps=pair(self.difficulty_edges_bps),
+            participation_edges=pair(self.participation_edges),
+            duration_edges_minutes=pair(self.duration_edges_minutes),
+            aggressive_limit_half_spreads=self.aggressive_limit_half_spreads,
             ci_level=self.ci_level,
             ci_method=self.ci_method,
             cluster=self.cluster,
