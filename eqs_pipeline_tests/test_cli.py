@@ -52,6 +52,9 @@ def test_simulate_then_run_then_summary(tmp_path: Path) -> None:
     assert not (tmp_path / "lake").exists()
     summary = runner.invoke(main, ["summary", "--warehouse", str(warehouse)])
     assert summary.exit_code == 0 and "implementation shortfall" in summary.output
+    # The algo tables were built; 20 orders rank no algo, and no model prices a saving.
+    assert _figure(summary.output, "algos in the first tier") == "none ranked"
+    assert "no cost model in service" in summary.output
 
 
 def _figure(output: str, name: str) -> str:

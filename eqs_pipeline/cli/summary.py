@@ -17,7 +17,8 @@ class NothingLoaded(LookupError):
 
 def headline_figures(path: Path) -> dict[str, object]:
     """The figures of `sql/select_headline_figures.sql` plus the distribution of the graded
-    orders' grades (`ungraded_orders` counts the others)."""
+    orders' grades (`ungraded_orders` counts the others) and, where the algo tables exist,
+    `sql/select_algo_headline.sql`."""
     con = warehouse.connect(path, read_only=True)
     try:
         if not warehouse.table_exists(con, "quality.order_quality"):
@@ -29,6 +30,13 @@ def headline_figures(path: Path) -> dict[str, object]:
         names = [d[0] for d in cursor.description]
         figures = dict(zip(names, cursor.fetchall()[0], strict=True))
         figures["grades"] = dict(con.execute(warehouse.sql("select_grade_distribution")).fetchall())
+        figures |= {"tier_1_algos": None, "algo_saving_bps": None, "algo_saving_per_month": None}
+        if warehouse.table_exists(con, "algo.algo_recommendations") and warehouse.table_exists(
+            con, "algo.algo_scorecard"
+        ):
+            cursor = con.execute(warehouse.sql("select_algo_headline"))
+            names = [d[0] for d in cursor.description]
+            figures |= dict(zip(names, cursor.fetchall()[0], strict=True))
         figures["latest_model"] = None
         if warehouse.table_exists(con, "model.model_versions"):
             latest = con.execute(warehouse.sql("select_latest_model")).pl()
@@ -77,6 +85,15 @@ def print_summary(path: Path, console: Console | None = None) -> dict[str, objec
         ("mean quality score", _fmt(f["mean_quality_score"])),
         ("grades", escape(", ".join(f"{g} {n:,}" for g, n in f["grades"].items()))),
         ("orders priced by the cost model", _fmt(f["model_priced_orders"])),
+        # The scorecard's first tier: "not ranked" when no algo has min_orders orders.
+        ("algos in the first tier", escape(f["tier_1_algos"] or "none ranked")),
+        (
+            "recommended algo mix: expected saving",
+            # Null without a cost model in service: the selection prices nothing.
+            "n/a (no cost model in service)"
+            if f["algo_saving_bps"] is None
+            else f"{_fmt(f['algo_saving_bps'], ' bps')}, {_fmt(f['algo_saving_per_month'])} a month",
+        ),
         # Orders without the market data to price their cost (docs/METRICS.md, "Not graded").
         ("orders not graded", _fmt(f["ungraded_orders"])),
         ("fills without a prior quote", _fmt(f["fills_without_quote"])),
