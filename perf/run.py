@@ -387,9 +387,10 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         if "algos_s" in w:
             out.append((ALGO_TITLE,
                         ["orders", "cost model", "algo step s", "peak RSS GiB",
-                         "time / venue window", "peak / venue window"],
+                         "added RSS GiB", "time / venue window", "added RSS / venue window peak"],
                         [[f"{w['orders']:,}", "trained, in service" if w["model"] else "none",
                           _f(w["algos_s"]), _f(w["peak_rss_gib_algos"]),
+                          _f(w["added_rss_gib_algos"]),
                           f"{w['algos_time_share']:.0%}",
                           f"{w['algos_peak_share']:.0%}"]]))  # fmt: skip
     if "one-date" in summary:

@@ -55,12 +55,28 @@ def _source(paths: EqsPathsResource, con: duckdb.DuckDBPyConnection | None) -> W
     return WarehouseWindow(con)
 
 
-def _orders(source: WindowSource, dates: list[date], columns: tuple[str, ...] | None):
+def _orders(
+    paths: EqsPathsResource,
+    con: duckdb.DuckDBPyConnection | None,
+    dates: list[date],
+    columns: tuple[str, ...] | None,
+) -> pl.DataFrame:
+    """The dates' order_quality rows, only `columns` of them (None: `order_columns` of what
+    each date holds: a partition written before an optional column existed lacks it). Only
+    what is used is read: the table has about 75 columns, the analysis needs 45."""
+    source = _source(paths, con)
+    held = None if con is None else warehouse.columns_of(con, "quality.order_quality")
     frames = []
     for day in dates:
-        rows = source.reader(day)("order_quality", None, None)
-        wanted = order_columns(rows.columns) if columns is None else list(columns)
-        frames.append(rows.select(wanted))
+        wanted = columns
+        if wanted is None:
+            if held is None:  # the lake: the date's own file says what it holds
+                path = lake.partition_path(paths.lake_root, "quality.order_quality", day)
+                available = list(pl.read_parquet_schema(path))
+            else:
+                available = held
+            wanted = tuple(order_columns(available))
+        frames.append(source.reader(day)("order_quality", None, list(wanted)))
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 
@@ -79,7 +95,7 @@ def read_inputs(
     `NoVenueData` when no date is scored yet."""
     source = _source(paths, con)
     dates = source.trade_dates(window_days)
-    orders = _orders(source, dates, None)
+    orders = _orders(paths, con, dates, None)
     models = ModelsInService.of(paths, warn)
     # The model that would price the day after the window: the newest promoted one.
     after = dates[-1] + timedelta(days=1)
@@ -94,7 +110,7 @@ def read_inputs(
         row = models.registry.filter(pl.col("model_version") == version).row(0, named=True)
         every = source.trade_dates(_ALL_DATES)
         learned = [d for d in every if row["train_start"] <= d <= row["holdout_end"]]
-        training = _orders(source, learned, SUPPORT_INPUTS)
+        training = _orders(paths, con, learned, SUPPORT_INPUTS)
     return AlgoInputs(orders, dates, _instruments(paths, con), model, version, training)
 
 
