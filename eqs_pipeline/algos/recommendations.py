@@ -10,8 +10,8 @@ Two figures, two sources:
   `settings.trading_days_per_month`. It carries no interval: the model's error on an algo the
   order did not get is not something the window's orders can measure.
 - The evidence is the realized shortfall of the window's orders, compared the scorecard's way
-  (`stats.adjusted_means`): within the bucket and each size bucket (the strata), every algo's
-  shortfall is mix-adjusted for `settings.controls`, and the saving is
+  (`stats.strata`, as the scorecard standardizes): within the bucket and each size bucket (the
+  strata), every algo's shortfall is mix-adjusted for `settings.controls`, and the saving is
   sum over strata s of pi_s sum over algos a of (current_share_sa - recommended_share_sa)
   x adjusted_shortfall_sa, pi_s the stratum's share of the bucket's notional: what moving the
   stratum's notional from the current to the recommended mix would have saved on these orders,
@@ -39,7 +39,15 @@ from eqs_pipeline.algos.frames import WEIGHT
 from eqs_pipeline.algos.settings import DIFFICULTY_BUCKETS, AlgoSettings
 from eqs_pipeline.core.buckets import UNKNOWN
 from eqs_pipeline.core.contract import ORDER_KEY
-from eqs_pipeline.stats import adjusted_means, effective_df, influence_se, influence_t
+from eqs_pipeline.stats import (
+    effective_df,
+    influence_se,
+    influence_t,
+    stratum_frames,
+    stratum_influence,
+    stratum_label,
+    within_stratum,
+)
 
 VALUE = "implementation_shortfall_bps"
 ALL = "all"
@@ -124,7 +132,7 @@ def _evidence(
     if total <= 0:
         return out, "no evidence: no order of the bucket has a realized shortfall"
     covered, weighted, influences, missing = 0.0, 0.0, [], []
-    for key, stratum in rows.group_by(strata, maintain_order=True):
+    for key, stratum in stratum_frames(rows, strata):
         w = float(stratum[WEIGHT].sum())
         current = stratum.group_by("algo").agg(pl.col(WEIGHT).sum() / w)
         proposed = stratum.group_by(pl.col("target_algo").alias("algo")).agg(
@@ -137,22 +145,20 @@ def _evidence(
         if not diff:  # the stratum keeps its mix: it saves 0, for certain
             covered += w
             continue
-        est = adjusted_means(
+        est = within_stratum(
             stratum,
-            VALUE,
+            [VALUE],
             WEIGHT,
-            cell=None,
             venue="algo",
             cluster="cluster",
             controls="conditions" if settings.controls else None,
             level=settings.ci_level,
             method=settings.ci_method,
-        )
+        )[VALUE]
         theta = dict(est.table.select("venue", "estimate").iter_rows())
         absent = [a for a in diff if theta.get(a) is None]
         if absent:
-            where = "/".join(str(k) for k in key)
-            missing += [f"{a} ({where})" for a in absent]
+            missing += [f"{a} ({stratum_label(key)})" for a in absent]
             continue
         covered += w
         weighted += w * sum(d * theta[a] for a, d in diff.items())
@@ -176,14 +182,7 @@ def _evidence(
     out["evidence_saving_bps"] = estimate
     if not influences:
         return out, left_out or "the recommended mix is the current mix"
-    influence = pl.concat(
-        infl.select(
-            "cluster",
-            d=pl.sum_horizontal([pl.col(a) * (w / covered * d) for a, d in diff.items()]),
-        )
-        for w, diff, infl in influences
-    )
-    influence = influence.group_by("cluster").agg(pl.col("d").sum())
+    influence = stratum_influence([(w / covered, diff, infl) for w, diff, infl in influences])
     se = influence_se(influence, pl.col("d"), settings.ci_method)
     crit = influence_t(influence, pl.col("d"), settings.ci_level, settings.ci_method)
     if not (math.isfinite(se) and math.isfinite(crit)):

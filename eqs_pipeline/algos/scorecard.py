@@ -5,32 +5,40 @@ comparison (`wheel`). docs/ALGOS.md, "Scorecards".
 
 Traders send their hardest orders to the algo they trust most, so a plain average makes that
 algo look worst. The comparison holds equal what the trader chose, or found, before the algo:
-the order's size against ADV (the cell) and, as additive effects (`settings.controls`), the
-instrument's volatility, the spread at arrival, the time of day and the urgency. Each algo's
-figure is its value at the desk's pooled mix of those conditions over the window (every algo
-in the largest comparison group, `stats` "largest" reference): what it would have cost on the
-desk's whole flow. The model, its intervals (CR1 by default, clustered by symbol-day) and the
-tiers are those of the venue scorecard (`stats`, docs/VENUES.md), with the algo as the
-compared group and orders as rows.
+the order's size against ADV and the instrument's volatility, the spread at arrival, the time
+of day and the urgency (`settings.controls`). Each algo's figure is its cost on the desk's
+whole flow over the window, standardized over the size buckets (`STRATA`,
+`stats.stratified_means`): within each size bucket its value at the bucket's pooled mix of the
+controls (additive effects), then the buckets weighed by their share of the desk's weight. An
+algo's advantage may differ by size (one cheapest on small orders, another on large): each
+bucket's figure is its own, and the desk's mix of sizes, not the algo's precision, weighs them.
+An algo without an estimable figure in a size bucket that holds desk weight gets no adjusted
+figure and `note` names the bucket; one that shares no size bucket with the others is not
+comparable either (`stats` "largest" reference). The intervals (CR1 by default, clustered by
+symbol-day; the buckets' cluster influences summed cluster by cluster) and the tiers are those
+of the venue scorecard (`stats`, docs/VENUES.md), with the algo as the compared group and
+orders as rows.
 
 Weights: a cost in bps of the arrival notional (implementation shortfall, cost vs expected)
 and the fill rate weigh each order by its arrival notional (order_qty x arrival mid); a cost in
 bps of the fill prices (arrival and interval VWAP slippage) by its executed notional, as
 `algo_daily` does, so that an order that filled 5% does not speak for its whole size. Each
-metric is valued at the desk's mix of its own weight; `<m>_unadjusted` is the same weighted
-mean without the adjustment.
+metric is valued at the desk's mix of its own weight (the size buckets' shares of it);
+`<m>_unadjusted` is the same weighted mean without the adjustment.
 
 Score: sum over `settings.score_weights` of weight x adjusted metric (higher is better; the
 default, -implementation_shortfall_bps, reads "bps saved"), its interval from the metrics'
 summed cluster influences. Tiers: sorted by score, an algo joins the tier of the algo above it
 unless it is significantly below that tier's leader. Algos with fewer than
-`settings.min_orders` orders, no estimable score, or no interval (orders from one cluster)
-are not ranked and `note` says why; the adjusted fill rate is clipped to [0, 1] for display.
+`settings.min_orders` orders, no estimable score, or no interval (its orders, or those of a
+size bucket, from one cluster) are not ranked and `note` says why; the adjusted fill rate is
+clipped to [0, 1] for display.
 
-The broker x algo scorecard estimates every pair on all of the window's orders (the cell and
-control effects and the desk's mix are the algo scorecard's), and publishes the pairs with at
+The broker x algo scorecard standardizes every pair the same way, on all of the window's
+orders (the size buckets' shares are the algo scorecard's), and publishes the pairs with at
 least `settings.min_pair_orders` orders: a pair with fewer is left out, as a figure it could
-not support would be noise with a name on it.
+not support would be noise with a name on it. A published pair without orders in a size bucket
+gets no adjusted figure, as an algo.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from eqs_pipeline.algos.frames import WEIGHT
 from eqs_pipeline.algos.settings import KEY_METRICS, AlgoSettings
 from eqs_pipeline.algos.wheel import COLUMNS as WHEEL_COLUMNS
 from eqs_pipeline.algos.wheel import wheel_comparison
-from eqs_pipeline.stats import Design, VenueEstimates, adjusted_means_designs
+from eqs_pipeline.stats import VenueEstimates, stratified_means
 from eqs_pipeline.stats.scorecard import (
     missing_metrics,
     notes,
@@ -53,10 +61,17 @@ from eqs_pipeline.stats.scorecard import (
     with_score,
 )
 
-# The comparison cell: what the trader chose before the algo and what matters most for its
-# cost, the order's size against ADV. The other conditions enter as additive controls (four
-# of them interacted with size would leave cells that one algo works alone).
-CELL_COLUMNS: tuple[str, ...] = ("size_bucket",)
+# The strata the algos are standardized over: what the trader chose before the algo and what
+# matters most for its cost, the order's size against ADV. Within each, an algo's figure is
+# its own (its advantage may differ by size); the other conditions enter as additive controls.
+# Size x urgency strata cut the test bed's bias further but are too thin for a few weeks of
+# orders (wider errors, lower coverage, algos and pairs without a figure): docs/ALGOS.md, "Why
+# not size x urgency".
+STRATA: tuple[str, ...] = ("size_bucket",)
+# The metric whose comparison groups and missing strata the notes report.
+_HEADLINE = "implementation_shortfall_bps"
+# The orders' column of each control.
+_CONTROL_COLUMNS = {"urgency": "urgency_level"}
 # Executed notional: the weight of the slippage metrics (bps of the fill prices).
 EXECUTED = "notional"
 METRIC_WEIGHTS: dict[str, str] = {
@@ -77,6 +92,7 @@ _CONTROL_WORDS = {
     "time_bucket": "time of day",
     "urgency": "urgency",
 }
+_STRATA_WORDS = " x ".join({"size_bucket": "size buckets"}.get(c, c) for c in STRATA)
 _CLUSTER_WORDS = {"symbol_day": "one symbol on one date", "order": "one order"}
 
 
@@ -91,37 +107,48 @@ def ci_method_label(settings: AlgoSettings) -> str:
     if settings.ci_method == "conditional":
         return (
             f"cluster-robust CR2 (by {settings.cluster}), conditional on the orders' mix, "
-            f"difficulty-adjusted at the desk's pooled mix, t(effective clusters) {level}"
+            f"standardized over {_STRATA_WORDS} at the desk's mix, t(effective clusters) {level}"
         )
     return (
-        f"cluster-robust CR1 (by {settings.cluster}), difficulty-adjusted at the desk's pooled "
-        f"mix, t(G - 1) {level}"
+        f"cluster-robust CR1 (by {settings.cluster}), standardized over {_STRATA_WORDS} at the "
+        f"desk's mix, t(G - 1) {level}"
     )
+
+
+def _controls(settings: AlgoSettings) -> str | pl.Expr | None:
+    """The additive controls within a stratum: `settings.controls` less the strata's own
+    columns (constant within a stratum); the orders' `conditions` column when none is one."""
+    columns = [_CONTROL_COLUMNS.get(c, c) for c in settings.controls]
+    kept = [c for c in columns if c not in STRATA]
+    if not kept:
+        return None
+    if kept == columns:
+        return "conditions"
+    return pl.concat_str([pl.col(c) for c in kept], separator="|")
 
 
 def scorecard_estimates(
     orders: pl.DataFrame, key: str, settings: AlgoSettings
 ) -> dict[str, VenueEstimates]:
-    """Adjusted estimates of every key metric per subject (`key`: the algo, or the pair), at
-    the pooled mix of the largest comparison group; one `adjusted_means_designs` call per
-    weight."""
+    """Adjusted estimates of every key metric per subject (`key`: the algo, or the pair),
+    standardized over `STRATA` at the desk's mix of each metric's weight
+    (`stats.stratified_means`); one call per weight."""
     by_weight: dict[str, list[str]] = {}
     for metric in KEY_METRICS:
         by_weight.setdefault(METRIC_WEIGHTS[metric], []).append(metric)
     out: dict[str, VenueEstimates] = {}
     for weight, metrics in by_weight.items():
-        out |= adjusted_means_designs(
+        out |= stratified_means(
             orders,
             metrics,
             weight,
-            designs={"card": Design(CELL_COLUMNS, "largest")},
-            working_cell=CELL_COLUMNS,
+            STRATA,
             venue=key,
             cluster="cluster",
+            controls=_controls(settings),
             level=settings.ci_level,
             method=settings.ci_method,
-            controls="conditions" if settings.controls else None,
-        )["card"]
+        )
     return {m: out[m] for m in KEY_METRICS}
 
 
@@ -134,10 +161,11 @@ def _weighted_mean(value: str, weight: str) -> pl.Expr:
 
 
 def _unadjusted(orders: pl.DataFrame, key: str) -> pl.DataFrame:
-    """Per subject: orders, arrival notional, flow share, mean difficulty and each metric's
-    weighted mean without adjustment."""
+    """Per subject: orders, the clusters they come from, arrival notional, flow share, mean
+    difficulty and each metric's weighted mean without adjustment."""
     out = orders.group_by(key).agg(
         orders=pl.len().cast(pl.UInt32),
+        order_clusters=pl.col("cluster").n_unique(),
         arrival_notional=pl.col(WEIGHT).sum(),
         difficulty_bps=_weighted_mean("difficulty_bps", WEIGHT),
         **{f"{m}_unadjusted": _weighted_mean(m, w) for m, w in METRIC_WEIGHTS.items()},
@@ -156,8 +184,12 @@ def _metric_columns() -> list[str]:
 def _common_notes(settings: AlgoSettings, min_orders: int, subject: str) -> list[pl.Expr]:
     """Why a figure is missing, for algos and pairs alike."""
     compared = pl.col("comparison_group") == 0
+    # Valued on the desk's whole flow: an estimate in every size bucket that holds its weight.
+    whole = compared & pl.col("missing").is_null()
     score_metrics = list(settings.score_weights)
     other_metrics = [m for m in KEY_METRICS if m not in settings.score_weights]
+    share = (pl.col("missing_share") * 100).round(1).cast(pl.String)
+    no_interval = compared & pl.col("score").is_not_null() & pl.col("score_ci_low").is_null()
     return [
         pl.when(pl.col("orders") < min_orders).then(
             pl.format(f"not ranked: {{}} orders, fewer than the {min_orders} needed", "orders")
@@ -168,17 +200,33 @@ def _common_notes(settings: AlgoSettings, min_orders: int, subject: str) -> list
                 "work, so no figure puts it on the desk's mix"
             )
         ),
-        pl.when(compared & pl.col("score").is_not_null() & pl.col("score_ci_low").is_null()).then(
+        pl.when(compared & pl.col("missing").is_not_null()).then(
+            pl.format(
+                f"not comparable: no estimable cost of the {subject} on the desk's {{}} orders "
+                "({}% of the desk's notional; it has no order there, or none the controls can "
+                "compare), so no figure puts it on the desk's whole flow",
+                "missing",
+                share,
+            )
+        ),
+        pl.when(no_interval & (pl.col("order_clusters") <= 1)).then(
             pl.lit(
                 f"no interval, not ranked: all its orders come from "
                 f"{_CLUSTER_WORDS[settings.cluster]}, so the data cannot say how far its "
                 "figures are from luck"
             )
         ),
-        pl.when(compared & pl.col("score").is_null()).then(
+        pl.when(no_interval & (pl.col("order_clusters") > 1)).then(
+            pl.lit(
+                f"no interval, not ranked: its orders of a size bucket all come from "
+                f"{_CLUSTER_WORDS[settings.cluster]}, so the data cannot say how far its "
+                "figure there is from luck"
+            )
+        ),
+        pl.when(whole & pl.col("score").is_null()).then(
             pl.format("no score: {} not estimable", missing_metrics(score_metrics))
         ),
-        pl.when(compared & (missing_metrics(other_metrics) != "")).then(
+        pl.when(whole & (missing_metrics(other_metrics) != "")).then(
             pl.format("no adjusted {}: not known on its orders", missing_metrics(other_metrics))
         ),
     ]
@@ -215,8 +263,8 @@ def _card(
     figures, adjusted metrics, score, ranks (of the subjects with `min_orders` orders) and the
     window's columns."""
     estimates = scorecard_estimates(orders, key, settings)
-    groups = estimates["implementation_shortfall_bps"].table.select(
-        pl.col("venue").alias(key), comparison_group="group"
+    groups = estimates[_HEADLINE].table.select(
+        pl.col("venue").alias(key), "missing", "missing_share", comparison_group="group"
     )
     base = (
         _unadjusted(orders, key)
@@ -237,8 +285,8 @@ def _card(
         ci_method=pl.lit(ci_method_label(settings)),
         adjusted_for=pl.lit(adjusted_for(settings)),
     ).with_columns(
-        # The additive model can carry a fill rate past [0, 1] for an algo far from the
-        # desk's mix; the score uses the unclipped value.
+        # The additive controls can carry a fill rate past [0, 1] for an algo far from a
+        # bucket's mix; the score uses the unclipped value.
         pl.col("fill_rate", "fill_rate_ci_low", "fill_rate_ci_high").clip(0.0, 1.0),
     )
     return base, estimates

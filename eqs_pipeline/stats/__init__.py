@@ -13,8 +13,11 @@ The code follows it, one job per module:
 - `covariance`: the residual scores (CR1) and the working model's CR2 scores, and each
   cluster's influence on each venue's estimate;
 - `inference`: standard errors, degrees of freedom, intervals and the published estimates;
-- `estimates`: the entry points, `adjusted_means`, `adjusted_means_many` and
-  `adjusted_means_designs`;
+- `estimates`: the entry points, `adjusted_means`, `adjusted_means_many`,
+  `adjusted_means_designs` and `adjusted_means_strata` (one model per stratum);
+- `strata`: standardization over strata: each venue's adjusted mean within each stratum,
+  combined with the strata's shares of the weight (`stratified_means`), and the pieces the
+  recommended mix's evidence shares;
 - `tiers`: rank tiers of scores whose differences the data can tell apart;
 - `scorecard`: what every scorecard builds of them: the metrics' columns, the composite score
   with its interval, the rank tiers of the rankable subjects and the notes.
@@ -25,6 +28,7 @@ from eqs_pipeline.stats.estimates import (
     adjusted_means,
     adjusted_means_designs,
     adjusted_means_many,
+    adjusted_means_strata,
 )
 from eqs_pipeline.stats.groups import REFERENCES, Reference
 from eqs_pipeline.stats.inference import (
@@ -39,6 +43,15 @@ from eqs_pipeline.stats.inference import (
     t_quantile,
     t_quantile_df,
 )
+from eqs_pipeline.stats.strata import (
+    Stratum,
+    standardized,
+    stratified_means,
+    stratum_frames,
+    stratum_influence,
+    stratum_label,
+    within_stratum,
+)
 from eqs_pipeline.stats.tiers import tier_members, tiers
 
 __all__ = [
@@ -48,16 +61,24 @@ __all__ = [
     "Design",
     "Method",
     "Reference",
+    "Stratum",
     "VenueEstimates",
     "adjusted_means",
     "adjusted_means_designs",
     "adjusted_means_many",
+    "adjusted_means_strata",
     "combine_influence",
     "effective_df",
     "influence_se",
     "influence_t",
+    "standardized",
+    "stratified_means",
+    "stratum_frames",
+    "stratum_influence",
+    "stratum_label",
     "t_quantile",
     "t_quantile_df",
     "tier_members",
     "tiers",
+    "within_stratum",
 ]

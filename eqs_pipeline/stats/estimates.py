@@ -1,6 +1,8 @@
 """The entry points: `adjusted_means` (one metric), `adjusted_means_many` (several metrics of
-one frame) and `adjusted_means_designs` (several models of one frame: the scorecard across and
-within style), which share what does not depend on the metric or the model.
+one frame), `adjusted_means_designs` (several models of one frame: the scorecard across and
+within style) and `adjusted_means_strata` (one model per stratum of one frame, which
+`strata.stratified_means` combines), which share what does not depend on the metric or the
+model.
 
 One call groups the values by the rows that enter them (known value, positive weight), sums
 each group's rows into units (`design.unit_sums`), computes the working model's CR2 scores once
@@ -335,6 +337,52 @@ def adjusted_means_designs(
         for name, results in estimates.items():
             out[name] |= dict(zip([group[j] for j in models[name].which], results, strict=True))
     return {name: {v: out[name][v] for v in values if v in out[name]} for name in designs}
+
+
+def adjusted_means_strata(
+    frame: pl.DataFrame,
+    values: list[str] | tuple[str, ...],
+    weight: str,
+    strata: tuple[str, ...],
+    *,
+    venue: str = "venue",
+    cluster: str = "cluster",
+    level: float = 0.95,
+    method: Method = "cr1",
+    controls: str | pl.Expr | None = None,
+) -> list[tuple[tuple[str, ...], dict[str, float], dict[str, VenueEstimates]]]:
+    """`adjusted_means_many` with `cell=None` on each stratum's rows (the distinct combinations
+    of the `strata` columns), from one group-by of the rows into units keyed by the strata too:
+    per stratum (sorted by its levels, as text) its key, the weight of each value's rows in it
+    (known value, positive weight) and each value's estimates, where the value has rows there.
+    Each stratum is a model of its own: its venues at its pooled mix of the controls, its
+    clusters' influences (`stats.strata` combines them)."""
+    check_method(method)
+    values = list(dict.fromkeys(values))
+    out: dict[tuple[str, ...], tuple[dict[str, float], dict[str, VenueEstimates]]] = {}
+    if not values:
+        return []
+    unit_keys = _unit_keys(
+        frame, {"strata": Design(tuple(strata))}, (), venue, cluster, controls, None
+    )
+    names = list(unit_keys.cells["strata"])
+    groups = _groups_by_rows(frame, values, {v: known(v, weight) for v in values})
+    for group in groups:
+        units = unit_sums(frame, list(group), weight, unit_keys.keys, None)
+        if units.height == 0:
+            continue
+        parts = units.partition_by(names, as_dict=True) if names else {(): units}
+        del units
+        model = {"": _ModelSpec((), "largest", list(range(len(group))))}
+        while parts:
+            key, part = parts.popitem()
+            total = float(part[WEIGHT].sum())
+            results = _estimates([part], len(group), level, method, model, ())[""]
+            weights, estimates = out.setdefault(tuple(str(k) for k in key), ({}, {}))
+            for v, result in zip(group, results, strict=True):
+                weights[v] = total
+                estimates[v] = result
+    return [(key, *out[key]) for key in sorted(out)]
 
 
 def adjusted_means_many(

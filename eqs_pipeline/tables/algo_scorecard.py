@@ -42,8 +42,10 @@ def _metric_columns(subject: str) -> list[Column]:
         cols += [
             _f(
                 m,
-                f"Difficulty-adjusted {meaning}: the {subject}'s value at the desk's pooled mix "
-                f"of order size and conditions, weighted by {weight}; null when not comparable "
+                f"Difficulty-adjusted {meaning}: the {subject}'s figure on the desk's whole flow, "
+                "standardized over order-size buckets (its value at each bucket's pooled mix "
+                "of conditions, weighted by the bucket's share of the desk's "
+                f"{weight}); null when not comparable, e.g. no order in a size bucket "
                 "(see note).",
                 unit,
                 **rules,
@@ -114,7 +116,8 @@ def _common(subject: str, plural: str) -> dict[str, Column]:
         Column(
             "adjusted_for",
             pl.String,
-            "What the comparison holds equal: the order-size cell and the additive controls.",
+            "What the comparison holds equal: the order-size buckets it is standardized over "
+            "and the additive controls within them.",
         ),
         Column(
             "clusters",
@@ -233,7 +236,8 @@ ALGO_SCORECARD = Table(
     "algo.algo_scorecard",
     "One row per algo over the trailing window of trade dates: key metrics adjusted for "
     "what the trader chose before the algo (order size, volatility, spread, time of day, "
-    "urgency) at the desk's pooled mix, with cluster-robust confidence intervals, the score "
+    "urgency) on the desk's whole flow (standardized over order-size buckets), with "
+    "cluster-robust confidence intervals, the score "
     "and the rank tier; on algo-wheel orders, the unbiased inverse-propensity-weighted "
     "comparison and the orders needed to separate each algo from the best (docs/ALGOS.md).",
     (

@@ -1,7 +1,8 @@
 """The algo scorecards (`algos.scorecard`) on synthetic desks whose costs are known: the
 adjustment removes the confounding of who got the hard orders, the dominated algo is alone in
-the last tier, a tiny frame's estimates by hand, the unranked and the incomparable say why,
-the broker x algo pairs, the wheel's columns and the tables' schemas."""
+the last tier, the standardization over size buckets by hand (an algo effect that differs by
+size; each metric's own weight), the unranked, the incomparable and an algo or pair missing a
+size bucket say why, the broker x algo pairs, the wheel's columns and the tables' schemas."""
 
 from __future__ import annotations
 
@@ -188,32 +189,88 @@ def test_the_dominated_algo_is_alone_in_the_last_tier(card: pl.DataFrame) -> Non
     assert _row(card, "IS")["rank"] == 1
 
 
-def test_adjusted_estimates_by_hand() -> None:
-    """Two size buckets, two algos, costs additive in size and algo (each order's pair
-    differs by +/- 1 around its cell's value). A: 1 small order pair at 2 bps, 3 large pairs
-    at 10; B: 3 small pairs at 4, 1 large pair at 12. Equal weights: the desk's mix is half
-    small, half large, so A = (2 + 10) / 2 = 6 and B = (4 + 12) / 2 = 8; raw, A = (2 + 3 x 10)
-    / 4 = 8 and B = (3 x 4 + 12) / 4 = 6."""
-    cells = [("A", "small", 2.0)] + [("A", "large", 10.0)] * 3
-    cells += [("B", "small", 4.0)] * 3 + [("B", "large", 12.0)]
+def _pairs(cells: list[tuple[str, str, float]]) -> tuple[list[str], list[str], list[float]]:
+    """Two orders per (algo, size bucket, cost) entry, at the cost -1 and +1."""
     algo, size, cost = [], [], []
     for a, s, c in cells:
         algo += [a, a]
         size += [s, s]
         cost += [c - 1.0, c + 1.0]
+    return algo, size, cost
+
+
+def test_adjusted_estimates_by_hand() -> None:
+    """Two size buckets (the strata), two algos, B's disadvantage 2 bps on small orders and 10
+    on large ones. A: 1 small order pair at 2 bps, 3 large pairs at 10; B: 3 small pairs at 4,
+    1 large pair at 20 (each pair at its value -/+ 1; equal weights, one cluster per order).
+    The desk's mix is half small, half large, so each algo's figure is the mean of its two
+    bucket means: A = (2 + 10) / 2 = 6, B = (4 + 20) / 2 = 12; raw, A = (2 + 3 x 10) / 4 = 8
+    and B = (3 x 4 + 20) / 4 = 8. One additive algo effect would average B's disadvantage
+    over the buckets by precision (equal here: 6) and read A = 5, B = 11, both a bps low.
+
+    The interval by hand: within a bucket an order's influence is pi_s w_i (y_i - theta_as) /
+    W_as, pi_s = 1/2; A's small orders (W = 2) each -/+ 1/4, its large ones (W = 6) -/+ 1/12:
+    var = G / (G - 1) sum IF^2 = 16/15 x (2/16 + 6/144) = 16/15 x 1/6, with t(15)."""
+    from scipy.stats import t
+
+    cells = [("A", "small", 2.0)] + [("A", "large", 10.0)] * 3
+    cells += [("B", "small", 4.0)] * 3 + [("B", "large", 20.0)]
+    algo, size, cost = _pairs(cells)
     settings = AlgoSettings(controls=(), min_orders=1)
     card = algo_scorecard(orders_of(quality_rows(algo, size, cost), settings), WINDOW, settings)
     a, b = _row(card, "A"), _row(card, "B")
-    assert a[IS] == pytest.approx(6.0) and b[IS] == pytest.approx(8.0)
+    assert a[IS] == pytest.approx(6.0) and b[IS] == pytest.approx(12.0)
     assert a[f"{IS}_unadjusted"] == pytest.approx(8.0) and b[f"{IS}_unadjusted"] == pytest.approx(
-        6.0
+        8.0
     )
-    # The other metrics are the shortfall shifted: the same adjustment.
+    half = t.ppf(0.975, 15) * np.sqrt(16 / 15 * (2 / 16 + 6 / 144))
+    assert a[f"{IS}_ci_low"] == pytest.approx(6.0 - half)
+    assert a[f"{IS}_ci_high"] == pytest.approx(6.0 + half)
+    # The other metrics are the shortfall shifted: the same standardization.
     assert a["cost_vs_expected_bps"] == pytest.approx(1.0)
     assert a["interval_vwap_slippage_bps"] == pytest.approx(4.0)
     assert a["orders"] == 8 and a["flow_share"] == pytest.approx(0.5)
     assert a["arrival_notional"] == pytest.approx(8 * 1000 * 50.0)
     assert a["score"] == pytest.approx(-6.0) and a["clusters"] == 16
+    assert a["rank"] == 1 and b["rank"] == 2 and a["note"] is None
+    assert "standardized over size buckets" in a["ci_method"]
+
+
+def test_the_size_buckets_weigh_by_the_desks_mix_of_each_metrics_weight() -> None:
+    """The large orders weigh three times the small ones: pi = (1/4, 3/4) of the arrival
+    notional; the slippages weigh by the executed notional, here the same shares."""
+    cells = [("A", "small", 2.0), ("A", "large", 10.0), ("B", "small", 4.0), ("B", "large", 20.0)]
+    algo, size, cost = _pairs(cells)
+    qty = [3000.0 if s == "large" else 1000.0 for s in size]
+    settings = AlgoSettings(controls=(), min_orders=1)
+    rows = quality_rows(algo, size, cost, order_qty=qty)
+    card = algo_scorecard(orders_of(rows, settings), WINDOW, settings)
+    assert _row(card, "A")[IS] == pytest.approx(0.25 * 2 + 0.75 * 10)
+    assert _row(card, "B")[IS] == pytest.approx(0.25 * 4 + 0.75 * 20)
+    assert _row(card, "B")["arrival_slippage_bps"] == pytest.approx(0.25 * 3 + 0.75 * 19)
+
+
+def test_an_algo_missing_a_size_bucket_has_no_adjusted_figure_and_says_why() -> None:
+    """SMALL works only small orders, which A and B also work: it is comparable, but nothing
+    says what it would cost on the large orders, a third of the desk's notional. It keeps its raw
+    figures, gets no adjusted one, no score and no rank; A and B keep theirs."""
+    rng = np.random.default_rng(6)
+    n = 40
+    algo = ["A"] * n + ["B"] * n + ["SMALL"] * n
+    size = ["small", "large"] * n + ["small"] * n
+    cost = rng.normal(5.0, 3.0, 3 * n)
+    card = algo_scorecard(orders_of(quality_rows(algo, size, cost)), WINDOW, SETTINGS)
+    small = _row(card, "SMALL")
+    assert small[IS] is None and small[f"{IS}_ci_low"] is None and small["score"] is None
+    assert small["rank"] is None and small[f"{IS}_unadjusted"] is not None
+    assert small["note"] == (
+        "not comparable: no estimable cost of the algo on the desk's large orders (33.3% of "
+        "the desk's notional; it has no order there, or none the controls can compare), so no "
+        "figure puts it on the desk's whole flow"
+    )
+    for name in ("A", "B"):
+        row = _row(card, name)
+        assert row[IS] is not None and row["rank"] == 1 and row["note"] is None
 
 
 def test_an_algo_below_min_orders_is_not_ranked_and_says_why(desk: Desk) -> None:
@@ -262,6 +319,27 @@ def test_an_algo_from_one_cluster_has_no_interval_and_says_why() -> None:
     )
 
 
+def test_an_algo_with_one_cluster_in_a_size_bucket_has_no_interval_and_says_why() -> None:
+    """SPLIT's small orders come from 20 symbol-days, its large ones from one: its large-order
+    figure has no interval, so its figure on the desk's flow has none either."""
+    n = 120
+    rng = np.random.default_rng(4)
+    algo = ["A"] * 50 + ["B"] * 50 + ["SPLIT"] * 20
+    size = list(rng.choice(["small", "large"], 100)) + ["small"] * 10 + ["large"] * 10
+    cluster = list(range(100)) + list(range(200, 210)) + [500] * 10
+    card = algo_scorecard(
+        orders_of(quality_rows(algo, size, rng.normal(5, 3, n), cluster=cluster)),
+        WINDOW,
+        AlgoSettings(min_orders=10),
+    )
+    split = _row(card, "SPLIT")
+    assert split[IS] is not None and split[f"{IS}_ci_low"] is None and split["rank"] is None
+    assert split["note"] == (
+        "no interval, not ranked: its orders of a size bucket all come from one symbol on one "
+        "date, so the data cannot say how far its figure there is from luck"
+    )
+
+
 def test_the_scorecards_validate_against_their_tables(desk: Desk, card: pl.DataFrame) -> None:
     # The window asset adds the inputs' fingerprint to the algo scorecard.
     stamped = card.with_columns(inputs_fingerprint=pl.lit("ab" * 32))
@@ -304,6 +382,26 @@ def test_broker_algo_pairs_below_min_pair_orders_are_left_out(desk: Desk) -> Non
     assert row["orders"] == b1_is.height
     w = b1_is[WEIGHT]
     assert row[f"{IS}_unadjusted"] == pytest.approx((b1_is[IS] * w).sum() / w.sum())
+
+
+def test_a_pair_missing_a_size_bucket_is_published_without_adjusted_figures(desk: Desk) -> None:
+    """B3 works 40 small VWAP orders: enough to be published, nothing to value it on the
+    desk's medium and large orders; the other pairs keep their figures and ranks."""
+    small = (
+        desk.orders.filter((pl.col("algo") == "VWAP") & (pl.col("size_bucket") == "small"))
+        .head(40)
+        .with_columns(broker=pl.lit("B3"), order_id=pl.format("b3{}", "order_id"))
+    )
+    pairs = broker_algo_scorecard(pl.concat([desk.orders, small]), WINDOW, SETTINGS)
+    b3 = pairs.filter(pl.col("broker") == "B3").row(0, named=True)
+    assert b3["orders"] == 40 and b3[IS] is None and b3["rank"] is None
+    assert b3[f"{IS}_unadjusted"] is not None
+    assert b3["note"].startswith(
+        "not comparable: no estimable cost of the pair on the desk's large, medium orders ("
+    )
+    others = pairs.filter(pl.col("broker") != "B3")
+    assert others.height == 6 and others[IS].null_count() == 0
+    assert others["rank"].null_count() == 0
 
 
 def test_the_wheel_columns_of_the_algo_scorecard() -> None:

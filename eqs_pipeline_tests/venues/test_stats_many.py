@@ -1,6 +1,7 @@
 """`adjusted_means_many` (the metric-independent parts computed once per set of entering fills)
 equals one `adjusted_means` call per metric to 1e-9, for both interval methods, including
-metrics known on different fills (nulls and NaNs in different places)."""
+metrics known on different fills (nulls and NaNs in different places); `adjusted_means_strata`
+(one group-by for every stratum) equals one call per stratum's rows."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.simulate import SimulationConfig
-from eqs_pipeline.stats import METHODS, adjusted_means, adjusted_means_many
+from eqs_pipeline.stats import (
+    METHODS,
+    adjusted_means,
+    adjusted_means_many,
+    adjusted_means_strata,
+    stratum_frames,
+    within_stratum,
+)
 from eqs_pipeline.venues.scorecard import (
     CELL,
     CELL_COLUMNS,
@@ -93,6 +101,28 @@ def test_scorecard_estimates_equal_per_metric_calls(desk: Desk, method: str) -> 
             working_cell=STYLE_CELL_COLUMNS,
         )
         assert_same(est, single, f"{reference} {metric}")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_strata_equal_one_call_per_stratum(desk: Desk, method: str) -> None:
+    """Each stratum (liquidity x size bucket) of `adjusted_means_strata`: its weight per metric
+    and its estimates, equal to `within_stratum` on the stratum's rows alone."""
+    fills = _fills(desk)
+    metrics = [*FILL_METRICS, "cost_holes", "nothing"]
+    strata = ("liquidity_bucket", "size_bucket")
+    kwargs = {"method": method, "controls": "conditions", "level": 0.9}
+    out = adjusted_means_strata(fills, metrics, "qty", strata, **kwargs)
+    parts = dict(stratum_frames(fills, strata))
+    assert [key for key, _, _ in out] == sorted(parts)
+    for key, weights, estimates in out:
+        part = parts[key]
+        alone = within_stratum(part, metrics, "qty", venue="venue", cluster="cluster", **kwargs)
+        assert "nothing" not in estimates and "nothing" not in weights
+        for metric in metrics[:-1]:
+            entering = pl.col(metric).is_not_null() & pl.col(metric).is_not_nan()
+            total = part.filter(entering & (pl.col("qty") > 0))["qty"].sum()
+            assert weights[metric] == pytest.approx(total, rel=1e-12)
+            assert_same(estimates[metric], alone[metric], f"{key} {metric}")
 
 
 def test_many_edge_cases() -> None:

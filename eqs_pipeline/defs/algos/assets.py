@@ -45,7 +45,8 @@ _DESCRIPTIONS = {
     "model, participation, duration, reversion, spread capture, passive share, venue count.",
     SCORECARD_KEY: "Per algo over the trailing window: shortfall and slippages adjusted for what "
     "the trader chose before the algo (order size, volatility, spread, time of day, urgency) "
-    "at the desk's pooled mix, with cluster-robust 95% intervals, the raw figures, the score "
+    "on the desk's whole flow (standardized over order-size buckets), with cluster-robust "
+    "95% intervals, the raw figures, the score "
     "and rank tiers; on algo-wheel orders a second, unbiased comparison (inverse-propensity "
     "weighted) and how many more wheel orders would separate each algo from the best.",
     BROKER_SCORECARD_KEY: "The algo scorecard for broker x algo pairs with enough orders.",
