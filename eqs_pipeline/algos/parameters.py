@@ -149,6 +149,19 @@ def _level_rows(group: pl.DataFrame, parameter: str, settings: AlgoSettings) -> 
     """One group's (algo x difficulty bucket) curve of one parameter: per level its orders,
     notional, share, adjusted shortfall with its interval and unadjusted shortfall, and the
     group's best level, its saving against the current mix and the recommendation."""
+    raw = group.group_by("level").agg(
+        orders=pl.len().cast(pl.UInt32),
+        notional=pl.col(WEIGHT).sum(),
+        unadjusted=(pl.col(VALUE) * pl.col(WEIGHT)).sum() / pl.col(WEIGHT).sum(),
+    )
+    if group.height < settings.min_orders:
+        # Too few orders for a curve: a level's adjusted figure on a handful of orders would be
+        # noise, and no level could be recommended (that needs min_orders at two levels).
+        columns = (VALUE, f"{VALUE}_ci_low", f"{VALUE}_ci_high")
+        rows = raw.with_columns(pl.lit(None, pl.Float64).alias(c) for c in columns)
+        rows = rows.with_columns(_shares_and_order(parameter))
+        return rows.with_columns(_nothing(f"no curve: {group.height} orders, fewer than "
+                                          f"min_orders ({settings.min_orders})"))  # fmt: skip
     controls = _controls(settings, parameter)
     parts = [pl.col(_CONTROL_COLUMN.get(c, c)) for c in controls]
     frame = group.with_columns(
@@ -165,11 +178,6 @@ def _level_rows(group: pl.DataFrame, parameter: str, settings: AlgoSettings) -> 
         level=settings.ci_level,
         method=settings.ci_method,
     )
-    raw = frame.group_by("level").agg(
-        orders=pl.len().cast(pl.UInt32),
-        notional=pl.col(WEIGHT).sum(),
-        unadjusted=(pl.col(VALUE) * pl.col(WEIGHT)).sum() / pl.col(WEIGHT).sum(),
-    )
     rows = raw.join(
         estimates.table.select(
             pl.col("venue").alias("level"),
@@ -179,16 +187,38 @@ def _level_rows(group: pl.DataFrame, parameter: str, settings: AlgoSettings) -> 
         ),
         on="level",
         how="left",
-    ).with_columns(
-        share=pl.col("notional") / pl.col("notional").sum(),
-        level_order=pl.col("level")
+    ).with_columns(_shares_and_order(parameter))
+    return rows.with_columns(_recommendation(rows, estimates.influence, settings))
+
+
+def _shares_and_order(parameter: str) -> list[pl.Expr]:
+    """Each level's share of the group's notional and its position among the parameter's
+    levels."""
+    return [
+        (pl.col("notional") / pl.col("notional").sum()).alias("share"),
+        pl.col("level")
         .replace_strict(
             {v: i for i, v in enumerate(PARAMETER_LEVELS[parameter])},
             default=len(PARAMETER_LEVELS[parameter]),
         )
-        .cast(pl.Int32),
-    )
-    return rows.with_columns(_recommendation(rows, estimates.influence, settings))
+        .cast(pl.Int32)
+        .alias("level_order"),
+    ]
+
+
+_NOTHING: dict[str, pl.DataType] = {
+    "best_level": pl.String(),
+    "best_saving_bps": pl.Float64(),
+    "best_saving_ci_low": pl.Float64(),
+    "best_saving_ci_high": pl.Float64(),
+    "recommended_level": pl.String(),
+    "expected_saving_bps": pl.Float64(),
+}
+
+
+def _nothing(note: str) -> list[pl.Expr]:
+    """No best level and no recommendation, and why."""
+    return [pl.lit(None, t).alias(k) for k, t in _NOTHING.items()] + [pl.lit(note).alias("note")]
 
 
 def _recommendation(
@@ -203,14 +233,6 @@ def _recommendation(
     eligible = estimated.filter(
         (pl.col("level") != UNKNOWN) & (pl.col("orders") >= settings.min_orders)
     ).sort(VALUE, "level")
-    nothing = {
-        "best_level": pl.lit(None, pl.String),
-        "best_saving_bps": pl.lit(None, pl.Float64),
-        "best_saving_ci_low": pl.lit(None, pl.Float64),
-        "best_saving_ci_high": pl.lit(None, pl.Float64),
-        "recommended_level": pl.lit(None, pl.String),
-        "expected_saving_bps": pl.lit(None, pl.Float64),
-    }
     if eligible.height < 2:
         confounded = rows.filter(pl.col(VALUE).is_null()).height
         note = (
@@ -220,7 +242,7 @@ def _recommendation(
             else "no recommendation: fewer than two levels a trader can set with at least "
             f"{settings.min_orders} orders and an interval"
         )
-        return [v.alias(k) for k, v in nothing.items()] + [pl.lit(note).alias("note")]
+        return _nothing(note)
     k = eligible.height
     best = eligible["level"][0]
     weights = estimated.select("level", w=pl.col("notional") / pl.col("notional").sum()).iter_rows()

@@ -187,6 +187,23 @@ def test_rows_levels_and_notes() -> None:
     assert "urgency" not in words["urgency"] and "urgency" in words["duration"]
 
 
+def test_a_group_with_fewer_than_min_orders_gets_no_curve() -> None:
+    """Below min_orders a group keeps its levels' raw figures, without adjusted ones."""
+    frame = synthetic_orders(5, URGENCY_EFFECT, n=3000)
+    sizes = frame.group_by("algo", "difficulty_bucket").len()
+    small = sizes.sort("len").row(0, named=True)
+    settings = AlgoSettings(min_orders=small["len"] + 1)
+    curves = algo_parameters(frame, WINDOW, settings)
+    group = curves.filter(
+        (pl.col("algo") == small["algo"])
+        & (pl.col("difficulty_bucket") == small["difficulty_bucket"])
+    )
+    assert group.height and group["implementation_shortfall_bps"].is_null().all()
+    assert group["implementation_shortfall_bps_unadjusted"].is_not_null().all()
+    assert group["note"].str.starts_with(f"no curve: {small['len']} orders").all()
+    schema(ALGO_PARAMETERS).validate(curves, lazy=True)
+
+
 def test_parameter_levels() -> None:
     arrival = datetime(2026, 3, 2, 15, tzinfo=UTC)
     rows = pl.DataFrame(
