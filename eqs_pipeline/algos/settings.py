@@ -4,11 +4,10 @@ from here; docs/ALGOS.md explains each choice."""
 
 from __future__ import annotations
 
-import zoneinfo
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from eqs_pipeline.core.buckets import UNKNOWN, clock_minutes
+from eqs_pipeline.core.buckets import UNKNOWN, check_comparison, clock_minutes
 from eqs_pipeline.stats import METHODS, Method
 
 SIZE_BUCKETS: tuple[str, ...] = ("small", "medium", "large")
@@ -116,29 +115,10 @@ class AlgoSettings:
         for name in ("ci_level", "wheel_power"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in (0, 1), not {getattr(self, name)}")
-        if set(self.controls) - set(CONTROLS) or len(set(self.controls)) != len(self.controls):
-            raise ValueError(
-                f"controls must be distinct names of {CONTROLS}, not {tuple(self.controls)}"
-            )
-        for name in ("size_edges_pct_adv", "volatility_edges_bps", "spread_edges_bps",
-                     "difficulty_edges_bps", "participation_edges", "duration_edges_minutes",
-                     "time_edges"):  # fmt: skip
-            edges = getattr(self, name)
-            low, high = (clock_minutes(v) for v in edges) if name == "time_edges" else edges
-            if not low < high:
-                raise ValueError(f"{name} must be two increasing edges, not {edges}")
-        try:
-            zoneinfo.ZoneInfo(self.session_timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"session_timezone {self.session_timezone!r} is not an IANA time zone "
-                "(e.g. America/New_York, Europe/London)"
-            ) from exc
-        unknown = set(self.score_weights) - set(KEY_METRICS)
-        if unknown:
-            raise ValueError(
-                f"score_weights name unknown metrics {sorted(unknown)}; use {KEY_METRICS}"
-            )
+        edges = ("size_edges_pct_adv", "volatility_edges_bps", "spread_edges_bps",
+                 "difficulty_edges_bps", "participation_edges", "duration_edges_minutes",
+                 "time_edges")  # fmt: skip
+        check_comparison(self, edges, CONTROLS, KEY_METRICS)
         for name in ("min_orders", "min_pair_orders", "min_support_orders"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")

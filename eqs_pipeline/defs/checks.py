@@ -53,3 +53,19 @@ def schema_check_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckR
     return dg.AssetCheckResult(
         check_name=SCHEMA_CHECK, asset_key=key, passed=not cases, metadata=metadata
     )
+
+
+def rows_check_result(
+    name: str, key: dg.AssetKey, bad: pl.DataFrame, checked: int
+) -> dg.AssetCheckResult:
+    """The result of a domain's check `name` of `key` that found the rows `bad` among
+    `checked`: passed when there are none; the first of them in the metadata."""
+    metadata: dict[str, dg.MetadataValue] = {
+        "rows_checked": dg.MetadataValue.int(checked),
+        "failure_count": dg.MetadataValue.int(bad.height),
+    }
+    if bad.height:
+        metadata["failures"] = dg.MetadataValue.md(markdown_table(bad, max_rows=20))
+    return dg.AssetCheckResult(
+        check_name=name, asset_key=key, passed=bad.height == 0, metadata=metadata
+    )

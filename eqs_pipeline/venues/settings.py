@@ -6,11 +6,10 @@ docs/VENUES.md explains each choice.
 
 from __future__ import annotations
 
-import zoneinfo
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from eqs_pipeline.core.buckets import UNKNOWN, clock_minutes
+from eqs_pipeline.core.buckets import UNKNOWN, check_comparison, clock_minutes
 from eqs_pipeline.stats import METHODS, Method
 
 FLAGS: tuple[str, ...] = ("ADD", "REMOVE", "MID")
@@ -122,31 +121,9 @@ class VenueSettings:
             raise ValueError(f"ci_method must be one of {METHODS}, not {self.ci_method!r}")
         if not 0 < self.ci_level < 1:
             raise ValueError(f"ci_level must be in (0, 1), not {self.ci_level}")
-        if set(self.controls) - set(CONTROLS) or len(set(self.controls)) != len(self.controls):
-            raise ValueError(
-                f"controls must be distinct names of {CONTROLS}, not {tuple(self.controls)}"
-            )
-        for name in ("size_edges_pct_adv", "liquidity_edges_usd", "spread_edges_bps",
-                     "child_size_edges", "time_edges"):  # fmt: skip
-            low, high = (
-                (clock_minutes(v) for v in getattr(self, name))
-                if name == "time_edges"
-                else (getattr(self, name))
-            )
-            if not low < high:
-                raise ValueError(f"{name} must be two increasing edges, not {getattr(self, name)}")
-        try:
-            zoneinfo.ZoneInfo(self.session_timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"session_timezone {self.session_timezone!r} is not an IANA time zone "
-                "(e.g. America/New_York, Europe/London)"
-            ) from exc
-        unknown = set(self.score_weights) - set(KEY_METRICS)
-        if unknown:
-            raise ValueError(
-                f"score_weights name unknown metrics {sorted(unknown)}; use {KEY_METRICS}"
-            )
+        edges = ("size_edges_pct_adv", "liquidity_edges_usd", "spread_edges_bps",
+                 "child_size_edges", "time_edges")  # fmt: skip
+        check_comparison(self, edges, CONTROLS, KEY_METRICS)
 
 
 def time_edges_minutes(settings: VenueSettings) -> tuple[int, int]:

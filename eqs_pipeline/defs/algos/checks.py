@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 
 from eqs_pipeline.algos.settings import KEY_METRICS
-from eqs_pipeline.defs.metadata import markdown_table
+from eqs_pipeline.defs.checks import rows_check_result
 
 CI_CHECK = "ci_contains_estimate"
 SHARES_CHECK = "mixes_sum_to_one"
@@ -26,18 +26,6 @@ def spec(name: str, key: dg.AssetKey) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=key, blocking=True, description=_DESCRIPTIONS[name])
 
 
-def _result(name: str, key: dg.AssetKey, bad: pl.DataFrame, checked: int) -> dg.AssetCheckResult:
-    metadata: dict[str, dg.MetadataValue] = {
-        "rows_checked": dg.MetadataValue.int(checked),
-        "failure_count": dg.MetadataValue.int(bad.height),
-    }
-    if bad.height:
-        metadata["failures"] = dg.MetadataValue.md(markdown_table(bad, max_rows=20))
-    return dg.AssetCheckResult(
-        check_name=name, asset_key=key, passed=bad.height == 0, metadata=metadata
-    )
-
-
 def ci_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
     metrics = [m for m in ("score", *KEY_METRICS) if f"{m}_ci_low" in frame.columns]
     outside = pl.any_horizontal(
@@ -47,7 +35,9 @@ def ci_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
         for m in metrics
     )
     subject = [c for c in ("broker", "algo") if c in frame.columns]
-    return _result(CI_CHECK, key, frame.filter(outside).select(*subject, *metrics), frame.height)
+    return rows_check_result(
+        CI_CHECK, key, frame.filter(outside).select(*subject, *metrics), frame.height
+    )
 
 
 def shares_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
@@ -66,4 +56,4 @@ def shares_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
         ((pl.col("current_share") - 1).abs() > _TOL)
         | (pl.col("recommended") & ((pl.col("recommended_share") - 1).abs() > _TOL))
     )
-    return _result(SHARES_CHECK, key, bad.drop("recommended"), sums.height)
+    return rows_check_result(SHARES_CHECK, key, bad.drop("recommended"), sums.height)

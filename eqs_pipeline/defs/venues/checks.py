@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from eqs_pipeline.defs.metadata import markdown_table
+from eqs_pipeline.defs.checks import rows_check_result
 from eqs_pipeline.venues.settings import KEY_METRICS
 
 FILL_RATE_CHECK = "fill_rate_in_unit_interval"
@@ -28,25 +28,13 @@ def spec(name: str, key: dg.AssetKey) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=key, blocking=True, description=_DESCRIPTIONS[name])
 
 
-def _result(name: str, key: dg.AssetKey, bad: pl.DataFrame, checked: int) -> dg.AssetCheckResult:
-    metadata: dict[str, dg.MetadataValue] = {
-        "rows_checked": dg.MetadataValue.int(checked),
-        "failure_count": dg.MetadataValue.int(bad.height),
-    }
-    if bad.height:
-        metadata["failures"] = dg.MetadataValue.md(markdown_table(bad, max_rows=20))
-    return dg.AssetCheckResult(
-        check_name=name, asset_key=key, passed=bad.height == 0, metadata=metadata
-    )
-
-
 def fill_rate_result(
     key: dg.AssetKey, frame: pl.DataFrame, columns: list[str]
 ) -> dg.AssetCheckResult:
     outside = pl.any_horizontal(
         ((pl.col(c) < -_TOL) | (pl.col(c) > 1 + _TOL)).fill_null(False) for c in columns
     )
-    return _result(
+    return rows_check_result(
         FILL_RATE_CHECK, key, frame.filter(outside).select("venue", *columns), frame.height
     )
 
@@ -59,7 +47,9 @@ def ci_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
         ).fill_null(False)
         for m in metrics
     )
-    return _result(CI_CHECK, key, frame.filter(outside).select("venue", *metrics), frame.height)
+    return rows_check_result(
+        CI_CHECK, key, frame.filter(outside).select("venue", *metrics), frame.height
+    )
 
 
 def allocation_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckResult:
@@ -70,4 +60,4 @@ def allocation_result(key: dg.AssetKey, frame: pl.DataFrame) -> dg.AssetCheckRes
         ((pl.col("current_share") - 1).abs() > _TOL)
         | ((pl.col("recommended_share") - 1).abs() > _TOL)
     )
-    return _result(ALLOCATION_CHECK, key, bad, sums.height)
+    return rows_check_result(ALLOCATION_CHECK, key, bad, sums.height)
