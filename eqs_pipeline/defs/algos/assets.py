@@ -89,21 +89,29 @@ def _inputs(context: dg.AssetExecutionContext, paths: EqsPathsResource, days: in
         raise dg.Failure(str(exc)) from exc
 
 
-def compute(inputs: AlgoInputs, settings: AlgoSettings) -> dict[dg.AssetKey, pl.DataFrame]:
-    """Every algo table of the window's inputs."""
+def compute(
+    inputs: AlgoInputs, settings: AlgoSettings, keys: tuple[dg.AssetKey, ...] = KEYS
+) -> dict[dg.AssetKey, pl.DataFrame]:
+    """The algo tables `keys` of the window's inputs (the selection is made for any of them:
+    the orders' difficulty comes from it)."""
     window = (inputs.dates[0], inputs.dates[-1], len(inputs.dates))
     orders = algo_orders(inputs.orders, settings)
     support = candidate_support(inputs.training_orders, settings)
     selection = algo_selection(orders, inputs.instruments, inputs.model, support, settings)
     orders = with_difficulty(orders, selection.difficulty_bps, settings)
-    return {
-        ALGO_DAILY_KEY: algo_daily(orders),
-        SCORECARD_KEY: algo_scorecard(orders, window, settings),
-        BROKER_SCORECARD_KEY: broker_algo_scorecard(orders, window, settings),
-        PARAMETERS_KEY: algo_parameters(orders, window, settings, selection.base_difficulty_bps),
-        SELECTION_KEY: selection.frame,
-        RECOMMENDATIONS_KEY: algo_recommendations(orders, selection.frame, window, settings),
+    tables = {
+        ALGO_DAILY_KEY: lambda: algo_daily(orders),
+        SCORECARD_KEY: lambda: algo_scorecard(orders, window, settings),
+        BROKER_SCORECARD_KEY: lambda: broker_algo_scorecard(orders, window, settings),
+        PARAMETERS_KEY: lambda: algo_parameters(
+            orders, window, settings, selection.base_difficulty_bps
+        ),
+        SELECTION_KEY: lambda: selection.frame,
+        RECOMMENDATIONS_KEY: lambda: algo_recommendations(
+            orders, selection.frame, window, settings
+        ),
     }
+    return {key: tables[key]() for key in keys}
 
 
 @dg.multi_asset(
@@ -124,8 +132,8 @@ def algo_window(context: dg.AssetExecutionContext, paths: EqsPathsResource, conf
     orders' difficulty comes from it)."""
     settings = config.settings()
     inputs = _inputs(context, paths, settings.window_days)
-    frames = compute(inputs, settings)
-    selected = [key for key in KEYS if key in context.selected_asset_keys]
+    selected = tuple(key for key in KEYS if key in context.selected_asset_keys)
+    frames = compute(inputs, settings, selected)
     start, end = inputs.dates[0], inputs.dates[-1]
     with paths.connect() as con, warehouse.transaction(con):
         fingerprint = algo_fingerprint(con, start, end, settings, inputs.model_version)
