@@ -13,8 +13,14 @@ Direction = Literal["higher_is_worse", "lower_is_worse"]
 DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 
 # Metrics whose decline is the degradation; every other metric defaults to higher_is_worse
-# (costs, markout losses, latency, reject, cancel and quarantine shares).
-LOWER_IS_WORSE: tuple[str, ...] = ("fill_rate", "price_improvement_bps")
+# (costs, cost_z, latency, reject, cancel and quarantine shares).
+LOWER_IS_WORSE: tuple[str, ...] = (
+    "fill_rate",
+    "price_improvement_bps",
+    # Markouts are positive when favourable to the trader: a venue turning toxic lowers them.
+    "markout_5s_bps",
+    "markout_60s_bps",
+)
 
 
 @dataclass(frozen=True)

@@ -269,3 +269,12 @@ def test_detectors_do_not_import_scipy_at_load() -> None:
     code = "import sys, eqs_pipeline.monitor.detectors; print('scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_favourable_metrics_degrade_downwards() -> None:
+    """Fill rate, price improvement and markouts are positive when good: their decline alarms;
+    a cost's rise does."""
+    directions = MonitorSettings().directions
+    for metric in ("fill_rate", "price_improvement_bps", "markout_5s_bps", "markout_60s_bps"):
+        assert directions[metric] == "lower_is_worse", metric
+    assert "cost_vs_expected_bps" not in directions  # the default: higher is worse
