@@ -11,11 +11,10 @@ from __future__ import annotations
 import polars as pl
 
 from eqs_pipeline.monitor.delivery import SEVERITIES
+from eqs_pipeline.monitor.series import DIMENSIONS
 from eqs_pipeline.tables.spec import Column, RowCheck, Table
 
 UTC_TS = pl.Datetime("us", "UTC")
-# The monitored dimensions of monitor.metric_series (issue 23).
-DIMENSIONS: tuple[str, ...] = ("desk", "venue", "algo", "broker", "symbol")
 # open: raised, nobody has taken it; acknowledged: someone has (`eqs alerts ack ID`);
 # resolved: back in control for `resolve_after_days` dates; never reopens.
 ALERT_STATUSES: tuple[str, ...] = ("open", "acknowledged", "resolved")
