@@ -25,6 +25,7 @@ from eqs_pipeline.algos.settings import (
 )
 from eqs_pipeline.core.buckets import UNKNOWN, bucket
 from eqs_pipeline.core.contract import ORDER_KEY
+from eqs_pipeline.costmodel.features import ORDER_INPUTS
 
 WEIGHT = "arrival_notional"
 # The order's reversion after its end, whatever horizon the quality settings name it after
@@ -35,46 +36,31 @@ _REVERSION_PATTERN = re.compile(r"reversion_\d+s_bps")
 # What the analysis reads of `quality.order_quality` (the cost model's arrival features
 # included: the selection prices each order under other algos). `allocation` and
 # `allocation_prob` are optional contract columns: missing, they read as null.
-ORDER_COLUMNS: tuple[str, ...] = (
-    *ORDER_KEY,
-    "symbol",
-    "side",
-    "side_sign",
-    "order_type",
-    "limit_price",
-    "algo",
-    "urgency",
-    "target_participation",
-    "broker",
-    "arrival_ts",
-    "end_ts",
-    "order_qty",
-    "filled_qty",
-    "fill_rate",
-    "notional",
-    "arrival_mid",
-    "arrival_spread_bps",
-    "arrival_bid_size",
-    "arrival_ask_size",
-    "arrival_imbalance",
-    "pre_arrival_volatility_bps",
-    "pre_arrival_volume_pct_adv",
-    "size_pct_adv",
-    "daily_volatility",
-    "implementation_shortfall_bps",
-    "arrival_slippage_bps",
-    "interval_vwap_slippage_bps",
-    "interval_twap_slippage_bps",
-    "expected_cost_bps",
-    "expected_cost_source",
-    "cost_vs_expected_bps",
-    "cost_z",
-    "cost_percentile",
-    "participation_rate",
-    "duration_s",
-    "spread_capture",
-    "pct_passive",
-    "venue_count",
+ORDER_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        (
+            *ORDER_KEY,
+            # What the cost model reads of an order (its arrival features and the target).
+            *ORDER_INPUTS,
+            "end_ts",
+            "filled_qty",
+            "fill_rate",
+            "notional",
+            "arrival_slippage_bps",
+            "interval_vwap_slippage_bps",
+            "interval_twap_slippage_bps",
+            "expected_cost_bps",
+            "expected_cost_source",
+            "cost_vs_expected_bps",
+            "cost_z",
+            "cost_percentile",
+            "participation_rate",
+            "duration_s",
+            "spread_capture",
+            "pct_passive",
+            "venue_count",
+        )
+    )
 )
 OPTIONAL_COLUMNS: dict[str, pl.DataType] = {
     "allocation": pl.String(),

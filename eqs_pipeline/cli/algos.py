@@ -96,11 +96,10 @@ def _wheel(scorecard: pl.DataFrame, console: Console) -> None:
 
 def _recomputed(warehouse_path: Path, lake: str | None, window: int) -> pl.DataFrame:
     """The scorecard of the last `window` trade dates, from the warehouse's orders and the
-    cost model the lake's registry has in service after them."""
-    from eqs_pipeline.algos.frames import algo_orders, with_difficulty
-    from eqs_pipeline.algos.scorecard import algo_scorecard
-    from eqs_pipeline.algos.selection import algo_selection, candidate_support
+    cost model the lake's registry has in service after them, as the window step computes
+    it."""
     from eqs_pipeline.algos.settings import AlgoSettings
+    from eqs_pipeline.defs.algos.assets import SCORECARD_KEY, compute
     from eqs_pipeline.defs.algos.window import read_inputs
     from eqs_pipeline.defs.resources import EqsPathsResource
     from eqs_pipeline.defs.venues.window import NoVenueData
@@ -126,12 +125,7 @@ def _recomputed(warehouse_path: Path, lake: str | None, window: int) -> pl.DataF
         fail(str(exc))
     finally:
         con.close()
-    orders = algo_orders(inputs.orders, settings)
-    support = candidate_support(inputs.training_orders, settings)
-    selection = algo_selection(orders, inputs.instruments, inputs.model, support, settings)
-    orders = with_difficulty(orders, selection.difficulty_bps, settings)
-    bounds = (inputs.dates[0], inputs.dates[-1], len(inputs.dates))
-    return algo_scorecard(orders, bounds, settings)
+    return compute(inputs, settings, (SCORECARD_KEY,))[SCORECARD_KEY]
 
 
 @click.command("algos")

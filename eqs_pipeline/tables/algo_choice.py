@@ -11,7 +11,15 @@ from eqs_pipeline.algos.settings import CONTROL_LEVELS, DIFFICULTY_BUCKETS, SIZE
 from eqs_pipeline.core.buckets import UNKNOWN
 from eqs_pipeline.core.contract import SIDES
 from eqs_pipeline.tables.model import VERSION_PATTERN
-from eqs_pipeline.tables.spec import Column, RowCheck, Table, Unit
+from eqs_pipeline.tables.spec import (
+    TRADE_DAYS,
+    WINDOW_END,
+    WINDOW_START,
+    Column,
+    RowCheck,
+    Table,
+    Unit,
+)
 
 _DIFFICULTY = (*DIFFICULTY_BUCKETS, UNKNOWN)
 _URGENCY = CONTROL_LEVELS["urgency"]
@@ -25,11 +33,7 @@ def _f(name: str, description: str, unit: Unit | None, **rules) -> Column:
 
 
 def _window() -> tuple[Column, ...]:
-    return (
-        Column("window_start", pl.Date, "First trade date of the window.", nullable=False),
-        Column("window_end", pl.Date, "Last trade date of the window.", nullable=False),
-        Column("trade_days", pl.Int32, "Trade dates in the window.", "days", nullable=False, ge=1),
-    )
+    return (WINDOW_START, WINDOW_END, TRADE_DAYS)
 
 
 ALGO_PARAMETERS = Table(

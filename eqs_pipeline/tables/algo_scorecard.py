@@ -7,7 +7,15 @@ import polars as pl
 
 from eqs_pipeline.algos.scorecard import algo_columns, broker_algo_columns
 from eqs_pipeline.algos.settings import KEY_METRICS
-from eqs_pipeline.tables.spec import Column, RowCheck, Table, Unit
+from eqs_pipeline.tables.spec import (
+    TRADE_DAYS,
+    WINDOW_END,
+    WINDOW_START,
+    Column,
+    RowCheck,
+    Table,
+    Unit,
+)
 
 _UNIT_RANGE = {"ge": 0.0, "le": 1.0}
 
@@ -71,9 +79,9 @@ def _metric_columns(subject: str) -> list[Column]:
 def _common(subject: str, plural: str) -> dict[str, Column]:
     """The columns both scorecards share, by name."""
     cols = [
-        Column("window_start", pl.Date, "First trade date of the window.", nullable=False),
-        Column("window_end", pl.Date, "Last trade date of the window.", nullable=False),
-        Column("trade_days", pl.Int32, "Trade dates in the window.", "days", nullable=False, ge=1),
+        WINDOW_START,
+        WINDOW_END,
+        TRADE_DAYS,
         _f(
             "score",
             "Composite score: sum of weight x adjusted metric (default "

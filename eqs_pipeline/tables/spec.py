@@ -164,3 +164,11 @@ class Table:
             if c.names(name):
                 return c
         raise KeyError(f"{self.name} has no column {name!r}")
+
+
+# The bounds of a window table (scorecards, curves, recommendations): declared once here.
+WINDOW_START = Column("window_start", pl.Date, "First trade date of the window.", nullable=False)
+WINDOW_END = Column("window_end", pl.Date, "Last trade date of the window.", nullable=False)
+TRADE_DAYS = Column(
+    "trade_days", pl.Int32, "Trade dates in the window.", "days", nullable=False, ge=1
+)

@@ -9,7 +9,15 @@ import polars as pl
 from eqs_pipeline.core.contract import TS
 from eqs_pipeline.core.settings import HORIZONS_S
 from eqs_pipeline.tables.quality import JSON_OBJECT, SEMVER
-from eqs_pipeline.tables.spec import Column, RowCheck, Table, Unit
+from eqs_pipeline.tables.spec import (
+    TRADE_DAYS,
+    WINDOW_END,
+    WINDOW_START,
+    Column,
+    RowCheck,
+    Table,
+    Unit,
+)
 from eqs_pipeline.venues.settings import KEY_METRICS, WITHIN_STYLE_METRICS
 
 # A share of a whole: in [0, 1].
@@ -25,8 +33,6 @@ def _f(name: str, description: str, unit: Unit | None, **rules) -> Column:
 
 VENUE = Column("venue", pl.String, "Venue MIC.", nullable=False)
 TRADE_DATE = Column("trade_date", pl.Date, "Trade date.", nullable=False)
-WINDOW_START = Column("window_start", pl.Date, "First trade date of the window.", nullable=False)
-WINDOW_END = Column("window_end", pl.Date, "Last trade date of the window.", nullable=False)
 
 
 def _venue_figures() -> list[Column]:
@@ -289,7 +295,7 @@ VENUE_SCORECARD = Table(
         Column("venue", pl.String, "Venue MIC.", nullable=False, unique=True),
         WINDOW_START,
         WINDOW_END,
-        Column("trade_days", pl.Int32, "Trade dates in the window.", "days", nullable=False, ge=1),
+        TRADE_DAYS,
         _f(
             "score",
             "Composite score: sum of weight x adjusted metric (default -all_in_cost_bps + 5 x "
