@@ -43,9 +43,20 @@ def test_every_algo_table_built_and_a_rerun_replaces_it(built_warehouse, rerun_w
     assert rerun_warehouse.after_all == rerun_warehouse.after_one == []
 
 
-def test_an_unchanged_window_is_not_recomputed(rerun_warehouse) -> None:
-    """The window job runs again only when the window (or the cost model after it) changed."""
-    assert rerun_warehouse.unchanged.materialized == []
+def test_the_window_job_reruns_when_only_the_algo_window_changed(built_copy) -> None:
+    """`eqs run` skips the window job only when the venue and the algo fingerprints both hold:
+    a stale algo scorecard alone (other settings, code or cost model) brings it back."""
+    from eqs_pipeline.defs.resources import EqsPathsResource
+    from eqs_pipeline.runtime.runner import _window_unchanged
+
+    _, warehouse, _ = built_copy
+    paths = EqsPathsResource(
+        home=str(warehouse.parent), warehouse=str(warehouse), lake=str(warehouse.parent / "lake")
+    )
+    assert _window_unchanged(paths)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update algo.algo_scorecard set inputs_fingerprint = 'stale'")
+    assert not _window_unchanged(paths)
 
 
 def test_eqs_algos_prints_the_scorecard(built_warehouse) -> None:
