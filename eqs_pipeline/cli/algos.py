@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from eqs_pipeline.cli.options import scorecard_window, warehouse_file
 from eqs_pipeline.cli.render import fail, interval, interval_level
 from eqs_pipeline.storage import warehouse
 
@@ -129,19 +130,8 @@ def _recomputed(warehouse_path: Path, lake: str | None, window: int) -> pl.DataF
 
 
 @click.command("algos")
-@click.option(
-    "--warehouse",
-    "warehouse_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="DuckDB warehouse file.",
-)
-@click.option(
-    "--window",
-    type=click.IntRange(1),
-    default=None,
-    help="Trailing trade dates; recomputes the scorecard (default: the stored scorecard, or 20).",
-)
+@warehouse_file
+@scorecard_window
 @click.option(
     "--lake", default=None, help="The lake (default: <warehouse folder>/lake, as `eqs run`)."
 )

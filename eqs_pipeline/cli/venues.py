@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from eqs_pipeline.cli.options import scorecard_window, warehouse_file
 from eqs_pipeline.cli.render import fail, interval, interval_level
 from eqs_pipeline.defs.venues.window import NoVenueData, load_window
 from eqs_pipeline.storage import warehouse
@@ -68,19 +69,8 @@ def render(scorecard: pl.DataFrame, console: Console) -> None:
 
 
 @click.command("venues")
-@click.option(
-    "--warehouse",
-    "warehouse_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="DuckDB warehouse file.",
-)
-@click.option(
-    "--window",
-    type=click.IntRange(1),
-    default=None,
-    help="Trailing trade dates; recomputes the scorecard (default: the stored scorecard, or 20).",
-)
+@warehouse_file
+@scorecard_window
 def venues_command(warehouse_path: Path, window: int | None) -> None:
     """Print the venue scorecard (rank tiers, score and key metrics with intervals)."""
     console = Console()
