@@ -7,13 +7,14 @@ truth behind it. See docs/SIMULATOR.md.
     write_landing(data, out_dir, formats=("parquet", "csv", "jsonl"))
 """
 
-from .config import DEFAULT_VENUES, ImpactParams, SimulationConfig, Venue
+from .config import DEFAULT_VENUES, Degradation, ImpactParams, SimulationConfig, Venue
 from .engine import SimulatedData, SimulatedDay, iter_days, trading_dates
 from .landing import TRUTH_DIR, load_truth, simulate, simulate_to_landing, write_landing
 
 __all__ = [
     "DEFAULT_VENUES",
     "TRUTH_DIR",
+    "Degradation",
     "ImpactParams",
     "SimulatedData",
     "SimulatedDay",

@@ -130,6 +130,34 @@ class ImpactParams:
 
 
 @dataclass(frozen=True)
+class Degradation:
+    """A venue that turns worse at a known moment (the monitoring's test bed, docs/SIMULATOR.md,
+    "Injected degradation"): from `start_s` seconds after the open of trade date `start` (and
+    on every later date), each of our fills on `venue` is priced `ticks` ticks worse for us
+    (buys higher, sells lower) and moves the latent mid against us by `kappa_bps` (instead of
+    the venue's own adverse selection): the venue fills worse and turns toxic. Fills before the
+    onset, and every random draw, are those of the same run without the degradation.
+    """
+
+    venue: str
+    start: date
+    start_s: float = 0.0
+    ticks: float = 1.0
+    kappa_bps: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.start_s < 0 or self.ticks < 0 or self.kappa_bps < 0:
+            raise ValueError("Degradation needs start_s, ticks and kappa_bps >= 0")
+
+    def onset_s(self, d: date) -> float | None:
+        """Seconds after the open from which the fills of trade date `d` are degraded (None:
+        not on that date)."""
+        if d < self.start:
+            return None
+        return self.start_s if d == self.start else 0.0
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """One simulation run.
 
@@ -178,6 +206,7 @@ class SimulationConfig:
     routing: Routing = "default"
     costs: CostDesign | None = None
     algos: AlgoAssignment | None = None
+    degradation: Degradation | None = None
 
     def styles(self) -> tuple[int, ...]:
         """The child styles this routing sends (indices of `STYLES`)."""
@@ -200,6 +229,14 @@ class SimulationConfig:
             )
         if len({v.mic for v in self.venues}) != len(self.venues):
             raise ValueError("venue MICs must be unique")
+        if self.degradation is not None and self.costs is not None:
+            raise ValueError("a degradation cannot be combined with designed costs")
+        if self.degradation is not None and self.degradation.venue not in {
+            v.mic for v in self.venues
+        }:
+            raise ValueError(
+                f"degradation: no venue {self.degradation.venue!r} in the routing's venues"
+            )
         for style in self.styles():
             if not any(v.route_weight[style] > 0 and style in v.styles for v in self.venues):
                 raise ValueError(f"no venue accepts {STYLES[style]} children")

@@ -301,7 +301,8 @@ def simulate_day(
     vol_factor = np.exp(rng.normal(0.0, 0.25, n_sym))
     volume_factor = np.exp(rng.normal(0.0, 0.3, n_sym)) * vol_factor**0.5
     flow = make_day_flow(cfg, uni, rng, volume_factor)
-    priced = price_day(cfg, uni, rng, flow, open_logp, vol_factor, volume_factor)
+    onset_s = None if cfg.degradation is None else cfg.degradation.onset_s(d)
+    priced = price_day(cfg, uni, rng, flow, open_logp, vol_factor, volume_factor, onset_s)
     open_us = session_open_us(d, cfg.timezone)
     mics = [v.mic for v in cfg.venues]
     fills = _KeptFills.of(cfg, flow, priced)

@@ -428,6 +428,9 @@ class _DayInputs:
     vol_factor: np.ndarray
     volume_factor: np.ndarray
     open_logp: np.ndarray
+    # The injected degradation of the day (`config.Degradation`): venue index, onset in
+    # seconds after the open, ticks worse, adverse move (fraction of the price); None: none.
+    degraded: tuple[int, float, float, float] | None = None
 
 
 def _price_symbol(
@@ -447,7 +450,13 @@ def _price_symbol(
     fq = f["qty"][fi]
     fv = c["venue"][fc]
     filled, part, level = _impact(flow, sym, day.fill_order[fi], imp)
-    kappa_f = o["sign"][day.fill_order[fi]] * day.kappa[fv] * fq / day.child_filled[fc]
+    sign_f = o["sign"][day.fill_order[fi]]
+    kappa_v, worse, ticks = day.kappa[fv], None, 0.0
+    if day.degraded is not None:
+        venue, onset_s, ticks, kappa = day.degraded
+        worse = (fv == venue) & (f["time"][fi] >= onset_s)
+        kappa_v = np.where(worse, kappa, kappa_v)
+    kappa_f = sign_f * kappa_v * fq / day.child_filled[fc]
     open_logp = day.open_logp[s]
     tq_us, x = _log_mid(rng, flow, sym, level, kappa_f, counts[0], open_logp, imp)
     q, quote_table = _nbbo(rng, uni, sym, tq_us, x, day.vol_factor[s])
@@ -461,6 +470,8 @@ def _price_symbol(
     truth.perm_bps[oi] = imp.gamma * sym.sigma * filled / sym.adv * 1e4
     truth.filled[oi] = filled
     price, exp_pi, half, mid = _fill_prices(rng, flow, sym, q, day.pi_mean)
+    if worse is not None:  # the degraded venue fills `ticks` ticks worse for us
+        price = np.round(price + sign_f * worse * ticks * sym.tick, 6)
     out.child_limit[sym.children] = _child_limits(rng, flow, sym, q, out.order_limit)
     qi = np.searchsorted(q.t_us, sym.fill_us, side="left") - 1
     bad = _rejected(flow, sym, q.ask[qi], q.bid[qi], price, out.child_limit, out.order_limit)
@@ -556,9 +567,11 @@ def price_day(
     open_logp: np.ndarray,
     vol_factor: np.ndarray,
     volume_factor: np.ndarray,
+    onset_s: float | None = None,
 ) -> PricedDay:
     """Price one day, one symbol at a time: the quotes, the tape, the fills' and child and
-    parent orders' prices and the per-order truth."""
+    parent orders' prices and the per-order truth. onset_s: seconds after the open from which
+    `cfg.degradation` applies on this day (None: not on this day)."""
     o, c, f = flow.orders, flow.children, flow.fills
     n_sym = uni.symbols.size
     share = np.array([v.market_share for v in cfg.venues])
@@ -574,6 +587,14 @@ def price_day(
         vol_factor=vol_factor,
         volume_factor=volume_factor,
         open_logp=open_logp,
+        degraded=None
+        if onset_s is None or cfg.degradation is None
+        else (
+            [v.mic for v in cfg.venues].index(cfg.degradation.venue),
+            onset_s,
+            cfg.degradation.ticks,
+            cfg.degradation.kappa_bps * 1e-4,
+        ),
     )
     o_ord, o_b = _groups(o["symbol"], n_sym)
     c_ord, c_b = _groups(o["symbol"][c["order"]], n_sym)

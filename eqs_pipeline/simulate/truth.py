@@ -212,6 +212,8 @@ def build_truth(
     symbols, brokers, traders = _universe_truth(uni)
     config = dataclasses.asdict(cfg)
     config["start_date"] = cfg.start_date.isoformat()
+    if cfg.degradation is not None:
+        config["degradation"]["start"] = cfg.degradation.start.isoformat()
     config.pop("venues")
     costs = {
         mic: row["realized"]["expected_all_in_cost_bps"]
