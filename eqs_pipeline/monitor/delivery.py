@@ -206,6 +206,25 @@ class DeliverySettings:
         if self.backoff_factor < 1:
             raise ValueError(f"backoff_factor must be >= 1, not {self.backoff_factor}")
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DeliverySettings:
+        """The settings named by environment variables (`ENV`), the defaults for the others:
+        the daily assets and `eqs monitor` read the same ones, so one deployment's channels
+        are set in one place. Raises ValueError naming the variable that is wrong."""
+        values: dict[str, Any] = {}
+        for name, (field_name, parse) in ENV.items():
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[field_name] = parse(raw.strip())
+            except ValueError as exc:
+                raise ValueError(f"{name}={raw!r}: {exc}") from None
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            raise ValueError(f"alert delivery settings from the environment: {exc}") from None
+
     def enabled(self, channel: str) -> bool:
         """Whether `channel` has the endpoint it needs."""
         if channel == "webhook":
@@ -225,6 +244,44 @@ class DeliverySettings:
         if self.backoff_factor > 1 and exponent > 64:
             return self.backoff_max_s
         return min(self.backoff_base_s * self.backoff_factor**exponent, self.backoff_max_s)
+
+
+def _routing(text: str) -> dict[str, tuple[str, ...]]:
+    """`critical=webhook,slack,email;warning=webhook,slack;info=webhook` (a severity left out
+    goes nowhere)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        severity, sep, channels = part.partition("=")
+        if not sep:
+            raise ValueError(f"expected severity=channel,channel in {part!r}")
+        out[severity.strip()] = tuple(c.strip() for c in channels.split(",") if c.strip())
+    return out
+
+
+def _flag(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+# Environment variable -> (DeliverySettings field, parser). docs/MONITORING.md lists them.
+ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "EQS_ALERT_ROUTING": ("routing", _routing),
+    "EQS_ALERT_WEBHOOK_URL": ("webhook_url", str),
+    "EQS_ALERT_SLACK_URL": ("slack_webhook_url", str),
+    "EQS_SMTP_HOST": ("smtp_host", str),
+    "EQS_SMTP_PORT": ("smtp_port", int),
+    "EQS_SMTP_STARTTLS": ("smtp_starttls", _flag),
+    "EQS_SMTP_USERNAME": ("smtp_username", str),
+    "EQS_ALERT_EMAIL_FROM": ("email_from", str),
+    "EQS_ALERT_EMAIL_TO": (
+        "email_to",
+        lambda t: tuple(a.strip() for a in t.split(",") if a.strip()),
+    ),
+    "EQS_ALERT_TIMEOUT_S": ("timeout_s", float),
+}
 
 
 class DeliveryError(Exception):

@@ -378,3 +378,26 @@ def test_webhook_payload_is_versioned_plain_json() -> None:
     assert payload["alert"]["evidence"] == {"stat": None, "since": "2026-02-27"}
     assert payload["alert"]["opened_at"] == "2026-03-02T08:00:00+00:00"
     json.dumps(payload, allow_nan=False)
+
+
+def test_settings_from_the_environment() -> None:
+    settings = DeliverySettings.from_env(
+        {
+            "EQS_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+            "EQS_SMTP_HOST": "127.0.0.1",
+            "EQS_SMTP_PORT": "2525",
+            "EQS_ALERT_EMAIL_TO": "desk@example.com, head@example.com",
+            "EQS_ALERT_ROUTING": "critical=webhook,email; warning=webhook",
+            "EQS_ALERT_SLACK_URL": "",
+        }
+    )
+    assert settings.webhook_url == "http://127.0.0.1:9/hook"
+    assert settings.smtp_port == 2525
+    assert settings.email_to == ("desk@example.com", "head@example.com")
+    assert settings.channels_for("critical") == ("webhook", "email")
+    assert settings.channels_for("info") == ()
+    assert not settings.enabled("slack")
+    with pytest.raises(ValueError, match="EQS_SMTP_PORT='x'"):
+        DeliverySettings.from_env({"EQS_SMTP_PORT": "x"})
+    with pytest.raises(ValueError, match="unknown channels"):
+        DeliverySettings.from_env({"EQS_ALERT_ROUTING": "critical=pager"})
