@@ -122,7 +122,7 @@ def test_what_the_pipeline_produces_passes_the_registrys_schemas(built_warehouse
 
     _, path, _ = built_warehouse
     partitions = _lake_partitions(path.parent / "lake")
-    assert len(partitions) == 14, sorted(partitions)  # the thirteen daily tables, the instruments
+    assert len(partitions) == 15, sorted(partitions)  # the fourteen daily tables, the instruments
     internal = {p.name for p in (path.parent / "lake").iterdir() if p.name.startswith("_")}
     assert internal == {"_window"}
     for table, files in partitions.items():
@@ -140,6 +140,8 @@ def test_what_the_pipeline_produces_passes_the_registrys_schemas(built_warehouse
         "algo.broker_algo_scorecard",
         "model.model_versions",  # empty until a training (its own test: defs/test_model.py)
         "model.quality_forecast",  # empty until a training too
+        "monitor.alerts",  # none on a desk of three dates: no baseline yet
+        "monitor.deliveries",
         "venue.routing_recommendations",
         "venue.venue_performance_events",
         "venue.venue_scorecard",
@@ -154,7 +156,9 @@ def test_what_the_pipeline_produces_passes_the_registrys_schemas(built_warehouse
             frame = con.execute(f"select * from {table}").pl()
             # No broker x algo pair of the small desk has min_pair_orders orders: none is shown
             # (eqs_pipeline_tests/algos validates that table's frames).
-            empty = table.startswith("model.") or table == "algo.broker_algo_scorecard"
+            empty = (
+                table.startswith(("model.", "monitor.")) or table == "algo.broker_algo_scorecard"
+            )
             assert frame.height > 0 or empty, table
             assert validate_frame(SCHEMAS[table], frame, max_cases=5) == [], table
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from eqs_pipeline.cli.alerts import alerts_command
 from eqs_pipeline.cli.algos import algos_command
 from eqs_pipeline.cli.model import train_command
 from eqs_pipeline.cli.options import date_value
@@ -350,6 +351,7 @@ def summary(warehouse: Path) -> None:
 
 main.add_command(venues_command)
 main.add_command(algos_command)
+main.add_command(alerts_command)
 main.add_command(train_command)
 
 

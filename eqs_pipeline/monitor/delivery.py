@@ -60,18 +60,6 @@ CHANNELS: tuple[Channel, ...] = get_args(Channel)
 Status = Literal["pending", "delivered", "failed"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 
-# The columns of `monitor.deliveries`, in order.
-DELIVERY_SCHEMA: dict[str, pl.DataType] = {
-    "alert_id": pl.String(),
-    "channel": pl.String(),
-    "status": pl.String(),
-    "attempts": pl.Int32(),
-    "last_error": pl.String(),
-    "last_attempt_at": pl.Datetime("us", "UTC"),
-    "next_attempt_at": pl.Datetime("us", "UTC"),
-    "delivered_at": pl.Datetime("us", "UTC"),
-}
-
 # HTTP statuses worth retrying: timeouts, rate limits and server errors. Any other non-2xx
 # (a 4xx, or a redirect, which is not followed: the URL is misconfigured) fails for good.
 _RETRY_HTTP = frozenset({408, 425, 429})
@@ -607,19 +595,28 @@ def _deliver_one(
     return record
 
 
+def delivery_schema() -> dict[str, pl.DataType]:
+    """The columns of `monitor.deliveries` (declared in the table registry), in order."""
+    from eqs_pipeline.tables.monitor_alerts import DELIVERIES
+
+    return DELIVERIES.polars_schema
+
+
 def records_to_frame(records: Sequence[DeliveryRecord]) -> pl.DataFrame:
-    """The records as a `monitor.deliveries` frame (`DELIVERY_SCHEMA`)."""
-    rows = [{name: getattr(record, name) for name in DELIVERY_SCHEMA} for record in records]
-    return pl.DataFrame(rows, schema=DELIVERY_SCHEMA)
+    """The records as a `monitor.deliveries` frame (`delivery_schema`)."""
+    schema = delivery_schema()
+    rows = [{name: getattr(record, name) for name in schema} for record in records]
+    return pl.DataFrame(rows, schema=schema)
 
 
 def records_from_frame(frame: pl.DataFrame) -> list[DeliveryRecord]:
     """The records of a `monitor.deliveries` frame, as persisted by `records_to_frame`."""
-    missing = [c for c in DELIVERY_SCHEMA if c not in frame.columns]
+    schema = delivery_schema()
+    missing = [c for c in schema if c not in frame.columns]
     if missing:
         raise ValueError(f"monitor.deliveries lacks the columns {missing}")
     records = []
-    for row in frame.select(list(DELIVERY_SCHEMA)).iter_rows(named=True):
+    for row in frame.select(list(schema)).iter_rows(named=True):
         if row["status"] not in STATUSES:
             raise ValueError(f"unknown delivery status {row['status']!r}")
         records.append(DeliveryRecord(**row))

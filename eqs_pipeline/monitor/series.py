@@ -28,8 +28,11 @@ What the contract lets us measure, and why:
   venue, filled / routed shares of its child orders, since an order spans venues.
 - quarantine_share: quarantined / landed rows of the date, the desk's only (a quarantined row
   may not even name a venue).
-- markouts are positive when favourable, so they worsen as they fall: the detectors' settings
-  must list them as lower_is_worse (`MonitorSettings.LOWER_IS_WORSE` does not, yet).
+- markouts are positive when favourable, so they worsen as they fall
+  (`MonitorSettings.LOWER_IS_WORSE` lists them).
+
+Every row carries its subject's traded notional of the date (`notional`: what a shift of a
+bps metric costs, which the alerts' severity weighs).
 """
 
 from __future__ import annotations
@@ -52,12 +55,13 @@ ORDER_DIMENSIONS: tuple[Dimension, ...] = ("desk", "algo", "broker", "symbol")
 
 
 # metric -> (source, column, weight unit, kind, dimensions). The source names the frame a
-# metric is averaged over: orders, fills, ioc_fills (fills of IOC children), children (every
-# child order), ioc/day children, or the date's ingestion counts.
+# metric is averaged over: orders, model_orders (the orders a trained cost model priced),
+# fills, ioc_fills (fills of IOC children), children (every child order), ioc/day children,
+# or the date's ingestion counts.
 METRICS: dict[str, tuple[str, str, WeightUnit, Kind, tuple[Dimension, ...]]] = {
-    "cost_z": ("orders", "cost_z", "orders", "mean", ORDER_DIMENSIONS),
+    "cost_z": ("model_orders", "cost_z", "orders", "mean", ORDER_DIMENSIONS),
     "cost_vs_expected_bps": (
-        "orders",
+        "model_orders",
         "cost_vs_expected_bps",
         "arrival_notional",
         "mean",
@@ -87,6 +91,7 @@ SERIES_COLUMNS: tuple[str, ...] = (
     "weight_unit",
     "count",
     "n_eff",
+    "notional",
 )
 
 
@@ -139,8 +144,14 @@ def _sources(
             latency_ms=(pl.col("exec_ts") - pl.col("sent_ts")).dt.total_microseconds() / 1e3,
         )
     )
+    # Cost against the model only where a trained model priced the order (its version,
+    # `cm-...`): the formula's expectation is not calibrated, so a desk's first promotion would
+    # read as a shift of every subject's cost. Models retrained later are each calibrated, so
+    # their dates compare with one another.
+    model_orders = orders.filter(pl.col("expected_cost_source").str.starts_with("cm-"))
     return {
         "orders": orders.with_columns(desk, _w=pl.col("order_qty")),
+        "model_orders": model_orders.with_columns(desk, _w=pl.col("order_qty")),
         "fills": fills.with_columns(desk, _w=pl.col("qty")),
         "ioc_fills": ioc_fills,
         "children": kids,
@@ -170,9 +181,10 @@ def metric_series(
 ) -> pl.DataFrame:
     """The date's rows of `monitor.metric_series`, sorted by dimension, subject and metric.
 
-    fills: `quality.fill_quality` rows (qty, exec_ts, child_id, venue, algo, broker, symbol and
-        the fill metrics); orders: `quality.order_quality` rows (order_qty, arrival_mid,
-        fill_rate, cost_z, cost_vs_expected_bps, algo, broker, symbol); children:
+    fills: `quality.fill_quality` rows (qty, price, exec_ts, child_id, venue, algo, broker,
+        symbol and the fill metrics); orders: `quality.order_quality` rows (order_qty,
+        arrival_mid, fill_rate, cost_z, cost_vs_expected_bps, expected_cost_source, algo,
+        broker, symbol); children:
         `staging.child_orders` rows (child_id, order_id, venue, sent_ts, qty, tif). Rows of
         other dates are left out, so the frames may cover more than `trade_date`.
     quarantined_rows, landed_rows: the date's sums over `staging.ingest_log` (landed = staged
@@ -187,7 +199,7 @@ def metric_series(
     parts: list[pl.DataFrame] = []
     for metric, (source, column, unit, kind, dims) in metrics:
         rows = src[source].with_columns(_x=pl.col(column).cast(pl.Float64))
-        if source == "orders":
+        if source in ("orders", "model_orders"):
             rows = rows.with_columns(_w=_order_weight(metric))
         rows = rows.filter(pl.col("_x").is_not_null() & (pl.col("_w") > 0))
         for dim in (d for d in dims if d in dimensions):
@@ -223,11 +235,29 @@ def metric_series(
     if not parts:
         return empty_series()
     return (
-        pl.concat([p.select(SERIES_COLUMNS[1:]) for p in parts], how="vertical_relaxed")
+        pl.concat([p.select(SERIES_COLUMNS[1:-1]) for p in parts], how="vertical_relaxed")
+        .join(_notional(src["fills"], dimensions), on=["dimension", "subject"], how="left")
         .with_columns(trade_date=pl.lit(trade_date, pl.Date))
         .select(SERIES_COLUMNS)
         .sort("dimension", "subject", "metric")
     )
+
+
+def _notional(fills: pl.DataFrame, dimensions: Sequence[Dimension]) -> pl.DataFrame:
+    """Each subject's traded notional of the date (sum of its fills' qty x price): what a
+    shift of a bps metric costs it, shift x notional / 1e4 (the alerts' severity)."""
+    parts = [
+        fills.filter(pl.col(dim).is_not_null())
+        .group_by(pl.col(dim).cast(pl.String).alias("subject"))
+        .agg(notional=(pl.col("qty") * pl.col("price")).sum().cast(pl.Float64))
+        .with_columns(dimension=pl.lit(dim))
+        for dim in dimensions
+    ]
+    if not parts:
+        return pl.DataFrame(
+            schema={"subject": pl.String, "notional": pl.Float64, "dimension": pl.String}
+        )
+    return pl.concat(parts)
 
 
 def empty_series() -> pl.DataFrame:

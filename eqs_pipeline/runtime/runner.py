@@ -183,6 +183,7 @@ def _window_unchanged(paths: EqsPathsResource) -> bool:
             "venue.venue_scorecard",
             "venue.routing_recommendations",
             "venue.venue_performance_events",
+            "monitor.alerts",
         )
         if not all(table_exists(con, t) for t in tables) or "inputs_fingerprint" not in (
             columns_of(con, "venue.venue_scorecard")

@@ -1,11 +1,13 @@
-"""The monitor tables (docs/MONITORING.md): the daily metric series the detectors read.
-`TABLES` lists them in the order docs/TABLES.md shows them."""
+"""The monitor tables (docs/MONITORING.md): the daily metric series the detectors read, then
+the alerts and their deliveries (`monitor_alerts`). `TABLES` lists them in the order
+docs/TABLES.md shows them."""
 
 from __future__ import annotations
 
 import polars as pl
 
 from eqs_pipeline.monitor.series import DIMENSIONS, METRICS, WEIGHT_UNITS
+from eqs_pipeline.tables.monitor_alerts import ALERTS, DELIVERIES
 from eqs_pipeline.tables.spec import Column, RowCheck, Table
 
 METRIC_SERIES = Table(
@@ -84,6 +86,15 @@ METRIC_SERIES = Table(
             finite=True,
             ge=1.0,
         ),
+        Column(
+            "notional",
+            pl.Float64,
+            "The subject's traded notional that date (sum of its fills' qty x price); null for "
+            "a subject without fills. A shift of a bps metric costs shift x notional / 1e4.",
+            "currency",
+            finite=True,
+            ge=0.0,
+        ),
     ),
     unique=("trade_date", "dimension", "subject", "metric"),
     row_checks=(
@@ -96,4 +107,4 @@ METRIC_SERIES = Table(
     ),
 )
 
-TABLES: tuple[Table, ...] = (METRIC_SERIES,)
+TABLES: tuple[Table, ...] = (METRIC_SERIES, ALERTS, DELIVERIES)

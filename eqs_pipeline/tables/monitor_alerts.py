@@ -1,4 +1,5 @@
-"""The monitor's alerts table (docs/MONITORING.md): one row per alert, with its lifecycle.
+"""The monitor's alerts and their deliveries (docs/MONITORING.md): one row per alert, with its
+lifecycle, and one per alert and channel it goes to.
 
 `eqs_pipeline.monitor.alerts.update_alerts` produces it after each trade date; the columns
 after `resolved_at` are the lifecycle's own state, kept so that a rerun of a trade date can
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from eqs_pipeline.monitor.delivery import SEVERITIES
+from eqs_pipeline.monitor.delivery import CHANNELS, SEVERITIES, STATUSES
 from eqs_pipeline.monitor.series import DIMENSIONS
 from eqs_pipeline.tables.spec import Column, RowCheck, Table
 
@@ -147,4 +148,51 @@ ALERTS = Table(
     ),
 )
 
-TABLES: tuple[Table, ...] = (ALERTS,)
+
+DELIVERIES = Table(
+    "monitor.deliveries",
+    "One row per alert and channel it is routed to (webhook, slack, email): where its delivery "
+    "stands. A delivered or failed row is never sent again; a pending one is retried with "
+    "back-off on the next run (docs/MONITORING.md, delivery).",
+    (
+        Column(
+            "alert_id",
+            pl.String,
+            "The alert (monitor.alerts.alert_id, or an intraday alert's id).",
+            nullable=False,
+        ),
+        Column("channel", pl.String, "The channel.", nullable=False, allowed=CHANNELS),
+        Column(
+            "status",
+            pl.String,
+            "pending (not yet accepted; retried when due), delivered (accepted by the "
+            "receiver) or failed (rejected for good, e.g. HTTP 400 or SMTP 550).",
+            nullable=False,
+            allowed=STATUSES,
+        ),
+        Column(
+            "attempts",
+            pl.Int32,
+            "Sends tried so far, over all runs.",
+            "count",
+            ge=0,
+            nullable=False,
+        ),
+        Column("last_error", pl.String, "Why the last attempt failed; null once delivered."),
+        Column("last_attempt_at", UTC_TS, "When the last attempt was made (UTC)."),
+        Column(
+            "next_attempt_at",
+            UTC_TS,
+            "When a pending row is due again (UTC, exponential back-off); null: at once.",
+        ),
+        Column("delivered_at", UTC_TS, "When the receiver accepted it (UTC)."),
+    ),
+    unique=("alert_id", "channel"),
+    row_checks=(
+        RowCheck(
+            "delivered_has_time",
+            "delivered_at is set exactly when the status is delivered",
+            pl.col("delivered_at").is_not_null() == (pl.col("status") == "delivered"),
+        ),
+    ),
+)

@@ -2,17 +2,17 @@
 
 The one place a warehouse column is declared (`eqs_pipeline.tables.spec` says how): the staging
 tables in `staging`, the quality tables in `quality`, the venue tables in `venue`, the cost
-model's in `model`, the algo tables in `algo`. A new domain's
+model's in `model`, the algo tables in `algo`, the monitoring's in `monitor`. A new domain's
 tables go in a module of their own here, added to `TABLES` below.
 """
 
 from __future__ import annotations
 
-from eqs_pipeline.tables import algo, model, quality, staging, venue
+from eqs_pipeline.tables import algo, model, monitor, quality, staging, venue
 from eqs_pipeline.tables.spec import Column, Table
 
 TABLES: dict[str, Table] = {
-    t.name: t for module in (staging, quality, venue, algo, model) for t in module.TABLES
+    t.name: t for module in (staging, quality, venue, algo, model, monitor) for t in module.TABLES
 }
 
 

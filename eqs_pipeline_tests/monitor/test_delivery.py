@@ -21,12 +21,12 @@ import polars as pl
 import pytest
 
 from eqs_pipeline.monitor.delivery import (
-    DELIVERY_SCHEMA,
     SCHEMA_VERSION,
     Alert,
     DeliveryRecord,
     DeliverySettings,
     deliver,
+    delivery_schema,
     email_message,
     email_subject,
     records_from_frame,
@@ -361,9 +361,9 @@ def test_records_frame_round_trips_with_the_deliveries_schema() -> None:
         DeliveryRecord("a-2", "slack", "delivered", 1, None, T0, None, T0),
     ]
     frame = records_to_frame(records)
-    assert frame.schema == pl.Schema(DELIVERY_SCHEMA)
+    assert frame.schema == pl.Schema(delivery_schema())
     assert records_from_frame(frame) == records
-    assert records_to_frame([]).schema == pl.Schema(DELIVERY_SCHEMA)
+    assert records_to_frame([]).schema == pl.Schema(delivery_schema())
     with pytest.raises(ValueError, match="status"):
         records_from_frame(frame.with_columns(pl.lit("sent").alias("status")))
 

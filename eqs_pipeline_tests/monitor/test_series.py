@@ -42,6 +42,7 @@ def tiny() -> pl.DataFrame:
             "broker": ["B1"] * 5,
             "exec_ts": [_ms(1), _ms(3), _ms(60_000), _ms(0.5), _ms(1)],
             "qty": [100.0, 300.0, 200.0, 200.0, 9_999.0],
+            "price": [100.0, 50.0, 100.0, 50.0, 1.0],
             "effective_spread_bps": [2.0, 4.0, None, 1.0, 99.0],
             "price_improvement_bps": [0.0, 1.0, None, 0.0, 9.0],
             "markout_5s_bps": [1.0, -1.0, 2.0, 0.0, 9.0],
@@ -61,6 +62,7 @@ def tiny() -> pl.DataFrame:
             "arrival_mid": [100.0, 50.0],
             "cost_vs_expected_bps": [4.0, 1.0],
             "cost_z": [1.0, None],
+            "expected_cost_source": ["cm-20261030-abc", "cm-20261030-abc"],
         }
     )
     children = pl.DataFrame(
@@ -136,6 +138,60 @@ def test_pairs_and_weight_units(tiny) -> None:
     assert {d for d, m in pairs if m == "quarantine_share"} == {"desk"}
     units = dict(tiny.select("metric", "weight_unit").unique().iter_rows())
     assert units["cost_vs_expected_bps"] == "arrival_notional" and units["latency_ms"] == "fills"
+
+
+def test_notional_is_the_subjects_traded_notional(tiny) -> None:
+    """Each subject's fills of the date (the other
+    date's fill left out), on every row of that subject, the desk's over all fills."""
+    notional = dict(
+        tiny.select(pl.concat_str("dimension", "subject", separator="/"), "notional")
+        .unique()
+        .iter_rows()
+    )
+    assert notional["venue/V1"] == pytest.approx(100 * 100 + 300 * 50)
+    assert notional["venue/V2"] == pytest.approx(200 * 100 + 200 * 50)
+    assert notional["algo/A1"] == pytest.approx(100 * 100 + 200 * 100)
+    assert notional["desk/all"] == pytest.approx(10_000 + 15_000 + 20_000 + 10_000)
+
+
+def test_cost_rows_only_where_a_trained_model_priced() -> None:
+    """An order priced by the formula has no cost row (its expectation is not calibrated); its
+    fill rate counts."""
+    orders = pl.DataFrame(
+        {
+            "order_id": ["O1", "O2"],
+            "trade_date": [DAY, DAY],
+            "symbol": ["XYZ", "XYZ"],
+            "algo": ["A1", "A1"],
+            "broker": ["B1", "B1"],
+            "order_qty": [100.0, 100.0],
+            "fill_rate": [1.0, 0.5],
+            "arrival_mid": [10.0, 10.0],
+            "cost_vs_expected_bps": [2.0, 50.0],
+            "cost_z": [0.5, 9.0],
+            "expected_cost_source": ["cm-1", "formula:almgren"],
+        }
+    )
+    fills = pl.DataFrame(
+        schema={
+            "trade_date": pl.Date, "child_id": pl.String, "venue": pl.String,
+            "algo": pl.String, "broker": pl.String, "symbol": pl.String,
+            "exec_ts": pl.Datetime("us", "UTC"), "qty": pl.Float64, "price": pl.Float64,
+            "effective_spread_bps": pl.Float64, "price_improvement_bps": pl.Float64,
+            "markout_5s_bps": pl.Float64, "markout_60s_bps": pl.Float64,
+        }
+    )  # fmt: skip
+    children = pl.DataFrame(
+        schema={
+            "trade_date": pl.Date, "child_id": pl.String, "order_id": pl.String,
+            "venue": pl.String, "sent_ts": pl.Datetime("us", "UTC"), "qty": pl.Float64,
+            "tif": pl.String,
+        }
+    )  # fmt: skip
+    desk = metric_series(fills, orders, children, 0, 0, DAY, ("desk",))
+    value = dict(desk.select("metric", "value").iter_rows())
+    assert value["cost_z"] == 0.5 and value["cost_vs_expected_bps"] == 2.0
+    assert value["fill_rate"] == 0.75
 
 
 def test_schema(tiny) -> None:

@@ -1,6 +1,6 @@
 """`warehouse/day`: publish the run's trade dates of the Parquet lake in the DuckDB warehouse.
 
-The daily compute assets (staging, quality, venue_daily) write lake partitions and never open
+The daily compute assets (staging, quality, venue_daily, metric_series) write lake partitions and never open
 the DuckDB file; this step is the only daily one that does. It takes the pool
 `duckdb_warehouse` (one slot, dagster.yaml) and, in one transaction, replaces the trade date's
 rows of every daily table the warehouse holds (delete-then-insert), so re-materializing a date
@@ -22,6 +22,7 @@ import polars as pl
 from eqs_pipeline.defs.batch import partition_dates
 from eqs_pipeline.defs.ingest.assets import QUARANTINE_KEY, STAGING_KEYS, STAGING_LAKE_TABLES
 from eqs_pipeline.defs.metadata import markdown_table
+from eqs_pipeline.defs.monitor.assets import SERIES_KEY
 from eqs_pipeline.defs.partitions import trade_date_partitions
 from eqs_pipeline.defs.quality.assets import (
     COST_PREDICTIONS_KEY,
@@ -43,6 +44,7 @@ _COMPUTED = [
     EVENTS_KEY,
     VENUE_DAILY_KEY,
     VENUE_BUCKETS_KEY,
+    SERIES_KEY,
 ]
 # Every warehouse table with one partition per trade date, in load order.
 DAILY_TABLES = (*STAGING_LAKE_TABLES, *(".".join(key.path) for key in _COMPUTED))
@@ -104,7 +106,7 @@ def _ensure_model_tables(con) -> None:
 )
 def day(context: dg.AssetExecutionContext, paths: EqsPathsResource) -> dg.MaterializeResult:
     """The rows of the run's trade dates in every daily warehouse table (staging, quarantine,
-    ingest log, order quality, events, venue daily and buckets), replaced from the lake in one
+    ingest log, order quality, events, venue daily and buckets, metric series), replaced from the lake in one
     transaction; the large tables are views over the lake."""
     days = partition_dates(context)
     missing = [
