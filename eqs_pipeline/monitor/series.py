@@ -48,37 +48,44 @@ DIMENSIONS: tuple[Dimension, ...] = get_args(Dimension)
 DESK = "all"  # the desk's one subject (as in `costmodel.trends`)
 WeightUnit = Literal["orders", "arrival_notional", "shares", "fills", "rows"]
 WEIGHT_UNITS: tuple[WeightUnit, ...] = get_args(WeightUnit)
-Kind = Literal["mean", "share"]
 
 ALL: tuple[Dimension, ...] = DIMENSIONS
 ORDER_DIMENSIONS: tuple[Dimension, ...] = ("desk", "algo", "broker", "symbol")
 
 
-# metric -> (source, column, weight unit, kind, dimensions). The source names the frame a
-# metric is averaged over: orders, model_orders (the orders a trained cost model priced),
-# fills, ioc_fills (fills of IOC children), children (every child order), ioc/day children,
-# or the date's ingestion counts.
-METRICS: dict[str, tuple[str, str, WeightUnit, Kind, tuple[Dimension, ...]]] = {
-    "cost_z": ("model_orders", "cost_z", "orders", "mean", ORDER_DIMENSIONS),
+# metric -> (source, column, weight unit, dimensions). The source names the frame a metric is
+# averaged over, each row weighted as `_WEIGHTS` says: orders (cost against the model only on
+# the orders a trained model priced), fills (latency only on fills of IOC children), child
+# orders (reject share over IOC children, cancel share over DAY children), or the date's
+# ingestion counts. A row whose column is null is not in that metric.
+METRICS: dict[str, tuple[str, str, WeightUnit, tuple[Dimension, ...]]] = {
+    "cost_z": ("orders", "cost_z", "orders", ORDER_DIMENSIONS),
     "cost_vs_expected_bps": (
-        "model_orders",
+        "orders",
         "cost_vs_expected_bps",
         "arrival_notional",
-        "mean",
         ORDER_DIMENSIONS,
     ),
-    "effective_spread_bps": ("fills", "effective_spread_bps", "shares", "mean", ALL),
-    "price_improvement_bps": ("fills", "price_improvement_bps", "shares", "mean", ALL),
-    "markout_5s_bps": ("fills", "markout_5s_bps", "shares", "mean", ALL),
-    "markout_60s_bps": ("fills", "markout_60s_bps", "shares", "mean", ALL),
-    "fill_rate": ("orders", "fill_rate", "shares", "share", ORDER_DIMENSIONS),
-    "latency_ms": ("ioc_fills", "latency_ms", "fills", "mean", ALL),
-    "reject_share": ("ioc_children", "unfilled", "shares", "share", ALL),
-    "cancel_share": ("day_children", "unfilled", "shares", "share", ALL),
-    "quarantine_share": ("ingest", "quarantined", "rows", "share", ("desk",)),
+    "effective_spread_bps": ("fills", "effective_spread_bps", "shares", ALL),
+    "price_improvement_bps": ("fills", "price_improvement_bps", "shares", ALL),
+    "markout_5s_bps": ("fills", "markout_5s_bps", "shares", ALL),
+    "markout_60s_bps": ("fills", "markout_60s_bps", "shares", ALL),
+    "fill_rate": ("orders", "fill_rate", "shares", ORDER_DIMENSIONS),
+    "latency_ms": ("fills", "latency_ms", "fills", ALL),
+    "reject_share": ("children", "rejected", "shares", ALL),
+    "cancel_share": ("children", "cancelled", "shares", ALL),
+    "quarantine_share": ("ingest", "quarantined", "rows", ("desk",)),
 }
-# The venue's fill rate is over its child orders (an order spans venues).
-VENUE_FILL_RATE = ("children", "filled_share", "shares", "share", ("venue",))
+# The venue's fill rate is over its child orders (an order spans venues): the metric
+# `fill_rate` of the venue dimension, from this source and column.
+VENUE_FILL_RATE = ("children", "filled_share", "shares", ("venue",))
+# The averaging weight of each weight unit.
+_WEIGHTS: dict[str, pl.Expr] = {
+    "orders": pl.lit(1.0),
+    "arrival_notional": pl.col("order_qty") * pl.col("arrival_mid"),
+    "shares": pl.col("_qty"),
+    "fills": pl.lit(1.0),
+}
 
 SERIES_COLUMNS: tuple[str, ...] = (
     "trade_date",
@@ -95,79 +102,100 @@ SERIES_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _aggregate(kind: Kind) -> list[pl.Expr]:
-    """Weighted mean, its standard error, the weight, the row count and n_eff of `_x` by `_w`
-    in each group (see the module docstring for the two kinds of standard error)."""
-    w, x = pl.col("_w"), pl.col("_x")
-    total = w.sum()
-    mean = (w * x).sum() / total
-    n_eff = total**2 / (w**2).sum()
-    binomial = mean * (1.0 - mean)
-    var = binomial if kind == "share" else (w * (x - mean) ** 2).sum() / total
-    return [
-        mean.alias("value"),
-        (var.clip(lower_bound=0.0) / n_eff).sqrt().alias("se"),
-        total.alias("weight"),
-        pl.len().cast(pl.Int64).alias("count"),
-        n_eff.alias("n_eff"),
-    ]
-
-
 def _sources(
     fills: pl.DataFrame, orders: pl.DataFrame, children: pl.DataFrame
 ) -> dict[str, pl.DataFrame]:
-    """Each source's rows with the five dimension columns, `_x` left to the metric.
+    """Each source's rows with the five dimension columns, the cluster `_g` (the parent order),
+    the share weight `_qty` and the metric columns of `METRICS`.
 
     A child order's algo, broker and symbol are its parent order's; its filled quantity is the
     sum of its fills, at most its own quantity (an overfill counts as fully filled)."""
     order_keys = orders.select("order_id", "algo", "broker", "symbol").unique("order_id")
     desk = pl.lit(DESK).alias("desk")
     filled = fills.group_by("child_id").agg(pl.col("qty").sum().alias("_filled"))
+    unfilled = 1.0 - pl.col("filled_share")
     kids = (
-        children.select("child_id", "order_id", "venue", "sent_ts", "qty", "tif")
+        children.select("child_id", "order_id", "venue", "qty", "tif")
         .join(order_keys, on="order_id", how="left")
         .join(filled, on="child_id", how="left")
         .with_columns(
             desk,
-            _w=pl.col("qty"),
+            _g=pl.col("order_id"),
+            _qty=pl.col("qty"),
             filled_share=(pl.col("_filled").fill_null(0.0) / pl.col("qty")).clip(0.0, 1.0),
         )
-        .with_columns(unfilled=1.0 - pl.col("filled_share"))
-    )
-    sent = children.select("child_id", "sent_ts", "tif")
-    ioc_fills = (
-        fills.join(sent, on="child_id", how="inner")
-        .filter(pl.col("tif") == "IOC")
         .with_columns(
-            desk,
-            _w=pl.lit(1.0),
-            latency_ms=(pl.col("exec_ts") - pl.col("sent_ts")).dt.total_microseconds() / 1e3,
+            rejected=pl.when(pl.col("tif") == "IOC").then(unfilled),
+            cancelled=pl.when(pl.col("tif") == "DAY").then(unfilled),
         )
     )
+    sent = children.select("child_id", "sent_ts", "tif")
+    latency = (pl.col("exec_ts") - pl.col("sent_ts")).dt.total_microseconds() / 1e3
     # Cost against the model only where a trained model priced the order (its version,
     # `cm-...`): the formula's expectation is not calibrated, so a desk's first promotion would
     # read as a shift of every subject's cost. Models retrained later are each calibrated, so
     # their dates compare with one another.
-    model_orders = orders.filter(pl.col("expected_cost_source").str.starts_with("cm-"))
+    priced = pl.col("expected_cost_source").str.starts_with("cm-").fill_null(False)
     return {
-        "orders": orders.with_columns(desk, _w=pl.col("order_qty")),
-        "model_orders": model_orders.with_columns(desk, _w=pl.col("order_qty")),
-        "fills": fills.with_columns(desk, _w=pl.col("qty")),
-        "ioc_fills": ioc_fills,
+        "orders": orders.with_columns(
+            desk,
+            _g=pl.col("order_id"),
+            _qty=pl.col("order_qty"),
+            cost_z=pl.when(priced).then(pl.col("cost_z")),
+            cost_vs_expected_bps=pl.when(priced).then(pl.col("cost_vs_expected_bps")),
+        ),
+        "fills": fills.join(sent, on="child_id", how="left").with_columns(
+            desk,
+            _g=pl.col("order_id"),
+            _qty=pl.col("qty"),
+            latency_ms=pl.when(pl.col("tif") == "IOC").then(latency),
+        ),
         "children": kids,
-        "ioc_children": kids.filter(pl.col("tif") == "IOC"),
-        "day_children": kids.filter(pl.col("tif") == "DAY"),
     }
 
 
-def _order_weight(metric: str) -> pl.Expr:
-    """cost_z counts each order once; cost_vs_expected_bps weighs by arrival notional (a
-    large order's cost matters more); the fill rate is filled over ordered shares."""
-    if metric == "cost_z":
-        return pl.lit(1.0)
-    if metric == "cost_vs_expected_bps":
-        return pl.col("order_qty") * pl.col("arrival_mid")
-    return pl.col("order_qty")
+def _aggregate(rows: pl.DataFrame, metrics: list[tuple[str, str, str]]) -> pl.DataFrame:
+    """Per `subject` and metric of `metrics` ((metric, column, weight unit), all of one source):
+    the weighted mean of the column, its cluster-robust standard error, the weight, the rows
+    averaged and the effective number of clusters, from `rows` clustered by `_g` (the parent
+    order; see the module docstring). Two group-bys whatever the number of metrics: per
+    cluster, then per subject."""
+    first, second = [], []
+    for i, (_, column, unit) in enumerate(metrics):
+        x = pl.col(column).cast(pl.Float64)
+        w = _WEIGHTS[unit].cast(pl.Float64)
+        known = x.is_not_null() & (w > 0)
+        first += [
+            w.filter(known).sum().alias(f"_W{i}"),
+            (w * x).filter(known).sum().alias(f"_S{i}"),
+            known.sum().cast(pl.Int64).alias(f"_n{i}"),
+        ]
+        W, S = pl.col(f"_W{i}"), pl.col(f"_S{i}")
+        inside = W > 0  # the clusters with a known row of this metric
+        total = W.filter(inside).sum()
+        mean = S.filter(inside).sum() / total
+        clusters = inside.sum().cast(pl.Float64)
+        # CR1: the sum over clusters of their squared residual sums, times G / (G - 1).
+        sandwich = ((S - mean * W) ** 2).filter(inside).sum() / total**2
+        correction = pl.when(clusters > 1).then(clusters / (clusters - 1)).otherwise(1.0)
+        second.append(
+            pl.struct(
+                mean.alias("value"),
+                (sandwich * correction).clip(lower_bound=0.0).sqrt().alias("se"),
+                total.alias("weight"),
+                pl.col(f"_n{i}").sum().alias("count"),
+                (total**2 / (W**2).filter(inside).sum()).alias("n_eff"),
+            ).alias(f"_m{i}")
+        )
+    per_cluster = rows.group_by("subject", "_g").agg(first)
+    per_subject = per_cluster.group_by("subject").agg(second)
+    parts = [
+        per_subject.select("subject", pl.col(f"_m{i}").struct.unnest()).with_columns(
+            metric=pl.lit(metric), weight_unit=pl.lit(unit)
+        )
+        for i, (metric, _, unit) in enumerate(metrics)
+    ]
+    return pl.concat(parts).filter(pl.col("weight") > 0)
 
 
 def metric_series(
@@ -194,26 +222,18 @@ def metric_series(
     """
     on_date = pl.col("trade_date") == trade_date
     src = _sources(fills.filter(on_date), orders.filter(on_date), children.filter(on_date))
-    metrics = [(m, spec) for m, spec in METRICS.items() if spec[0] != "ingest"]
-    metrics.append(("fill_rate", VENUE_FILL_RATE))
+    specs = [(m, *spec) for m, spec in METRICS.items() if spec[0] != "ingest"]
+    specs.append(("fill_rate", *VENUE_FILL_RATE))
     parts: list[pl.DataFrame] = []
-    for metric, (source, column, unit, kind, dims) in metrics:
-        rows = src[source].with_columns(_x=pl.col(column).cast(pl.Float64))
-        if source in ("orders", "model_orders"):
-            rows = rows.with_columns(_w=_order_weight(metric))
-        rows = rows.filter(pl.col("_x").is_not_null() & (pl.col("_w") > 0))
-        for dim in (d for d in dims if d in dimensions):
-            part = (
-                rows.filter(pl.col(dim).is_not_null())
-                .group_by(pl.col(dim).cast(pl.String).alias("subject"))
-                .agg(*_aggregate(kind))
-                .with_columns(
-                    dimension=pl.lit(dim),
-                    metric=pl.lit(metric),
-                    weight_unit=pl.lit(unit),
-                )
+    for source, rows in src.items():
+        for dim in dimensions:
+            wanted = [(m, c, u) for m, s_, c, u, dims in specs if s_ == source and dim in dims]
+            if not wanted:
+                continue
+            subject = rows.filter(pl.col(dim).is_not_null()).with_columns(
+                subject=pl.col(dim).cast(pl.String)
             )
-            parts.append(part)
+            parts.append(_aggregate(subject, wanted).with_columns(dimension=pl.lit(dim)))
     if "desk" in dimensions and landed_rows > 0:
         p = quarantined_rows / landed_rows
         parts.append(

@@ -36,6 +36,13 @@ class MonitorSettings:
     min_baseline_days: a date is scored only once the subject has this many dates of history:
         a subject seen on 3 dates has no baseline to depart from and raises nothing.
     min_weight: a date whose weight (fills, shares, orders) is below this is not scored.
+    min_n_eff: a date whose effective number of independent units (`n_eff` of the series: the
+        parent orders behind a fill or order metric) is below this is not scored: an algo that
+        worked two orders that day says nothing about the algo.
+    z_cap: the charts read each date's standardized residual capped at +-z_cap (a robust,
+        Huber-type chart), so that one outlying date, a thin day's mix accident, weighs no
+        more than a 4 sd one: the CUSUM gains at most 3.5 from it, under h = 4.38, so it never
+        alarms on one date alone; two dates at the cap alarm both charts.
     between_day_variance: add the baseline dates' spread beyond their standard errors
         (day-to-day variation that no fill count removes) to each residual's variance; without
         it a subject whose level wanders from day to day alarms on that wandering.
@@ -57,6 +64,8 @@ class MonitorSettings:
     baseline_gap_days: int = 10
     min_baseline_days: int = 10
     min_weight: float = 1.0
+    min_n_eff: float = 5.0
+    z_cap: float = 4.0
     between_day_variance: bool = True
     cusum_arl0: float = 500.0
     cusum_shift_sd: float = 1.0
@@ -84,6 +93,10 @@ class MonitorSettings:
             )
         if not (math.isfinite(self.min_weight) and self.min_weight >= 0):
             raise ValueError(f"min_weight must be finite and >= 0, not {self.min_weight}")
+        if not (math.isfinite(self.min_n_eff) and self.min_n_eff >= 0):
+            raise ValueError(f"min_n_eff must be finite and >= 0, not {self.min_n_eff}")
+        if not self.z_cap > 0:
+            raise ValueError(f"z_cap must be > 0, not {self.z_cap}")
         if not (math.isfinite(self.cusum_arl0) and self.cusum_arl0 > 1):
             raise ValueError(f"cusum_arl0 must be finite and > 1, not {self.cusum_arl0}")
         if not (math.isfinite(self.cusum_shift_sd) and self.cusum_shift_sd > 0):

@@ -85,7 +85,15 @@ def test_residual_by_hand(between_day: bool, metric: str, expected_z: float) -> 
     assert frame["baseline"].to_list()[:3] == [None, None, None]
     assert frame["baseline"][3] == pytest.approx(2.0)
     assert frame["z"].to_list()[:3] == [None, None, None]
-    assert frame["z"][3] == pytest.approx(expected_z)
+    # The ratio is Student's t with n - 1 = 2 degrees of freedom (the scale is estimated from
+    # the 3 baseline dates): z is the normal score of its tail probability.
+    assert frame["z"][3] == pytest.approx(_normal_score(expected_z, 2))
+
+
+def _normal_score(t: float, df: float) -> float:
+    from scipy import stats
+
+    return float(stats.norm.isf(stats.t.sf(t, df)) if t > 0 else stats.norm.ppf(stats.t.cdf(t, df)))
 
 
 def test_baseline_skips_the_gap_days() -> None:
@@ -165,17 +173,32 @@ def test_detect_finds_a_one_sd_shift_against_the_trailing_baseline() -> None:
     assert delay.median() <= 10
 
 
-def test_a_large_shift_with_a_worse_direction_alarms_at_once() -> None:
-    # A fill rate that drops by 10 standard errors alarms on the first dropped date; the
-    # same rise does not (higher fill rate is better).
+def test_a_large_shift_with_a_worse_direction_alarms_on_its_second_date() -> None:
+    # A fill rate that drops by 10 standard errors alarms by the second dropped date: the
+    # CUSUM on it (it reads z capped at 4: one date alone cannot push it over h), the EWMA on
+    # the first or the second; the same rise does not (a higher fill rate is better).
     rng = np.random.default_rng(11)
     drop = 0.9 + 0.01 * rng.standard_normal((2, 40))
     drop[0, 30:] -= 0.1
     drop[1, 30:] += 0.1
     out = detect(_panel(drop, se=0.01, metric="fill_rate")).filter(pl.col("in_alarm"))
     day = START + dt.timedelta(days=30)
-    assert out.filter(pl.col("subject") == "V00000", pl.col("trade_date") == day).height == 2
+    dropped = out.filter(pl.col("subject") == "V00000", pl.col("trade_date") >= day)
+    first = dropped.group_by("detector").agg(pl.col("trade_date").min())
+    first = dict(first.iter_rows())
+    assert first["cusum"] == day + dt.timedelta(1) and first["ewma"] <= day + dt.timedelta(1)
     assert out.filter(pl.col("subject") == "V00001", pl.col("trade_date") >= day).is_empty()
+
+
+def test_a_thin_date_is_not_scored() -> None:
+    # A date whose effective number of orders is below min_n_eff says nothing: no z, however
+    # far its value lies.
+    values = np.array([[0.0, 0.1] * 15 + [50.0, 50.0]])
+    thin = _panel(values).with_columns(
+        n_eff=pl.when(pl.col("value") > 10).then(2.0).otherwise(20.0)
+    )
+    assert not detect(thin)["in_alarm"].any()
+    assert detect(thin.with_columns(n_eff=pl.lit(20.0)))["in_alarm"].any()
 
 
 def test_no_alarm_on_noise_with_few_dates_or_a_huge_se() -> None:
@@ -229,17 +252,19 @@ def test_static_thresholds_and_evidence() -> None:
 
 
 def test_cusum_evidence_quotes_the_run_level() -> None:
-    # Baseline 0 (quiet dates, gap 3; scored from date 9): z = 0, 2, 10 at se 0.1, so
-    # S = 0, 1.5, 11 > h. The recent level is the mean over the CUSUM's run since S last
-    # stood at 0: (0.2 + 1.0) / 2, not the quiet date's 0 too.
-    settings = MonitorSettings(baseline_days=5, min_baseline_days=5, baseline_gap_days=3)
-    values = np.array([[0.0] * 9 + [0.2, 1.0]])
+    # Baseline 0 (quiet dates, gap 3; scored from date 14): t = 0, 2, 10 at se 0.1, z their
+    # normal scores under t with 9 degrees of freedom, the charts read z capped at 4, so
+    # S = 0, z2 - 0.5, z2 - 0.5 + 3.5 > h. The recent level is the mean over the CUSUM's run
+    # since S last stood at 0: (0.2 + 1.0) / 2, not the quiet date's 0 too.
+    settings = MonitorSettings(baseline_days=10, min_baseline_days=10, baseline_gap_days=3)
+    values = np.array([[0.0] * 14 + [0.2, 1.0]])
     out = detect(_panel(values, se=0.1), settings).filter(pl.col("detector") == "cusum")
-    assert out["statistic"].to_list() == pytest.approx([0.0, 1.5, 11.0])
+    z2 = _normal_score(2.0, 9)
+    assert out["statistic"].to_list() == pytest.approx([0.0, z2 - 0.5, z2 + 3.0])
     assert out["in_alarm"].to_list() == [False, False, True]
     last = out.row(-1, named=True)
     assert last["threshold"] == pytest.approx(cusum_parameters(500, 1.0)[1])
-    assert last["baseline"] == 0.0 and last["z"] == pytest.approx(10.0)
+    assert last["baseline"] == 0.0 and last["z"] == pytest.approx(_normal_score(10.0, 9))
     assert last["recent_level"] == pytest.approx(0.6)
     assert last["value"] == 1.0 and last["se"] == 0.1 and last["weight"] == 100.0
 
@@ -251,6 +276,8 @@ def test_cusum_evidence_quotes_the_run_level() -> None:
         ("min_baseline_days", 30, "min_baseline_days must be in"),
         ("baseline_gap_days", -1, "baseline_gap_days must be >= 0"),
         ("min_weight", -1.0, "min_weight must be finite"),
+        ("min_n_eff", -1.0, "min_n_eff must be finite"),
+        ("z_cap", 0.0, "z_cap must be > 0"),
         ("cusum_arl0", 1.0, "cusum_arl0 must be finite and > 1"),
         ("cusum_shift_sd", 0.0, "cusum_shift_sd must be > 0"),
         ("ewma_lambda", 1.5, "ewma_lambda must be in"),

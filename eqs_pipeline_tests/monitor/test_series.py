@@ -89,32 +89,37 @@ def _row(series: pl.DataFrame, dimension: str, subject: str, metric: str) -> dic
     return rows.row(0, named=True)
 
 
-# (dimension, subject, metric, value, se, weight, count), each computed by hand.
+# (dimension, subject, metric, value, se, weight, count), each computed by hand. se is the
+# cluster-robust (CR1) one, clusters = parent orders: se^2 = G / (G - 1) x sum over orders of
+# (S_g - mean W_g)^2 / W^2 (W_g, S_g: the order's weight and weighted sum); 0 for one order.
 EXPECTED = [
-    # share-weighted means: V1 = (100 x 2 + 300 x 4) / 400; var (100 x 1.5^2 + 300 x 0.5^2)
-    # / 400 = 0.75; n_eff = 400^2 / (100^2 + 300^2) = 1.6.
-    ("venue", "V1", "effective_spread_bps", 3.5, math.sqrt(0.75 / 1.6), 400.0, 2),
+    # V1: f1 (O1, 100 x 2) and f2 (O2, 300 x 4): mean 3.5; (100 x 1.5)^2 + (300 x 0.5)^2 =
+    # 45,000; / 400^2 x 2 = 0.5625.
+    ("venue", "V1", "effective_spread_bps", 3.5, 0.75, 400.0, 2),
     ("venue", "V2", "effective_spread_bps", 1.0, 0.0, 200.0, 1),  # f3 has no prior quote
     ("algo", "A1", "effective_spread_bps", 2.0, 0.0, 100.0, 1),
-    # A2: (300 x 4 + 200 x 1) / 500 = 2.8; var 2.16; n_eff 500^2 / 130000.
-    ("algo", "A2", "effective_spread_bps", 2.8, math.sqrt(2.16 * 130_000 / 250_000), 500.0, 2),
+    # A2: f2 and f4, both of O2: (300 x 4 + 200 x 1) / 500 = 2.8; one order, se 0.
+    ("algo", "A2", "effective_spread_bps", 2.8, 0.0, 500.0, 2),
     # markout: all four fills, (100 - 300 + 400 + 0) / 800 = 0.25.
     ("desk", "all", "markout_5s_bps", 0.25, None, 800.0, 4),
-    # latency of IOC fills only: V1 fills 1 and 3 ms (f3's DAY child rests, not counted).
-    ("venue", "V1", "latency_ms", 2.0, math.sqrt(0.5), 2.0, 2),
+    # latency of IOC fills only: V1 fills 1 (O1) and 3 ms (O2) (f3's DAY child rests, not
+    # counted): (1 + 1) / 2^2 x 2 = 1.
+    ("venue", "V1", "latency_ms", 2.0, 1.0, 2.0, 2),
     ("venue", "V2", "latency_ms", 0.5, 0.0, 1.0, 1),
-    # reject share: IOC quantity unfilled; V1 100 of 500, n_eff 500^2 / (100^2 + 400^2).
-    ("venue", "V1", "reject_share", 0.2, math.sqrt(0.2 * 0.8 * 170_000 / 250_000), 500.0, 2),
-    ("venue", "V2", "reject_share", 0.6, math.sqrt(0.6 * 0.4 * 130_000 / 250_000), 500.0, 2),
+    # reject share: IOC quantity unfilled; V1: c1 (O1) 0 of 100, c2 (O2) 100 of 400: 0.2;
+    # (0 - 20)^2 + (100 - 80)^2 = 800, / 500^2 x 2 = 0.0064.
+    ("venue", "V1", "reject_share", 0.2, 0.08, 500.0, 2),
+    ("venue", "V2", "reject_share", 0.6, 0.0, 500.0, 2),  # c4 and c5, both of O2
     # cancel share: DAY quantity unfilled; V2's c3 filled 200 of 400.
-    ("venue", "V2", "cancel_share", 0.5, 0.5, 400.0, 1),
+    ("venue", "V2", "cancel_share", 0.5, 0.0, 400.0, 1),
     ("venue", "V1", "cancel_share", 1.0, 0.0, 100.0, 1),
     # venue fill rate over its children: (100 + 300 + 0) / 600.
     ("venue", "V1", "fill_rate", 400 / 600, None, 600.0, 3),
-    # desk fill rate over orders: 800 / 1500, binomial with n_eff 1500^2 / (500^2 + 1000^2).
-    ("desk", "all", "fill_rate", 0.8 / 1.5, math.sqrt(0.8 / 1.5 * 0.7 / 1.5 / 1.8), 1500.0, 2),
-    # arrival-notional-weighted: 50,000 each, (4 + 1) / 2, var 2.25, n_eff 2.
-    ("desk", "all", "cost_vs_expected_bps", 2.5, math.sqrt(2.25 / 2), 100_000.0, 2),
+    # desk fill rate over orders: 800 / 1500; O1 500 x (0.6 - 8/15) = 100/3, O2 -100/3:
+    # 2 (100/3)^2 / 1500^2 x 2, se 2/45.
+    ("desk", "all", "fill_rate", 0.8 / 1.5, 2 / 45, 1500.0, 2),
+    # arrival-notional-weighted: 50,000 each, (4 + 1) / 2; 2 (50,000 x 1.5)^2 / 100,000^2 x 2.
+    ("desk", "all", "cost_vs_expected_bps", 2.5, 1.5, 100_000.0, 2),
     ("desk", "all", "cost_z", 1.0, 0.0, 1.0, 1),  # O2 has no cost_z
     ("desk", "all", "quarantine_share", 3 / 200, math.sqrt(0.015 * 0.985 / 200), 200.0, 200),
 ]
@@ -174,7 +179,7 @@ def test_cost_rows_only_where_a_trained_model_priced() -> None:
     )
     fills = pl.DataFrame(
         schema={
-            "trade_date": pl.Date, "child_id": pl.String, "venue": pl.String,
+            "trade_date": pl.Date, "order_id": pl.String, "child_id": pl.String, "venue": pl.String,
             "algo": pl.String, "broker": pl.String, "symbol": pl.String,
             "exec_ts": pl.Datetime("us", "UTC"), "qty": pl.Float64, "price": pl.Float64,
             "effective_spread_bps": pl.Float64, "price_improvement_bps": pl.Float64,

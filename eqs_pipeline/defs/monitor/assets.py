@@ -55,7 +55,7 @@ DELIVERIES_TABLE = "monitor.deliveries"
 # What the series reads of each source (only these columns: fill_quality has about 60).
 _DIMENSIONS = ["venue", "algo", "broker", "symbol"]
 FILL_COLUMNS = [
-    "trade_date", "child_id", *_DIMENSIONS, "exec_ts", "qty", "price",
+    "trade_date", "order_id", "child_id", *_DIMENSIONS, "exec_ts", "qty", "price",
     "effective_spread_bps", "price_improvement_bps", "markout_5s_bps", "markout_60s_bps",
 ]  # fmt: skip
 ORDER_COLUMNS = [
