@@ -115,7 +115,7 @@ def _sources(
     filled = fills.group_by("child_id").agg(pl.col("qty").sum().alias("_filled"))
     unfilled = 1.0 - pl.col("filled_share")
     kids = (
-        children.select("child_id", "order_id", "venue", "qty", "tif")
+        children.select("trade_date", "child_id", "order_id", "venue", "qty", "tif")
         .join(order_keys, on="order_id", how="left")
         .join(filled, on="child_id", how="left")
         .with_columns(
@@ -187,10 +187,10 @@ def _aggregate(rows: pl.DataFrame, metrics: list[tuple[str, str, str]]) -> pl.Da
                 (total**2 / (W**2).filter(inside).sum()).alias("n_eff"),
             ).alias(f"_m{i}")
         )
-    per_cluster = rows.group_by("subject", "_g").agg(first)
-    per_subject = per_cluster.group_by("subject").agg(second)
+    per_cluster = rows.group_by("trade_date", "subject", "_g").agg(first)
+    per_subject = per_cluster.group_by("trade_date", "subject").agg(second)
     parts = [
-        per_subject.select("subject", pl.col(f"_m{i}").struct.unnest()).with_columns(
+        per_subject.select("trade_date", "subject", pl.col(f"_m{i}").struct.unnest()).with_columns(
             metric=pl.lit(metric), weight_unit=pl.lit(unit)
         )
         for i, (metric, _, unit) in enumerate(metrics)
@@ -209,19 +209,43 @@ def metric_series(
 ) -> pl.DataFrame:
     """The date's rows of `monitor.metric_series`, sorted by dimension, subject and metric.
 
-    fills: `quality.fill_quality` rows (qty, price, exec_ts, child_id, venue, algo, broker,
-        symbol and the fill metrics); orders: `quality.order_quality` rows (order_qty,
-        arrival_mid, fill_rate, cost_z, cost_vs_expected_bps, expected_cost_source, algo,
-        broker, symbol); children:
-        `staging.child_orders` rows (child_id, order_id, venue, sent_ts, qty, tif). Rows of
-        other dates are left out, so the frames may cover more than `trade_date`.
+    fills: `quality.fill_quality` rows (trade_date, order_id, child_id, qty, price, exec_ts,
+        venue, algo, broker, symbol and the fill metrics); orders: `quality.order_quality` rows
+        (trade_date, order_id, order_qty, arrival_mid, fill_rate, cost_z, cost_vs_expected_bps,
+        expected_cost_source, algo, broker, symbol); children: `staging.child_orders` rows
+        (trade_date, child_id, order_id, venue, sent_ts, qty, tif). Rows of other dates are
+        left out, so the frames may cover more than `trade_date`.
     quarantined_rows, landed_rows: the date's sums over `staging.ingest_log` (landed = staged
         + quarantined + collapsed duplicates); no quarantine row when nothing landed.
     A row whose metric is null (no prior quote, no cost model) is left out of that metric, and
     a group with no known row, or zero weight, has no row.
     """
     on_date = pl.col("trade_date") == trade_date
-    src = _sources(fills.filter(on_date), orders.filter(on_date), children.filter(on_date))
+    ingest = pl.DataFrame(
+        {
+            "trade_date": [trade_date],
+            "quarantined_rows": [quarantined_rows],
+            "landed_rows": [landed_rows],
+        },
+        schema_overrides={"trade_date": pl.Date},
+    )
+    return metric_series_of_dates(
+        fills.filter(on_date), orders.filter(on_date), children.filter(on_date), ingest, dimensions
+    )
+
+
+def metric_series_of_dates(
+    fills: pl.DataFrame,
+    orders: pl.DataFrame,
+    children: pl.DataFrame,
+    ingest: pl.DataFrame,
+    dimensions: Sequence[Dimension] = DIMENSIONS,
+) -> pl.DataFrame:
+    """`metric_series` of every trade date the frames hold at once (the same rows as date by
+    date: each date is its own group), sorted by trade date, dimension, subject and metric.
+    ingest: per trade date, `quarantined_rows` and `landed_rows` (a date without a row, or
+    with none landed, has no quarantine row)."""
+    src = _sources(fills, orders, children)
     specs = [(m, *spec) for m, spec in METRICS.items() if spec[0] != "ingest"]
     specs.append(("fill_rate", *VENUE_FILL_RATE))
     parts: list[pl.DataFrame] = []
@@ -234,32 +258,31 @@ def metric_series(
                 subject=pl.col(dim).cast(pl.String)
             )
             parts.append(_aggregate(subject, wanted).with_columns(dimension=pl.lit(dim)))
-    if "desk" in dimensions and landed_rows > 0:
-        p = quarantined_rows / landed_rows
+    if "desk" in dimensions:
+        landed = pl.col("landed_rows").cast(pl.Float64)
+        p = pl.col("quarantined_rows") / landed
         parts.append(
-            pl.DataFrame(
-                {
-                    "subject": [DESK],
-                    "value": [p],
-                    "se": [(p * (1.0 - p) / landed_rows) ** 0.5],
-                    "weight": [float(landed_rows)],
-                    "count": [landed_rows],
-                    "n_eff": [float(landed_rows)],
-                    "dimension": ["desk"],
-                    "metric": ["quarantine_share"],
-                    "weight_unit": ["rows"],
-                },
-                schema_overrides={"count": pl.Int64},
+            ingest.filter(pl.col("landed_rows") > 0).select(
+                pl.col("trade_date").cast(pl.Date),
+                subject=pl.lit(DESK),
+                value=p,
+                se=(p * (1.0 - p) / landed).sqrt(),
+                weight=landed,
+                count=pl.col("landed_rows").cast(pl.Int64),
+                n_eff=landed,
+                dimension=pl.lit("desk"),
+                metric=pl.lit("quarantine_share"),
+                weight_unit=pl.lit("rows"),
             )
         )
     if not parts:
         return empty_series()
+    keys = ["trade_date", "dimension", "subject"]
     return (
-        pl.concat([p.select(SERIES_COLUMNS[1:-1]) for p in parts], how="vertical_relaxed")
-        .join(_notional(src["fills"], dimensions), on=["dimension", "subject"], how="left")
-        .with_columns(trade_date=pl.lit(trade_date, pl.Date))
+        pl.concat([p.select(SERIES_COLUMNS[:-1]) for p in parts], how="vertical_relaxed")
+        .join(_notional(src["fills"], dimensions), on=keys, how="left")
         .select(SERIES_COLUMNS)
-        .sort("dimension", "subject", "metric")
+        .sort("trade_date", "dimension", "subject", "metric")
     )
 
 
@@ -268,7 +291,7 @@ def _notional(fills: pl.DataFrame, dimensions: Sequence[Dimension]) -> pl.DataFr
     shift of a bps metric costs it, shift x notional / 1e4 (the alerts' severity)."""
     parts = [
         fills.filter(pl.col(dim).is_not_null())
-        .group_by(pl.col(dim).cast(pl.String).alias("subject"))
+        .group_by("trade_date", pl.col(dim).cast(pl.String).alias("subject"))
         .agg(notional=(pl.col("qty") * pl.col("price")).sum().cast(pl.Float64))
         .with_columns(dimension=pl.lit(dim))
         for dim in dimensions
