@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from eqs_pipeline.cli.alerts import alerts_command
 from eqs_pipeline.cli.algos import algos_command
 from eqs_pipeline.cli.model import train_command
+from eqs_pipeline.cli.monitor import monitor_command
 from eqs_pipeline.cli.options import date_value
 from eqs_pipeline.cli.venues import venues_command
 from eqs_pipeline.ingest import LandingError
@@ -25,6 +26,11 @@ DEFAULT_DEMO_HOME = Path(".eqs_home")
 DEMO_PRICED_DAYS = 3
 # Trade dates to learn from: the held-out and calibration dates plus at least one to fit.
 DEMO_MIN_LEARNED_DAYS = 5
+# The demo's injected degradation (docs/MONITORING.md, "The demo"): over its last dates, the
+# inverted venue (about 500 fills a day) fills a tick worse and turns toxic; the monitoring's
+# baseline needs the 20 dates before them (min_baseline_days + baseline_gap_days).
+DEMO_DEGRADED_VENUE = "EDGA"
+DEMO_DEGRADED_DAYS = 3
 DEMO_MARKER = ".eqs-demo"
 
 
@@ -62,26 +68,67 @@ def main() -> None:
     help="default: ten venues, every child style; dark-lit: midpoint pegs to one dark pool and "
     "marketable IOC orders to four lit venues (docs/SIMULATOR.md).",
 )
-def simulate(days, symbols, orders_per_day, seed, start_date, formats, out, routing) -> None:
+@click.option(
+    "--degrade",
+    default=None,
+    metavar="VENUE@YYYY-MM-DD",
+    help="Inject a degradation: from that trade date on, the venue fills one tick worse and "
+    'turns toxic (docs/SIMULATOR.md, "Injected degradation").',
+)
+def simulate(days, symbols, orders_per_day, seed, start_date, formats, out, routing, degrade):
     """Simulate a market and a desk's executions into a landing directory (truth in _truth/)."""
     _simulate(
-        days, symbols, orders_per_day, seed, start_date, formats or ("parquet",), out, routing
+        days,
+        symbols,
+        orders_per_day,
+        seed,
+        start_date,
+        formats or ("parquet",),
+        out,
+        routing,
+        _degradation(degrade),
     )
+
+
+def _degradation(text: str | None):
+    from eqs_pipeline.simulate import Degradation
+
+    if text is None:
+        return None
+    venue, _, day = text.partition("@")
+    try:
+        return Degradation(venue.strip(), date.fromisoformat(day.strip()))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not VENUE@YYYY-MM-DD", param_hint="--degrade"
+        ) from None
 
 
 def _simulate(
-    days, symbols, orders_per_day, seed, start_date, formats, out: Path, routing="default"
+    days,
+    symbols,
+    orders_per_day,
+    seed,
+    start_date,
+    formats,
+    out: Path,
+    routing="default",
+    degradation=None,
 ) -> None:
     from eqs_pipeline.simulate import SimulationConfig, simulate_to_landing
 
-    cfg = SimulationConfig(
-        days=days,
-        symbols=symbols,
-        orders_per_day=orders_per_day,
-        seed=seed,
-        start_date=start_date,
-        routing=routing,
-    )
+    try:
+        cfg = SimulationConfig(
+            days=days,
+            symbols=symbols,
+            orders_per_day=orders_per_day,
+            seed=seed,
+            start_date=start_date,
+            routing=routing,
+            degradation=degradation,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
     summary = simulate_to_landing(cfg, out, formats=tuple(formats), progress=True)
     counts = ", ".join(f"{t} {n:,}" for t, n in summary.items() if isinstance(n, int))
     console.print(f"simulated landing directory [bold]{escape(str(out))}[/bold]: {counts}")
@@ -216,13 +263,14 @@ def _dates(days: list[date]) -> str:
     type=click.Path(path_type=Path),
     help="Folder for the demo landing directory, warehouse and exports.",
 )
-@click.option("--days", default=12, show_default=True, type=click.IntRange(1))
+@click.option("--days", default=24, show_default=True, type=click.IntRange(1))
 @click.option("--symbols", default=12, show_default=True, type=click.IntRange(1))
 @click.option("--orders-per-day", default=400, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=7, show_default=True, type=int)
 def demo(home: Path, days, symbols, orders_per_day, seed) -> None:
-    """Simulate a demo data set, run the whole pipeline on it, train the cost model on all but
-    the last trade dates, price those with it, and print the summary."""
+    """Simulate a demo data set (with venue EDGA degraded over its last 3 trade dates), run the
+    whole pipeline on it, train the cost model on all but the last trade dates, price those
+    with it, and print the summary (which names the alerts the degradation raised)."""
     landing = home / "landing"
     marker = landing / DEMO_MARKER
     if landing.exists() and not marker.exists():
@@ -237,10 +285,18 @@ def demo(home: Path, days, symbols, orders_per_day, seed) -> None:
     from eqs_pipeline.simulate.engine import trading_dates
 
     start = date(2026, 11, 2)
-    _simulate(days, symbols, orders_per_day, seed, start, ("parquet",), landing)
+    dates = trading_dates(start, days)
+    degraded = dates[-DEMO_DEGRADED_DAYS] if days > DEMO_DEGRADED_DAYS else None
+    degradation = None
+    if degraded is not None:
+        from eqs_pipeline.simulate import Degradation
+
+        degradation = Degradation(DEMO_DEGRADED_VENUE, degraded)
+    _simulate(
+        days, symbols, orders_per_day, seed, start, ("parquet",), landing, degradation=degradation
+    )
     (landing / DEMO_MARKER).write_text("written by `eqs demo`; safe to delete\n")
     warehouse = home / "warehouse.duckdb"
-    dates = trading_dates(start, days)
     learned = dates[:-DEMO_PRICED_DAYS]
     if len(learned) < DEMO_MIN_LEARNED_DAYS:
         console.print(
@@ -353,6 +409,7 @@ main.add_command(venues_command)
 main.add_command(algos_command)
 main.add_command(alerts_command)
 main.add_command(train_command)
+main.add_command(monitor_command)
 
 
 if __name__ == "__main__":
