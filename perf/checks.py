@@ -14,6 +14,8 @@ and stops before the long benchmark if one fails; `python -m perf.checks` runs t
 - `pool wait`: a run waiting for a pool slot sleeps instead of spinning (`perf.pool_wait`),
   with its steps in their own processes and in the run's.
 - `simulator`: the simulator's speed on a medium desk; a figure, with no limit.
+- `intraday alert latency`: `eqs monitor` as a process, from the landing of the batch file that
+  closes an alarming minute to the alert at a local webhook: at most 60 s.
 """
 
 from __future__ import annotations
@@ -176,6 +178,104 @@ def simulator(_: Path) -> str:
     return f"{n:,} fills, {quotes:,} quotes in {seconds:.2f} s ({n / seconds:,.0f} fills/s)"
 
 
+def intraday_alert(tmp: Path) -> str:
+    """`eqs monitor` as a process: from the batch file whose landing closes the minute that
+    alarms to the alert at a webhook, at most 60 s of wall time. The simulator's intraday test
+    bed (about 100 fills a minute; LTB a tick worse and toxic from minute 120): the morning's
+    batches land at once and the monitor catches up, then one batch every 2 s."""
+    import json
+    import os
+    import subprocess
+    import threading
+    from datetime import datetime
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from eqs_pipeline.monitor.intraday import IntradaySettings, daily_series
+    from eqs_pipeline.simulate import iter_days
+    from eqs_pipeline.simulate.intraday import batches, intraday_test_bed, write_batch
+    from eqs_pipeline.storage import lake
+
+    onset, limit_s = 120, 60.0
+    root = tmp / "intraday"
+    _, days = iter_days(intraday_test_bed(5, "LTB", onset, seed=3))
+    days = list(days)
+    for d in days[:-1]:
+        lake.write(
+            root / "lake",
+            "monitor.metric_series",
+            daily_series(d.tables, d.trade_date),
+            d.trade_date,
+        )
+    day = days[-1]
+    received: dict[str, float] = {}
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.setdefault(body["alert"]["alert_id"], time.time())
+            alerts.append(body["alert"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    alerts: list[dict] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {**os.environ, "EQS_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{server.server_port}/hook",
+           "EQS_ALERT_ROUTING": "info=webhook;warning=webhook;critical=webhook"}  # fmt: skip
+    drop = root / "drop"
+    cut = list(batches(day, 60))
+    for batch in cut[:onset]:
+        write_batch(drop, day.trade_date, batch)
+    command = [sys.executable, "-m", "eqs_pipeline.cli.main", "monitor", "--drop", str(drop),
+               "--warehouse", str(root / "eqs.duckdb"), "--poll-seconds", "0.5"]  # fmt: skip
+    log = (root / "monitor.log").open("w")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    checkpoint = root / "monitor" / "intraday" / day.trade_date.isoformat() / "checkpoint.json"
+    landed: dict[int, float] = {}
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:  # the monitor catches up with the morning
+            done = json.loads(checkpoint.read_text())["files"] if checkpoint.is_file() else []
+            if len(done) == 4 * onset:
+                break
+            require(
+                process.poll() is None, f"eqs monitor exited: {(root / 'monitor.log').read_text()}"
+            )
+            time.sleep(0.2)
+        require(len(done) == 4 * onset, f"the monitor processed {len(done)} of {4 * onset} files")
+        for batch in cut[onset : onset + 20]:
+            write_batch(drop, day.trade_date, batch)
+            landed[batch.index] = time.time()
+            time.sleep(2.0)
+            if any(a["subject"] == "LTB" for a in alerts):
+                break
+        time.sleep(limit_s if not any(a["subject"] == "LTB" for a in alerts) else 0.0)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        server.shutdown()
+    first = [a for a in alerts if a["subject"] == "LTB"]
+    require(
+        bool(first),
+        f"no alert about LTB; the monitor's log: {(root / 'monitor.log').read_text()[-2000:]}",
+    )
+    alert = first[0]
+    start = datetime.fromisoformat(alert["evidence"]["bucket_start"])
+    bucket = int((start - IntradaySettings().open_at(day.trade_date)).total_seconds() // 60)
+    trigger = bucket + 1  # the batch whose data time closes the bucket (its end + settle_s)
+    require(trigger in landed, f"the alarming minute {bucket} was closed by the morning's batches")
+    latency = received[alert["alert_id"]] - landed[trigger]
+    figures = (
+        f"alert on LTB {alert['metric']} for minute {bucket} (onset {onset}): {latency:.2f} s "
+        f"from its closing batch landing to the webhook (limit {limit_s:.0f} s)"
+    )
+    require(latency <= limit_s, figures)
+    return figures
+
+
 # name -> (the check, whether it gives a verdict or a figure only)
 CHECKS: dict[str, tuple[Callable[[Path], str], bool]] = {
     "harness": (harness, True),
@@ -183,6 +283,7 @@ CHECKS: dict[str, tuple[Callable[[Path], str], bool]] = {
     "pool wait, multiprocess": (pool_wait("multiprocess"), True),
     "pool wait, in_process": (pool_wait("in_process"), True),
     "simulator": (simulator, False),
+    "intraday alert latency": (intraday_alert, True),
 }
 
 
