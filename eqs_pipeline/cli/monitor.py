@@ -10,6 +10,7 @@ runs, so `eqs --help` stays fast.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,6 +33,12 @@ def _status(session, polls: int) -> str:
         f"{c.fills:,} fills ({c.scored:,} scored, {c.late} late), {c.buckets} buckets, "
         f"{len(session.alerts)} alert(s); poll {polls}"
     )
+
+
+def _interrupt(_signum, _frame) -> None:
+    # SIGTERM (a service manager stopping the monitor) ends it as Ctrl-C does; every state
+    # file is written atomically, so wherever it stops, the checkpoint resumes from there.
+    raise KeyboardInterrupt
 
 
 def _announce(alert) -> None:
@@ -125,6 +132,7 @@ def monitor_command(
             "[yellow]no alert channel is set (EQS_ALERT_*): alerts are only stored[/yellow]"
         )
     polls = 0
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with console.status(_status(session, polls)) as status:
             while True:
