@@ -16,17 +16,17 @@ they landed: replaying the same files gives the same buckets, statistics and ale
 
 The statistic of subject s, metric m and bucket b (sign +1 where higher is worse):
 
-    z_b = sign (x_b - mu) / sqrt(dispersion sigma^2 / n_eff_b + baseline_var)
+    z_b = sign (x_b - mu) / sqrt(u^2 / n_eff_b + baseline_var)
 
-x_b the bucket's weighted mean (shares for the bps metrics, one per fill for latency, as the
-daily series), n_eff_b = (sum w)^2 / sum w^2; mu the mean of the subject's daily values over its
-last `baseline_days` dates before the session; sigma^2 = mean over those dates of se^2 n_eff
-(the per-fill weighted variance the daily series' standard error was made of); baseline_var =
-s^2 / n + max(0, s^2 - mean se^2) (the baseline's own error and the day-to-day variation, as the
-daily detectors). `dispersion` inflates the per-fill variance for the fills of one order that
-share a symbol and a moment: they are not independent draws.
+x_b the bucket's weighted mean (shares for markouts, one per fill for latency, as the daily
+series), n_eff_b = (sum w)^2 / sum over the bucket's orders of their weight squared (orders are
+the clusters, as in the daily series); mu the mean of the subject's daily values over its last
+`baseline_days` dates before the session, baseline_var = s^2 / n + max(0, s^2 - mean se^2) (the
+baseline's own error and the day-to-day variation, as the daily detectors); u the dispersion of
+one unit of n_eff: the larger of the daily se sqrt(n_eff) and the session's own robust figure
+(`IntradayMonitor.unit_sd`), inflated by `dispersion`.
 
-CUSUM: S_b = max(0, S_{b-1} + z_b - k), alarm at S_b > h (`detectors.cusum_path`'s recursion,
+CUSUM: S_b = max(0, S_{b-1} + clip(z_b) - k), alarm at S_b > h (`detectors.cusum_path`'s recursion,
 with k and h from `detectors.cusum_parameters`). ARL0 is set so that the desk as a whole raises
 about one false intraday alert per `desk_false_alarm_sessions` sessions: each of the N monitored
 series gets ARL0 = sessions x N x scored buckets per session (a Bonferroni split).
@@ -65,21 +65,25 @@ class IntradaySettings:
 
     bucket_s: the bucket length in seconds of data time (60: a shift shows within minutes
         while a venue's bucket holds tens of fills at 100 fills a minute on the desk).
-    warmup_s: buckets that start before this many seconds after the open are not scored:
-        spreads are widest after the open and the daily baseline is the day's average, so the
-        first half hour looks worse than normal on every venue.
+    warmup_s: buckets that start before this many seconds after the open are measured (for
+        the dispersion) but not scored: spreads and volatility are highest after the open and
+        the daily baseline is the day's average (45 minutes: the simulated spreads are within
+        4% of their midday level by then).
     settle_s: a bucket closes once the executions' and the quotes' data time is this far past
         its end (10 s: the 5-second markouts have a later quote to settle on).
     open_time / timezone: the session's open on its market clock.
     session_s: the session's length (6.5 hours).
-    metrics: the fill metrics watched (`monitor.series` names; latency over IOC children).
+    metrics: the fill metrics watched (`monitor.series` names; latency over IOC fills). Not
+        effective spread or price improvement: a minute's figure follows the time of day and
+        the one or two orders trading in it (docs/MONITORING.md).
     dimensions: `venue` and `algo` (and `desk`, whose one subject is `all`).
     baseline_days / min_baseline_days: the trailing daily dates the baseline averages, and
         the fewest with which a subject is watched at all.
     min_fills: a bucket with fewer of the subject's fills is not scored (its mean is noise).
-    dispersion: the per-fill variance's inflation for fills that are not independent (one
-        order's fills share a symbol and a moment); on the simulated desk the standardized
-        buckets' standard deviation is 1.0-1.5 with 1, so 2 (in variance) covers it.
+    dispersion: the variance inflation of the session's median-based dispersion (minute means
+        have heavier tails than a normal: on the simulated desk the standardized buckets'
+        standard deviation is 1.0-1.5 with 1, so 2, in variance, covers it).
+    min_pool: the buckets a series needs before it is scored (its dispersion's sample).
     shift_sd: the shift, in standard deviations of a bucket, that the CUSUM detects fastest
         (k = shift_sd / 2).
     desk_false_alarm_sessions: about one false intraday alert per this many sessions for the
@@ -87,7 +91,7 @@ class IntradaySettings:
     z_clip: each bucket's z enters the CUSUM clipped to [-z_clip, z_clip] (a robust CUSUM):
         one minute dominated by a large order in a wide-spread symbol can sit 8-10 standard
         deviations out on a stable desk, and must not alarm alone; a real shift persists, and
-        at 3 a shift of 3 sd or more alarms in its third bucket (k = 1, h about 5.4).
+        at 3 a shift of 3 sd or more alarms in its third bucket (k = 1, h about 5.1).
     """
 
     bucket_s: int = 60
@@ -161,9 +165,10 @@ def baselines(
 ) -> pl.DataFrame:
     """The morning's baseline of every watched (dimension, subject, metric) from the daily
     series (`monitor.metric_series` rows of any dates; only those before `trade_date` count):
-    mu, baseline_var, sigma2 and days (see the module docstring). A subject with fewer than
-    `min_baseline_days` dates, or no per-fill dispersion (a metric that never varies, such as
-    a midpoint pool's effective spread), is left out."""
+    mu, baseline_var, sigma2 (the mean of se^2 n_eff: the daily dispersion of one unit of
+    n_eff) and days (see the module docstring). A subject with fewer than `min_baseline_days`
+    dates, or no dispersion at all (a metric that never varies, such as a midpoint pool's
+    effective spread), is left out."""
     settings = settings or IntradaySettings()
     keys = ["dimension", "subject", "metric"]
     prior = series.filter(
@@ -433,9 +438,9 @@ class IntradayMonitor:
             x = a.wx / a.w
             w2 = a.w2
             n_eff = a.w * a.w / w2
-            unit = self.unit_sd(s)
+            unit = None if warm else self.unit_sd(s)  # from the buckets before this one
             s.obs.append((x, n_eff))
-            if warm or unit is None:
+            if unit is None:
                 continue
             z = s.sign * (x - s.mu) / math.sqrt(unit * unit / n_eff + s.baseline_var)
             alert = self._score(s, bucket, a, x, w2, z)
