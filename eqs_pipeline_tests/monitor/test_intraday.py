@@ -294,3 +294,26 @@ def test_a_stable_session_raises_no_intraday_alert() -> None:
     # All but the last minute, which no later data closes.
     assert counts.buckets >= 385 and counts.scored > 0.99 * counts.fills
     assert monitor.alerts == []
+
+
+def test_fills_wait_for_their_order_and_late_fills_are_counted(bed) -> None:
+    series, day = bed
+    monitor = IntradayMonitor(day.trade_date, baselines(series, day.trade_date))
+    cut = list(batches(day, 60))
+    i = next(b.index for b in cut if b.tables["executions"].height)
+    for b in cut[: i + 1]:
+        monitor.add_quotes(b.tables["quotes"])
+    fills = cut[i].tables["executions"]
+    monitor.add_executions(fills)  # before any order has landed
+    assert monitor.counts().waiting == fills.height
+    for b in cut[: i + 1]:
+        monitor.add_orders(b.tables["orders"])
+    assert monitor.counts().waiting == 0
+    for b in cut[i + 1 : i + 3]:
+        monitor.add_orders(b.tables["orders"])
+        monitor.add_quotes(b.tables["quotes"])
+        monitor.add_executions(b.tables["executions"])
+    counts = monitor.counts()
+    assert counts.buckets >= 1 and counts.scored >= fills.height and counts.late == 0
+    monitor.add_executions(fills.head(2))  # its minute has long closed
+    assert monitor.counts().late == 2
