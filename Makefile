@@ -59,11 +59,13 @@ test-unit: env
 	$(PYTEST) -m "not integration"
 
 # The property-based tests under Hypothesis' "deep" profile (eqs_pipeline_tests/conftest.py):
-# 300 examples each instead of a dozen, drawn afresh every run (a few minutes).
+# 300 examples each instead of a dozen, drawn afresh every run, and the monitoring's targets on
+# ten simulated desks instead of one (a few minutes).
 test-deep: env
-	HYPOTHESIS_PROFILE=deep .venv/bin/python -m pytest -q \
+	HYPOTHESIS_PROFILE=deep EQS_MONITOR_SEEDS=10 .venv/bin/python -m pytest -q \
 		eqs_pipeline_tests/ingest/test_hostile_properties.py \
-		eqs_pipeline_tests/quality/test_properties.py
+		eqs_pipeline_tests/quality/test_properties.py \
+		eqs_pipeline_tests/monitor/test_targets.py
 
 dev: env
 	mkdir -p $(EQS_HOME)/dagster && cp dagster.yaml $(EQS_HOME)/dagster/dagster.yaml

@@ -206,8 +206,14 @@ def test_the_pipeline_on_object_storage_equals_a_local_run(
     # Equal up to the window statistics' rounding: DuckDB keeps a table's rows in no set order
     # (the load inserts them in parallel), and the window's sums add them in the order read.
     for name, frame in local.items():
-        # No broker x algo pair of the small desk has min_pair_orders orders: none is shown.
-        empty = EMPTY_WITHOUT_A_MODEL | {"staging.quarantine", "algo.broker_algo_scorecard"}
+        # No broker x algo pair of the small desk has min_pair_orders orders: none is shown;
+        # a desk of a few dates has no monitoring baseline yet, so no alert to deliver.
+        empty = EMPTY_WITHOUT_A_MODEL | {
+            "staging.quarantine",
+            "algo.broker_algo_scorecard",
+            "monitor.alerts",
+            "monitor.deliveries",
+        }
         assert frame.height > 0 or name in empty, name
         try:
             assert_frame_equal(remote[name], frame, rel_tol=1e-9, abs_tol=1e-9)

@@ -17,8 +17,9 @@ class NothingLoaded(LookupError):
 
 def headline_figures(path: Path) -> dict[str, object]:
     """The figures of `sql/select_headline_figures.sql` plus the distribution of the graded
-    orders' grades (`ungraded_orders` counts the others) and, where the algo tables exist,
-    `sql/select_algo_headline.sql`."""
+    orders' grades (`ungraded_orders` counts the others), where the algo tables exist
+    `sql/select_algo_headline.sql`, and where the monitoring's exist its active alerts
+    (`alerts`, `sql/select_active_alerts.sql`)."""
     con = warehouse.connect(path, read_only=True)
     try:
         if not warehouse.table_exists(con, "quality.order_quality"):
@@ -37,6 +38,9 @@ def headline_figures(path: Path) -> dict[str, object]:
             cursor = con.execute(warehouse.sql("select_algo_headline"))
             names = [d[0] for d in cursor.description]
             figures |= dict(zip(names, cursor.fetchall()[0], strict=True))
+        figures["alerts"] = None
+        if warehouse.table_exists(con, "monitor.alerts"):
+            figures["alerts"] = con.execute(warehouse.sql("select_active_alerts")).pl()
         figures["latest_model"] = None
         if warehouse.table_exists(con, "model.model_versions"):
             latest = con.execute(warehouse.sql("select_latest_model")).pl()
@@ -54,6 +58,27 @@ def _fmt(value: object, unit: str = "") -> str:
     if isinstance(value, int):
         return f"{value:,}{unit}"
     return f"{value}{unit}"
+
+
+# The alerts a summary names; `eqs alerts` lists them all.
+SUMMARY_ALERTS = 3
+
+
+def _alerts_text(alerts) -> str:
+    """How many alerts are active and the most severe of them by name, e.g. `2: critical venue
+    EDGA markout_5s_bps since 2026-12-01, ...`."""
+    if alerts is None:
+        return "n/a (no monitoring yet)"
+    if alerts.height == 0:
+        return "none"
+    named = [
+        f"{r['severity']} {r['dimension']} {r['subject']} {r['metric']} since {r['trade_date']}"
+        f"{' (acknowledged)' if r['status'] == 'acknowledged' else ''}"
+        for r in alerts.head(SUMMARY_ALERTS).iter_rows(named=True)
+    ]
+    more = alerts.height - len(named)
+    text = f"{alerts.height}: " + "; ".join(named) + (f"; {more} more (eqs alerts)" if more else "")
+    return escape(text)
 
 
 def print_summary(path: Path, console: Console | None = None) -> dict[str, object]:
@@ -98,6 +123,7 @@ def print_summary(path: Path, console: Console | None = None) -> dict[str, objec
         ("orders not graded", _fmt(f["ungraded_orders"])),
         ("fills without a prior quote", _fmt(f["fills_without_quote"])),
         ("quarantined rows", _fmt(f["quarantined_rows"])),
+        ("active quality alerts", _alerts_text(f["alerts"])),
     ]
     for name, value in rows:
         table.add_row(name, value)

@@ -60,9 +60,30 @@ def rebuild_alerts(
     alarming = detections.filter(pl.col("in_alarm")).select(KEYS).unique()
     detections = detections.join(alarming, on=list(KEYS), how="semi")
     state = empty_alerts()
-    for day in detections["trade_date"].unique().sort():
+    # An alert opens only on a date with an alarm, and each call replays every alert opened
+    # before its date through it: the dates with an alarm and the last date give the table
+    # that every date in turn would.
+    last = series["trade_date"].max()
+    alarm_dates = detections.filter(pl.col("in_alarm"))["trade_date"].unique().to_list()
+    for day in sorted({*alarm_dates, last}):
         # The alerts opened before `day` as this run derived them, and the stored ones opened
         # on or after it, whose wall-clock times `update_alerts` carries over by id.
         existing = pl.concat([state, stored.filter(pl.col("trade_date") >= day)])
         state = update_alerts(existing, detections, day, alert_settings, now)
+    # An alert that resolved on the same date as when it was stored keeps the time it was
+    # stamped resolved then (the walk above saw it unresolved before its resolution date).
+    before = (
+        stored.filter(pl.col("trade_date") >= first, pl.col("resolved_at").is_not_null())
+        .select("alert_id", _date=pl.col("resolved_date"), _at=pl.col("resolved_at"))
+        .unique("alert_id")
+    )
+    state = (
+        state.join(before, on="alert_id", how="left")
+        .with_columns(
+            resolved_at=pl.when(pl.col("resolved_date") == pl.col("_date"))
+            .then(pl.col("_at"))
+            .otherwise(pl.col("resolved_at"))
+        )
+        .select(ALERTS.names)
+    )
     return pl.concat([kept, state]).sort("trade_date", "alert_id")

@@ -173,10 +173,10 @@ def test_detect_finds_a_one_sd_shift_against_the_trailing_baseline() -> None:
     assert delay.median() <= 10
 
 
-def test_a_large_shift_with_a_worse_direction_alarms_on_its_second_date() -> None:
-    # A fill rate that drops by 10 standard errors alarms by the second dropped date: the
-    # CUSUM on it (it reads z capped at 4: one date alone cannot push it over h), the EWMA on
-    # the first or the second; the same rise does not (a higher fill rate is better).
+def test_a_large_shift_with_a_worse_direction_alarms_at_once() -> None:
+    # A fill rate that drops by 10 standard errors: the CUSUM alarms on the first dropped
+    # date (it reads z capped at 5, and 5 - k = 4.5 > h), the EWMA by the second; the same
+    # rise does not (a higher fill rate is better).
     rng = np.random.default_rng(11)
     drop = 0.9 + 0.01 * rng.standard_normal((2, 40))
     drop[0, 30:] -= 0.1
@@ -186,7 +186,7 @@ def test_a_large_shift_with_a_worse_direction_alarms_on_its_second_date() -> Non
     dropped = out.filter(pl.col("subject") == "V00000", pl.col("trade_date") >= day)
     first = dropped.group_by("detector").agg(pl.col("trade_date").min())
     first = dict(first.iter_rows())
-    assert first["cusum"] == day + dt.timedelta(1) and first["ewma"] <= day + dt.timedelta(1)
+    assert first["cusum"] == day and first["ewma"] <= day + dt.timedelta(1)
     assert out.filter(pl.col("subject") == "V00001", pl.col("trade_date") >= day).is_empty()
 
 
@@ -253,14 +253,15 @@ def test_static_thresholds_and_evidence() -> None:
 
 def test_cusum_evidence_quotes_the_run_level() -> None:
     # Baseline 0 (quiet dates, gap 3; scored from date 14): t = 0, 2, 10 at se 0.1, z their
-    # normal scores under t with 9 degrees of freedom, the charts read z capped at 4, so
-    # S = 0, z2 - 0.5, z2 - 0.5 + 3.5 > h. The recent level is the mean over the CUSUM's run
-    # since S last stood at 0: (0.2 + 1.0) / 2, not the quiet date's 0 too.
+    # normal scores under t with 9 degrees of freedom (z10 is under the cap of 5), so
+    # S = 0, z2 - 0.5, z2 - 0.5 + z10 - 0.5 > h. The recent level is the mean over the CUSUM's
+    # run since S last stood at 0: (0.2 + 1.0) / 2, not the quiet date's 0 too.
     settings = MonitorSettings(baseline_days=10, min_baseline_days=10, baseline_gap_days=3)
     values = np.array([[0.0] * 14 + [0.2, 1.0]])
     out = detect(_panel(values, se=0.1), settings).filter(pl.col("detector") == "cusum")
-    z2 = _normal_score(2.0, 9)
-    assert out["statistic"].to_list() == pytest.approx([0.0, z2 - 0.5, z2 + 3.0])
+    z2, z10 = _normal_score(2.0, 9), _normal_score(10.0, 9)
+    assert z10 < 5.0
+    assert out["statistic"].to_list() == pytest.approx([0.0, z2 - 0.5, z2 + z10 - 1.0])
     assert out["in_alarm"].to_list() == [False, False, True]
     last = out.row(-1, named=True)
     assert last["threshold"] == pytest.approx(cusum_parameters(500, 1.0)[1])
