@@ -38,8 +38,8 @@ class MonitorSettings:
     min_weight: a date whose weight (fills, shares, orders) is below this is not scored.
     min_n_eff: a date whose effective number of independent units (`n_eff` of the series: the
         parent orders behind a fill or order metric) is below this is not scored: an algo that
-        worked two orders that day says nothing about the algo (4: at 3, simulated stable
-        desks raised three times as many false alerts; at 5, a degraded venue's day dominated
+        worked two orders that day says nothing about the algo (4, chosen on simulated desks:
+        at 3 stable desks raised far more false alerts; at 5 a degraded venue's day dominated
         by one large order went unscored and its alert came a date later).
     z_cap: the charts read each date's standardized residual capped at +-z_cap (a robust,
         Huber-type chart), so that one absurd date weighs no more than a 5 sd one: it can raise
@@ -53,8 +53,8 @@ class MonitorSettings:
     cusum_shift_sd: the shift the CUSUM is tuned to detect fastest, in standard deviations of
         the standardized residual (k = shift / 2).
     ewma_lambda: weight of the current date in the EWMA (0.2: about the last 9 dates count).
-    ewma_limit_l: the EWMA's control limit in standard deviations of the EWMA statistic (3.5:
-        at 3, on simulated desks, a third of the false alerts were the EWMA's alone).
+    ewma_limit_l: the EWMA's control limit in standard deviations of the EWMA statistic (3.5,
+        chosen on simulated desks: at 3 the EWMA alone raised many of the false alerts).
     static_absolute: metric -> level; a date whose value is worse than the level (by the
         metric's direction) is in alarm, whatever its history.
     static_relative: metric -> fraction; a date whose value is worse than its baseline by more
