@@ -89,9 +89,10 @@ def _register_model(root: Path, instruments) -> None:
     from eqs_pipeline.storage import artifacts
 
     days = lake.partition_dates(root, "quality.order_quality")
-    training = CostTrainingSettings(window_days=len(days), holdout_days=max(1, len(days) // 10))
-    if len(days) <= training.holdout_days + training.calibration_days:
-        return  # too few dates to train on: the algo step runs without a model
+    holdout = max(1, len(days) // 10)
+    if len(days) <= holdout + CostTrainingSettings.calibration_days:
+        return  # too few dates to train on (the harness's tiny set): no model
+    training = CostTrainingSettings(window_days=len(days), holdout_days=holdout)
     orders = pl.concat(
         [lake.read(root, "quality.order_quality", d, columns=ORDER_INPUTS) for d in days]
     )

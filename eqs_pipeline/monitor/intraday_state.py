@@ -25,9 +25,6 @@ nothing next to a minute of data.
 from __future__ import annotations
 
 import json
-import math
-import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -44,8 +41,10 @@ from eqs_pipeline.monitor.delivery import (
     deliver,
     records_from_frame,
     records_to_frame,
+    webhook_payload,
 )
 from eqs_pipeline.monitor.intraday import IntradayMonitor
+from eqs_pipeline.storage import lake
 
 # The tables a batch may hold, in the order one poll processes them: what a fill refers to
 # (its order, its child order, the quotes before it) first.
@@ -93,18 +92,6 @@ def list_batches(drop: Path, trade_date: date) -> list[tuple[str, str]]:
     return [(table, name) for name, _, table in sorted(found)]
 
 
-def atomic_write(target: Path, write: Callable[[Path], None]) -> None:
-    """Replace `target` with what `write(tmp)` writes, through a rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -113,24 +100,13 @@ def _json_default(value: Any) -> Any:
 
 def _write_json(target: Path, payload: Any) -> None:
     text = json.dumps(payload, indent=1, default=_json_default, allow_nan=False)
-    atomic_write(target, lambda tmp: tmp.write_text(text + "\n"))
+    lake.replace_local(target, lambda tmp: tmp.write_text(text + "\n"))
 
 
 def alert_to_json(alert: Alert) -> dict[str, Any]:
-    return {
-        "alert_id": alert.alert_id,
-        "trade_date": alert.trade_date.isoformat(),
-        "dimension": alert.dimension,
-        "subject": alert.subject,
-        "metric": alert.metric,
-        "severity": alert.severity,
-        "detector": alert.detector,
-        "evidence": {
-            k: (v if not isinstance(v, float) or math.isfinite(v) else None)
-            for k, v in alert.evidence.items()
-        },
-        "opened_at": alert.opened_at.isoformat(),
-    }
+    """The alert as the webhook's payload holds it (plain JSON: ISO dates, null for a
+    non-finite number)."""
+    return webhook_payload(alert)["alert"]
 
 
 def alert_from_json(row: dict[str, Any]) -> Alert:
@@ -276,7 +252,7 @@ class Session:
 
     def save_records(self, records: list[DeliveryRecord]) -> None:
         frame = records_to_frame(records)
-        atomic_write(self.deliveries_path, lambda tmp: frame.write_parquet(tmp))
+        lake.replace_local(self.deliveries_path, lambda tmp: frame.write_parquet(tmp))
 
     # -- delivery ----------------------------------------------------------------------------
 
