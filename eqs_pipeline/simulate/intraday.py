@@ -16,13 +16,14 @@ of one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 import polars as pl
+
+from eqs_pipeline.storage import lake
 
 from .config import Degradation, SimulationConfig
 from .curves import SESSION_S
@@ -86,12 +87,9 @@ def write_batch(drop: str | Path, trade_date: date, batch: Batch) -> list[Path]:
     the reader sees time pass), each file atomically; returns the paths in write order."""
     out = []
     for table in WRITE_ORDER:
-        folder = Path(drop) / table / f"date={trade_date.isoformat()}"
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / batch.name
-        tmp = folder / f".{batch.name}.tmp"
-        batch.tables[table].write_parquet(tmp)
-        os.replace(tmp, target)
+        target = Path(drop) / table / f"date={trade_date.isoformat()}" / batch.name
+        frame = batch.tables[table]
+        lake.replace_local(target, frame.write_parquet)
         out.append(target)
     return out
 
