@@ -191,15 +191,17 @@ def _normal_score(t: np.ndarray, df: np.ndarray) -> np.ndarray:
     """The standard normal quantile of the same tail probability as `t` under Student's t
     with `df` degrees of freedom (NaN stays NaN); computed from the nearer tail, so that a
     large t keeps its precision."""
-    from scipy import stats  # imported where used: 0.5 s that loading the module does not need
+    # scipy.special, not scipy.stats: the same functions without 1.2 s more of imports in
+    # every step that scores a series. stdtr is Student's t CDF, ndtri the normal quantile.
+    from scipy.special import ndtri, stdtr
 
     t = np.asarray(t, dtype=float)
     out = np.full(t.shape, np.nan)
     ok = ~np.isnan(t) & (df >= 1)
     upper = ok & (t > 0)
     lower = ok & (t <= 0)
-    out[upper] = stats.norm.isf(stats.t.sf(t[upper], df[upper]))
-    out[lower] = stats.norm.ppf(stats.t.cdf(t[lower], df[lower]))
+    out[upper] = -ndtri(stdtr(df[upper], -t[upper]))
+    out[lower] = ndtri(stdtr(df[lower], t[lower]))
     return out
 
 
