@@ -173,3 +173,18 @@ def test_a_landing_path_that_looks_like_markup_is_quoted_literally(tmp_path: Pat
     )
     assert result.exit_code == 2
     assert "date=[red]2026-11-02[/red]" in "".join(result.output.split())  # rich wraps lines
+
+
+def test_degrade_takes_a_date_and_a_time_on_the_markets_clock() -> None:
+    from datetime import date
+
+    import click
+
+    from eqs_pipeline.cli.main import _degradation
+
+    assert _degradation("LTB@2026-11-10").start_s == 0.0
+    timed = _degradation("LTB@2026-11-10T11:30")
+    assert (timed.venue, timed.start, timed.start_s) == ("LTB", date(2026, 11, 10), 7200.0)
+    for bad in ("LTB", "LTB@2026-13-01", "LTB@2026-11-10T09:00", "LTB@2026-11-10T11"):
+        with pytest.raises(click.BadParameter, match="VENUE@YYYY-MM-DD"):
+            _degradation(bad)

@@ -71,11 +71,21 @@ def main() -> None:
 @click.option(
     "--degrade",
     default=None,
-    metavar="VENUE@YYYY-MM-DD",
-    help="Inject a degradation: from that trade date on, the venue fills one tick worse and "
-    'turns toxic (docs/SIMULATOR.md, "Injected degradation").',
+    metavar="VENUE@YYYY-MM-DD[THH:MM]",
+    help="Inject a degradation: from that trade date (and time on the market's clock; default "
+    "the 09:30 open) on, the venue fills one tick worse and turns toxic (docs/SIMULATOR.md, "
+    '"Injected degradation").',
 )
-def simulate(days, symbols, orders_per_day, seed, start_date, formats, out, routing, degrade):
+@click.option(
+    "--intraday",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Also write the last trade date as one-minute micro-batches into this intraday drop "
+    "folder, for `eqs monitor` (docs/MONITORING.md).",
+)
+def simulate(
+    days, symbols, orders_per_day, seed, start_date, formats, out, routing, degrade, intraday
+):
     """Simulate a market and a desk's executions into a landing directory (truth in _truth/)."""
     _simulate(
         days,
@@ -87,7 +97,12 @@ def simulate(days, symbols, orders_per_day, seed, start_date, formats, out, rout
         out,
         routing,
         _degradation(degrade),
+        intraday,
     )
+
+
+# The session's open on the market's clock (`simulate.curves`: 09:30 to 16:00 New York).
+_OPEN_MINUTE = 9 * 60 + 30
 
 
 def _degradation(text: str | None):
@@ -95,12 +110,18 @@ def _degradation(text: str | None):
 
     if text is None:
         return None
-    venue, _, day = text.partition("@")
+    venue, _, when = text.partition("@")
+    day, _, clock = when.strip().partition("T")
     try:
-        return Degradation(venue.strip(), date.fromisoformat(day.strip()))
+        start_s = 0.0
+        if clock:
+            hours, minutes = (int(part) for part in clock.split(":"))
+            start_s = 60.0 * (hours * 60 + minutes - _OPEN_MINUTE)
+        return Degradation(venue.strip(), date.fromisoformat(day), start_s)
     except ValueError:
         raise click.BadParameter(
-            f"{text!r} is not VENUE@YYYY-MM-DD", param_hint="--degrade"
+            f"{text!r} is not VENUE@YYYY-MM-DD or VENUE@YYYY-MM-DDTHH:MM (09:30 or later)",
+            param_hint="--degrade",
         ) from None
 
 
@@ -114,8 +135,10 @@ def _simulate(
     out: Path,
     routing="default",
     degradation=None,
+    intraday: Path | None = None,
 ) -> None:
-    from eqs_pipeline.simulate import SimulationConfig, simulate_to_landing
+    from eqs_pipeline.simulate import SimulationConfig, simulate_to_landing, trading_dates
+    from eqs_pipeline.simulate.intraday import write_session
 
     try:
         cfg = SimulationConfig(
@@ -129,7 +152,17 @@ def _simulate(
         )
     except ValueError as exc:
         _fail(str(exc))
-    summary = simulate_to_landing(cfg, out, formats=tuple(formats), progress=True)
+    last = trading_dates(start_date, days)[-1]
+
+    def session(day) -> None:
+        if intraday is not None and day.trade_date == last:
+            batches = write_session(intraday, day)
+            console.print(
+                f"intraday drop folder [bold]{escape(str(intraday))}[/bold]: {last}, "
+                f"{batches} one-minute batches"
+            )
+
+    summary = simulate_to_landing(cfg, out, formats=tuple(formats), progress=True, on_day=session)
     counts = ", ".join(f"{t} {n:,}" for t, n in summary.items() if isinstance(n, int))
     console.print(f"simulated landing directory [bold]{escape(str(out))}[/bold]: {counts}")
 

@@ -180,9 +180,12 @@ def simulate_to_landing(
     formats: Iterable[Format] = ("parquet",),
     progress: bool | Callable[[int, int], None] = False,
     truth_dir: Path | str | None = None,
+    on_day: Callable[[SimulatedDay], None] | None = None,
 ) -> dict[str, int]:
     """Simulate and write day by day (memory bounded by one day); same files as
-    `write_landing(simulate(cfg), out_dir, formats, truth_dir)`. Returns row counts per table."""
+    `write_landing(simulate(cfg), out_dir, formats, truth_dir)`. Returns row counts per table.
+    `on_day(day)` is called with each simulated day once it is written (e.g. to write the
+    last one as an intraday session too: `simulate.intraday.write_session`)."""
     fmts = _check_formats(list(formats))
     out = Path(out_dir)
     tdir = truth_dir_for(out, truth_dir)
@@ -199,6 +202,8 @@ def simulate_to_landing(
             tally.add(day.truth_fills)
             algo_tally.add(day.truth_orders)
             _add_counts(counts, _write_day(out, tdir, day, k, fmts))
+            if on_day is not None:
+                on_day(day)
     dates: list[date] = trading_dates(cfg.start_date, cfg.days)
     _write_truth(tdir, build_truth(cfg, uni, dates, tally, counts, algo_tally))
     return counts
