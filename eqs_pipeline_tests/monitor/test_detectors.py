@@ -306,3 +306,14 @@ def test_favourable_metrics_degrade_downwards() -> None:
     for metric in ("fill_rate", "price_improvement_bps", "markout_5s_bps", "markout_60s_bps"):
         assert directions[metric] == "lower_is_worse", metric
     assert "cost_vs_expected_bps" not in directions  # the default: higher is worse
+
+
+@pytest.mark.parametrize(
+    ("arl0", "shift_sd"), [(2.0, 0.1), (500.0, 1.0), (370.0, 2.0), (138_000.0, 2.0), (1e9, 1.0)]
+)
+def test_h_reaches_the_target_arl_on_both_sides_of_the_underflow(arl0, shift_sd) -> None:
+    # Lambert's W where e^-(1 + c) is representable, the iteration where it underflows
+    # (c = 2 k^2 arl0 > 700: the last two): both solve Siegmund's equation.
+    k, h = cusum_parameters(arl0, shift_sd)
+    assert k == shift_sd / 2 and h > 0
+    assert siegmund_arl(k, h) == pytest.approx(arl0, rel=1e-9)
