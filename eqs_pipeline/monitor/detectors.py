@@ -64,18 +64,19 @@ def cusum_parameters(arl0: float, shift_sd: float) -> tuple[float, float]:
     # above 1 is y = -W_-1(-e^-(1 + c)) (Lambert's W, lower branch): h in closed form, from
     # scipy.special (imported here: the charts' steps load it anyway, and scipy.optimize
     # would cost 0.4 s more). Where e^-(1 + c) underflows (c > 700: intraday ARLs of 10^5
-    # and more), y - ln y = 1 + c is solved by y <- 1 + c + ln y, a contraction by 1 / y.
+    # and more), x = ln(1 + c + x) is iterated from x = ln(1 + c), a contraction by 1 / e^x
+    # (on x itself: y - (1 + c) would cancel most of its digits).
     from scipy.special import lambertw
 
     k = shift_sd / 2.0
     a = 1.0 + 2.0 * k * k * arl0
     if a < 700.0:
-        y = -float(lambertw(-math.exp(-a), -1).real)
+        x = -float(lambertw(-math.exp(-a), -1).real) - a
     else:
-        y = a
+        x = math.log(a)
         for _ in range(50):
-            y = a + math.log(y)
-    h = (y - a) / (2.0 * k) - SIEGMUND_OVERSHOOT
+            x = math.log(a + x)
+    h = x / (2.0 * k) - SIEGMUND_OVERSHOOT
     # A target so short that h = 0 already reaches it: alarm at any positive S.
     return k, max(h, 0.0)
 
