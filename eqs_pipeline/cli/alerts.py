@@ -29,7 +29,10 @@ def read_alerts(path) -> pl.DataFrame:
     """The stored alerts of the warehouse at `path` (read-only)."""
     if not path.exists():
         fail(f"no warehouse at {path}: run `eqs run` (or `eqs demo`) first")
-    con = warehouse.connect(path, read_only=True)
+    try:
+        con = warehouse.connect(path, read_only=True)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))  # names the file and, when a run holds it, the run's process
     try:
         if not warehouse.table_exists(con, TABLE):
             fail(
@@ -136,7 +139,7 @@ def ack_command(warehouse_path, alert_id: str) -> None:
     try:
         con = warehouse.connect(warehouse_path)
     except warehouse.WarehouseError as exc:
-        fail(f"cannot open {warehouse_path} for writing (a run may hold it; retry): {exc}")
+        fail(str(exc))
     try:
         stored = warehouse.read_table(con, TABLE)
         try:
