@@ -520,16 +520,19 @@ def deliver(
             raise ValueError(f"two delivery records for {record.key}")
         by_key[record.key] = record
     client: httpx.Client | None = None
-    if senders is None:
-        client = httpx.Client(timeout=settings.timeout_s)
-        senders = default_senders(settings, client)
     try:
         for alert in alerts:
             for channel in settings.channels_for(alert.severity):
-                if channel not in senders:
-                    raise ValueError(f"no sender for the channel {channel!r}")
                 key = (alert.alert_id, channel)
                 record = by_key.get(key) or DeliveryRecord(alert.alert_id, channel)
+                by_key[key] = record
+                if not is_due(record, now()):
+                    continue
+                if senders is None:  # built at the first send: a call with none due is free
+                    client = httpx.Client(timeout=settings.timeout_s)
+                    senders = default_senders(settings, client)
+                if channel not in senders:
+                    raise ValueError(f"no sender for the channel {channel!r}")
                 by_key[key] = _deliver_one(
                     alert, record, senders[channel], settings, now, sleep, on_record
                 )
@@ -537,6 +540,13 @@ def deliver(
         if client is not None:
             client.close()
     return list(by_key.values())
+
+
+def is_due(record: DeliveryRecord, now: datetime) -> bool:
+    """Whether `record` is to be sent now: pending, and past its back-off (if any)."""
+    return record.status == "pending" and (
+        record.next_attempt_at is None or record.next_attempt_at <= now
+    )
 
 
 def _deliver_one(
@@ -548,11 +558,8 @@ def _deliver_one(
     sleep: Callable[[float], None],
     on_record: Callable[[DeliveryRecord], None] | None,
 ) -> DeliveryRecord:
-    """Up to `attempts_per_run` attempts at one due record; the record after the last."""
-    if record.status != "pending":
-        return record
-    if record.next_attempt_at is not None and record.next_attempt_at > now():
-        return record
+    """Up to `attempts_per_run` attempts at one due record (`is_due`); the record after the
+    last."""
     key = idempotency_key(record.alert_id, record.channel)
     for attempt in range(settings.attempts_per_run):
         if attempt:

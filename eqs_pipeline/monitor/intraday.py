@@ -52,7 +52,13 @@ from eqs_pipeline.monitor.alerts import AlertSettings, severity
 from eqs_pipeline.monitor.delivery import Alert
 from eqs_pipeline.monitor.detectors import cusum_parameters
 from eqs_pipeline.monitor.settings import MonitorSettings
-from eqs_pipeline.quality.stream import QuoteBook, TradeExecutedEvent, score_fill
+from eqs_pipeline.quality.stream import (
+    EPOCH,
+    QuoteBook,
+    TradeExecutedEvent,
+    epoch_us,
+    score_fill,
+)
 
 SERIES_TABLE = "monitor.metric_series"
 LATENCY = "latency_ms"
@@ -293,7 +299,7 @@ class IntradayMonitor:
         self.quality = QualitySettings(horizons_s=settings.horizons() or (5,))
         self.book = QuoteBook(trade_date)
         self.open = settings.open_at(trade_date)
-        self._open_us = _us(self.open)
+        self._open_us = epoch_us(self.open)
         self._bucket_us = settings.bucket_s * 1_000_000
         self.series: dict[tuple[str, str, str], _Series] = {}
         for row in baseline.iter_rows(named=True):
@@ -331,7 +337,7 @@ class IntradayMonitor:
         """Child orders (child_id, sent_ts, tif): the IOC fills' latency."""
         for cid, sent, tif in frame.select("child_id", "sent_ts", "tif").iter_rows():
             if cid is not None and sent is not None:
-                self.children[cid] = (_us(sent), tif)
+                self.children[cid] = (epoch_us(sent), tif)
         return []
 
     def add_quotes(self, frame: pl.DataFrame) -> list[Alert]:
@@ -344,7 +350,7 @@ class IntradayMonitor:
         if cols.height:
             top = cols["ts"].max()
             if top is not None:
-                self._quote_max = max(self._quote_max or _us(top), _us(top))
+                self._quote_max = max(self._quote_max or epoch_us(top), epoch_us(top))
         return self._advance()
 
     def add_executions(self, frame: pl.DataFrame) -> list[Alert]:
@@ -356,7 +362,7 @@ class IntradayMonitor:
         rows = [r for r in rows if None not in (r["exec_id"], r["exec_ts"], r["qty"], r["price"])]
         self._fills += len(rows)
         if rows:
-            top = max(_us(r["exec_ts"]) for r in rows)
+            top = max(epoch_us(r["exec_ts"]) for r in rows)
             self._exec_max = max(self._exec_max or top, top)
         self._queue(rows)
         return self._advance()
@@ -367,7 +373,7 @@ class IntradayMonitor:
             if order is None:
                 self._waiting.append(r)
                 continue
-            bucket = (_us(r["exec_ts"]) - self._open_us) // self._bucket_us
+            bucket = (epoch_us(r["exec_ts"]) - self._open_us) // self._bucket_us
             if bucket < self._closed_below:
                 self._late += 1
                 continue
@@ -415,7 +421,7 @@ class IntradayMonitor:
             if LATENCY in metrics:
                 child = self.children.get(event.child_id) if event.child_id else None
                 if child is not None and child[1] == "IOC":
-                    values[LATENCY] = (_us(event.exec_ts) - child[0]) / 1e3
+                    values[LATENCY] = (epoch_us(event.exec_ts) - child[0]) / 1e3
             for metric, value in values.items():
                 if value is None or not math.isfinite(value):
                     continue
@@ -532,20 +538,12 @@ class IntradayMonitor:
             waiting=len(self._waiting),
             refused_quotes=self.book.refused,
             buckets=self._buckets,
-            data_time=None if mark is None else _EPOCH + timedelta(microseconds=mark),
+            data_time=None if mark is None else EPOCH + timedelta(microseconds=mark),
         )
 
     def z_history(self, key: Sequence[str]) -> list[tuple[int, float]]:
         """The (bucket, z) of every scored bucket of a series."""
         return list(self.series[tuple(key)].z)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _us(ts: datetime) -> int:
-    delta = ts - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 # ---------------------------------------------------------------------------------------------

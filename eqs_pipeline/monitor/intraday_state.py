@@ -256,22 +256,6 @@ class Session:
 
     # -- delivery ----------------------------------------------------------------------------
 
-    def due(self, settings: DeliverySettings, now: datetime) -> list[Alert]:
-        """The alerts with a delivery still to try: a routed, enabled channel without a final
-        record, and not waiting for its back-off."""
-        by_key = {r.key: r for r in self.records}
-        out = []
-        for alert in self.alerts.values():
-            for channel in settings.channels_for(alert.severity):
-                r = by_key.get((alert.alert_id, channel))
-                if r is None or (
-                    r.status == "pending"
-                    and (r.next_attempt_at is None or r.next_attempt_at <= now)
-                ):
-                    out.append(alert)
-                    break
-        return out
-
     def deliver(
         self,
         settings: DeliverySettings,
@@ -279,12 +263,10 @@ class Session:
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> int:
-        """Deliver the due alerts (`monitor.delivery.deliver`), persisting the records after
-        every attempt; returns the attempts made."""
+        """Deliver the alerts with a delivery due (`monitor.delivery.deliver`: a routed channel
+        without a final record, past its back-off), persisting the records after every attempt;
+        returns the attempts made (0, and nothing written, when none was due)."""
         now = clock or (lambda: datetime.now(UTC))
-        alerts = self.due(settings, now())
-        if not alerts:
-            return 0
         by_key = {r.key: r for r in self.records}
         attempts = 0
 
@@ -298,6 +280,8 @@ class Session:
         kwargs: dict[str, Any] = {"senders": senders, "clock": now, "on_record": persist}
         if sleep is not None:
             kwargs["sleep"] = sleep
-        self.records = deliver(alerts, self.records, settings, **kwargs)
-        self.save_records(self.records)
+        records = deliver(list(self.alerts.values()), self.records, settings, **kwargs)
+        if attempts:
+            self.records = records
+            self.save_records(self.records)
         return attempts

@@ -28,11 +28,12 @@ from eqs_pipeline.quality.fills import horizon_label
 
 EVENT_TYPE = "ExecutionQualityEvent"
 FILL_SCHEMA_VERSION = "1.0.0"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _us(ts: datetime) -> int:
-    delta = ts - _EPOCH
+def epoch_us(ts: datetime) -> int:
+    """An aware timestamp as integer microseconds since the epoch (exact, no float)."""
+    delta = ts - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
@@ -86,7 +87,7 @@ class QuoteBook:
             self.refused += 1
             return False
         s = self._series.setdefault(symbol, _Series())
-        t = _us(ts)
+        t = epoch_us(ts)
         # Ties and late quotes go after every quote with the same or an earlier stamp, which is
         # the batch path's "last one landed wins".
         at = len(s.ts) if not s.ts or t >= s.ts[-1] else bisect.bisect_right(s.ts, t)
@@ -131,7 +132,7 @@ def score_fill(
     settings = settings or QualitySettings()
     d = 1.0 if event.side == "BUY" else -1.0
     p = event.price
-    t = _us(event.exec_ts)
+    t = epoch_us(event.exec_ts)
     quote, _ = book._at(event.symbol, t, strict=True)
     notional = event.qty * p
     out: dict = {
