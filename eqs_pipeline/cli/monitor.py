@@ -96,7 +96,7 @@ def monitor_command(
     once: bool,
 ) -> None:
     """Follow an intraday drop folder and raise intraday quality alerts."""
-    from eqs_pipeline.monitor.delivery import DeliverySettings
+    from eqs_pipeline.monitor.delivery import CHANNELS, DeliverySettings
     from eqs_pipeline.monitor.intraday import IntradayMonitor, read_baselines
     from eqs_pipeline.monitor.intraday_state import DropError, Session, session_dates
 
@@ -127,7 +127,7 @@ def monitor_command(
         f"baselines from {escape(str(lake))}; CUSUM k={monitor.k:.2f}, h={monitor.h:.2f}; "
         f"state in {escape(str(session.state))}"
     )
-    if not any(delivery.enabled(c) for c in ("webhook", "slack", "email")):
+    if not any(delivery.enabled(c) for c in CHANNELS):
         console.print(
             "[yellow]no alert channel is set (EQS_ALERT_*): alerts are only stored[/yellow]"
         )

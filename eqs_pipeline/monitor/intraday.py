@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -540,10 +540,6 @@ class IntradayMonitor:
             buckets=self._buckets,
             data_time=None if mark is None else EPOCH + timedelta(microseconds=mark),
         )
-
-    def z_history(self, key: Sequence[str]) -> list[tuple[int, float]]:
-        """The (bucket, z) of every scored bucket of a series."""
-        return list(self.series[tuple(key)].z)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from eqs_pipeline.defs.resources import WAREHOUSE_POOL, EqsPathsResource
 from eqs_pipeline.defs.warehouse import WAREHOUSE_DAY_KEY
 from eqs_pipeline.monitor.alerts import alerts_to_deliver
 from eqs_pipeline.monitor.delivery import (
+    CHANNELS,
     DeliveryRecord,
     DeliverySettings,
     deliver,
@@ -238,7 +239,7 @@ def monitor_alerts(
                 deliveries, {"delivered": float(delivered), "pending": float(pending)}
             ),
             "channels": dg.MetadataValue.text(
-                ", ".join(c for c in ("webhook", "slack", "email") if channels.enabled(c))
+                ", ".join(c for c in CHANNELS if channels.enabled(c))
                 or "none set (EQS_ALERT_WEBHOOK_URL, EQS_ALERT_SLACK_URL, EQS_SMTP_HOST)"
             ),
             "pending_rows": dg.MetadataValue.md(
